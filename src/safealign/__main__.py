@@ -1,0 +1,3 @@
+from safealign.cli import main
+
+main()

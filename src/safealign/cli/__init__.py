@@ -1,0 +1,50 @@
+"""The ``safealign`` command. Thin: each area registers its commands from its own module.
+
+Groups: ``data``, ``train``, ``eval``; top-level commands: ``score``, ``guard``, ``serve``, ``report``, ``demo``.
+User errors (:class:`safealign.errors.SafealignError`) print one line and exit with status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+import typer
+
+from safealign.errors import SafealignError
+
+
+@dataclass
+class Apps:
+    root: typer.Typer
+    data: typer.Typer
+    train: typer.Typer
+    eval: typer.Typer
+
+
+def build_app() -> typer.Typer:
+    root = typer.Typer(name="safealign", help="Safe and pluralistic alignment: Safe RLHF-V + Janus.", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+    apps = Apps(
+        root=root,
+        data=typer.Typer(help="Read, inspect, convert and synthesise data.", no_args_is_help=True),
+        train=typer.Typer(help="Train reward/cost/guard models and policies (PPO-Lagrangian, SFT, DPO, ORPO).", no_args_is_help=True),
+        eval=typer.Typer(help="Evaluate models: score models, safety, arena, rubric, adherence.", no_args_is_help=True),
+    )
+    root.add_typer(apps.data, name="data")
+    root.add_typer(apps.train, name="train")
+    root.add_typer(apps.eval, name="eval")
+
+    from safealign.cli import data, evaluation, guard, janus, ppo, score_models
+
+    for module in (data, score_models, ppo, guard, janus, evaluation):
+        module.register(apps)
+    return root
+
+
+def main(argv: list[str] | None = None) -> None:
+    app = build_app()
+    try:
+        app(args=argv, standalone_mode=True)
+    except SafealignError as e:
+        typer.secho(f"error: {e}", err=True, fg="red")
+        sys.exit(2)
