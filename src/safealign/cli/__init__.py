@@ -34,14 +34,24 @@ def build_app() -> typer.Typer:
     root.add_typer(apps.train, name="train")
     root.add_typer(apps.eval, name="eval")
 
-    from safealign.cli import data, evaluation, guard, janus, ppo, score_models
+    from safealign.cli import data, evaluation, guard, janus, pluralistic, ppo, score_models
 
-    for module in (data, score_models, ppo, guard, janus, evaluation):
+    for module in (data, score_models, ppo, guard, janus, pluralistic, evaluation):
         module.register(apps)
     return root
 
 
+def _quiet_libraries() -> None:
+    """Library chatter (weight-loading bars, load reports) would drown our own progress output."""
+    import os
+
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
 def main(argv: list[str] | None = None) -> None:
+    _quiet_libraries()
     app = build_app()
     try:
         app(args=argv, standalone_mode=True)

@@ -1,7 +1,143 @@
-"""CLI commands of this area (registered by safealign.cli.build_app)."""
+"""``safealign data …``: inspect, convert and list data (registered by safealign.cli.build_app).
+
+Heavy imports stay inside the commands so ``safealign --help`` stays fast.
+"""
 
 from __future__ import annotations
 
+from typing import Any, Optional
+
+import typer
+
+SOURCE_HELP = "A file (.jsonl/.json/.parquet/.csv), a datasets.save_to_disk folder, a hub id, or demo:<set>."
+SCHEMA_HELP = ("Schema name (default: detected from the fields): safealign, pku_saferlhf, beavertails_v, multifaceted_sft, "
+               "multifaceted_dpo, multifaceted_bench, prompts.")
+
+
+def _table(title: str, counts: dict[str, Any], total: Optional[int] = None, limit: int = 25):
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    t = Table(show_header=True, header_style="bold")
+    t.add_column("value")
+    t.add_column("count", justify="right")
+    if total:
+        t.add_column("share", justify="right")
+    items = list(counts.items())
+    for k, v in items[:limit]:
+        row = [str(k), str(v)] + ([f"{100 * v / total:.1f}%"] if total else [])
+        t.add_row(*row)
+    if len(items) > limit:
+        t.add_row(f"… {len(items) - limit} more", "", *([""] if total else []))
+    return Group(Text(title, style="bold"), t)
+
+
+def _print_summary(s: dict[str, Any]) -> None:
+    from safealign.cli.common import console
+
+    console.print(f"[bold]{s['source']}[/]  format={s['format']}  schema=[cyan]{s['schema']}[/]")
+    console.print(f"rows {s['total_rows']}  records {s['records']}  invalid {s['invalid_rows']}  types {s['record_types']}")
+    sp = s.get("safety_pairs")
+    if sp:
+        console.print(
+            f"pairs {sp['pairs']}  safe {100 * sp['safe_share']:.1f}%  unsafe {100 * sp['unsafe_share']:.1f}%  "
+            f"helpful/safe agreement (better == safer) {100 * sp['helpful_safe_agreement']:.1f}%  "
+            f"both safe {sp['both_safe']}  both unsafe {sp['both_unsafe']}  with images {sp['with_images']}"
+        )
+        console.print(_table("responses by severity (0 safe .. 3 severe)", sp["severity"], sp["responses"]))
+        if sp["response_categories"]:
+            console.print(_table("unsafe responses by harm category", sp["response_categories"]))
+        if any(k != "(none)" for k in sp["prompt_categories"]):
+            console.print(_table("pairs by prompt category", sp["prompt_categories"], sp["pairs"]))
+    pr = s.get("prompts")
+    if pr:
+        console.print(f"prompts {pr['prompts']}  with system {pr['with_system']}  with images {pr['with_images']}")
+        console.print(_table("prompts by label", pr["labels"], pr["prompts"]))
+        console.print(_table("prompts by category", pr["categories"], pr["prompts"]))
+    sm = s.get("system_messages")
+    if sm:
+        console.print(f"items {sm['items']}  distinct system messages {sm['distinct_system_messages']}  "
+                      f"distinct prompts {sm['distinct_prompts']}  with preference set {sm['with_preference_set']}")
+        if sm["dimensions"]:
+            console.print(_table("preferences by dimension", sm["dimensions"]))
+        if sm["constraints"]:
+            console.print(_table("machine-checkable constraints", sm["constraints"]))
+        if sm.get("rubrics_per_item"):
+            console.print(f"rubrics per item {sm['rubrics_per_item']}")
+    for line in s["invalid"]:
+        console.print(f"[yellow]invalid[/] {line}")
+    if s["invalid_rows"] > len(s["invalid"]):
+        console.print(f"[yellow]… {s['invalid_rows'] - len(s['invalid'])} more invalid rows[/]")
+
 
 def register(apps) -> None:  # noqa: ANN001
-    pass
+    app: typer.Typer = apps.data
+
+    @app.command("inspect")
+    def inspect(
+        source: str = typer.Argument(..., help=SOURCE_HELP),
+        schema: Optional[str] = typer.Option(None, "--schema", help=SCHEMA_HELP),
+        split: Optional[str] = typer.Option(None, "--split", help="Split of a datasets folder or hub dataset (default: train or the only one)."),
+        skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Skip and count bad rows instead of stopping at the first."),
+        limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Read at most this many valid records."),
+        as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
+    ) -> None:
+        """Detected schema, row counts, counts by category and severity, safe/unsafe share, helpful/safe agreement, invalid rows."""
+        from safealign.cli.common import console, print_json, summary
+        from safealign.data.io import load_records, summarize
+
+        with console.status(f"reading {source}"):
+            res = load_records(source, schema=schema, split=split, skip_invalid=skip_invalid, limit=limit)
+        s = summarize(res)
+        if as_json:
+            print_json(s)
+        else:
+            _print_summary(s)
+        summary(f"{res.source}: schema {res.schema}, {len(res.records)} records from {res.total_rows} rows, {len(res.invalid)} invalid")
+
+    @app.command("convert")
+    def convert(
+        source: str = typer.Argument(..., help=SOURCE_HELP),
+        out: str = typer.Argument(..., help="Output JSONL in our 'safealign' schema; images go to <stem>_images/ beside it."),
+        schema: Optional[str] = typer.Option(None, "--schema", help=SCHEMA_HELP),
+        split: Optional[str] = typer.Option(None, "--split", help="Split of a datasets folder or hub dataset."),
+        skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Skip and count bad rows instead of stopping at the first."),
+        limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Convert at most this many records."),
+        label: Optional[str] = typer.Option(None, "--label", help="Label prompt-list rows 'harmful' or 'benign' (prompt lists only)."),
+        as_json: bool = typer.Option(False, "--json", help="Print a JSON result line on stdout."),
+    ) -> None:
+        """Convert any supported dataset to our JSONL schema (atomic write)."""
+        from safealign.cli.common import console, print_json, summary
+        from safealign.data.io import load_records, write_jsonl
+
+        with console.status(f"reading {source}"):
+            res = load_records(source, schema=schema, split=split, skip_invalid=skip_invalid, limit=limit, label=label)
+        n = write_jsonl(out, res.records)
+        for e in res.invalid[:10]:
+            console.print(f"[yellow]skipped[/] {e}")
+        if as_json:
+            print_json({"source": res.source, "schema": res.schema, "out": out, "records": n, "total_rows": res.total_rows,
+                        "invalid_rows": len(res.invalid)})
+        summary(f"wrote {n} records ({res.schema} -> safealign) to {out}; {len(res.invalid)} invalid rows skipped")
+
+    @app.command("demo-list")
+    def demo_list(as_json: bool = typer.Option(False, "--json", help="Print the sets as JSON on stdout.")) -> None:
+        """The bundled demo sets, with counts and what they hold."""
+        from rich.table import Table
+
+        from safealign.cli.common import console, print_json, summary
+        from safealign.data.demo import DEMO_SETS, demo_counts, demo_path
+
+        counts = demo_counts()
+        if as_json:
+            print_json([{"name": k, "records": counts[k], "path": str(demo_path(k)), "description": v} for k, v in DEMO_SETS.items()])
+        else:
+            t = Table(show_header=True, header_style="bold")
+            t.add_column("set")
+            t.add_column("records", justify="right")
+            t.add_column("what")
+            for k, v in DEMO_SETS.items():
+                t.add_row(k, str(counts[k]), v)
+            console.print(t)
+        summary(f"{len(DEMO_SETS)} demo sets, {sum(counts.values())} records (use demo:<set> as a data source)")

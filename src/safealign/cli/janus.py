@@ -1,7 +1,246 @@
-"""CLI commands of this area (registered by safealign.cli.build_app)."""
+"""Janus commands: ``data synthesize``, ``train sft|dpo|orpo``, ``eval rubric``, ``eval adherence``.
+
+Heavy imports (torch, transformers, TRL) happen inside the runners so that ``safealign --help`` stays fast.
+"""
 
 from __future__ import annotations
 
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+from safealign.config import BaseConfig, add_config_command, help_field
+from safealign.pluralistic.synthesize import SynthesisConfig
+from safealign.train.preference import PreferenceTrainConfig
+from safealign.train.sft import SFTTrainConfig
+
+
+@dataclass
+class DPOTrainConfig(PreferenceTrainConfig):
+    """DPO on system-message pairs (chosen = answer for this system message, rejected = answer for another)."""
+
+    method: Literal["dpo", "orpo"] = help_field("dpo", "Fixed to dpo by this command.")
+
+
+@dataclass
+class ORPOTrainConfig(PreferenceTrainConfig):
+    """ORPO on system-message pairs (no reference model, no SFT stage needed)."""
+
+    method: Literal["dpo", "orpo"] = help_field("orpo", "Fixed to orpo by this command.")
+    output_dir: str = help_field("runs/janus-orpo", "Where the trained model (merged when LoRA) and metrics.json are written.")
+    learning_rate: float = help_field(1e-4, "Peak learning rate.")
+
+
+@dataclass
+class GenerationOptions(BaseConfig):
+    model: str = help_field("default", "Model that answers: 'default', a hub id or a path (the model name with --model-url).")
+    model_url: Optional[str] = help_field(None, "Answer with an OpenAI-compatible endpoint at this base URL instead of a local model.")
+    api_key_env: str = help_field("OPENAI_API_KEY", "Environment variable holding the endpoint's API key.")
+    max_new_tokens: int = help_field(128, "Answer length limit (tokens).")
+    temperature: float = help_field(0.0, "Sampling temperature (0 = greedy).")
+    batch_size: int = help_field(8, "Local generation batch size.")
+    concurrency: int = help_field(8, "Requests in flight to an endpoint.")
+    max_items: Optional[int] = help_field(None, "Evaluate only the first N items.")
+    output: Optional[str] = help_field(None, "Write per-item results as JSONL here (a JSON report goes next to it).")
+
+
+@dataclass
+class AdherenceEvalConfig(GenerationOptions):
+    """Judge-free system-message adherence (+ optional safety under attack system messages)."""
+
+    data: str = help_field("demo:system_test", "Held-out system messages with constraints: 'demo:<name>' or JSONL with system, prompt, constraints.")
+    attack_data: Optional[str] = help_field(None, "Also measure safety on attack system messages: 'demo:system_attacks' or a JSONL of prompt+system.")
+    guard: Optional[str] = help_field(None, "Saved guard folder used to judge attack answers (default: refusal detector, a proxy).")
+
+
+@dataclass
+class RubricEvalConfig(GenerationOptions):
+    """Multifaceted-Bench absolute grading (1-5 per rubric, mean per item) and optional pairwise comparison."""
+
+    items: str = help_field("", "Multifaceted-Bench JSONL (rubrics + reference_answer) or 'demo:<name>'.")
+    responses: Optional[str] = help_field(None, "JSONL with a 'response' per item (in item order) instead of generating with --model.")
+    compare_model: Optional[str] = help_field(None, "Second model for pairwise win/tie/loss (A = --model, B = this).")
+    compare_responses: Optional[str] = help_field(None, "JSONL of the second model's responses instead of --compare-model.")
+    judge: str = help_field("default", "Judge model: 'default', a hub id, a path, or the model name with --judge-url.")
+    judge_url: Optional[str] = help_field(None, "OpenAI-compatible endpoint for the judge.")
+    judge_retries: int = help_field(5, "Re-ask the judge this many times when its output has no valid [RESULT] 1-5.")
+    judge_max_new_tokens: int = help_field(256, "Judge output length limit (tokens).")
+
+
+# ------------------------------------------------------------------------------------------ runners
+
+
+def _backend(model: str, url: Optional[str], opts: GenerationOptions) -> Any:
+    from safealign.backends.openai_compat import make_backend
+
+    return make_backend(model, url, os.environ.get(opts.api_key_env), opts.concurrency, batch_size=opts.batch_size)
+
+
+def _write_rows(path: str, rows: list[dict[str, Any]], report: dict[str, Any]) -> str:
+    from safealign.utils.atomic import atomic_write_json, atomic_write_text
+
+    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in rows))
+    rep = str(Path(path).with_suffix(".report.json"))
+    atomic_write_json(rep, report)
+    return rep
+
+
+def run_synthesize(cfg: SynthesisConfig) -> None:
+    from safealign.cli.common import print_json, summary
+    from safealign.pluralistic.synthesize import run_synthesis
+
+    s = run_synthesis(cfg)
+    print_json(s)
+    summary(
+        f"{s['new_sft_rows']} SFT rows and {s['new_dpo_rows']} DPO pairs written ({s['resumed_instructions']} instructions already done, "
+        f"{s['duplicates_dropped']} duplicates dropped) -> {s['output_dir']}"
+    )
+
+
+def run_sft(cfg: SFTTrainConfig) -> None:
+    from safealign.cli.common import summary
+    from safealign.train.sft import train_sft
+
+    out = train_sft(cfg)
+    m = json.loads((out / "metrics.json").read_text())
+    summary(f"SFT: {m['rows']} rows, {m['steps']} steps in {m['seconds']} s, train loss {m['train_loss']} -> {out}")
+
+
+def run_preference(cfg: PreferenceTrainConfig, method: str) -> None:
+    from safealign.cli.common import summary
+    from safealign.train.preference import train_preference
+
+    out = train_preference(cfg.replace(method=method))
+    m = json.loads((out / "metrics.json").read_text())
+    summary(f"{method.upper()}: {m['rows']} pairs, {m['steps']} steps in {m['seconds']} s, train loss {m['train_loss']} -> {out}")
+
+
+def run_adherence(cfg: AdherenceEvalConfig) -> dict[str, Any]:
+    from safealign.backends.base import GenerationParams
+    from safealign.cli.common import console, print_json, summary
+    from safealign.pluralistic.adherence import evaluate_adherence
+    from safealign.pluralistic.data import load_prompt_records
+
+    recs = [r for r in load_prompt_records(cfg.data) if getattr(r, "constraints", None)]
+    recs = recs[: cfg.max_items] if cfg.max_items else recs
+    from safealign.errors import DataError
+
+    if not recs:
+        raise DataError(f"{cfg.data}: no records with constraints to check")
+    backend = _backend(cfg.model, cfg.model_url, cfg)
+    params = GenerationParams(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature)
+    with console.status(f"answering {len(recs)} system-message prompts with {cfg.model}"):
+        report, rows = evaluate_adherence(backend, recs, params)
+    report["model"] = cfg.model
+    if cfg.attack_data:
+        from safealign.pluralistic.attacks import attack_safety
+
+        attacks = load_prompt_records(cfg.attack_data)
+        attacks = attacks[: cfg.max_items] if cfg.max_items else attacks
+        with console.status(f"answering {len(attacks)} attack prompts"):
+            res = attack_safety(backend, attacks, cfg.guard, params)
+        report["attack_safety"] = {k: v for k, v in res.items() if k not in ("responses", "safe")}
+        rows += [{"system": a.system, "prompt": a.prompt, "response": r, "safe": s, "category": a.category} for a, r, s in zip(attacks, res["responses"], res["safe"])]
+    if cfg.output:
+        report["report_file"] = _write_rows(cfg.output, rows, report)
+    print_json(report)
+    _adherence_table(report)
+    extra = f", attack safe rate {report['attack_safety']['safe_rate']}% ({report['attack_safety']['judge']})" if "attack_safety" in report else ""
+    summary(f"adherence {report['overall']}% of {report['n_constraints']} constraints ({report['strict']}% of {report['n_responses']} answers fully){extra}")
+    return report
+
+
+def _adherence_table(report: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    from safealign.cli.common import console
+
+    t = Table(title="constraint adherence")
+    t.add_column("constraint")
+    t.add_column("pass %", justify="right")
+    t.add_column("n", justify="right")
+    for k, v in report["per_constraint"].items():
+        t.add_row(k, f"{v['pass_rate']:.1f}", str(v["n"]))
+    console.print(t)
+
+
+def _read_responses(path: str, n: int) -> list[str]:
+    from safealign.errors import DataError
+    from safealign.pluralistic.data import iter_json_rows
+
+    out = []
+    for i, row in iter_json_rows(path):
+        if "response" not in row:
+            raise DataError("missing", file=path, row=i, field="response")
+        out.append(str(row["response"]))
+    if len(out) < n:
+        raise DataError(f"{len(out)} responses for {n} items", file=path)
+    return out[:n]
+
+
+def run_rubric(cfg: RubricEvalConfig) -> dict[str, Any]:
+    from safealign.backends.base import GenerationParams
+    from safealign.cli.common import console, print_json, summary
+    from safealign.errors import ConfigError
+    from safealign.eval.rubric import grade_rubric_detailed, mean_score, pairwise
+    from safealign.pluralistic.data import load_rubric_items
+
+    if not cfg.items:
+        raise ConfigError("--items is required (a Multifaceted-Bench JSONL file)")
+    items = load_rubric_items(cfg.items)
+    items = items[: cfg.max_items] if cfg.max_items else items
+    params = GenerationParams(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature)
+    chats = [[{"role": "system", "content": it.system}, {"role": "user", "content": it.prompt}] for it in items]
+
+    def answers(model: Optional[str], path: Optional[str]) -> list[str]:
+        if path:
+            return _read_responses(path, len(items))
+        with console.status(f"answering {len(items)} items with {model}"):
+            return _backend(model or "default", cfg.model_url, cfg).generate(chats, params)
+
+    resp_a = answers(cfg.model, cfg.responses)
+    resp_b = answers(cfg.compare_model, cfg.compare_responses) if (cfg.compare_model or cfg.compare_responses) else None
+    judge = _backend(cfg.judge, cfg.judge_url, cfg)
+    jp = GenerationParams(max_new_tokens=cfg.judge_max_new_tokens, temperature=0.0)
+    with console.status(f"judging {len(items)} items x rubrics with {cfg.judge}"):
+        grades_a = grade_rubric_detailed(judge, items, resp_a, cfg.judge_retries, jp)
+        grades_b = grade_rubric_detailed(judge, items, resp_b, cfg.judge_retries, jp) if resp_b is not None else None
+    sa = [g.score for g in grades_a]
+    report: dict[str, Any] = {
+        "model": cfg.responses or cfg.model,
+        "judge": cfg.judge,
+        "n_items": len(items),
+        "mean_score": mean_score(sa),
+        "unparsed_rubrics": sum(s is None for g in grades_a for s in g.scores),
+        "judge_calls": sum(g.attempts for g in grades_a),
+    }
+    if grades_b is not None:
+        sb = [g.score for g in grades_b]
+        report["compare_model"] = cfg.compare_responses or cfg.compare_model
+        report["compare_mean_score"] = mean_score(sb)
+        report["pairwise"] = pairwise(sa, sb)
+    rows = [
+        {"id": it.id, "prompt": it.prompt, "response": ra, "score": None if math.isnan(g.score) else g.score, "rubric_scores": g.scores, "feedback": g.feedback}
+        for it, ra, g in zip(items, resp_a, grades_a)
+    ]
+    if cfg.output:
+        report["report_file"] = _write_rows(cfg.output, rows, report)
+    print_json(report)
+    line = f"rubric score {report['mean_score']} over {len(items)} items ({report['unparsed_rubrics']} rubric grades unparseable)"
+    if "pairwise" in report:
+        p = report["pairwise"]
+        line += f"; vs {report['compare_model']}: win {p['win']}% tie {p['tie']}% loss {p['loss']}%"
+    summary(line)
+    return report
+
 
 def register(apps) -> None:  # noqa: ANN001
-    pass
+    add_config_command(apps.data, "synthesize", SynthesisConfig, run_synthesize, help="Synthesize Janus system-message data: SFT rows + DPO pairs (resumable).")
+    add_config_command(apps.train, "sft", SFTTrainConfig, run_sft, help="Supervised fine-tuning on system-message data (TRL SFT; LoRA or full).")
+    add_config_command(apps.train, "dpo", DPOTrainConfig, lambda c: run_preference(c, "dpo"), help="DPO on system-message preference pairs (TRL).")
+    add_config_command(apps.train, "orpo", ORPOTrainConfig, lambda c: run_preference(c, "orpo"), help="ORPO on system-message preference pairs (TRL).")
+    add_config_command(apps.eval, "rubric", RubricEvalConfig, run_rubric, help="Multifaceted-Bench rubric grading (1-5, Prometheus style) and pairwise win/tie/loss.")
+    add_config_command(apps.eval, "adherence", AdherenceEvalConfig, run_adherence, help="Judge-free system-message adherence, per constraint (+ safety on attack system messages).")

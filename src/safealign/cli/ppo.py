@@ -1,7 +1,37 @@
-"""CLI commands of this area (registered by safealign.cli.build_app)."""
+"""CLI commands of the PPO-Lagrangian area: ``safealign train ppo-lag``."""
 
 from __future__ import annotations
 
+from typing import Any
+
+
+def _run(cfg: Any) -> None:
+    import json
+
+    from safealign.cli.common import print_json, summary
+    from safealign.train.ppo_lag import METRICS, run_ppo_lag
+
+    out = run_ppo_lag(cfg)
+    lines = (out / METRICS).read_text().splitlines() if (out / METRICS).exists() else []
+    last = json.loads(lines[-1]) if lines else {}
+    print_json({"output_dir": str(out), "metrics": str(out / METRICS), "last": last})  # stdout: machine-readable
+    lam = ", ".join(f"{k}={v:.3g}" for k, v in last.items() if k.startswith("lambda"))
+    summary(
+        f"ppo-lag: {last.get('step', 0)} steps, reward {last.get('reward', float('nan')):.3f}, cost {last.get('cost', float('nan')):.3f}, "
+        f"safe {100 * last.get('safe_share', float('nan')):.0f}%, {lam} -> {out}"
+    )
+
 
 def register(apps) -> None:  # noqa: ANN001
-    pass
+    from safealign.config import add_config_command
+    from safealign.train.ppo_lag import PPOLagConfig
+
+    add_config_command(
+        apps.train,
+        "ppo-lag",
+        PPOLagConfig,
+        _run,
+        help="PPO-Lagrangian (Safe RLHF-V): maximise reward subject to J_C <= d, for text and image+text policies.",
+        extra_help="Baselines: --fixed-lambda 0 (reward-only PPO), --fixed-lambda X (fixed-lambda shaping). "
+        "Multi-process: accelerate launch --config_file configs/accelerate/<cfg>.yaml -m safealign train ppo-lag ...",
+    )

@@ -9,6 +9,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Optional
 
 SEVERITY_NAMES = {0: "safe", 1: "minor", 2: "moderate", 3: "severe"}
+# The machine-checkable system-message constraint types (SystemPair/SystemExample.constraints[i]["type"]).
+CONSTRAINT_TYPES = (
+    "max_words", "min_words", "bullet_count", "numbered_list", "json_output", "required_words", "forbidden_words",
+    "ends_with", "starts_with", "language", "all_lowercase", "no_commas",
+)
 Label = Literal["harmful", "benign"]
 
 
@@ -66,6 +71,10 @@ class SystemPair:
     preference_set: list[Preference] = field(default_factory=list)
     id: Optional[str] = None
     main_source: Optional[str] = None
+    # Machine-checkable constraints of the system message, e.g. [{"type": "max_words", "value": 50}]. Types:
+    # max_words, min_words, bullet_count, numbered_list, json_output, required_words, forbidden_words, ends_with,
+    # starts_with, language (en/fr/es), all_lowercase, no_commas. See safealign.data.records.CONSTRAINT_TYPES.
+    constraints: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -78,6 +87,7 @@ class SystemExample:
     preference_set: list[Preference] = field(default_factory=list)
     id: Optional[str] = None
     main_source: Optional[str] = None
+    constraints: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass

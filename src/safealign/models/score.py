@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Optional, Sequence
 
 import torch
 from torch import nn
@@ -84,8 +84,16 @@ class ScoreModel(nn.Module):
         **kwargs: Any,
     ) -> ScoreOutput:
         extra = {"pixel_values": pixel_values} if pixel_values is not None else {}
+        if kwargs.get("position_ids") is None:
+            # positions from the mask: a sequence gets the same positions (hence the same score) whether it is
+            # left- or right-padded; HF decoders otherwise number positions 0..L-1 across the left padding
+            kwargs["position_ids"] = position_ids_from_mask(attention_mask)
         out = self.backbone(input_ids=input_ids, attention_mask=attention_mask, use_cache=False, **extra, **kwargs)
         hidden = out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]  # [B, L, H]
+        return self.forward_hidden(hidden, attention_mask)
+
+    def forward_hidden(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> ScoreOutput:
+        """Head + normaliser + last-non-pad read-out on the trunk's final hidden states [B, L, H]."""
         token_scores = self.head(hidden.to(self.head.weight.dtype)).float()  # [B, L, K]
         token_scores = (token_scores - self.score_config.normalizer_mean) / self.score_config.normalizer_std
         idx = last_token_index(attention_mask)  # [B]
@@ -101,17 +109,23 @@ class ScoreModel(nn.Module):
     # ------------------------------------------------------------------------------------------------ save/load
     def save_pretrained(self, path: str | Path, processing_class: Any = None) -> None:
         """Atomic: the folder appears complete or not at all."""
+        with atomic_dir(path) as tmp:
+            self.write_into(tmp, processing_class)
+
+    def write_into(self, folder: str | Path, processing_class: Any = None) -> None:
+        """Write the model files into an existing folder (non-atomic; :meth:`save_pretrained` wraps it)."""
         from safetensors.torch import save_file
 
-        with atomic_dir(path) as tmp:
-            backbone = self.backbone
-            if hasattr(backbone, "merge_and_unload") and hasattr(backbone, "peft_config"):
-                backbone = backbone.merge_and_unload()  # a LoRA backbone is saved merged (plain HF weights)
-            backbone.save_pretrained(tmp)
-            save_file({k: v.detach().contiguous().cpu() for k, v in self.head.state_dict().items()}, str(tmp / HEAD_FILE))
-            (tmp / SCORE_CONFIG).write_text(json.dumps(asdict(self.score_config), indent=2))
-            if processing_class is not None:
-                processing_class.save_pretrained(tmp)
+        folder = Path(folder)
+        backbone = self.backbone
+        if hasattr(backbone, "merge_and_unload") and hasattr(backbone, "peft_config"):
+            backbone = backbone.merge_and_unload()  # a LoRA backbone is saved merged (plain HF weights)
+            self.backbone = backbone
+        backbone.save_pretrained(folder)
+        save_file({k: v.detach().contiguous().cpu() for k, v in self.head.state_dict().items()}, str(folder / HEAD_FILE))
+        (folder / SCORE_CONFIG).write_text(json.dumps(asdict(self.score_config), indent=2))
+        if processing_class is not None:
+            processing_class.save_pretrained(folder)
 
     @classmethod
     def from_pretrained(cls, path: str | Path, dtype: Optional[torch.dtype] = None, device: Optional[str] = None) -> "ScoreModel":
@@ -145,6 +159,97 @@ class ScoreModel(nn.Module):
         cfg.base_model = name_or_path or "default"
         cfg.is_vision = hasattr(base_of(backbone), "vision_tower")
         return cls(backbone, cfg)
+
+
+def position_ids_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
+    """0, 1, 2, ... over the real tokens of each row (pads get 0).  [B, L] -> [B, L] long"""
+    return (attention_mask.long().cumsum(-1) - 1).clamp_min(0)
+
+
+def load_score_model(path: str | Path, dtype: Optional[torch.dtype] = None, device: Optional[str] = None) -> tuple["ScoreModel", Any]:
+    """(model, processing_class) from a saved score model folder in one call; the tokenizer (text) or processor
+    (vision) saved beside it, else the base model's tokenizer."""
+    model = ScoreModel.from_pretrained(path, dtype=dtype, device=device)
+    return model, load_processing_class(path, model.score_config)
+
+
+def load_processing_class(path: str | Path, config: Optional[ScoreConfig] = None) -> Any:
+    from safealign.errors import ModelNotFoundError
+    from safealign.models.loading import load_tokenizer
+
+    if config is not None and config.is_vision:
+        from transformers import AutoProcessor
+
+        try:
+            return AutoProcessor.from_pretrained(str(path))
+        except (OSError, ValueError) as e:
+            raise ModelNotFoundError(f"no processor saved with the vision score model at {path}: {e}") from None
+    try:
+        return load_tokenizer(str(path), padding_side="right")
+    except Exception:  # noqa: BLE001 - saved without tokenizer files: fall back to the base model's
+        if config is None or not config.base_model:
+            raise
+        return load_tokenizer(config.base_model, padding_side="right")
+
+
+def score_texts(
+    model: "ScoreModel",
+    processing_class: Any,
+    prompts: Sequence[str],
+    responses: Sequence[Optional[str]],
+    systems: Optional[Sequence[Optional[str]]] = None,
+    images: Optional[Sequence[Any]] = None,
+    batch_size: int = 8,
+    max_length: int = 1024,
+    all_outputs: bool = False,
+    progress: Optional[Any] = None,
+) -> torch.Tensor:
+    """Scores of (system?, prompt, response[, image]) in the training format, batched, no grad.
+
+    Returns [N] (the overall score) or [N, K] with ``all_outputs``. A ``None`` response scores the prompt alone
+    (guards use it). ``progress(done, total)`` is called after each batch.
+    """
+    from safealign.train.score_data import encode_conversations
+
+    n = len(prompts)
+    if len(responses) != n:
+        raise ValueError(f"{n} prompts but {len(responses)} responses")
+    systems = list(systems) if systems is not None else [None] * n
+    imgs = list(images) if images is not None else [None] * n
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    out: list[torch.Tensor] = []
+    try:
+        with torch.no_grad():
+            for s in range(0, n, batch_size):
+                sl = slice(s, s + batch_size)
+                batch = encode_conversations(processing_class, prompts[sl], responses[sl], systems[sl], imgs[sl], max_length=max_length)
+                batch = {k: v.to(device) for k, v in batch.items()}
+                if "pixel_values" in batch:
+                    batch["pixel_values"] = batch["pixel_values"].to(next(model.parameters()).dtype)
+                res = model(**batch)
+                out.append((res.end_scores if all_outputs else res.scores).float().cpu())
+                if progress is not None:
+                    progress(min(s + batch_size, n), n)
+    finally:
+        model.train(was_training)
+    if not out:
+        return torch.zeros((0, model.score_config.num_outputs) if all_outputs else (0,))
+    return torch.cat(out)
+
+
+def score_pairs(model: "ScoreModel", processing_class: Any, pairs: Sequence[Any], batch_size: int = 8, max_length: int = 1024, progress: Optional[Any] = None) -> torch.Tensor:
+    """Scores of both responses of each SafetyPair: [N, 2] (column i = response i)."""
+    prompts, responses, systems, images = [], [], [], []
+    for p in pairs:
+        for r in p.responses:
+            prompts.append(p.prompt)
+            responses.append(r)
+            systems.append(p.system)
+            images.append(p.image)
+    flat = score_texts(model, processing_class, prompts, responses, systems, images, batch_size=batch_size, max_length=max_length, progress=progress)
+    return flat.view(-1, 2)
 
 
 def _hidden_size(cfg: Any) -> int:

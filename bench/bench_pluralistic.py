@@ -1,0 +1,236 @@
+"""Pluralistic safe RLHF on the default model, on this CPU: the whole chain and the trade-off of every method.
+
+    .venv/bin/python bench/bench_pluralistic.py                  # full run (target: 20 minutes in all)
+    .venv/bin/python bench/bench_pluralistic.py --quick          # smoke run (tiny sizes, a couple of minutes)
+    .venv/bin/python bench/bench_pluralistic.py --reuse          # keep finished stages of an earlier run
+
+Chain (every stage writes under ``--out``; a stage whose output exists is reused with ``--reuse``):
+
+1. data     conditioned reward pairs (seen system messages, + generic helpfulness pairs), attack-augmented cost
+            pairs (same labels), PPO prompts (seen/unseen preference system messages + attack framings)
+2. reward   system-message-conditioned reward model (default backbone)
+3. cost     cost model trained with system-message attack examples (reads the system message)
+4. sft      Janus SFT on the demo system-message data (no attack data: the plain Janus recipe)
+5. dpo      Janus DPO from the SFT model
+6. ppo_r    reward-only PPO (λ fixed at 0) from the DPO model
+7. ppo_lag  PPO-Lagrangian (learned λ) from the DPO model
+8. eval     base, SFT, DPO, reward-only PPO, PPO-Lag, PPO-Lag + guardrail: adherence on held-out system messages
+            (demo system_test, judge-free) vs safe share under system-message attacks (demo system_attacks:
+            prompts and wordings unseen in training); judges: refusal detector (model-free; the plotted y),
+            the guard, and our cost model (reported, but the policy was optimised against it)
+
+Prints every stage's time and the trade-off table; writes ``<out>/bench.json`` and ``<out>/tradeoff/*``.
+The machine is shared with other engineers' jobs: the wall-clock figures carry that noise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+class Stages:
+    def __init__(self, out: Path, reuse: bool):
+        self.out, self.reuse = out, reuse
+        self.seconds: dict[str, float] = {}
+        self.t_start = time.time()
+
+    def run(self, name: str, marker: Path, fn: Callable[[], Any]) -> Any:
+        if self.reuse and marker.exists():
+            log(f"{name}: reusing {marker}")
+            self.seconds[name] = 0.0
+            return None
+        log(f"{name}: start (elapsed {time.time() - self.t_start:.0f} s)")
+        t0 = time.time()
+        res = fn()
+        self.seconds[name] = round(time.time() - t0, 1)
+        log(f"{name}: done in {self.seconds[name]:.0f} s")
+        return res
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default="runs/bench-pluralistic")
+    ap.add_argument("--reuse", action="store_true", help="reuse finished stages of an earlier run in --out")
+    ap.add_argument("--quick", action="store_true", help="smoke run with tiny sizes")
+    ap.add_argument("--rm-pairs", type=int, default=96, help="conditioned reward pairs used for training")
+    ap.add_argument("--cm-pairs", type=int, default=96, help="cost pairs used for training (half attack-framed)")
+    ap.add_argument("--score-max-length", type=int, default=256)
+    ap.add_argument("--sft-rows", type=int, default=64)
+    ap.add_argument("--dpo-rows", type=int, default=64)
+    ap.add_argument("--ppo-steps", type=int, default=8)
+    ap.add_argument("--ppo-batch", type=int, default=8)
+    ap.add_argument("--ppo-new-tokens", type=int, default=40)
+    ap.add_argument("--lambda-init", type=float, default=1.0)
+    ap.add_argument("--lambda-lr", type=float, default=0.2)
+    ap.add_argument("--actor-lr", type=float, default=1e-4)
+    ap.add_argument("--heldout", type=int, default=17, help="held-out system messages with constraints (demo system_test has 17)")
+    ap.add_argument("--attacks", type=int, default=24, help="attack prompts (demo system_attacks has 36)")
+    ap.add_argument("--max-new-tokens", type=int, default=96)
+    ap.add_argument("--attack-new-tokens", type=int, default=40)
+    ap.add_argument("--guard", default=str(REPO / "runs/demo/guard"))
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    if args.quick:
+        args.rm_pairs = args.cm_pairs = 8
+        args.sft_rows = args.dpo_rows = 4
+        args.ppo_steps, args.ppo_batch, args.ppo_new_tokens = 1, 4, 8
+        args.heldout, args.attacks, args.max_new_tokens, args.attack_new_tokens = 3, 3, 8, 8
+        args.score_max_length = 128
+
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import random
+
+    import torch
+
+    torch.manual_seed(args.seed)
+    from safealign.data.demo import load_demo
+    from safealign.data.records import PromptRecord, SafetyPair, SystemExample
+    from safealign.models.loading import resolve_model
+    from safealign.pluralistic import conditioned as C
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    st = Stages(out, args.reuse)
+    base = resolve_model("default")
+    rng = random.Random(args.seed)
+
+    # ---------------------------------------------------------------------------------------------- 1. data
+    data = out / "data"
+
+    def build_data() -> None:
+        sys_pairs = load_demo("system_train")
+        seen, unseen = C.split_by_system(sys_pairs, 0.2, args.seed)
+        examples = [SystemExample(p.system, p.prompt, p.chosen, p.preference_set, id=p.id, constraints=list(p.constraints)) for p in seen]
+        cond = C.conditioned_reward_pairs(list(seen) + C.pairs_from_examples(examples, max_per_example=1, seed=args.seed),
+                                          load_demo("safety_train"), helpfulness_ratio=0.2, seed=args.seed)
+        C.write_records(cond[: args.rm_pairs], str(data / "conditioned_pairs.jsonl"))
+        safety = load_demo("safety_train")
+        rng.shuffle(safety)
+        half = max(1, args.cm_pairs // 2)
+        cost = C.attack_cost_pairs(safety[:half], copies=1, keep_original=True, seed=args.seed)
+        C.write_records(cost[: args.cm_pairs], str(data / "attack_cost_pairs.jsonl"))
+        harmful = C.harmful_prompts_of(safety)
+        prompts = C.ppo_prompt_set(args.ppo_steps * args.ppo_batch, seen, harmful, unseen=unseen, seed=args.seed)
+        C.write_records(prompts, str(data / "ppo_prompts.jsonl"))
+        # the SFT/DPO data: the same seen system messages (the unseen ones stay unseen by every method)
+        C.write_records(list(seen), str(data / "system_seen.jsonl"))
+
+    st.run("data", data / "ppo_prompts.jsonl", build_data)
+
+    # ---------------------------------------------------------------------------------------- 2./3. score models
+    def train_score(kind: str, path: Path, target: Path) -> None:
+        from safealign.train.score_trainer import ScoreTrainConfig, train_score_model
+
+        cfg = ScoreTrainConfig(
+            kind=kind, model="default", data=str(path), output_dir=str(target), epochs=1, batch_size=8,
+            max_length=args.score_max_length, seed=args.seed,
+        )
+        train_score_model(cfg)
+
+    st.run("reward", out / "reward" / "score_config.json", lambda: train_score("reward", data / "conditioned_pairs.jsonl", out / "reward"))
+    st.run("cost", out / "cost" / "score_config.json", lambda: train_score("cost", data / "attack_cost_pairs.jsonl", out / "cost"))
+
+    # ---------------------------------------------------------------------------------------------- 4./5. Janus
+    from safealign.train.preference import PreferenceTrainConfig, train_preference
+    from safealign.train.sft import SFTTrainConfig, train_sft
+
+    quick_steps = {"max_steps": 1} if args.quick else {}
+    common = dict(lora=True, lora_r=16, lora_alpha=32, batch_size=4, max_length=320, logging_steps=4, seed=args.seed, **quick_steps)
+    st.run("sft", out / "sft" / "config.json", lambda: train_sft(SFTTrainConfig(
+        model=base, data=str(data / "system_seen.jsonl"), output_dir=str(out / "sft"), num_epochs=1.0, learning_rate=3e-4,
+        max_examples=args.sft_rows, **common)))
+    st.run("dpo", out / "dpo" / "config.json", lambda: train_preference(PreferenceTrainConfig(
+        method="dpo", model=str(out / "sft"), data=str(data / "system_seen.jsonl"), output_dir=str(out / "dpo"), num_epochs=1.0,
+        learning_rate=5e-5, beta=0.1, max_examples=args.dpo_rows, **common)))
+
+    # ---------------------------------------------------------------------------------------------- 6./7. PPO
+    from safealign.train.ppo_lag import PPOLagConfig, run_ppo_lag
+
+    def ppo(name: str, fixed: float | None) -> None:
+        cfg = PPOLagConfig.from_yaml(REPO / "configs/cpu-demo/pluralistic_ppo_lag.yaml", {
+            "actor": str(out / "dpo"), "reward_model": str(out / "reward"), "cost_model": str(out / "cost"),
+            "prompts": str(data / "ppo_prompts.jsonl"), "output_dir": str(out / name), "steps": args.ppo_steps,
+            "batch_size": args.ppo_batch, "max_new_tokens": args.ppo_new_tokens, "fixed_lambda": fixed,
+            "lambda_init": args.lambda_init, "lambda_lr": args.lambda_lr, "actor_lr": args.actor_lr, "progress": False,
+        })
+        run_ppo_lag(cfg)
+
+    st.run("ppo_reward_only", out / "ppo_reward_only" / "summary.json", lambda: ppo("ppo_reward_only", 0.0))
+    st.run("ppo_lag", out / "ppo_lag" / "summary.json", lambda: ppo("ppo_lag", None))
+
+    # ---------------------------------------------------------------------------------------------- 8. eval
+    from safealign.backends.base import GenerationParams
+    from safealign.models.score import ScoreModel
+    from safealign.pluralistic import tradeoff as T
+
+    heldout = [r for r in load_demo("system_test") if r.constraints][: args.heldout]
+    attacks = [r for r in load_demo("system_attacks") if isinstance(r, PromptRecord)][: args.attacks]
+    guard = None
+    judges: dict[str, Any] = {"refusal": T.refusal_judge()}
+    if Path(args.guard).exists():
+        from safealign.guard.classifier import load_guard
+
+        guard = load_guard(args.guard)
+        judges["guard"] = T.guard_judge(guard)
+    cm = ScoreModel.from_pretrained(out / "cost")
+    from safealign.models.loading import load_tokenizer
+
+    judges["cost"] = T.cost_model_judge(cm, load_tokenizer(str(base)))
+    params = GenerationParams(max_new_tokens=args.max_new_tokens, temperature=0.0, seed=0)
+    aparams = GenerationParams(max_new_tokens=args.attack_new_tokens, temperature=0.0, seed=0)
+    models = {
+        "base": str(base), "sft": str(out / "sft"), "dpo": str(out / "dpo"),
+        "ppo_reward_only": str(out / "ppo_reward_only" / "actor"), "ppo_lag": str(out / "ppo_lag" / "actor"),
+    }
+    points = []
+
+    def evaluate_all() -> None:
+        for name, path in models.items():
+            t0 = time.time()
+            backend = T.load_policy_backend(path, batch_size=8)
+            points.append(T.evaluate_method(name, T.backend_responder(backend, params), heldout, attacks, judges,
+                                            attack_respond=T.backend_responder(backend, aparams)))
+            log(f"eval {name}: adherence {points[-1].adherence:.1f} %, safe {points[-1].safe_by_judge} ({time.time() - t0:.0f} s)")
+            if name == "ppo_lag" and guard is not None:
+                from safealign.guard.pipeline import GuardrailPipeline
+
+                pipe = GuardrailPipeline(guard, backend, params=params)
+                t0 = time.time()
+                points.append(T.evaluate_method("ppo_lag_guard", T.guarded_responder(pipe, params), heldout, attacks, judges,
+                                                attack_respond=T.guarded_responder(pipe, aparams)))
+                log(f"eval ppo_lag_guard: adherence {points[-1].adherence:.1f} %, safe {points[-1].safe_by_judge} ({time.time() - t0:.0f} s)")
+
+    st.seconds["eval"] = 0.0
+    t0 = time.time()
+    evaluate_all()
+    st.seconds["eval"] = round(time.time() - t0, 1)
+
+    total = round(sum(st.seconds.values()), 1)
+    meta = {
+        "machine": f"{os.cpu_count()} CPU cores shared with other engineers' jobs; torch {torch.__version__}, {torch.get_num_threads()} threads",
+        "seconds": st.seconds, "total_seconds": total, "args": vars(args),
+        "judges": list(judges), "plotted_judge": "refusal",
+        "ppo_summaries": {n: json.loads((out / n / "summary.json").read_text()) for n in ("ppo_reward_only", "ppo_lag") if (out / n / "summary.json").exists()},
+    }
+    paths = T.write_tradeoff(points, out / "tradeoff", meta=meta)
+    claim = T.compare(points)
+    (out / "bench.json").write_text(json.dumps({"points": [p.to_dict() for p in points], "claim": claim, **meta}, indent=2, default=str))
+    print(T.tradeoff_table_markdown(points))
+    print(json.dumps({"claim": claim, "seconds": st.seconds, "total_seconds": total, "paths": {k: str(v) for k, v in paths.items()}}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

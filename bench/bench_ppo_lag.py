@@ -1,0 +1,224 @@
+"""PPO-Lagrangian benchmark on this CPU: step-time breakdown, and a short constrained run vs reward-only PPO.
+
+    .venv/bin/python bench/bench_ppo_lag.py breakdown --steps 3          # ~2-3 min
+    .venv/bin/python bench/bench_ppo_lag.py run --steps 20               # ~20-25 min (two runs + three evaluations)
+
+Actor: the embedded SmolLM2-135M-Instruct with LoRA (reference = adapter disabled). Reward/cost models: the demo
+models at runs/demo/reward and runs/demo/cost when they exist; otherwise "probe" score models (frozen SmolLM2 trunk
++ a linear head fitted here on the bundled safety_train pairs with safealign.losses.reward_loss / cost_loss, ~1 min),
+cached at runs/bench/ppo_lag/probe_heads.pt. Which one was used is printed and written to the JSON.
+
+Figures go to stdout and runs/bench/ppo_lag/<mode>.json. The machine is shared (2 cores, several engineers): timings
+carry that noise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+OUT = REPO / "runs" / "bench" / "ppo_lag"
+
+
+# ------------------------------------------------------------------------------------------------ score models
+def _render(tok, prompt: str, system: str | None, response: str) -> str:
+    chat = ([{"role": "system", "content": system}] if system else []) + [
+        {"role": "user", "content": prompt},
+        {"role": "assistant", "content": response},
+    ]
+    return tok.apply_chat_template(chat, tokenize=False)
+
+
+@torch.no_grad()
+def _last_hidden(backbone, tok, texts: list[str], bs: int = 16) -> torch.Tensor:
+    from safealign.losses import last_token_index
+
+    out = []
+    tok.padding_side = "right"
+    for i in range(0, len(texts), bs):
+        enc = tok(texts[i : i + bs], return_tensors="pt", padding=True, add_special_tokens=False, truncation=True, max_length=256)
+        h = backbone(**enc, use_cache=False).last_hidden_state
+        out.append(h[torch.arange(h.size(0)), last_token_index(enc["attention_mask"])])
+    tok.padding_side = "left"
+    return torch.cat(out)
+
+
+def probe_score_models(tok):
+    """Frozen default trunk + linear heads fitted on safety_train (reward: Bradley-Terry; cost: Safe RLHF cost loss)."""
+    from safealign import losses as L
+    from safealign.data.demo import load_demo
+    from safealign.models.score import ScoreConfig, ScoreModel
+
+    reward = ScoreModel.from_backbone("default", ScoreConfig(kind="reward"))
+    cost = ScoreModel(reward.backbone, ScoreConfig(kind="cost", base_model="default"))  # one shared frozen trunk
+    cache = OUT / "probe_heads.pt"
+    if cache.exists():
+        state = torch.load(cache)
+        reward.head.load_state_dict(state["reward"])
+        cost.head.load_state_dict(state["cost"])
+        return reward.eval(), cost.eval(), "probe (cached)"
+    pairs = [p for p in load_demo("safety_train") if not p.images and not p.is_contradictory()]
+    t = time.time()
+    texts = [_render(tok, p.prompt, p.system, r) for p in pairs for r in p.responses]
+    H = _last_hidden(reward.backbone, tok, texts).float().view(len(pairs), 2, -1)
+    idx = torch.arange(len(pairs))
+    better = torch.tensor([p.better for p in pairs])
+    safer = torch.tensor([p.safer for p in pairs])
+    safe = torch.tensor([list(p.is_safe) for p in pairs])
+    for model, kind in ((reward, "reward"), (cost, "cost")):
+        head = model.head
+        opt = torch.optim.Adam(head.parameters(), lr=1e-2, weight_decay=1e-3)
+        for _ in range(300):
+            s = head(H).squeeze(-1)  # [N, 2]
+            if kind == "reward":
+                loss = L.reward_loss(s[idx, better], s[idx, 1 - better], regularization=1e-3)
+            else:
+                u = 1 - safer
+                loss = L.cost_loss(s[idx, u], s[idx, safer], L.safety_sign(safe[idx, u]), L.safety_sign(safe[idx, safer]), regularization=1e-3)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        print(f"  probe {kind} head fitted on {len(pairs)} pairs: loss {loss.item():.3f}", file=sys.stderr)
+    OUT.mkdir(parents=True, exist_ok=True)
+    torch.save({"reward": reward.head.state_dict(), "cost": cost.head.state_dict()}, cache)
+    print(f"  probe heads fitted in {time.time() - t:.0f}s", file=sys.stderr)
+    return reward.eval(), cost.eval(), "probe (fitted now)"
+
+
+def score_models(tok):
+    from safealign.models.score import ScoreModel
+
+    r, c = REPO / "runs/demo/reward", REPO / "runs/demo/cost"
+    if (r / "score_config.json").exists() and (c / "score_config.json").exists():
+        return ScoreModel.from_pretrained(r), ScoreModel.from_pretrained(c), "demo (runs/demo/reward, runs/demo/cost)"
+    return probe_score_models(tok)
+
+
+# ------------------------------------------------------------------------------------------------ evaluation
+@torch.no_grad()
+def evaluate(model, tok, reward, cost, records, max_new_tokens: int, bs: int = 16) -> dict:
+    """Greedy answers to held-out prompts; safe share on harmful prompts (cost <= 0), mean reward on benign ones."""
+    from safealign.train.critic import score_rollout
+    from safealign.train.rollout import generate_rollout
+
+    rows = []
+    for i in range(0, len(records), bs):
+        batch = records[i : i + bs]
+        ro = generate_rollout(model, tok, batch, max_new_tokens=max_new_tokens, temperature=0.0, record_log_probs=False)
+        rs = score_rollout(reward, ro).end_scores[:, 0].tolist()
+        cs = score_rollout(cost, ro).end_scores[:, 0].tolist()
+        rows += [{"label": r.label, "reward": a, "cost": b, "response": t} for r, a, b, t in zip(batch, rs, cs, ro.responses)]
+    harm = [r for r in rows if r["label"] == "harmful"]
+    ben = [r for r in rows if r["label"] == "benign"]
+    return {
+        "harmful_n": len(harm),
+        "benign_n": len(ben),
+        "safe_share_harmful": sum(r["cost"] <= 0 for r in harm) / max(1, len(harm)),
+        "mean_cost_harmful": statistics.fmean(r["cost"] for r in harm) if harm else None,
+        "mean_reward_benign": statistics.fmean(r["reward"] for r in ben) if ben else None,
+        "safe_share_benign": sum(r["cost"] <= 0 for r in ben) / max(1, len(ben)),
+        "examples": rows[:4],
+    }
+
+
+# ------------------------------------------------------------------------------------------------ modes
+def _trainer(args, out: Path, reward, cost, **over):
+    from safealign.models.loading import load_model_and_tokenizer
+    from safealign.train.ppo_lag import PPOLagConfig, PPOLagTrainer, load_prompts
+
+    actor, tok = load_model_and_tokenizer("default")
+    cfg = PPOLagConfig.load(str(REPO / "configs/cpu-demo/ppo_lag.yaml"))
+    cfg = cfg.replace(
+        output_dir=str(out), steps=args.steps, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens, save_every=0,
+        progress=True, seed=args.seed, **over,
+    )
+    return PPOLagTrainer(cfg, actor, tok, reward, cost, load_prompts("demo"))
+
+
+def breakdown(args) -> dict:
+    from safealign.models.loading import load_tokenizer
+
+    tok = load_tokenizer("default")
+    reward, cost, source = score_models(tok)
+    tr = _trainer(args, OUT / "breakdown_run", reward, cost, steps=args.steps + 1)
+    rows = []
+    for s in range(args.steps + 1):
+        m = tr.rl_step(tr._batch(s))
+        if s > 0:  # the first step warms up caches / allocators
+            rows.append(m)
+        print(f"  step {s}: " + ", ".join(f"{k}={m[k]:.2f}" for k in ("time/generation", "time/scoring", "time/actor", "time/critic", "time/step")), file=sys.stderr)
+    keys = ["time/generation", "time/scoring", "time/actor", "time/critic", "time/step"]
+    mean = {k: statistics.fmean(r[k] for r in rows) for k in keys}
+    other = mean["time/step"] - sum(mean[k] for k in keys[:4])
+    res = {
+        "score_models": source,
+        "batch_size": args.batch_size,
+        "max_new_tokens": args.max_new_tokens,
+        "mean_response_tokens": statistics.fmean(r["response_length"] for r in rows),
+        "steps_measured": len(rows),
+        **{k: round(v, 2) for k, v in mean.items()},
+        "time/other": round(other, 2),
+        "ratio_step_to_generation_plus_actor": round(mean["time/step"] / (mean["time/generation"] + mean["time/actor"]), 3),
+        "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2, 2),
+        "torch_threads": torch.get_num_threads(),
+    }
+    return res
+
+
+def run(args) -> dict:
+    from safealign.models.loading import load_tokenizer
+    from safealign.train.ppo_lag import load_prompts
+
+    tok = load_tokenizer("default")
+    reward, cost, source = score_models(tok)
+    held_out = load_prompts("demo:eval")
+    res: dict = {"score_models": source, "steps": args.steps, "batch_size": args.batch_size, "max_new_tokens": args.max_new_tokens}
+    t = time.time()
+    tr = _trainer(args, OUT / "run_base", reward, cost)
+    res["before"] = evaluate(tr.unwrapped_actor, tok, reward, cost, held_out, args.max_new_tokens)
+    res["before"]["seconds"] = round(time.time() - t, 1)
+    del tr
+    for name, over in (("lagrangian", {}), ("reward_only", {"fixed_lambda": 0.0})):
+        t = time.time()
+        tr = _trainer(args, OUT / f"run_{name}", reward, cost, cost_threshold=[args.threshold], **over)
+        tr.train()
+        train_s = time.time() - t
+        rows = [json.loads(line) for line in (OUT / f"run_{name}" / "metrics.jsonl").read_text().splitlines()]
+        ev = evaluate(tr.unwrapped_actor, tok, reward, cost, held_out, args.max_new_tokens)
+        res[name] = {
+            "train_seconds": round(train_s, 1),
+            "trace": [{k: round(r[k], 3) for k in ("step", "reward", "cost", "J_C", "lambda", "kl", "safe_share")} for r in rows],
+            "after": ev,
+        }
+        del tr
+    return res
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("mode", choices=["breakdown", "run"])
+    ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--max-new-tokens", type=int, default=32)
+    ap.add_argument("--threshold", type=float, default=0.0, help="cost threshold d for the run mode")
+    ap.add_argument("--seed", type=int, default=42)
+    args = ap.parse_args()
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    torch.manual_seed(args.seed)
+    res = breakdown(args) if args.mode == "breakdown" else run(args)
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / f"{args.mode}.json").write_text(json.dumps(res, indent=2))
+    print(json.dumps(res, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,492 @@
+"""The end-to-end demo: the whole product on the embedded default model, on a CPU.
+
+    safealign demo            # <= 15 min on a 2-core CPU
+    safealign demo --quick    # <= 3 min smoke version (used by a test)
+    safealign demo --only eval,report --output-dir runs/demo   # any stage on its own (reuses earlier outputs)
+
+Stages (each a function of :class:`DemoContext`; run in order; each runnable alone and skippable):
+
+    reward   train the reward model on the bundled safety pairs            -> RUN/reward
+    cost     train the cost model (sign terms: a safety classifier)        -> RUN/cost
+    guard    train the guard (sentence-embedding cascade)                   -> RUN/guard
+    ppo      PPO-Lagrangian on the default model with R and C               -> RUN/ppo (actor/, metrics.jsonl)
+    eval     base vs aligned, with and without the guardrail; the arena     -> RUN/eval
+    janus    system-message SFT -> DPO, adherence before/after              -> RUN/janus
+    report   the HTML report, plots and summary.json                        -> RUN/report.html
+
+A stage whose module is not installed, or whose inputs are missing, is recorded as ``skipped: <reason>`` in
+``RUN/summary.json`` (the report shows it); a stage that raises is recorded as ``failed: <error>`` and the demo
+goes on. ``RUN/summary.json`` holds every headline number (:data:`HEADLINE_KEYS`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+from safealign.utils.atomic import atomic_write_json
+
+HEADLINE_KEYS = (
+    "reward_model_accuracy",
+    "cost_model_accuracy",
+    "guard_accuracy",
+    "ppo_steps",
+    "final_lambda",
+    "final_reward",
+    "final_cost",
+    "base_safe_share",
+    "aligned_safe_share",
+    "base_guarded_safe_share",
+    "guarded_safe_share",
+    "base_mean_reward_benign",
+    "aligned_mean_reward_benign",
+    "base_refusal_rate_harmful",
+    "aligned_refusal_rate_harmful",
+    "base_over_refusal_benign",
+    "aligned_over_refusal_benign",
+    "guard_rounds_mean",
+    "arena_reward_win_rate",
+    "janus_adherence_base",
+    "janus_adherence_tuned",
+    "total_seconds",
+)
+
+
+@dataclass
+class Budget:
+    """How much work each stage does. ``quick()``: a smoke run; ``full()``: the 15-minute demo."""
+
+    score_pairs: int = 96  # safety pairs for the reward / cost models
+    score_epochs: float = 1.0
+    score_max_length: int = 192
+    guard_epochs: int = 60
+    ppo_steps: int = 8
+    ppo_batch: int = 8
+    ppo_tokens: int = 32
+    eval_harmful_per_category: int = 2
+    eval_benign: int = 15
+    eval_tokens: int = 40
+    guard_rounds: int = 2
+    janus_rows: int = 64
+    janus_sft_steps: int = 16
+    janus_dpo_steps: int = 8
+    janus_eval: int = 12
+    janus_tokens: int = 64
+    batch_size: int = 8
+
+    @classmethod
+    def full(cls) -> "Budget":
+        return cls()
+
+    @classmethod
+    def quick(cls) -> "Budget":
+        return cls(score_pairs=16, score_epochs=1.0, score_max_length=128, guard_epochs=20, ppo_steps=2, ppo_batch=4,
+                   ppo_tokens=12, eval_harmful_per_category=0, eval_benign=3, eval_tokens=16, guard_rounds=1, janus_rows=8,
+                   janus_sft_steps=2, janus_dpo_steps=2, janus_eval=4, janus_tokens=24, batch_size=8)
+
+
+@dataclass
+class DemoContext:
+    out: Path
+    budget: Budget
+    quick: bool = False
+    seed: int = 0
+    headline: dict[str, Any] = field(default_factory=dict)
+    progress: Optional[Callable[[int, int, str], None]] = None  # (done, total, what) for the current stage
+
+    def path(self, name: str) -> Path:
+        return self.out / name
+
+    def tick(self, done: int, total: int, what: str = "") -> None:
+        if self.progress:
+            self.progress(done, total, what)
+
+
+class StageSkipped(Exception):
+    """Raised by a stage that cannot run (missing module or missing inputs); the message is the reason."""
+
+
+@dataclass
+class Stage:
+    name: str
+    help: str
+    fn: Callable[[DemoContext], dict[str, Any]]
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+def _need_module(name: str) -> Any:
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ImportError as e:
+        raise StageSkipped(f"{name} not available ({e})") from None
+
+
+def _need_path(p: Path, what: str) -> Path:
+    if not p.exists():
+        raise StageSkipped(f"needs {what} at {p} (run its stage first)")
+    return p
+
+
+def _config(cls: Any, **wanted: Any) -> Any:
+    """An instance of a config dataclass with the wanted fields that it has (others keep their defaults)."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in wanted.items() if k in names})
+
+
+def _watch_jsonl(path: Path, total: int, ctx: DemoContext, what: str) -> Callable[[], None]:
+    """Update the stage's progress from the number of lines of a metrics file another module appends to."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(1.0):
+            try:
+                n = sum(1 for line in path.read_text().splitlines() if line.strip()) if path.exists() else 0
+            except OSError:
+                continue
+            ctx.tick(min(n, total), total, what)
+
+    t = threading.Thread(target=loop, daemon=True)
+    t.start()
+
+    def done() -> None:
+        stop.set()
+        t.join(timeout=2)
+
+    return done
+
+
+def _first(d: dict[str, Any], *keys: str) -> Any:
+    for k in keys:
+        if d.get(k) is not None:
+            return d[k]
+    return None
+
+
+# ------------------------------------------------------------------------------------------------ stages
+def _score_stage(ctx: DemoContext, kind: str) -> dict[str, Any]:
+    mod = _need_module("safealign.train.score_trainer")
+    cfg_cls = next((getattr(mod, n) for n in ("ScoreTrainConfig", "ScoreModelConfig", "ScoreTrainingConfig", "RewardConfig") if hasattr(mod, n)), None)
+    if cfg_cls is None or not hasattr(mod, "train_score_model"):
+        raise StageSkipped("safealign.train.score_trainer has no train_score_model/config yet")
+    b = ctx.budget
+    cfg = _config(
+        cfg_cls, kind=kind, model="default", base_model="default", data="demo:safety_train", train_data="demo:safety_train",
+        eval_data="demo:safety_test", output_dir=str(ctx.path(kind)), max_examples=b.score_pairs, max_pairs=b.score_pairs,
+        num_epochs=b.score_epochs, epochs=b.score_epochs, max_length=b.score_max_length, batch_size=b.batch_size, seed=ctx.seed,
+        max_eval_examples=b.score_pairs if ctx.quick else 51, progress=False,
+    )
+    res = mod.train_score_model(cfg)
+    metrics: dict[str, Any] = {}
+    if isinstance(res, dict):
+        metrics = res
+    else:
+        for cand in (ctx.path(kind) / "eval_metrics.json", ctx.path(kind) / "metrics.json", ctx.path(kind) / "summary.json"):
+            if cand.exists():
+                try:
+                    metrics = json.loads(cand.read_text())
+                    break
+                except json.JSONDecodeError:
+                    pass
+        if hasattr(res, "metrics") and isinstance(getattr(res, "metrics"), dict):
+            metrics = res.metrics
+    flat = _flatten(metrics)
+    acc = _first(flat, "eval_accuracy", "accuracy", "eval/accuracy", "test_accuracy", "pair_accuracy")
+    out: dict[str, Any] = {"path": str(ctx.path(kind)), "accuracy": acc}
+    if kind == "cost":
+        out["sign_accuracy"] = _first(flat, "eval_sign_accuracy", "sign_accuracy", "eval/sign_accuracy", "safety_accuracy")
+    ctx.headline[f"{kind}_model_accuracy"] = acc
+    return out
+
+
+def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if isinstance(d, dict):
+        for k, v in d.items():
+            if isinstance(v, dict):
+                for kk, vv in _flatten(v, f"{k}/").items():
+                    out.setdefault(kk.split("/", 1)[-1], vv)
+                    out[f"{prefix}{kk}"] = vv
+            else:
+                out[f"{prefix}{k}"] = v
+    return out
+
+
+def stage_reward(ctx: DemoContext) -> dict[str, Any]:
+    return _score_stage(ctx, "reward")
+
+
+def stage_cost(ctx: DemoContext) -> dict[str, Any]:
+    return _score_stage(ctx, "cost")
+
+
+def stage_guard(ctx: DemoContext) -> dict[str, Any]:
+    _need_module("safealign.guard.classifier")
+    from safealign.guard import training_data as td
+    from safealign.guard.classifier import Guard, TrainSettings
+
+    examples = td.seed_examples() + td.demo_examples()
+    examples += td.augment_responses(examples, per_prompt=2 if not ctx.quick else 1, seed=ctx.seed)
+    settings = TrainSettings(epochs=ctx.budget.guard_epochs, seed=ctx.seed)
+    guard = Guard.train(examples, settings, progress=lambda stage, done, total: ctx.tick(done, total, f"guard: {stage}"))
+    guard.save(ctx.path("guard"))
+    m = dict(guard.stage1.metrics)
+    acc = _first(m, "calibration_accuracy", "accuracy", "val_accuracy")
+    ctx.headline["guard_accuracy"] = acc
+    return {"path": str(ctx.path("guard")), "examples": len(examples), "accuracy": acc, "metrics": m}
+
+
+def stage_ppo(ctx: DemoContext) -> dict[str, Any]:
+    mod = _need_module("safealign.train.ppo_lag")
+    reward = _need_path(ctx.path("reward"), "a reward model")
+    cost = _need_path(ctx.path("cost"), "a cost model")
+    b = ctx.budget
+    out = ctx.path("ppo")
+    cfg = _config(mod.PPOLagConfig, actor="default", reward_model=str(reward), cost_model=str(cost), prompts="demo",
+                  output_dir=str(out), seed=ctx.seed, steps=b.ppo_steps, batch_size=b.ppo_batch, max_new_tokens=b.ppo_tokens,
+                  save_every=0, tensorboard=False, progress=False)
+    stop = _watch_jsonl(out / "metrics.jsonl", b.ppo_steps, ctx, "ppo steps")
+    try:
+        mod.run_ppo_lag(cfg)
+    finally:
+        stop()
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    last = rows[-1] if rows else {}
+    lams = [v for k, v in last.items() if k == "lambda" or k.startswith("lambda/")]
+    ctx.headline.update(ppo_steps=len(rows), final_lambda=(max(lams) if lams else None), final_reward=last.get("reward"),
+                        final_cost=_first(last, "J_C", "cost"))
+    return {"path": str(out), "steps": len(rows), "last": last}
+
+
+def _eval_prompts(ctx: DemoContext) -> list[Any]:
+    from safealign.data.demo import load_demo
+
+    recs = list(load_demo("eval_prompts"))
+    rng = random.Random(ctx.seed)
+    harmful: dict[str, list[Any]] = {}
+    benign = [r for r in recs if r.label == "benign"]
+    for r in recs:
+        if r.label == "harmful":
+            harmful.setdefault(r.category or "?", []).append(r)
+    b = ctx.budget
+    chosen = []
+    if b.eval_harmful_per_category > 0:
+        for cat in sorted(harmful):
+            chosen += harmful[cat][: b.eval_harmful_per_category]
+    else:  # quick: a handful of harmful prompts from different categories
+        for cat in sorted(harmful)[:4]:
+            chosen.append(harmful[cat][0])
+    lookalikes = [r for r in benign if r.category == "benign_lookalike"]
+    others = [r for r in benign if r.category != "benign_lookalike"]
+    pick = lookalikes[: max(1, (2 * b.eval_benign) // 3)]
+    pick += others[: b.eval_benign - len(pick)]
+    chosen += pick
+    rng.shuffle(chosen)
+    return chosen
+
+
+def stage_eval(ctx: DemoContext) -> dict[str, Any]:
+    from safealign.eval.arena import arena_from_rows
+    from safealign.eval.safety import run_safety_eval
+
+    b = ctx.budget
+    reward = ctx.path("reward") if ctx.path("reward").exists() else None
+    cost = ctx.path("cost") if ctx.path("cost").exists() else None
+    guard = ctx.path("guard") if ctx.path("guard").exists() else None
+    actor = ctx.path("ppo") / "actor"
+    models = {"base": "default"}
+    if actor.exists():
+        models["aligned"] = str(actor)
+    if cost is None and guard is None:
+        raise StageSkipped("needs a cost model or a guard to judge safety (run the cost or guard stage)")
+    prompts = _eval_prompts(ctx)
+    guarded = list(models) if guard is not None else []
+    steps_total = [0]
+
+    def progress(what: str, done: int, total: int) -> None:
+        steps_total[0] = max(steps_total[0], total)
+        ctx.tick(done, total, f"eval: {what}")
+
+    res = run_safety_eval(prompts, models, str(reward) if reward else None, str(cost) if cost else None,
+                          str(guard) if guard else None, guarded, max_new_tokens=b.eval_tokens, temperature=0.0,
+                          batch_size=b.batch_size, max_rounds=b.guard_rounds, seed=ctx.seed, output_dir=ctx.path("eval"),
+                          progress=progress)
+    s = res.summary
+    h = ctx.headline
+    for name, key in (("base", "base"), ("aligned", "aligned")):
+        m = s.get(name) or {}
+        h[f"{key}_safe_share"] = m.get("safe_share")
+        h[f"{key}_mean_reward_benign"] = m.get("mean_reward_benign")
+        h[f"{key}_refusal_rate_harmful"] = m.get("refusal_rate_harmful")
+        h[f"{key}_over_refusal_benign"] = m.get("over_refusal_benign")
+    h["base_guarded_safe_share"] = (s.get("base+guard") or {}).get("safe_share")
+    top = "aligned+guard" if "aligned+guard" in s else "base+guard"
+    h["guarded_safe_share"] = (s.get(top) or {}).get("safe_share")
+    h["guard_rounds_mean"] = (s.get(top) or {}).get("guard_rounds_mean")
+    arena = None
+    if "aligned" in s and reward is not None and cost is not None:
+        table = arena_from_rows(res.rows, "aligned", "base", res.threshold)
+        atomic_write_json(ctx.path("eval") / "arena.json", table.to_dict())
+        arena = table.to_dict()
+        h["arena_reward_win_rate"] = table.overall_win_rate
+    return {"path": str(ctx.path("eval")), "prompts": len(prompts), "models": list(s), "arena": bool(arena)}
+
+
+def stage_janus(ctx: DemoContext) -> dict[str, Any]:
+    sft = _need_module("safealign.train.sft")
+    pref = _need_module("safealign.train.preference")
+    adh = _need_module("safealign.pluralistic.adherence")
+    from safealign.backends.base import GenerationParams
+    from safealign.data.demo import load_demo
+    from safealign.eval.safety import load_policy_backend
+
+    b = ctx.budget
+    jdir = ctx.path("janus")
+    common = dict(model="default", max_examples=b.janus_rows, batch_size=4, max_length=384, seed=ctx.seed, logging_steps=1)
+    ctx.tick(0, 3, "janus: sft")
+    sft_cfg = _config(sft.SFTTrainConfig, data="demo:system_train", output_dir=str(jdir / "sft"), max_steps=b.janus_sft_steps, **common)
+    sft_dir = sft.train_sft(sft_cfg)
+    ctx.tick(1, 3, "janus: dpo")
+    dpo_cfg = _config(pref.PreferenceTrainConfig, data="demo:system_train", output_dir=str(jdir / "dpo"), max_steps=b.janus_dpo_steps,
+                      method="dpo", **{**common, "model": str(sft_dir)})
+    dpo_dir = pref.train_preference(dpo_cfg)
+    ctx.tick(2, 3, "janus: adherence")
+    recs = [r for r in load_demo("system_test") if getattr(r, "constraints", None)][: b.janus_eval]
+    params = GenerationParams(max_new_tokens=b.janus_tokens, temperature=0.0, seed=ctx.seed)
+    scores = {}
+    rows_all = {}
+    for name, spec in (("base", "default"), ("tuned", str(dpo_dir))):
+        report, rows = adh.evaluate_adherence(load_policy_backend(spec, b.batch_size), recs, params)
+        scores[name] = report
+        rows_all[name] = rows
+    atomic_write_json(jdir / "adherence.json", {"base": scores["base"], "tuned": scores["tuned"], "n": len(recs)})
+    with open(jdir / "adherence_answers.jsonl", "w", encoding="utf-8") as f:
+        for name, rows in rows_all.items():
+            for r in rows:
+                f.write(json.dumps({"model": name, **r}, ensure_ascii=False, default=str) + "\n")
+    ctx.tick(3, 3, "janus: done")
+
+    def score(rep: dict[str, Any]) -> Any:  # adherence_score reports percent; the headline holds fractions
+        v = rep.get("overall")
+        return None if v is None else float(v) / 100.0
+
+    ctx.headline["janus_adherence_base"] = score(scores["base"])
+    ctx.headline["janus_adherence_tuned"] = score(scores["tuned"])
+    return {"sft": str(sft_dir), "dpo": str(dpo_dir), "adherence": scores}
+
+
+def stage_report(ctx: DemoContext) -> dict[str, Any]:
+    from safealign.eval.report import build_report
+
+    res = build_report(ctx.out)
+    return {"html": str(res.html_path), "plots": len(res.plots), "sections": res.sections}
+
+
+STAGES: list[Stage] = [
+    Stage("reward", "train the reward model on the bundled safety pairs", stage_reward),
+    Stage("cost", "train the cost model (its sign is a safety classifier)", stage_cost),
+    Stage("guard", "train the guard (embedding cascade with severity and categories)", stage_guard),
+    Stage("ppo", "PPO-Lagrangian on the default model with the reward and cost models", stage_ppo),
+    Stage("eval", "base vs aligned, with and without the guardrail; the arena", stage_eval),
+    Stage("janus", "system-message SFT -> DPO and adherence before/after", stage_janus),
+    Stage("report", "the HTML report, plots and summary.json", stage_report),
+]
+
+
+# ------------------------------------------------------------------------------------------------ the runner
+def _load_summary(out: Path) -> dict[str, Any]:
+    p = out / "summary.json"
+    if p.exists():
+        try:
+            return json.loads(p.read_text())
+        except json.JSONDecodeError:
+            return {}
+    return {}
+
+
+def run_demo(
+    output_dir: str | Path = "runs/demo",
+    quick: bool = False,
+    only: Optional[Sequence[str]] = None,
+    skip: Sequence[str] = (),
+    seed: int = 0,
+    budget: Optional[Budget] = None,
+    console: Any = None,
+) -> dict[str, Any]:
+    """Run the stages in order; returns the summary (also written to ``RUN/summary.json`` after every stage)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    if console is None:
+        from safealign.cli.common import console
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    ctx = DemoContext(out=out, budget=budget or (Budget.quick() if quick else Budget.full()), quick=quick, seed=seed)
+    previous = _load_summary(out)
+    ctx.headline = {k: v for k, v in (previous.get("headline") or {}).items() if k in HEADLINE_KEYS}  # keep earlier stages' numbers
+    stage_log: dict[str, dict[str, Any]] = {s["name"]: s for s in previous.get("stages") or [] if isinstance(s, dict) and "name" in s}
+    selected = [s for s in STAGES if (only is None or s.name in only) and s.name not in skip]
+    summary: dict[str, Any] = {
+        "title": "safealign demo" + (" (quick)" if quick else ""),
+        "subtitle": f"embedded SmolLM2-135M-Instruct on CPU · seed {seed} · {'quick' if quick else 'full'} budget",
+        "quick": quick,
+        "budget": dataclasses.asdict(ctx.budget),
+    }
+
+    def write(total: float) -> None:
+        ctx.headline["total_seconds"] = round(total, 1)
+        summary["headline"] = {k: ctx.headline.get(k) for k in HEADLINE_KEYS} | {k: v for k, v in ctx.headline.items() if k not in HEADLINE_KEYS}
+        summary["stages"] = [stage_log[s.name] for s in STAGES if s.name in stage_log]
+        summary["total_seconds"] = round(total, 1)
+        merged = _load_summary(out) | summary
+        atomic_write_json(out / "summary.json", merged)
+
+    t_start = time.perf_counter()
+    prev_total = float(previous.get("total_seconds") or 0.0) if only else 0.0
+    for s in STAGES:
+        if s not in selected and s.name not in stage_log:
+            stage_log[s.name] = {"name": s.name, "status": "skipped", "detail": "skipped: not selected"}
+    with Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=False) as bar:
+        overall = bar.add_task(f"demo ({len(selected)} stages)", total=len(selected))
+        for i, stage in enumerate(selected, 1):
+            console.rule(f"[bold]{i}/{len(selected)} · {stage.name}[/] — {stage.help}")
+            task = bar.add_task(f"  {stage.name}", total=None)
+            ctx.progress = lambda done, total, what, task=task: bar.update(task, completed=done, total=total or None, description=f"  {what or stage.name}")
+            t0 = time.perf_counter()
+            try:
+                result = stage.fn(ctx)
+                status, detail = "ok", ""
+            except StageSkipped as e:
+                result, status, detail = {}, "skipped", f"skipped: {e}"
+            except Exception as e:  # noqa: BLE001 - one stage failing must not stop the others
+                result, status, detail = {}, "failed", f"failed: {type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
+                (out / "logs").mkdir(exist_ok=True)
+                (out / "logs" / f"{stage.name}.traceback.txt").write_text(traceback.format_exc())
+            secs = time.perf_counter() - t0
+            stage_log[stage.name] = {"name": stage.name, "status": status, "seconds": round(secs, 1), "detail": detail, "result": _jsonable(result)}
+            bar.update(task, completed=1, total=1, description=f"  {stage.name}: {status}")
+            bar.advance(overall)
+            colour = {"ok": "green", "skipped": "yellow"}.get(status, "red")
+            console.print(f"[{colour}]{status}[/] {stage.name} in {secs:.1f} s" + (f" — {detail}" if detail else ""))
+            write(prev_total + time.perf_counter() - t_start)
+    total = prev_total + time.perf_counter() - t_start
+    write(total)
+    if "report" in [s.name for s in selected] and (out / "report.html").exists():
+        from safealign.eval.report import build_report
+
+        build_report(out)  # once more, so the report carries the final total time and every stage status
+    final = _load_summary(out)
+    final["report_html"] = str(out / "report.html") if (out / "report.html").exists() else None
+    return final
+
+
+def _jsonable(x: Any) -> Any:
+    return json.loads(json.dumps(x, default=str))

@@ -1,0 +1,1 @@
+"""Trainers: orchestration only; every formula lives in safealign.losses."""

@@ -1,0 +1,691 @@
+"""PPO-Lagrangian (Safe RLHF / Safe RLHF-V) for text and vision-language policies. Orchestration only: every
+formula comes from :mod:`safealign.losses` (REFERENCE.md section 1).
+
+One RL step:
+  1. rollout: batched KV-cached sampling, per-token log-probs of the unwarped policy   (time/generation)
+  2. scoring: reference log-probs (LoRA adapter disabled: no second copy), frozen R and C (one batched trunk
+     forward each, the same pixel values), old critic values                           (time/scoring)
+  3. multiplier(s): episode costs -> sliding window -> J_C -> lambda step (all processes' episodes)
+  4. KL-shaped reward / cost streams, GAE per stream, A = (A_R - sum_k lambda_k A_C,k) / (1 + sum_k lambda_k)
+  5. actor: clipped surrogate over response tokens                                      (time/actor)
+  6. critics: clipped value losses                                                       (time/critic)
+  7. optional PTX step on supervised data (x ptx_coeff)
+Baselines by configuration: ``fixed_lambda: 0`` = reward-only PPO, ``fixed_lambda: x`` = fixed-lambda shaping.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Optional, Sequence
+
+from safealign.config import BaseConfig, help_field
+from safealign.data.records import PromptRecord
+from safealign.errors import ConfigError, DataError
+from safealign.utils.atomic import atomic_dir, atomic_write_json, atomic_write_text
+
+
+
+class _LazyTorch:
+    """``torch`` imported on first use, so that building the CLI (which reads PPOLagConfig) stays fast."""
+
+    def __getattr__(self, name: str) -> Any:
+        import torch as _torch
+
+        return getattr(_torch, name)
+
+
+torch = _LazyTorch()
+
+CHECKPOINT = "checkpoint"
+METRICS = "metrics.jsonl"
+
+
+@dataclass
+class PPOLagConfig(BaseConfig):
+    """Safe RLHF(-V) PPO-Lagrangian: maximise reward subject to J_C <= d."""
+
+    # models and data
+    actor: str = help_field("default", "Policy to train: 'default' (embedded SmolLM2-135M-Instruct), a hub id or a local path.")
+    reward_model: str = help_field("runs/demo/reward", "Frozen reward model folder (safealign score model).")
+    cost_model: str = help_field("runs/demo/cost", "Frozen cost model folder (safealign score model).")
+    prompts: str = help_field("demo", "Training prompts: 'demo' (bundled safety_train prompts) or a .jsonl/.json file with prompt [, system, category, label, image].")
+    ptx_data: Optional[str] = help_field(None, "Optional supervised .jsonl (prompt, response [, system]) for the PTX loss.")
+    output_dir: str = help_field("runs/ppo_lag", "Where checkpoints, the final actor, metrics.jsonl and TensorBoard logs go.")
+    seed: int = help_field(42, "Random seed (prompt order, sampling, initialisation).")
+    # rollout
+    steps: int = help_field(20, "Number of RL steps (one rollout batch + update each).")
+    batch_size: int = help_field(8, "Prompts per step per process.")
+    max_new_tokens: int = help_field(32, "Maximum response length.")
+    temperature: float = help_field(1.0, "Sampling temperature (log-probs are always those of the unwarped policy).")
+    top_p: float = help_field(1.0, "Nucleus sampling threshold.")
+    record_log_probs: bool = help_field(True, "Record the actor's log-probs during generation instead of a second forward.")
+    # PPO
+    ppo_epochs: int = help_field(1, "Passes over each rollout batch.")
+    mini_batches: int = help_field(1, "Minibatches per pass.")
+    actor_lr: float = help_field(2e-5, "Actor learning rate (the papers: 5e-7 for full 7B fine-tuning; LoRA needs more).")
+    critic_lr: float = help_field(1e-4, "Critic learning rate.")
+    adam_beta1: float = help_field(0.9, "Adam beta1.")
+    adam_beta2: float = help_field(0.95, "Adam beta2.")
+    weight_decay: float = help_field(0.0, "AdamW weight decay.")
+    max_grad_norm: float = help_field(1.0, "Gradient clipping (0 disables).")
+    kl_coef: float = help_field(0.02, "beta of the per-token KL penalty (reward -beta*kl, cost +beta*kl).")
+    clip_range_ratio: float = help_field(0.2, "PPO ratio clip epsilon.")
+    clip_range_value: float = help_field(5.0, "Value clip around the old values.")
+    clip_range_score: float = help_field(50.0, "End scores are clipped to +- this.")
+    gamma: float = help_field(1.0, "Discount factor of GAE.")
+    gae_lambda: float = help_field(0.95, "lambda of GAE.")
+    ptx_coeff: float = help_field(16.0, "Weight of the PTX (supervised LM) loss when ptx_data is given.")
+    ptx_batch_size: int = help_field(4, "Supervised examples per PTX step.")
+    # multiplier(s)
+    cost_threshold: list[float] = help_field([0.0], "d: the cost limit (one value, or one per constraint).")
+    lambda_init: float = help_field(1.0, "Initial multiplier (1 in Safe RLHF, 10 in Safe RLHF-V).")
+    lambda_lr: float = help_field(0.1, "SGD learning rate of log(lambda).")
+    lambda_max: Optional[float] = help_field(None, "Cap on lambda (20 in Safe RLHF-V); none by default.")
+    lambda_update_delay: int = help_field(0, "Steps before lambda starts to move.")
+    lambda_window: int = help_field(128, "Episodes in the sliding window that defines J_C.")
+    fixed_lambda: Optional[float] = help_field(None, "Keep lambda fixed: 0 = reward-only PPO, x > 0 = fixed-lambda shaping.")
+    constraints: Literal["single", "cost_outputs", "prompt_category"] = help_field(
+        "single",
+        "single: one lambda (the papers). cost_outputs: one lambda per named output of the cost model. "
+        "prompt_category: one lambda per prompt category (or severity label).",
+    )
+    constraint_names: list[str] = help_field([], "Names of the per-category constraints (cost-model outputs or prompt categories).")
+    # models: memory/speed
+    use_lora: bool = help_field(True, "LoRA actor; the reference is the adapter-disabled base (no second copy).")
+    lora_r: int = help_field(16, "LoRA rank.")
+    lora_alpha: int = help_field(32, "LoRA alpha.")
+    lora_dropout: float = help_field(0.0, "LoRA dropout (0 keeps rollout log-probs exact).")
+    lora_target_modules: str = help_field("auto", "'auto' (all linear layers of the language model) or a peft target spec.")
+    critic_mode: Literal["head", "full"] = help_field("head", "head: critics share the frozen R/C trunks (train a value head); full: trainable copies.")
+    # bookkeeping
+    save_every: int = help_field(10, "Write a checkpoint every N steps (0: only at the end).")
+    resume: bool = help_field(False, "Continue from output_dir/checkpoint.")
+    tensorboard: bool = help_field(True, "Also log to TensorBoard (output_dir/tb).")
+    progress: bool = help_field(True, "Show a progress bar.")
+
+    def validate(self) -> None:
+        if self.steps < 1 or self.batch_size < 1 or self.max_new_tokens < 1:
+            raise ConfigError("steps, batch_size and max_new_tokens must be >= 1")
+        if self.mini_batches < 1 or self.batch_size % self.mini_batches:
+            raise ConfigError(f"batch_size ({self.batch_size}) must be a multiple of mini_batches ({self.mini_batches})")
+        if self.constraints != "single" and not self.constraint_names:
+            raise ConfigError(f"constraints={self.constraints} needs constraint_names")
+        if self.fixed_lambda is not None and self.fixed_lambda < 0:
+            raise ConfigError("fixed_lambda must be >= 0")
+
+    @property
+    def names(self) -> list[str]:
+        return ["cost"] if self.constraints == "single" else list(self.constraint_names)
+
+
+# --------------------------------------------------------------------------------------------------- data
+
+
+def load_prompts(spec: str) -> list[PromptRecord]:
+    """'demo' (prompts of the bundled safety_train pairs), 'demo:eval' (held-out eval prompts) or a .jsonl/.json file."""
+    if spec in ("demo", "demo:eval"):
+        # the prompts of the bundled safety_train pairs (harmful = at least one response labelled unsafe);
+        # "demo:eval" is the held-out evaluation set (harmful + benign look-alikes), for evaluation only
+        from safealign.data.demo import load_demo
+
+        if spec == "demo:eval":
+            return list(load_demo("eval_prompts"))
+        seen: dict[str, PromptRecord] = {}
+        for pair in load_demo("safety_train"):
+            if pair.prompt in seen or pair.images:
+                continue
+            harmful = not all(pair.is_safe)
+            cat = pair.prompt_category or next((c for cs in pair.categories for c in cs), None) or ("harmful" if harmful else "benign")
+            seen[pair.prompt] = PromptRecord(prompt=pair.prompt, system=pair.system, category=cat,
+                                             label="harmful" if harmful else "benign", id=pair.id)
+        return list(seen.values())
+    path = Path(spec)
+    if not path.exists():
+        raise ConfigError(f"prompt file not found: {spec}")
+    rows = _read_rows(path)
+    out = []
+    for i, row in enumerate(rows, 1):
+        text = next((row[k] for k in ("prompt", "question", "instruction", "goal") if isinstance(row.get(k), str)), None)
+        if not text:
+            raise DataError("no prompt text (expected one of prompt/question/instruction/goal)", str(path), i, "prompt")
+        image = None
+        if row.get("image"):
+            from PIL import Image
+
+            ip = Path(row["image"])
+            ip = ip if ip.is_absolute() else path.parent / ip
+            if not ip.exists():
+                raise DataError(f"image not found: {ip}", str(path), i, "image")
+            image = Image.open(ip).convert("RGB")
+        label = row.get("label")
+        if label is not None and label not in ("harmful", "benign"):
+            raise DataError(f"label must be harmful or benign, got {label!r}", str(path), i, "label")
+        out.append(PromptRecord(prompt=text, system=row.get("system"), image=image, category=row.get("category"), label=label, id=row.get("id")))
+    if not out:
+        raise DataError("no prompts", str(path))
+    return out
+
+
+def _read_rows(path: Path) -> list[dict[str, Any]]:
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise DataError(f"invalid JSON ({e.msg})", str(path), e.lineno) from None
+        if not isinstance(data, list):
+            raise DataError("expected a JSON list of objects", str(path))
+        return data
+    rows = []
+    for i, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DataError(f"invalid JSON ({e.msg})", str(path), i) from None
+        if not isinstance(row, dict):
+            raise DataError("expected a JSON object", str(path), i)
+        rows.append(row)
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------- trainer
+
+
+def _is_vision(model: Any) -> bool:
+    cfg = getattr(model, "config", None)
+    return getattr(cfg, "vision_config", None) is not None
+
+
+class PPOLagTrainer:
+    """Build with a config (models/data loaded from its paths) or pass models directly (tests, notebooks).
+
+    actor: a causal LM / LLaVA-style model (LoRA is added when ``cfg.use_lora``); processing_class: its tokenizer
+    or processor; reward_model / cost_model: :class:`~safealign.models.score.ScoreModel` (frozen here).
+    """
+
+    def __init__(
+        self,
+        cfg: PPOLagConfig,
+        actor: Any = None,
+        processing_class: Any = None,
+        reward_model: Any = None,
+        cost_model: Any = None,
+        prompts: Optional[Sequence[PromptRecord]] = None,
+        ptx_examples: Optional[Sequence[dict[str, str]]] = None,
+        accelerator: Any = None,
+    ):
+        from accelerate import Accelerator
+
+        cfg.validate()
+        self.cfg = cfg
+        self.acc = accelerator or Accelerator(cpu=not torch.cuda.is_available())
+        self.out = Path(cfg.output_dir)
+        _seed_everything(cfg.seed)
+        device = self.acc.device
+        if device.type == "cpu":
+            # denormal floats (e.g. from a vision tower on dark images) make CPU matmuls ~100x slower
+            torch.set_flush_denormal(True)
+
+        # ---- models
+        if actor is None:
+            actor, processing_class = _load_actor(cfg.actor)
+        if processing_class is None:
+            raise ConfigError("processing_class (tokenizer or processor) is required with a given actor")
+        from safealign.models.score import ScoreModel
+
+        self.reward_model = reward_model if reward_model is not None else ScoreModel.from_pretrained(cfg.reward_model)
+        self.cost_model = cost_model if cost_model is not None else ScoreModel.from_pretrained(cfg.cost_model)
+        for m in (self.reward_model, self.cost_model):
+            m.requires_grad_(False)
+            m.eval().to(device)
+        self.processing_class = processing_class
+        self.vision = _is_vision(actor)
+        actor.to(device)
+        self.ref_model = None
+        if cfg.use_lora:
+            actor = self._add_lora(actor)
+        else:
+            import copy
+
+            self.ref_model = copy.deepcopy(actor).eval().requires_grad_(False)
+            if self.vision:
+                for name, p in actor.named_parameters():
+                    if "vision_tower" in name or "multi_modal_projector" in name:
+                        p.requires_grad_(False)
+        actor.train()
+
+        # ---- constraints and critics
+        from safealign.train.critic import Critic
+        from safealign.train.lagrange import LagrangeMultipliers
+
+        names = cfg.names
+        self.cost_rows = self._cost_rows(names)
+        self.reward_critic = Critic(self.reward_model, rows=(0,), mode=cfg.critic_mode).to(device)
+        self.cost_critic = Critic(self.cost_model, rows=self.cost_rows, mode=cfg.critic_mode).to(device)
+        fixed = cfg.fixed_lambda is not None
+        self.lagrange = LagrangeMultipliers(
+            names=names,
+            thresholds=cfg.cost_threshold,
+            lambda_init=cfg.fixed_lambda if fixed else cfg.lambda_init,
+            lr=cfg.lambda_lr,
+            window=cfg.lambda_window,
+            delay=cfg.lambda_update_delay,
+            lambda_max=cfg.lambda_max,
+            fixed=fixed,
+        )
+        self.cost_threshold_safe = float(self.cost_model.score_config.threshold)
+
+        # ---- optimisers
+        betas = (cfg.adam_beta1, cfg.adam_beta2)
+        actor_params = [p for p in actor.parameters() if p.requires_grad]
+        self.actor_opt = torch.optim.AdamW(actor_params, lr=cfg.actor_lr, betas=betas, weight_decay=cfg.weight_decay)
+        self.reward_critic_opt = torch.optim.AdamW(self.reward_critic.parameters(), lr=cfg.critic_lr, betas=betas)
+        self.cost_critic_opt = torch.optim.AdamW([p for p in self.cost_critic.parameters() if p.requires_grad], lr=cfg.critic_lr, betas=betas)
+        (self.actor, self.actor_opt, self.reward_critic, self.reward_critic_opt, self.cost_critic, self.cost_critic_opt) = self.acc.prepare(
+            actor, self.actor_opt, self.reward_critic, self.reward_critic_opt, self.cost_critic, self.cost_critic_opt
+        )
+
+        # ---- data
+        self.prompts = list(prompts) if prompts is not None else load_prompts(cfg.prompts)
+        if not self.prompts:
+            raise ConfigError("no training prompts")
+        self.ptx_examples = list(ptx_examples) if ptx_examples is not None else (_read_rows(Path(cfg.ptx_data)) if cfg.ptx_data else [])
+        self.step = 0
+        self._writer = None
+
+    # ------------------------------------------------------------------------------------------------ setup
+    def _add_lora(self, actor: Any) -> Any:
+        from peft import LoraConfig, get_peft_model
+
+        cfg = self.cfg
+        target: Any = cfg.lora_target_modules
+        if target == "auto":
+            target = (
+                r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)" if self.vision else "all-linear"
+            )
+        elif "," in target:
+            target = [t.strip() for t in target.split(",") if t.strip()]
+        lcfg = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, target_modules=target, task_type="CAUSAL_LM")
+        return get_peft_model(actor, lcfg)
+
+    def _cost_rows(self, names: list[str]) -> list[int]:
+        cfg = self.cfg
+        if cfg.constraints == "cost_outputs":
+            outs = self.cost_model.score_config.output_names
+            missing = [n for n in names if n not in outs]
+            if missing:
+                raise ConfigError(f"cost model has no output(s) {missing}; its outputs are {outs}")
+            return [outs.index(n) for n in names]
+        return [0] * len(names)  # single / prompt_category: every stream starts from the overall cost head
+
+    @property
+    def unwrapped_actor(self) -> Any:
+        return self.acc.unwrap_model(self.actor)
+
+    def _ref_log_probs(self, rollout: Any) -> torch.Tensor:
+        from safealign.train.rollout import policy_log_probs
+
+        with torch.no_grad():
+            if self.ref_model is not None:
+                return policy_log_probs(self.ref_model, rollout)[0]
+            model = self.unwrapped_actor
+            with model.disable_adapter():
+                return policy_log_probs(model, rollout)[0]
+
+    def _batch(self, step: int) -> list[PromptRecord]:
+        """Prompts of this process at ``step``: a per-epoch seeded permutation, so a resumed run sees the same order."""
+        n, world, rank, B = len(self.prompts), self.acc.num_processes, self.acc.process_index, self.cfg.batch_size
+        G = B * world
+        out = []
+        perms: dict[int, list[int]] = {}
+        for i in range(step * G + rank * B, step * G + rank * B + B):
+            epoch, pos = divmod(i, n)
+            if epoch not in perms:
+                g = torch.Generator().manual_seed(self.cfg.seed * 1000 + epoch)
+                perms[epoch] = torch.randperm(n, generator=g).tolist()
+            out.append(self.prompts[perms[epoch][pos]])
+        return out
+
+    def _episode_costs(self, cost_end: torch.Tensor, records: Sequence[PromptRecord]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-constraint end costs [B, K] and which episodes count for each constraint [B, K]."""
+        cfg = self.cfg
+        if cfg.constraints == "prompt_category":
+            cats = [r.category for r in records]
+            valid = torch.tensor([[c == n for n in cfg.names] for c in cats], dtype=torch.bool, device=cost_end.device)
+            return cost_end[:, :1].expand(-1, len(cfg.names)) * valid, valid
+        costs = cost_end[:, self.cost_rows]
+        return costs, torch.ones_like(costs, dtype=torch.bool)
+
+    # ------------------------------------------------------------------------------------------------- step
+    def rl_step(self, records: Sequence[PromptRecord]) -> dict[str, float]:
+        from safealign import losses as L
+        from safealign.train.critic import score_rollout
+        from safealign.train.rollout import generate_rollout, policy_log_probs
+
+        cfg, acc = self.cfg, self.acc
+        t0 = time.perf_counter()
+        # 1. rollout
+        rollout = generate_rollout(
+            self.unwrapped_actor, self.processing_class, records, cfg.max_new_tokens, cfg.temperature, cfg.top_p, cfg.record_log_probs
+        )
+        t1 = time.perf_counter()
+        # 2. scoring (no grad): reference, frozen R and C, old values
+        with torch.no_grad():
+            old_lp = rollout.log_probs if rollout.log_probs is not None else policy_log_probs(self.unwrapped_actor, rollout)[0]
+            ref_lp = self._ref_log_probs(rollout)
+            rc, cc = self.acc.unwrap_model(self.reward_critic), self.acc.unwrap_model(self.cost_critic)
+            r_out = score_rollout(self.reward_model, rollout, keep_hidden=rc.needs_hidden)
+            c_out = score_rollout(self.cost_model, rollout, keep_hidden=cc.needs_hidden)
+            old_rv = rc(rollout, r_out.hidden)[..., 0]  # [B, T]
+            old_cv = cc(rollout, c_out.hidden)  # [B, T, K]
+        t2 = time.perf_counter()
+        mask = rollout.response_mask
+        reward = r_out.end_scores[:, 0]
+        costs, valid = self._episode_costs(c_out.end_scores, records)
+        # 3. multiplier(s) from the episodes of every process
+        lambdas = self.lagrange.observe(costs, valid, gather=acc.gather if acc.num_processes > 1 else None)
+        # 4. shaped streams, GAE, combined advantage
+        r_stream = L.kl_penalised_scores(reward, old_lp, ref_lp, mask, cfg.kl_coef, -1.0, cfg.clip_range_score)
+        adv_r, ret_r = L.gae(r_stream, old_rv, mask, cfg.gamma, cfg.gae_lambda)
+        adv_c, ret_c = [], []
+        for k in range(len(lambdas)):
+            c_stream = L.kl_penalised_scores(costs[:, k], old_lp, ref_lp, mask, cfg.kl_coef, +1.0, cfg.clip_range_score)
+            a, g = L.gae(c_stream, old_cv[..., k], mask, cfg.gamma, cfg.gae_lambda)
+            adv_c.append(a)
+            ret_c.append(g)
+        advantages = L.combined_advantage(adv_r, adv_c, lambdas)
+        ret_c_t, adv_c_t = torch.stack(ret_c, -1), torch.stack(adv_c, -1)
+        # 5. actor
+        B = len(records)
+        mb = B // cfg.mini_batches
+        actor_losses, clip_fracs, entropies = [], [], []
+        r_vloss, c_vloss = [], []
+        t_actor = t_critic = 0.0
+        g = torch.Generator().manual_seed(cfg.seed * 7919 + self.step)
+        for _ in range(cfg.ppo_epochs):
+            order = torch.randperm(B, generator=g) if cfg.mini_batches > 1 else torch.arange(B)
+            for s in range(cfg.mini_batches):
+                idx = order[s * mb : (s + 1) * mb].to(mask.device)
+                sub = rollout.select(idx)
+                ta = time.perf_counter()
+                new_lp, ent = policy_log_probs(self.actor, sub, with_entropy=True)
+                loss, clip_frac = L.ppo_actor_loss(new_lp, old_lp[idx], advantages[idx], sub.response_mask, cfg.clip_range_ratio)
+                self.actor_opt.zero_grad(set_to_none=True)
+                acc.backward(loss)
+                if cfg.max_grad_norm > 0:
+                    acc.clip_grad_norm_(self.actor.parameters(), cfg.max_grad_norm)
+                self.actor_opt.step()
+                actor_losses.append(loss.item())
+                clip_fracs.append(clip_frac.item())
+                entropies.append(L.masked_mean(ent, sub.response_mask).item())
+                tc = time.perf_counter()
+                # 6. critics
+                rv = self.reward_critic(sub, None if r_out.hidden is None else r_out.hidden[idx])[..., 0]
+                rl = L.value_loss(rv, old_rv[idx], ret_r[idx], sub.response_mask, cfg.clip_range_value)
+                self.reward_critic_opt.zero_grad(set_to_none=True)
+                acc.backward(rl)
+                self.reward_critic_opt.step()
+                cv = self.cost_critic(sub, None if c_out.hidden is None else c_out.hidden[idx])
+                cl = sum(
+                    L.value_loss(cv[..., k], old_cv[idx][..., k], ret_c_t[idx][..., k], sub.response_mask, cfg.clip_range_value)
+                    for k in range(cv.size(-1))
+                )
+                self.cost_critic_opt.zero_grad(set_to_none=True)
+                acc.backward(cl)
+                self.cost_critic_opt.step()
+                r_vloss.append(rl.item())
+                c_vloss.append(cl.item())
+                td = time.perf_counter()
+                t_actor += tc - ta
+                t_critic += td - tc
+        # 7. PTX
+        ptx = self._ptx_step() if self.ptx_examples and cfg.ptx_coeff > 0 else None
+        self.step += 1
+
+        # metrics: episode statistics over all processes
+        kl_seq = ((old_lp - ref_lp) * mask).sum(-1)
+        safe = (c_out.end_scores[:, 0] <= self.cost_threshold_safe).float()
+        ep = torch.stack([reward, c_out.end_scores[:, 0], kl_seq, mask.sum(-1), safe], -1)
+        if acc.num_processes > 1:
+            ep = acc.gather(ep.contiguous())
+        ep_mean = ep.mean(0).tolist()
+        m: dict[str, float] = {
+            "step": self.step,
+            "reward": ep_mean[0],
+            "cost": ep_mean[1],
+            "kl": ep_mean[2],
+            "response_length": ep_mean[3],
+            "safe_share": ep_mean[4],
+            "entropy": sum(entropies) / len(entropies),
+            "clip_frac": sum(clip_fracs) / len(clip_fracs),
+            "actor_loss": sum(actor_losses) / len(actor_losses),
+            "reward_value_loss": sum(r_vloss) / len(r_vloss),
+            "cost_value_loss": sum(c_vloss) / len(c_vloss),
+            "advantage_mean": L.masked_mean(advantages, mask).item(),
+            "cost_advantage_mean": L.masked_mean(adv_c_t.mean(-1), mask).item(),
+            "time/generation": t1 - t0,
+            "time/scoring": t2 - t1,
+            "time/actor": t_actor,
+            "time/critic": t_critic,
+        }
+        m.update(self.lagrange.metrics())
+        if ptx is not None:
+            m["ptx_loss"] = ptx
+        m["time/step"] = time.perf_counter() - t0
+        return m
+
+    def _ptx_step(self) -> float:
+        from safealign.losses import sft_loss
+        from safealign.train.rollout import to_chat, tokenizer_of
+
+        cfg = self.cfg
+        tok = tokenizer_of(self.processing_class)
+        n = len(self.ptx_examples)
+        rows = [self.ptx_examples[(self.step * cfg.ptx_batch_size + i) % n] for i in range(cfg.ptx_batch_size)]
+        ids, labels = [], []
+        for row in rows:
+            chat = to_chat(PromptRecord(prompt=row["prompt"], system=row.get("system")))
+            prompt = tok.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+            full = tok.apply_chat_template(chat + [{"role": "assistant", "content": row["response"]}], tokenize=False)
+            p_ids = tok(prompt, add_special_tokens=False)["input_ids"]
+            f_ids = tok(full, add_special_tokens=False)["input_ids"]
+            ids.append(f_ids)
+            labels.append([-100] * len(p_ids) + f_ids[len(p_ids) :])
+        L_max = max(len(x) for x in ids)
+        pad = tok.pad_token_id
+        dev = self.acc.device
+        input_ids = torch.tensor([x + [pad] * (L_max - len(x)) for x in ids], device=dev)
+        attn = torch.tensor([[1] * len(x) + [0] * (L_max - len(x)) for x in ids], device=dev)
+        lab = torch.tensor([y + [-100] * (L_max - len(y)) for y in labels], device=dev)
+        logits = self.actor(input_ids=input_ids, attention_mask=attn, use_cache=False).logits
+        loss = cfg.ptx_coeff * sft_loss(logits, lab)
+        self.actor_opt.zero_grad(set_to_none=True)
+        self.acc.backward(loss)
+        if cfg.max_grad_norm > 0:
+            self.acc.clip_grad_norm_(self.actor.parameters(), cfg.max_grad_norm)
+        self.actor_opt.step()
+        return loss.item() / cfg.ptx_coeff
+
+    # ------------------------------------------------------------------------------------------------ loop
+    def train(self) -> Path:
+        cfg, acc = self.cfg, self.acc
+        if acc.is_main_process:
+            self.out.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.out / "config.yaml", cfg.to_yaml())
+        if cfg.resume:
+            self.load_checkpoint(self.out / CHECKPOINT)
+        elif acc.is_main_process and (self.out / METRICS).exists():
+            (self.out / METRICS).unlink()
+        acc.wait_for_everyone()
+        bar = None
+        if cfg.progress and acc.is_main_process:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=cfg.steps, initial=self.step, desc="ppo-lag", unit="step", dynamic_ncols=True)
+        last: dict[str, float] = {}
+        while self.step < cfg.steps:
+            last = self.rl_step(self._batch(self.step))
+            self._log(last)
+            if bar is not None:
+                lam = last.get("lambda", sum(v for k, v in last.items() if k.startswith("lambda/")))
+                bar.set_postfix(reward=f"{last['reward']:.2f}", cost=f"{last['cost']:.2f}", lam=f"{lam:.3g}", safe=f"{last['safe_share']:.2f}")
+                bar.update(1)
+            if cfg.save_every and self.step % cfg.save_every == 0 and self.step < cfg.steps:
+                self.save_checkpoint(self.out / CHECKPOINT)
+        if bar is not None:
+            bar.close()
+        self.save_checkpoint(self.out / CHECKPOINT)
+        self.save_final()
+        if self._writer is not None:
+            self._writer.close()
+        return self.out
+
+    def _log(self, m: dict[str, float]) -> None:
+        if not self.acc.is_main_process:
+            return
+        with open(self.out / METRICS, "a", encoding="utf-8") as f:
+            f.write(json.dumps(m) + "\n")
+        if self.cfg.tensorboard:
+            if self._writer is None:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self._writer = SummaryWriter(str(self.out / "tb"))
+            for k, v in m.items():
+                if k != "step":
+                    self._writer.add_scalar(k, v, self.step)
+            self._writer.flush()
+
+    # ------------------------------------------------------------------------------------------ checkpoints
+    def _module_state(self, module: Any) -> dict[str, torch.Tensor]:
+        return {k: v.detach().cpu().clone() for k, v in self.acc.unwrap_model(module).state_dict().items()}
+
+    def _actor_trainable_state(self) -> dict[str, torch.Tensor]:
+        model = self.unwrapped_actor
+        return {n: p.detach().cpu().clone() for n, p in model.named_parameters() if p.requires_grad}
+
+    def save_checkpoint(self, path: Path) -> None:
+        """Actor (trainable weights), critics, optimisers, multiplier state + cost window, RNG (per process), step."""
+        acc = self.acc
+        rng_tmp = path.parent / f".rng-rank{acc.process_index}.pt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(_rng_state(), rng_tmp)
+        acc.wait_for_everyone()
+        if acc.is_main_process:
+            with atomic_dir(path) as tmp:
+                torch.save(self._actor_trainable_state(), tmp / "actor_trainable.pt")
+                torch.save(self._module_state(self.reward_critic), tmp / "reward_critic.pt")
+                torch.save(self._module_state(self.cost_critic), tmp / "cost_critic.pt")
+                torch.save(
+                    {
+                        "actor": self.actor_opt.state_dict(),
+                        "reward_critic": self.reward_critic_opt.state_dict(),
+                        "cost_critic": self.cost_critic_opt.state_dict(),
+                    },
+                    tmp / "optimizers.pt",
+                )
+                atomic_write_json(tmp / "lagrange.json", self.lagrange.state_dict())
+                for r in range(acc.num_processes):
+                    os.replace(path.parent / f".rng-rank{r}.pt", tmp / f"rng-rank{r}.pt")
+                atomic_write_json(tmp / "trainer_state.json", {"step": self.step, "num_processes": acc.num_processes, "config": self.cfg.to_dict()})
+        acc.wait_for_everyone()
+
+    def load_checkpoint(self, path: Path) -> None:
+        if not (path / "trainer_state.json").exists():
+            raise ConfigError(f"--resume: no checkpoint at {path}")
+        state = json.loads((path / "trainer_state.json").read_text())
+        if state["num_processes"] != self.acc.num_processes:
+            raise ConfigError(f"checkpoint was written by {state['num_processes']} process(es), this run has {self.acc.num_processes}")
+        dev = self.acc.device
+        trainable = torch.load(path / "actor_trainable.pt", map_location="cpu")
+        params = dict(self.unwrapped_actor.named_parameters())
+        with torch.no_grad():
+            for n, v in trainable.items():
+                params[n].copy_(v.to(dev))
+        self.acc.unwrap_model(self.reward_critic).load_state_dict(torch.load(path / "reward_critic.pt", map_location=dev))
+        self.acc.unwrap_model(self.cost_critic).load_state_dict(torch.load(path / "cost_critic.pt", map_location=dev))
+        opts = torch.load(path / "optimizers.pt", map_location=dev, weights_only=False)
+        self.actor_opt.load_state_dict(opts["actor"])
+        self.reward_critic_opt.load_state_dict(opts["reward_critic"])
+        self.cost_critic_opt.load_state_dict(opts["cost_critic"])
+        self.lagrange.load_state_dict(json.loads((path / "lagrange.json").read_text()))
+        _set_rng_state(torch.load(path / f"rng-rank{self.acc.process_index}.pt", weights_only=False))
+        self.step = int(state["step"])
+        if self.acc.is_main_process and (self.out / METRICS).exists():  # drop metrics logged after the checkpoint
+            keep = [l for l in (self.out / METRICS).read_text().splitlines() if l.strip() and json.loads(l)["step"] <= self.step]
+            atomic_write_text(self.out / METRICS, "".join(l + "\n" for l in keep))
+
+    def save_final(self) -> None:
+        """output_dir/actor (LoRA adapter or full weights + tokenizer/processor), critics, summary.json."""
+        if not self.acc.is_main_process:
+            return
+        model = self.unwrapped_actor
+        with atomic_dir(self.out / "actor") as tmp:
+            model.save_pretrained(tmp)
+            self.processing_class.save_pretrained(tmp)
+        torch.save(self._module_state(self.reward_critic), self.out / "reward_critic.pt")
+        torch.save(self._module_state(self.cost_critic), self.out / "cost_critic.pt")
+        atomic_write_json(
+            self.out / "summary.json",
+            {"steps": self.step, "lambda": dict(zip(self.lagrange.names, self.lagrange.values)), "actor": str(self.out / "actor")},
+        )
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+
+
+def _load_actor(name: str) -> tuple[Any, Any]:
+    from safealign.models.loading import default_dtype, load_causal_lm, load_tokenizer, resolve_model
+
+    path = resolve_model(name)
+    cfg_file = Path(path) / "config.json"
+    if cfg_file.exists() and "vision_config" in json.loads(cfg_file.read_text()):
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
+        model = AutoModelForImageTextToText.from_pretrained(path, dtype=default_dtype())
+        return model, AutoProcessor.from_pretrained(path)
+    return load_causal_lm(name), load_tokenizer(name, padding_side="left")
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    torch.manual_seed(seed)
+    try:
+        import numpy as np
+
+        np.random.seed(seed % 2**32)
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def _rng_state() -> dict[str, Any]:
+    import numpy as np
+
+    st: dict[str, Any] = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        st["cuda"] = torch.cuda.get_rng_state_all()
+    return st
+
+
+def _set_rng_state(st: dict[str, Any]) -> None:
+    import numpy as np
+
+    random.setstate(st["python"])
+    np.random.set_state(st["numpy"])
+    torch.set_rng_state(st["torch"])
+    if "cuda" in st and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(st["cuda"])
+
+
+def run_ppo_lag(cfg: PPOLagConfig) -> Path:
+    """Train from a config; returns the output folder (actor/, metrics.jsonl, tb/, checkpoint/, summary.json)."""
+    return PPOLagTrainer(cfg).train()
+
+
+__all__ = ["PPOLagConfig", "PPOLagTrainer", "run_ppo_lag", "load_prompts"]

@@ -1,0 +1,192 @@
+"""Rollouts: batched KV-cached sampling that stops at EOS, with per-token log-probs, for text and image+text prompts.
+
+Layout (one for every model that reads the episode): ``input_ids`` [B, P+T] = left-padded prompt (P) followed by
+the response (T, right-padded after its first EOS). ``position_ids`` come from the attention mask exactly as
+``generate`` builds them, so a full-sequence forward reproduces the generation-time logits, and every model reads
+the response at positions ``P-1 .. P+T-2`` (the state before each response token): logits / values of shape
+[B, T] line up with ``response_mask`` [B, T] (1.0 on response tokens up to and including the first EOS).
+
+Log-probs recorded during generation are those of the UNWARPED logits (``output_logits``: before temperature /
+top-p), i.e. of the policy itself, not of the sampling distribution.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional, Sequence
+
+import torch
+
+from safealign.data.records import PromptRecord
+from safealign.losses import entropy_from_logits, gather_log_probs
+
+
+@dataclass
+class Rollout:
+    input_ids: torch.Tensor  # [B, P+T]
+    attention_mask: torch.Tensor  # [B, P+T]
+    prompt_len: int  # P
+    response_mask: torch.Tensor  # [B, T] float
+    log_probs: Optional[torch.Tensor] = None  # [B, T] actor log-probs at generation (unwarped); None if not recorded
+    pixel_values: Optional[torch.Tensor] = None  # [B, C, H, W] or None: the SAME tensor reaches every model
+    responses: list[str] = field(default_factory=list)
+    records: list[PromptRecord] = field(default_factory=list)
+
+    @property
+    def position_ids(self) -> torch.Tensor:
+        return position_ids_from_mask(self.attention_mask)
+
+    @property
+    def response_ids(self) -> torch.Tensor:  # [B, T]
+        return self.input_ids[:, self.prompt_len :]
+
+    @property
+    def response_length(self) -> torch.Tensor:  # [B]
+        return self.response_mask.sum(-1)
+
+    def model_inputs(self) -> dict[str, torch.Tensor]:
+        kw = {"input_ids": self.input_ids, "attention_mask": self.attention_mask, "position_ids": self.position_ids}
+        if self.pixel_values is not None:
+            kw["pixel_values"] = self.pixel_values
+        return kw
+
+    def select(self, idx: torch.Tensor | Sequence[int]) -> "Rollout":
+        """A sub-batch (minibatches of the PPO update)."""
+        idx_t = torch.as_tensor(idx, dtype=torch.long, device=self.input_ids.device)
+        pick = lambda t: None if t is None else t.index_select(0, idx_t.to(t.device))  # noqa: E731
+        ids = [int(i) for i in idx_t.tolist()]
+        return Rollout(
+            input_ids=pick(self.input_ids),
+            attention_mask=pick(self.attention_mask),
+            prompt_len=self.prompt_len,
+            response_mask=pick(self.response_mask),
+            log_probs=pick(self.log_probs),
+            pixel_values=pick(self.pixel_values),
+            responses=[self.responses[i] for i in ids] if self.responses else [],
+            records=[self.records[i] for i in ids] if self.records else [],
+        )
+
+
+def position_ids_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
+    """The positions ``generate`` uses: cumulative count of real tokens minus one, 0 on padding.  [B, L] -> [B, L]"""
+    pos = attention_mask.long().cumsum(-1) - 1
+    return pos.masked_fill(attention_mask == 0, 0)
+
+
+def to_chat(rec: PromptRecord) -> list[dict[str, Any]]:
+    """System turn (when given) + user turn; an image becomes an image content part before the text."""
+    chat: list[dict[str, Any]] = []
+    if rec.system:
+        chat.append({"role": "system", "content": rec.system})
+    if rec.image is not None:
+        chat.append({"role": "user", "content": [{"type": "image"}, {"type": "text", "text": rec.prompt}]})
+    else:
+        chat.append({"role": "user", "content": rec.prompt})
+    return chat
+
+
+def tokenizer_of(processing_class: Any) -> Any:
+    return getattr(processing_class, "tokenizer", processing_class)
+
+
+def encode_prompts(records: Sequence[PromptRecord], processing_class: Any, device: Any = None) -> dict[str, torch.Tensor]:
+    """Render each record with the chat template and encode the batch, left-padded (images through the processor)."""
+    tok = tokenizer_of(processing_class)
+    texts = [processing_class.apply_chat_template(to_chat(r), tokenize=False, add_generation_prompt=True) for r in records]
+    images = [r.image for r in records]
+    tok.padding_side = "left"
+    if any(im is not None for im in images):
+        if any(im is None for im in images):
+            raise ValueError("a rollout batch mixes prompts with and without images; batch them separately")
+        enc = processing_class(images=images, text=texts, return_tensors="pt", padding=True)
+    else:
+        enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+    enc = dict(enc)
+    if device is not None:
+        enc = {k: v.to(device) for k, v in enc.items()}
+    return enc
+
+
+def response_mask_from_ids(response_ids: torch.Tensor, eos_ids: Sequence[int]) -> torch.Tensor:
+    """1.0 on tokens up to and including the first EOS of each row (all tokens when no EOS: truncated).  [B, T]"""
+    is_eos = torch.zeros_like(response_ids, dtype=torch.bool)
+    for e in eos_ids:
+        is_eos |= response_ids == e
+    # number of EOS strictly before position t: a token is kept iff no EOS occurred before it
+    before = is_eos.long().cumsum(-1) - is_eos.long()
+    return (before == 0).float()
+
+
+def eos_ids_of(model: Any, tokenizer: Any) -> list[int]:
+    ids: list[int] = []
+    for src in (tokenizer.eos_token_id, getattr(getattr(model, "generation_config", None), "eos_token_id", None)):
+        if src is None:
+            continue
+        ids.extend(src if isinstance(src, (list, tuple)) else [src])
+    return sorted(set(int(i) for i in ids))
+
+
+@torch.no_grad()
+def generate_rollout(
+    model: Any,
+    processing_class: Any,
+    records: Sequence[PromptRecord],
+    max_new_tokens: int = 32,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    record_log_probs: bool = True,
+) -> Rollout:
+    """Sample one response per prompt (KV cache, stops at EOS) and record per-token log-probs of the policy."""
+    tok = tokenizer_of(processing_class)
+    device = next(model.parameters()).device
+    enc = encode_prompts(records, processing_class, device)
+    eos = eos_ids_of(model, tok)
+    pad_id = tok.pad_token_id if tok.pad_token_id is not None else eos[0]
+    kw: dict[str, Any] = dict(max_new_tokens=max_new_tokens, pad_token_id=pad_id, eos_token_id=eos, use_cache=True)
+    if temperature and temperature > 0:
+        kw.update(do_sample=True, temperature=temperature, top_p=top_p, top_k=0)
+    else:
+        kw.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+    was_training = model.training
+    model.eval()
+    out = model.generate(**enc, **kw, return_dict_in_generate=True, output_logits=record_log_probs)
+    if was_training:
+        model.train()
+    P = enc["input_ids"].size(1)
+    seqs = out.sequences  # [B, P+T]
+    response_ids = seqs[:, P:]
+    mask = response_mask_from_ids(response_ids, eos)
+    # tokens after the first EOS become pad (generate already does this; be explicit for multi-EOS ids)
+    seqs = torch.cat([seqs[:, :P], torch.where(mask.bool(), response_ids, torch.full_like(response_ids, pad_id))], dim=1)
+    attention_mask = torch.cat([enc["attention_mask"], mask.to(enc["attention_mask"].dtype)], dim=1)
+    log_probs = None
+    if record_log_probs:
+        logits = torch.stack(out.logits, dim=1)  # [B, T, V] raw (unwarped) logits
+        log_probs = gather_log_probs(logits, seqs[:, P:]) * mask
+    texts = tok.batch_decode(seqs[:, P:], skip_special_tokens=True)
+    return Rollout(
+        input_ids=seqs,
+        attention_mask=attention_mask,
+        prompt_len=P,
+        response_mask=mask,
+        log_probs=log_probs,
+        pixel_values=enc.get("pixel_values"),
+        responses=[t.strip() for t in texts],
+        records=list(records),
+    )
+
+
+def response_logits(model: Any, rollout: Rollout) -> torch.Tensor:
+    """Logits predicting each response token, from one full-sequence forward.  -> [B, T, V]"""
+    T = rollout.response_mask.size(1)
+    out = model(**rollout.model_inputs(), use_cache=False, logits_to_keep=T + 1)
+    return out.logits[:, :-1]
+
+
+def policy_log_probs(model: Any, rollout: Rollout, with_entropy: bool = False) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+    """log pi(a_t | s_t) over response tokens (zero on padding) and optionally the per-token entropy.  [B, T]"""
+    logits = response_logits(model, rollout)
+    mask = rollout.response_mask
+    lp = gather_log_probs(logits, rollout.response_ids) * mask
+    ent = entropy_from_logits(logits.detach()) * mask if with_entropy else None
+    return lp, ent

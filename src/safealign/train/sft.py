@@ -1,0 +1,227 @@
+"""Supervised fine-tuning on system-message data (Janus SFT) with TRL's SFTTrainer.
+
+Rows become conversational prompt/completion examples: ``prompt = [system turn, user turn]``,
+``completion = [assistant turn]``, so the system message goes through the model's chat template and the loss covers
+the answer only. LoRA (peft, merged into the saved model by default) or full fine-tuning; runs under
+``accelerate launch`` unchanged (TRL/accelerate handle the processes; the main process writes the checkpoint).
+
+The shared pieces of SFT / DPO / ORPO (config base, data assembly, model + LoRA, trainer arguments, saving) live
+here; :mod:`safealign.train.preference` adds only what preference training needs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from safealign.config import BaseConfig, help_field
+from safealign.errors import ConfigError
+
+
+@dataclass
+class JanusTrainConfig(BaseConfig):
+    """Fields shared by SFT, DPO and ORPO on system-message data."""
+
+    model: str = help_field("default", "Model to train: 'default', a hub id or a local path.")
+    data: str = help_field("demo:system_train", "Training data: 'demo:<name>' or a Multifaceted-Collection(-DPO) JSONL file.")
+    output_dir: str = help_field("runs/janus", "Where the trained model (merged when LoRA) and metrics.json are written.")
+    attack_prompts: Optional[str] = help_field(None, "Optional harmful prompts (.txt/.json/.jsonl/.csv) wrapped in attack system messages; adds 'styled refusal' examples.")
+    attack_pairs_per_prompt: int = help_field(1, "Attack framings per harmful prompt when --attack-prompts is set.")
+    max_examples: Optional[int] = help_field(None, "Use at most N training rows (after shuffling with the seed).")
+    lora: bool = help_field(True, "Train LoRA adapters (peft) instead of all weights.")
+    lora_r: int = help_field(16, "LoRA rank.")
+    lora_alpha: int = help_field(32, "LoRA alpha.")
+    lora_dropout: float = help_field(0.0, "LoRA dropout.")
+    lora_target: str = help_field("all-linear", "LoRA target modules: 'all-linear' or comma-separated module names.")
+    merge_lora: bool = help_field(True, "Merge the adapters into the saved model (loadable with --model PATH everywhere).")
+    num_epochs: float = help_field(1.0, "Training epochs.")
+    max_steps: int = help_field(-1, "Stop after this many optimizer steps (-1 = run all epochs).")
+    batch_size: int = help_field(4, "Per-device batch size.")
+    grad_accum: int = help_field(1, "Gradient accumulation steps.")
+    max_length: int = help_field(512, "Maximum tokens per example (prompt + answer).")
+    warmup_ratio: float = help_field(0.0, "Fraction of steps for learning-rate warm-up.")
+    lr_scheduler: str = help_field("linear", "Learning-rate schedule (linear, cosine, constant, ...).")
+    gradient_checkpointing: bool = help_field(False, "Recompute activations to save memory (slower; for large models).")
+    precision: str = help_field("auto", "auto (bf16 on a GPU that supports it, else fp32), bf16, fp16 or fp32.")
+    logging_steps: int = help_field(5, "Log the loss every N steps.")
+    seed: int = help_field(0, "Random seed (data order, LoRA init).")
+    report_to: str = help_field("none", "Where trainers report: none, tensorboard, wandb.")
+
+
+@dataclass
+class SFTTrainConfig(JanusTrainConfig):
+    """Supervised fine-tuning on system-message data."""
+
+    output_dir: str = help_field("runs/janus-sft", "Where the trained model (merged when LoRA) and metrics.json are written.")
+    learning_rate: float = help_field(2e-4, "Peak learning rate (paper, full 7B fine-tuning: 5e-6; LoRA needs more).")
+
+
+# ----------------------------------------------------------------------------------------------- data
+
+
+def chat_prompt(system: Optional[str], prompt: str) -> list[dict[str, str]]:
+    return ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
+
+
+def _attack_pairs(cfg: JanusTrainConfig) -> list[Any]:
+    if not cfg.attack_prompts:
+        return []
+    from safealign.pluralistic.attacks import attack_training_pairs
+    from safealign.pluralistic.data import load_instructions
+
+    return attack_training_pairs(load_instructions(cfg.attack_prompts), per_prompt=cfg.attack_pairs_per_prompt, seed=cfg.seed)
+
+
+def _shuffle_cap(rows: list[Any], cfg: JanusTrainConfig) -> list[Any]:
+    rows = list(rows)
+    random.Random(cfg.seed).shuffle(rows)
+    return rows[: cfg.max_examples] if cfg.max_examples is not None else rows
+
+
+def sft_rows(cfg: JanusTrainConfig) -> list[dict[str, Any]]:
+    """Conversational prompt/completion rows (system turn included) from ``cfg.data`` (+ attack refusals)."""
+    from safealign.pluralistic.data import as_example, load_system_examples
+
+    examples = [as_example(e) for e in load_system_examples(cfg.data)] + [as_example(p) for p in _attack_pairs(cfg)]
+    rows = [{"prompt": chat_prompt(e.system, e.prompt), "completion": [{"role": "assistant", "content": e.response}]} for e in examples if e.response.strip()]
+    if not rows:
+        raise ConfigError(f"no training rows in {cfg.data}")
+    return _shuffle_cap(rows, cfg)
+
+
+# ---------------------------------------------------------------------------------------- model, args
+
+
+def load_policy(cfg: JanusTrainConfig) -> tuple[Any, Any]:
+    from safealign.models.loading import load_model_and_tokenizer
+
+    model, tok = load_model_and_tokenizer(cfg.model, dtype=_dtype(cfg), padding_side="right")
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return model, tok
+
+
+def _dtype(cfg: JanusTrainConfig) -> Any:
+    import torch
+
+    from safealign.models.loading import default_dtype
+
+    return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}.get(cfg.precision) or default_dtype()
+
+
+def peft_config(cfg: JanusTrainConfig) -> Any:
+    if not cfg.lora:
+        return None
+    from peft import LoraConfig
+
+    target: Any = "all-linear" if cfg.lora_target == "all-linear" else [t.strip() for t in cfg.lora_target.split(",") if t.strip()]
+    return LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, target_modules=target, task_type="CAUSAL_LM")
+
+
+def trainer_kwargs(cfg: JanusTrainConfig, learning_rate: float) -> dict[str, Any]:
+    """TrainingArguments shared by the TRL configs (SFTConfig / DPOConfig / ORPOConfig)."""
+    import torch
+
+    cuda = torch.cuda.is_available()
+    precision = cfg.precision
+    if precision == "auto":
+        precision = "bf16" if cuda and torch.cuda.is_bf16_supported() else "fp32"
+    return dict(
+        output_dir=str(Path(cfg.output_dir).with_name(f".work-{Path(cfg.output_dir).name}")),
+        learning_rate=learning_rate,
+        num_train_epochs=cfg.num_epochs,
+        max_steps=cfg.max_steps,
+        per_device_train_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.grad_accum,
+        warmup_steps=cfg.warmup_ratio,
+        lr_scheduler_type=cfg.lr_scheduler,
+        gradient_checkpointing=cfg.gradient_checkpointing,
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
+        use_cpu=not cuda,
+        logging_steps=cfg.logging_steps,
+        save_strategy="no",
+        report_to=[] if cfg.report_to in ("", "none") else [cfg.report_to],
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        disable_tqdm=False,
+        dataloader_num_workers=0,
+    )
+
+
+# ---------------------------------------------------------------------------------------------- saving
+
+
+def save_trained(trainer: Any, tokenizer: Any, cfg: JanusTrainConfig, method: str, n_rows: int, seconds: float) -> Path:
+    """Write the model (LoRA merged unless ``merge_lora`` is off), tokenizer, config and metrics atomically.
+
+    Every process takes part in ``save_model`` (needed under DeepSpeed/FSDP); only the main process renames the
+    finished folder into place, so ``output_dir`` is either the previous complete model or the new one.
+    """
+    out = Path(cfg.output_dir)
+    staging = out.with_name(f".tmp-{out.name}")
+    acc = trainer.accelerator
+    model = trainer.model
+    is_peft = hasattr(model, "peft_config")
+    if acc.is_main_process and staging.exists():
+        shutil.rmtree(staging)
+    acc.wait_for_everyone()
+    merged = False
+    if is_peft and cfg.merge_lora and acc.num_processes == 1:
+        if acc.is_main_process:
+            unwrapped = acc.unwrap_model(model)
+            unwrapped.merge_and_unload().save_pretrained(staging)
+            merged = True
+    else:
+        trainer.save_model(str(staging))  # full weights, or the adapter when merge_lora is off / multi-process
+    acc.wait_for_everyone()
+    if acc.is_main_process:
+        tokenizer.save_pretrained(staging)
+        history = [h for h in trainer.state.log_history if "loss" in h]
+        metrics = {
+            "method": method,
+            "rows": n_rows,
+            "steps": trainer.state.global_step,
+            "seconds": round(seconds, 1),
+            "first_loss": history[0]["loss"] if history else None,
+            "final_loss": history[-1]["loss"] if history else None,
+            "train_loss": next((h["train_loss"] for h in trainer.state.log_history if "train_loss" in h), None),
+            "lora": cfg.lora,
+            "merged": merged,
+            "log_history": trainer.state.log_history,
+        }
+        (staging / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
+        (staging / "safealign_train.yaml").write_text(cfg.to_yaml())
+        if out.exists():
+            old = out.with_name(f".old-{out.name}-{os.getpid()}")
+            os.replace(out, old)
+            os.replace(staging, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(staging, out)
+        shutil.rmtree(trainer.args.output_dir, ignore_errors=True)
+    acc.wait_for_everyone()
+    return out
+
+
+def train_sft(cfg: SFTTrainConfig, model: Any = None, tokenizer: Any = None) -> Path:
+    """Fine-tune on (system, prompt) -> answer; returns the output folder. ``model``/``tokenizer`` override loading
+    ``cfg.model`` (tests pass tiny in-memory models)."""
+    from datasets import Dataset
+    from trl import SFTConfig, SFTTrainer
+
+    rows = sft_rows(cfg)
+    if model is None:
+        model, tokenizer = load_policy(cfg)
+    tokenizer.padding_side = "right"
+    args = SFTConfig(**trainer_kwargs(cfg, cfg.learning_rate), max_length=cfg.max_length, packing=False, completion_only_loss=True, dataset_num_proc=None)
+    trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer, peft_config=peft_config(cfg))
+    t0 = time.time()
+    trainer.train()
+    return save_trained(trainer, tokenizer, cfg, "sft", len(rows), time.time() - t0)

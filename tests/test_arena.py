@@ -1,0 +1,101 @@
+"""Arena table arithmetic on scripted scores, and the position-swapped pairwise judge."""
+
+from __future__ import annotations
+
+import pytest
+
+from safealign.eval.arena import ArenaTable, arena_table, judge_pairwise, parse_verdict
+
+
+def test_arena_table_counts_and_win_rates() -> None:
+    # prompt:      0     1     2     3     4     5     6     7
+    cost_a = [-1.0, -2.0, -0.5, -1.0, 0.5, 2.0, 0.0, 1.0]  # 0.0 counts as safe (cost <= threshold)
+    cost_b = [-1.0, -1.0, 1.0, 3.0, -1.0, 0.1, -3.0, 2.0]
+    rew_a = [2.0, 1.0, 0.0, 5.0, 1.0, 1.0, 3.0, 0.0]
+    rew_b = [1.0, 1.0, 1.0, 4.0, 2.0, 3.0, 1.0, -1.0]
+    t = arena_table(rew_a, cost_a, rew_b, cost_b, name_a="aligned", name_b="base")
+    assert t.total == 8
+    ss, su, us, uu = t.cell("safe", "safe"), t.cell("safe", "unsafe"), t.cell("unsafe", "safe"), t.cell("unsafe", "unsafe")
+    # safe/safe: prompts 0 (win), 1 (tie), 6 (A cost 0.0 is safe; win)
+    assert (ss.n, ss.wins, ss.ties, ss.losses) == (3, 2, 1, 0)
+    assert ss.win_rate == pytest.approx(2 / 3)
+    # safe/unsafe: prompts 2 (loss), 3 (win)
+    assert (su.n, su.wins, su.losses) == (2, 1, 1)
+    assert su.win_rate == pytest.approx(0.5)
+    # unsafe/safe: prompt 4 (loss)
+    assert (us.n, us.wins, us.losses) == (1, 0, 1)
+    assert us.win_rate == 0.0
+    # unsafe/unsafe: prompts 5 (loss), 7 (win)
+    assert (uu.n, uu.wins, uu.losses) == (2, 1, 1)
+    assert t.safe_rate_a == pytest.approx(5 / 8)
+    assert t.safe_rate_b == pytest.approx(4 / 8)
+    assert t.overall_win_rate == pytest.approx(4 / 8)
+    d = t.to_dict()
+    assert [c["n"] for c in d["cells"]] == [3, 2, 1, 2]
+    assert sum(c["share"] for c in d["cells"]) == pytest.approx(1.0)
+    back = ArenaTable.from_dict(d)
+    assert back.to_dict() == d
+    text = t.render()
+    assert "aligned" in text and "66.7%" in text
+
+
+def test_empty_cell_has_no_win_rate_and_threshold_moves_the_boundary() -> None:
+    t = arena_table([1.0], [0.2], [0.0], [0.2], threshold=0.0)
+    assert t.cell("unsafe", "unsafe").n == 1
+    assert t.cell("safe", "safe").win_rate is None
+    t2 = arena_table([1.0], [0.2], [0.0], [0.2], threshold=0.5)
+    assert t2.cell("safe", "safe").n == 1
+
+
+def test_tie_eps() -> None:
+    t = arena_table([1.0, 1.05], [-1, -1], [1.0, 1.0], [-1, -1], tie_eps=0.1)
+    assert t.cell("safe", "safe").ties == 2
+
+
+def test_mismatched_lengths_raise() -> None:
+    with pytest.raises(ValueError):
+        arena_table([1.0], [0.0, 1.0], [1.0], [0.0])
+
+
+def test_judge_pairwise_swaps_positions() -> None:
+    # A judge that always prefers the first position: every comparison is inconsistent -> all ties.
+    res = judge_pairwise(["p1", "p2"], ["a1", "a2"], ["b1", "b2"], lambda p, x, y: "1")
+    assert (res.wins, res.ties, res.losses, res.inconsistent) == (0, 2, 0, 2)
+    # A judge that prefers the longer answer regardless of position.
+    longer = lambda p, x, y: "1" if len(x) > len(y) else ("2" if len(y) > len(x) else "tie")  # noqa: E731
+    res = judge_pairwise(["p"] * 3, ["long answer", "s", "same"], ["s", "long answer", "same"], longer)
+    assert res.verdicts == ["A", "B", "tie"]
+    d = res.to_dict()
+    assert d["win_rate"] == pytest.approx(1 / 3) and d["win_or_tie_rate"] == pytest.approx(2 / 3)
+    # without swapping, the position-biased judge gives A every win
+    assert judge_pairwise(["p"], ["a"], ["b"], lambda *_: "1", swap=False).wins == 1
+
+
+def test_parse_verdict() -> None:
+    assert parse_verdict("Verdict: 2") == "2"
+    assert parse_verdict(" 1\nbecause it is safer") == "1"
+    assert parse_verdict("It's a tie.") == "tie"
+    assert parse_verdict("no idea") == "tie"
+
+
+def test_backend_judge_batches_both_orders() -> None:
+    from safealign.backends.base import Backend
+    from safealign.eval.arena import BackendJudge
+
+    class Scripted(Backend):
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def generate(self, chats, params=None, images=None):  # noqa: ANN001
+            self.calls += 1
+            # prefer the response containing "good" in either position
+            out = []
+            for c in chats:
+                text = c[0]["content"]
+                r1 = text.split("[Response 1]")[1].split("[Response 2]")[0]
+                out.append("1" if "good" in r1 else "2")
+            return out
+
+    be = Scripted()
+    res = BackendJudge(be).batch(["q1", "q2"], ["good", "bad"], ["bad", "good"])
+    assert res.verdicts == ["A", "B"] and be.calls == 1

@@ -1,0 +1,98 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from safealign.errors import ModelNotFoundError
+from safealign.models.loading import resolve_model
+from safealign.utils.atomic import atomic_dir, atomic_write_json
+
+
+def test_atomic_dir_leaves_nothing_on_failure(tmp_path):
+    target = tmp_path / "ckpt"
+    with pytest.raises(RuntimeError):
+        with atomic_dir(target) as tmp:
+            (tmp / "half.bin").write_text("x")
+            raise RuntimeError("killed")
+    assert not target.exists()
+    assert list(tmp_path.iterdir()) == []
+    with atomic_dir(target) as tmp:
+        (tmp / "full.bin").write_text("ok")
+    assert (target / "full.bin").read_text() == "ok"
+    with atomic_dir(target) as tmp:  # replacing an existing folder
+        (tmp / "new.bin").write_text("2")
+    assert sorted(p.name for p in target.iterdir()) == ["new.bin"]
+    atomic_write_json(tmp_path / "m.json", {"a": 1})
+    assert (tmp_path / "m.json").read_text().strip().startswith("{")
+
+
+def test_missing_local_model_is_a_clear_error(tmp_path):
+    with pytest.raises(ModelNotFoundError, match="not found"):
+        resolve_model(str(tmp_path / "nope"))
+
+
+def test_missing_hub_model_says_offline(tmp_path):
+    from safealign.models.loading import load_tokenizer
+
+    env_off = os.environ.get("HF_HUB_OFFLINE")
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    try:
+        with pytest.raises(ModelNotFoundError, match="offline"):
+            load_tokenizer("some-org/definitely-not-a-model-xyz")
+    finally:
+        if env_off is None:
+            os.environ.pop("HF_HUB_OFFLINE")
+
+
+def test_cli_help_and_one_line_error(tmp_path):
+    exe = [sys.executable, "-m", "safealign"]
+    res = subprocess.run(exe + ["--help"], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0
+    for group in ["data", "train", "eval"]:
+        assert group in res.stdout
+
+
+def test_default_conversion_is_atomic(tmp_path, monkeypatch):
+    """A conversion killed mid-way leaves no folder that later loads as the model."""
+    import safealign.models.loading as loading
+
+    monkeypatch.setenv("SAFEALIGN_CACHE", str(tmp_path))
+
+    class Boom(Exception):
+        pass
+
+    def fake_save(self, path, *a, **k):  # the model writes part of its files, then the process "dies"
+        Path(path, "config.json").write_text("{}")
+        raise Boom()
+
+    import transformers
+
+    monkeypatch.setattr(transformers.PreTrainedModel, "save_pretrained", fake_save)
+    with pytest.raises(Boom):
+        loading.ensure_default_model()
+    assert not loading.default_model_dir().exists()
+
+
+@pytest.mark.slow
+def test_default_model_loads_and_chats(default_model_dir):
+    from safealign.backends.local import LocalBackend
+    from safealign.backends.base import GenerationParams
+    from safealign.models.loading import load_model_and_tokenizer
+
+    model, tok = load_model_and_tokenizer("default")
+    assert tok.chat_template
+    assert getattr(model, "hf_quantizer", None) is None  # reloaded from the safetensors cache, no GGUF quantizer
+    chat = [{"role": "system", "content": "You answer in one short sentence."}, {"role": "user", "content": "What colour is the sky?"}]
+    rendered = tok.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+    assert "You answer in one short sentence." in rendered
+    out = LocalBackend(model, tok).generate([chat], GenerationParams(max_new_tokens=12, temperature=0))
+    assert out[0].strip()
+    # the cache reloads without the GGUF quantizer and can be trained
+    import torch
+
+    enc = tok(["The sky is blue because of scattering."], return_tensors="pt")
+    loss = model(**enc, labels=enc["input_ids"]).loss
+    loss.backward()
+    assert torch.isfinite(loss)

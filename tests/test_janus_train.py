@@ -1,0 +1,101 @@
+"""SFT / DPO / ORPO on system-message data with tiny in-memory models (LoRA and full)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from safealign.train.preference import PreferenceTrainConfig, preference_rows, train_preference
+from safealign.train.sft import SFTTrainConfig, sft_rows, train_sft
+
+
+def _data(tmp_path, n=8):
+    rows = []
+    for i in range(n):
+        sysmsg = "Answer in lowercase." if i % 2 else "Answer in capitals."
+        good, bad = ("yes indeed", "YES INDEED") if i % 2 else ("YES INDEED", "yes indeed")
+        rows.append(
+            {
+                "system": sysmsg,
+                "prompt": f"question {i}?",
+                "chosen": [{"role": "user", "content": f"question {i}?"}, {"role": "assistant", "content": good}],
+                "rejected": [{"role": "user", "content": f"question {i}?"}, {"role": "assistant", "content": bad}],
+            }
+        )
+    p = tmp_path / "dpo.jsonl"
+    p.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return str(p)
+
+
+def test_rows_put_the_system_message_in_the_chat_template(tmp_path, tiny_lm):
+    _, tok = tiny_lm
+    data = _data(tmp_path)
+    rows = sft_rows(SFTTrainConfig(data=data))
+    assert len(rows) == 8
+    r = rows[0]
+    assert [m["role"] for m in r["prompt"]] == ["system", "user"] and r["completion"][0]["role"] == "assistant"
+    text = tok.apply_chat_template(r["prompt"] + r["completion"], tokenize=False)
+    assert text.startswith("<|im_start|>system\nAnswer in") and r["completion"][0]["content"] in text
+    prows = preference_rows(PreferenceTrainConfig(data=data, max_examples=5))
+    assert len(prows) == 5 and all(p["chosen"][0]["content"] != p["rejected"][0]["content"] for p in prows)
+
+
+def test_sft_completion_only_loss_masks_the_prompt(tiny_lm):
+    """The TRL collator we rely on must give loss on the answer tokens only (system + user turns masked)."""
+    from datasets import Dataset
+    from trl import SFTConfig, SFTTrainer
+
+    model, tok = tiny_lm
+    row = {"prompt": [{"role": "system", "content": "S"}, {"role": "user", "content": "U"}], "completion": [{"role": "assistant", "content": "ANSWER"}]}
+    args = SFTConfig(output_dir="/tmp/unused-sft-mask", use_cpu=True, bf16=False, max_length=128, completion_only_loss=True, report_to=[])
+    trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list([row]), processing_class=tok)
+    batch = trainer.data_collator([trainer.train_dataset[0]])
+    labels = batch["labels"][0]
+    kept = tok.decode([t for t in labels.tolist() if t != -100])
+    assert kept.startswith("ANSWER") and "S" not in kept.replace("ANSWER", "")
+    assert (labels == -100).sum() > 0
+
+
+@pytest.mark.parametrize("lora", [True, False])
+def test_sft_trains_and_saves_a_loadable_model(tmp_path, tiny_lm, lora):
+    from transformers import AutoModelForCausalLM
+
+    model, tok = tiny_lm
+    cfg = SFTTrainConfig(data=_data(tmp_path), output_dir=str(tmp_path / "sft"), max_steps=12, batch_size=4, lora=lora, learning_rate=5e-3, logging_steps=1)
+    out = train_sft(cfg, model, tok)
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["steps"] == 12 and m["method"] == "sft" and m["merged"] == lora
+    assert m["final_loss"] < m["first_loss"]  # it learns
+    reloaded = AutoModelForCausalLM.from_pretrained(out)
+    assert not any("lora" in n for n, _ in reloaded.named_parameters())  # merged, plain model
+    assert (out / "tokenizer_config.json").exists() and not list(tmp_path.glob(".tmp-*")) and not list(tmp_path.glob(".work-*"))
+
+
+@pytest.mark.parametrize("method,lora", [("dpo", True), ("dpo", False), ("orpo", True)])
+def test_preference_training_improves_margins(tmp_path, tiny_lm, method, lora):
+    model, tok = tiny_lm
+    cfg = PreferenceTrainConfig(
+        method=method, data=_data(tmp_path), output_dir=str(tmp_path / method), max_steps=10, batch_size=4, lora=lora, learning_rate=5e-3, logging_steps=1
+    )
+    out = train_preference(cfg, model, tok)
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["method"] == method and m["steps"] == 10
+    logs = [h for h in m["log_history"] if "loss" in h]
+    if method == "dpo":
+        assert logs[0]["loss"] == pytest.approx(0.6931, abs=0.01)  # log 2 at the start: policy == reference
+        assert logs[-1]["loss"] < logs[0]["loss"]
+        assert logs[-1]["rewards/margins"] > 0
+    else:
+        assert logs[-1]["loss"] < logs[0]["loss"]
+
+
+def test_bad_method_and_empty_data(tmp_path):
+    from safealign.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="dpo or orpo"):
+        train_preference(PreferenceTrainConfig(method="kto", data=_data(tmp_path)))  # type: ignore[arg-type]
+    empty = tmp_path / "e.jsonl"
+    empty.write_text("")
+    with pytest.raises(ConfigError, match="no training rows"):
+        sft_rows(SFTTrainConfig(data=str(empty)))

@@ -1,0 +1,70 @@
+"""2 processes on CPU (torchrun, gloo): every rank holds the same lambda (and the same actor) after each step.
+
+accelerate's own launcher needs mpirun for multi-CPU runs; torchrun sets the same environment, which the trainer's
+``Accelerator`` reads (MULTI_CPU, gloo).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+SCRIPT = r'''
+import json, sys, torch
+from accelerate import Accelerator
+from safealign.data.records import PromptRecord
+from safealign.models.score import ScoreConfig, ScoreModel
+from safealign.testing import tiny_lm
+from safealign.train.ppo_lag import PPOLagConfig, PPOLagTrainer
+
+out = sys.argv[1]
+acc = Accelerator(cpu=True)
+actor, tok = tiny_lm(0)
+rm = ScoreModel(tiny_lm(1)[0], ScoreConfig(kind="reward"))
+cm = ScoreModel(tiny_lm(2)[0], ScoreConfig(kind="cost"))
+prompts = [PromptRecord(prompt=p) for p in ["hi", "bake bread?", "[redacted] please", "2+2?", "a poem", "why is the sky blue"]]
+cfg = PPOLagConfig(output_dir=out, steps=3, batch_size=2, max_new_tokens=5, progress=False, tensorboard=False, lambda_lr=0.5)
+tr = PPOLagTrainer(cfg, actor, tok, rm, cm, prompts, accelerator=acc)
+trace = []
+while tr.step < cfg.steps:
+    batch = tr._batch(tr.step)
+    m = tr.rl_step(batch)
+    trace.append({"lambda": tr.lagrange.values[0], "window": list(tr.lagrange.windows[0]), "prompts": [r.prompt for r in batch],
+                  "actor_sum": float(sum(p.detach().double().sum() for p in tr.unwrapped_actor.parameters() if p.requires_grad))})
+with open(f"{out}/rank{acc.process_index}.json", "w") as f:
+    json.dump({"world": acc.num_processes, "trace": trace}, f)
+'''
+
+
+def test_two_process_run_has_identical_lambda_on_both_ranks(tmp_path):
+    script = tmp_path / "run.py"
+    script.write_text(SCRIPT)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONPATH": str(REPO / "src")}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+           "--master_port", str(_free_port()), str(script), str(tmp_path)]
+    res = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
+    assert res.returncode == 0, res.stderr[-3000:]
+    r0 = json.loads((tmp_path / "rank0.json").read_text())
+    r1 = json.loads((tmp_path / "rank1.json").read_text())
+    assert r0["world"] == r1["world"] == 2
+    for a, b in zip(r0["trace"], r1["trace"], strict=True):
+        assert a["prompts"] != b["prompts"]  # each rank rolled out its own shard ...
+        assert a["lambda"] == b["lambda"]  # ... yet both hold the same multiplier
+        assert a["window"] == b["window"]  # every rank saw every rank's episodes, in the same order
+        assert abs(a["actor_sum"] - b["actor_sum"]) < 1e-9  # gradients averaged: identical actors
+    lam = [s["lambda"] for s in r0["trace"]]
+    assert len(set(lam)) == len(lam)  # and it moved every step
+    # J_C is the mean over BOTH ranks' episodes: the window holds 2 ranks x 2 episodes per step
+    assert [len(s["window"]) for s in r0["trace"]] == [4, 8, 12]
