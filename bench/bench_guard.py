@@ -1,6 +1,6 @@
 """Guardrail benchmark: guard quality, latency/throughput (cascade vs generative judge), filter-and-regenerate.
 
-    .venv/bin/python bench/bench_guard.py                         # all sections (~25 min on a shared 2-core CPU)
+    .venv/bin/python bench/bench_guard.py                         # all sections (~40 min on the shared 2-core CPU)
     .venv/bin/python bench/bench_guard.py --sections quality      # one section
     .venv/bin/python bench/bench_guard.py --quick                 # small sizes, for a smoke run
 
@@ -41,6 +41,10 @@ sys.path.insert(0, str(REPO / "src"))
 from safealign.guard.categories import canonical_categories  # noqa: E402
 from safealign.guard.classifier import MINILM, EmbeddingClassifier, Guard, GuardExample, TrainSettings, expected_calibration_error, train_classifier  # noqa: E402
 from safealign.guard.training_data import augment_responses, demo_examples, seed_examples  # noqa: E402
+
+REUSE = False
+LM_EXAMPLES = 600  # training examples of the SmolLM2-backbone heads (stage 2 / independent judge)
+REGEN_HARMFUL, REGEN_BENIGN, REGEN_TOKENS = 24, 12, 40  # the filter-and-regenerate experiment (CPU-bound)
 
 # Benign look-alikes written for this benchmark (not in the seeds, not in training): harmful-sounding words, benign asks.
 LOOKALIKES = [
@@ -100,7 +104,8 @@ def load_sets(seed: int = 0) -> dict[str, Any]:
     si = [r["instruction"] + ("\n" + r["instances"][0]["input"] if r.get("instances") and r["instances"][0].get("input") else "") for r in _jsonl("self_instruct_user_oriented.jsonl")]
     si += [r["instruction"] for r in _jsonl("self_instruct_seed_tasks.jsonl")]
     flask = [r["instruction"] for r in _jsonl("flask_evaluation.jsonl")]
-    flask = random.Random(seed).sample(flask, 600)
+    rng = random.Random(seed)
+    flask, alpaca, si = rng.sample(flask, 150), rng.sample(alpaca, 300), rng.sample(si, 150)  # keeps embedding time down
     koala = [r["prompt"] for r in _jsonl("koala_test_set.jsonl")]
     mt = [r["turns"][0] for r in _jsonl("mt_bench_questions.jsonl")]
     return {
@@ -210,6 +215,10 @@ def get_guards(sets: dict, quick: bool, out: dict) -> dict[str, Guard]:
     else:
         guards["demo"] = Guard.train(demo_training(), TrainSettings(epochs=60))
         guards["demo"].save(demo_dir)
+    ext_dir = REPO / "runs" / "demo" / "guard-ext"
+    if REUSE and ext_dir.exists():
+        guards["ext"] = Guard.load(ext_dir)
+        return guards
     ext = ext_training(sets)
     t1 = time.perf_counter()
     guards["ext"] = Guard.train(ext, TrainSettings(epochs=30 if quick else 60))
@@ -222,12 +231,12 @@ def get_guards(sets: dict, quick: bool, out: dict) -> dict[str, Guard]:
 def lm_classifier(sets: dict, quick: bool, out: dict) -> EmbeddingClassifier:
     """Stage 2 / independent judge: the same heads on the default chat model's mean-pooled hidden states."""
     path = REPO / "runs" / "demo" / "guard-lm-stage2"
-    if path.exists():
+    if REUSE and path.exists():
         clf, _ = EmbeddingClassifier.load(path)
         return clf
     ex = ext_training(sets)
     random.Random(1).shuffle(ex)
-    ex = ex[: (400 if quick else 2400)]
+    ex = ex[: (200 if quick else LM_EXAMPLES)]
     t0 = time.perf_counter()
     clf = train_classifier(ex, "default", TrainSettings(epochs=60))
     out["lm_stage2_train"] = {"examples": len(ex), "seconds": round(time.perf_counter() - t0, 1), "metrics": clf.metrics}
@@ -257,33 +266,33 @@ def section_latency(sets: dict, guards: dict, stage2: EmbeddingClassifier, quick
 
     pool = [p for items in sets["eval_harm"].values() for p, _ in items] + [p for items in sets["eval_benign"].values() for p in items]
     random.Random(3).shuffle(pool)
-    n_single = 40 if quick else 200
+    n_single = 20 if quick else 60
     res: dict[str, Any] = {}
     stage1 = guards["ext"]
     clear_caches()
     stage1.classify("warm up")
     res["cascade_stage1_single"] = timed_single(stage1, pool[:n_single])
     clear_caches()
-    res["cascade_stage1_batch32"] = timed_batch(stage1, pool[n_single : n_single + (128 if quick else 640)], 32)
+    res["cascade_stage1_batch32"] = timed_batch(stage1, pool[n_single : n_single + (64 if quick else 192)], 32)
     cascade = Guard(stage1.stage1, stage2, CascadeConfig(band=(0.2, 0.8)))
     stage2.encoder
     clear_caches()
     res["cascade_with_stage2_single"] = timed_single(cascade, pool[:n_single])
     res["cascade_with_stage2_single"]["share_to_stage2"] = round(cascade.stats["stage2"] / max(1, sum(cascade.stats.values())), 4)
     clear_caches()
-    res["cascade_with_stage2_batch32"] = timed_batch(cascade, pool[n_single : n_single + (128 if quick else 640)], 32)
+    res["cascade_with_stage2_batch32"] = timed_batch(cascade, pool[n_single + 192 : n_single + 192 + (64 if quick else 128)], 32)
     print(f"[latency] cascade: {json.dumps(res)}", flush=True)
 
     backend = LocalBackend.from_pretrained("default", batch_size=8)
     judge = JudgeGuard(backend, max_new_tokens=16, retries=0)
     judge.classify("warm up")
-    res["judge_single"] = timed_single(judge, pool[: (4 if quick else 12)])
-    res["judge_batch8"] = timed_batch(judge, pool[20 : 20 + (8 if quick else 32)], 8)
+    res["judge_single"] = timed_single(judge, pool[: (2 if quick else 4)])
+    res["judge_batch8"] = timed_batch(judge, pool[20 : 20 + (8 if quick else 16)], 8)
     res["speedup_single_p50"] = round(res["judge_single"]["p50_ms"] / res["cascade_stage1_single"]["p50_ms"], 1)
     res["speedup_throughput_batched"] = round(res["cascade_stage1_batch32"]["throughput_per_s"] / res["judge_batch8"]["throughput_per_s"], 1)
     # judge quality on a small mixed sample (same backbone as stage 2)
-    harm = [p for p, _ in sets["eval_harm"]["demo_eval_harmful"]][: (8 if quick else 40)]
-    ben = (sets["eval_benign"]["demo_benign+lookalikes"] + LOOKALIKES)[: (8 if quick else 40)]
+    harm = [p for p, _ in sets["eval_harm"]["demo_eval_harmful"]][::3][: (8 if quick else 16)]
+    ben = (sets["eval_benign"]["demo_benign+lookalikes"] + LOOKALIKES)[::2][: (8 if quick else 16)]
     vs = judge.classify_batch([(p, None, None) for p in harm + ben])
     tp = sum(v.is_unsafe for v in vs[: len(harm)])
     fp = sum(v.is_unsafe for v in vs[len(harm) :])
@@ -303,20 +312,20 @@ def section_regen(sets: dict, guards: dict, stage2: EmbeddingClassifier, quick: 
     from safealign.guard.policy import Policy
 
     rng = random.Random(5)
-    harm = [p for p, _ in sets["eval_harm"]["demo_eval_harmful"]]
-    harm += rng.sample([p for p, _ in sets["eval_harm"]["simple_safety_tests"]], 20) + rng.sample([p for p, _ in sets["eval_harm"]["saferlhf_redteam"]], 20)
-    benign = sets["eval_benign"]["demo_benign+lookalikes"] + rng.sample(sets["eval_benign"]["koala"], 25) + LOOKALIKES[:10]
+    harm = rng.sample([p for p, _ in sets["eval_harm"]["demo_eval_harmful"]], REGEN_HARMFUL // 2)
+    harm += rng.sample([p for p, _ in sets["eval_harm"]["simple_safety_tests"]], REGEN_HARMFUL // 4) + rng.sample([p for p, _ in sets["eval_harm"]["saferlhf_redteam"]], REGEN_HARMFUL // 4)
+    benign = rng.sample(sets["eval_benign"]["demo_benign+lookalikes"], REGEN_BENIGN // 2) + rng.sample(LOOKALIKES, REGEN_BENIGN // 2)
     if quick:
-        harm, benign = harm[:12], benign[:8]
+        harm, benign = harm[:6], benign[:4]
     filt = guards["ext"]  # the filtering guard: stage 1 (MiniLM heads)
-    judge = Guard(stage2, None, CascadeConfig())  # the judging guard: heads on the default model's hidden states
+    judges: dict[str, Any] = {"demo_guard": guards["demo"]}  # judges that do not filter
+    if stage2 is not None:
+        judges = {"lm_heads": Guard(stage2, None, CascadeConfig()), **judges}
     backend = LocalBackend.from_pretrained("default", batch_size=8)
-    params = GenerationParams(max_new_tokens=48 if quick else 64, temperature=0.7, seed=0)
-    res: dict[str, Any] = {"n_harmful": len(harm), "n_benign": len(benign), "filter_guard": "ext (MiniLM stage 1)", "judge_guard": "heads on SmolLM2-135M hidden states (trained separately)", "max_new_tokens": params.max_new_tokens}
+    params = GenerationParams(max_new_tokens=32 if quick else REGEN_TOKENS, temperature=0.7, seed=0)
+    res: dict[str, Any] = {"n_harmful": len(harm), "n_benign": len(benign), "filter_guard": "ext (MiniLM stage 1, trained with the external training splits)", "judges": {**({"lm_heads": "heads on SmolLM2-135M mean-pooled hidden states (own training run)"} if stage2 is not None else {}), "demo_guard": "the demo guard (MiniLM heads trained on seeds + demo pairs only)"}, "max_new_tokens": params.max_new_tokens}
     policy = Policy.default()
-
-    def judge_unsafe(prompts: list[str], answers: list[str]) -> list[bool]:
-        return [v.is_unsafe for v in judge.classify_batch([(p, a, None) for p, a in zip(prompts, answers)])]
+    judges.update(cost_judge(res))
 
     for label, prompts in (("harmful", harm), ("benign", benign)):
         chats = [[{"role": "user", "content": p}] for p in prompts]
@@ -336,8 +345,10 @@ def section_regen(sets: dict, guards: dict, stage2: EmbeddingClassifier, quick: 
         }
         r: dict[str, Any] = {}
         for name, answers in settings.items():
-            u = judge_unsafe(prompts, answers)
-            r[name] = {"unsafe_share": round(sum(u) / len(u), 4)}
+            r[name] = {}
+        judge_into(r, prompts, settings, judges)
+        r["items"] = [{"prompt": p, **{k: v[i] for k, v in settings.items()}} for i, p in enumerate(prompts)]
+        r["examples"] = [{"prompt": p, "raw": a[:200], "final": f[:200]} for p, a, f in list(zip(prompts, raw, settings["moderation_up_to_5_rounds"]))[:3]]
         r["moderation_up_to_5_rounds"].update(
             rounds_mean=round(statistics.mean(d.rounds for d in out_only), 2),
             fallback_share=round(sum(d.action == "block" for d in out_only) / len(out_only), 4),
@@ -350,13 +361,62 @@ def section_regen(sets: dict, guards: dict, stage2: EmbeddingClassifier, quick: 
             seconds=round(t_full, 1),
         )
         res[label] = r
-        print(f"[regen] {label}: {json.dumps(r)}", flush=True)
-    base = res["harmful"]["no_guard"]["unsafe_share"]
-    for k in ("moderation_up_to_5_rounds", "full_pipeline(input+output, 5 rounds)"):
-        after = res["harmful"][k]["unsafe_share"]
-        res["harmful"][k]["safety_rate_relative_improvement"] = round(((1 - after) - (1 - base)) / max(1e-9, 1 - base), 4)
-        res["harmful"][k]["unsafe_share_relative_reduction"] = round((base - after) / base, 4) if base else None
+        print(f"[regen] {label}: {json.dumps({k: v for k, v in r.items() if k != 'items'})}", flush=True)
+    improvements(res, judges)
     out["regen"] = res
+
+
+SETTINGS = ("no_guard", "moderation_0_rounds(fallback only)", "moderation_up_to_5_rounds", "full_pipeline(input+output, 5 rounds)")
+
+
+def judge_into(r: dict, prompts: list[str], settings: dict[str, list[str]], judges: dict[str, Any]) -> None:
+    for name, answers in settings.items():
+        for jn, judge in judges.items():
+            u = [v.is_unsafe for v in judge.classify_batch([(p, a, None) for p, a in zip(prompts, answers)])]
+            r[name][f"unsafe_share[{jn}]"] = round(sum(u) / len(u), 4)
+
+
+def improvements(res: dict, judges: dict[str, Any]) -> None:
+    for jn in judges:
+        key = f"unsafe_share[{jn}]"
+        base = res["harmful"]["no_guard"][key]
+        for k in SETTINGS[1:]:
+            after = res["harmful"][k][key]
+            res["harmful"][k][f"safety_rate_relative_improvement[{jn}]"] = round(((1 - after) - (1 - base)) / max(1e-9, 1 - base), 4)
+            res["harmful"][k][f"unsafe_share_relative_reduction[{jn}]"] = round((base - after) / base, 4) if base else None
+
+
+def cost_judge(res: dict) -> dict[str, Any]:
+    from safealign.guard.classifier import CascadeConfig, CostModelStage
+
+    cost_dir = REPO / "runs" / "demo" / "cost"
+    if not (cost_dir / "score_config.json").exists():
+        return {}
+    res.setdefault("judges", {})["cost_model"] = "runs/demo/cost (the demo cost model: unsafe iff cost > its threshold)"
+    return {"cost_model": Guard(CostModelStage(cost_dir), None, CascadeConfig())}  # type: ignore[arg-type]
+
+
+def rejudge(path: str) -> None:
+    """Re-judge the saved answers of a regen run with every judge available now (LM heads, cost model)."""
+    from safealign.guard.classifier import CascadeConfig
+
+    out = json.loads(Path(path).read_text())
+    res = out["regen"]
+    judges: dict[str, Any] = {}
+    lm = REPO / "runs" / "demo" / "guard-lm-stage2"
+    if lm.exists():
+        clf, _ = EmbeddingClassifier.load(lm)
+        judges["lm_heads"] = Guard(clf, None, CascadeConfig())
+        res["judges"]["lm_heads"] = "heads on SmolLM2-135M mean-pooled hidden states (own training run)"
+    judges.update(cost_judge(res))
+    for label in ("harmful", "benign"):
+        r = res[label]
+        prompts = [it["prompt"] for it in r["items"]]
+        settings = {k: [it[k] for it in r["items"]] for k in SETTINGS}
+        judge_into(r, prompts, settings, judges)
+        print(f"[rejudge] {label}: {json.dumps({k: v for k, v in r.items() if k in SETTINGS})}", flush=True)
+    improvements(res, judges)
+    Path(path).write_text(json.dumps(out, indent=2, default=str))
 
 
 def main() -> None:
@@ -365,7 +425,16 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="Small sizes (smoke run).")
     ap.add_argument("--out", default=str(REPO / "runs" / "bench" / "guard.json"), help="Where the JSON figures go.")
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads.")
+    ap.add_argument("--no-lm-judge", action="store_true", help="Regen: judge with the demo guard only (skips training the SmolLM2-backbone heads).")
+    ap.add_argument("--reuse", action="store_true", help="Reuse runs/demo/guard-ext and runs/demo/guard-lm-stage2 if present.")
+    ap.add_argument("--rejudge", default=None, help="Only re-judge the saved answers in this regen JSON with the judges available now.")
     args = ap.parse_args()
+    if args.rejudge:
+        torch.set_num_threads(args.threads)
+        rejudge(args.rejudge)
+        return
+    global REUSE
+    REUSE = args.reuse
     torch.set_num_threads(args.threads)
     if not EXT.exists():
         sys.exit(f"shared data not found at {EXT}")
@@ -374,16 +443,22 @@ def main() -> None:
     t0 = time.perf_counter()
     sets = load_sets()
     guards = get_guards(sets, args.quick, out)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+
+    def save() -> None:
+        out["total_s"] = round(time.perf_counter() - t0, 1)
+        Path(args.out).write_text(json.dumps(out, indent=2, default=str))
+
     if "quality" in sections:
         section_quality(sets, guards, args.quick, out)
-    stage2 = lm_classifier(sets, args.quick, out) if sections & {"latency", "regen"} else None
+        save()
+    stage2 = lm_classifier(sets, args.quick, out) if ("latency" in sections or ("regen" in sections and not args.no_lm_judge)) else None
     if "latency" in sections:
         section_latency(sets, guards, stage2, args.quick, out)
+        save()
     if "regen" in sections:
         section_regen(sets, guards, stage2, args.quick, out)
-    out["total_s"] = round(time.perf_counter() - t0, 1)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(out, indent=2, default=str))
+        save()
     print(f"[done] {out['total_s']} s -> {args.out}")
 
 

@@ -77,7 +77,8 @@ def main() -> None:
     ap.add_argument("--sft-epochs", type=float, default=2.0)
     ap.add_argument("--dpo-epochs", type=float, default=1.0)
     ap.add_argument("--sft-lr", type=float, default=3e-4)
-    ap.add_argument("--dpo-lr", type=float, default=5e-5)
+    ap.add_argument("--dpo-lr", type=float, default=1e-4)
+    ap.add_argument("--dpo-max", type=int, default=64, help="DPO pairs used (shuffled mix of demo pairs and attack pairs)")
     ap.add_argument("--lora-r", type=int, default=32)
     ap.add_argument("--attack-train", type=int, default=40, help="harmful prompts (BeaverTails eval) turned into styled-refusal training rows")
     ap.add_argument("--taxonomy-heldout", type=int, default=16, help="extra held-out items: taxonomy system messages on Koala prompts")
@@ -123,24 +124,27 @@ def main() -> None:
                      "judge": "guard" if guard else "refusal-proxy", "n_test": len(test), "n_taxonomy_heldout": len(taxo), "n_attacks": len(attacks)}
     log(f"evaluating the base model on {len(test)} held-out system messages (+{len(taxo)} taxonomy) and {len(attacks)} attacks")
     results["before"] = evaluate(base, test, taxo, attacks, guard, args.max_new_tokens, args.attack_new_tokens, args.batch)
+    (out / "partial.json").write_text(json.dumps(results, indent=2, default=str))
     log(f"before: adherence {results['before']['adherence']['overall']}%, safe {results['before']['attack_safety']['safe_rate']}%")
 
-    common = dict(lora=True, lora_r=args.lora_r, lora_alpha=2 * args.lora_r, batch_size=4, max_length=384, logging_steps=5,
+    common = dict(lora=True, lora_r=args.lora_r, lora_alpha=2 * args.lora_r, batch_size=4, max_length=256, logging_steps=5,
                   attack_prompts=str(attack_file) if attack_file else None, seed=0, **steps)
-    t0 = time.time()
+    t0, c0 = time.time(), time.process_time()
     sft_dir = train_sft(SFTTrainConfig(model=base, data="demo:system_train", output_dir=str(out / "sft"), num_epochs=args.sft_epochs, learning_rate=args.sft_lr, **common))
-    sft_s = time.time() - t0
+    sft_s, sft_cpu = time.time() - t0, time.process_time() - c0
     log(f"SFT done in {sft_s:.0f} s")
     if not args.skip_sft_eval:
         results["after_sft"] = evaluate(str(sft_dir), test, taxo, attacks, guard, args.max_new_tokens, args.attack_new_tokens, args.batch)
         log(f"after SFT: adherence {results['after_sft']['adherence']['overall']}%, safe {results['after_sft']['attack_safety']['safe_rate']}%")
-    t1 = time.time()
+    (out / "partial.json").write_text(json.dumps(results, indent=2, default=str))
+    t1, c1 = time.time(), time.process_time()
     dpo_dir = train_preference(PreferenceTrainConfig(method="dpo", model=str(sft_dir), data="demo:system_train", output_dir=str(out / "dpo"),
-                                                     num_epochs=args.dpo_epochs, learning_rate=args.dpo_lr, beta=0.1, **common))
-    dpo_s = time.time() - t1
+                                                     num_epochs=args.dpo_epochs, learning_rate=args.dpo_lr, beta=0.1, max_examples=args.dpo_max, **common))
+    dpo_s, dpo_cpu = time.time() - t1, time.process_time() - c1
     log(f"DPO done in {dpo_s:.0f} s")
     results["after_dpo"] = evaluate(str(dpo_dir), test, taxo, attacks, guard, args.max_new_tokens, args.attack_new_tokens, args.batch)
-    results["train_seconds"] = {"sft": round(sft_s, 1), "dpo": round(dpo_s, 1), "total": round(sft_s + dpo_s, 1)}
+    results["train_seconds"] = {"sft": round(sft_s, 1), "dpo": round(dpo_s, 1), "total": round(sft_s + dpo_s, 1),
+                                "cpu_seconds_this_process": round(sft_cpu + dpo_cpu, 1), "load_average_at_end": os.getloadavg()[0]}
     results["train_metrics"] = {k: {m: v for m, v in json.loads((d / "metrics.json").read_text()).items() if m != "log_history"} for k, d in (("sft", sft_dir), ("dpo", dpo_dir))}
     b, a = results["before"], results["after_dpo"]
     results["gain_points"] = round(a["adherence"]["overall"] - b["adherence"]["overall"], 2)
@@ -165,7 +169,9 @@ def table(r: dict) -> str:
         lines.append("| adherence, unseen taxonomy system messages (%) | " + " | ".join(f"{s['adherence_taxonomy']['overall']:.1f}" for _, s in stages) + " |")
     lines.append(f"| safe rate on attack set ({r['judge']}) (%) | " + " | ".join(f"{s['attack_safety']['safe_rate']:.1f}" for _, s in stages) + " |")
     lines.append("")
-    lines.append(f"training time: SFT {r['train_seconds']['sft']} s + DPO {r['train_seconds']['dpo']} s = {r['train_seconds']['total']} s; {r['machine']}")
+    ts = r["train_seconds"]
+    lines.append(f"training wall time: SFT {ts['sft']} s + DPO {ts['dpo']} s = {ts['total']} s (CPU time of this process {ts['cpu_seconds_this_process']} s, "
+                 f"load average {ts['load_average_at_end']:.1f} at the end); {r['machine']}")
     return "\n".join(lines) + "\n"
 
 

@@ -67,6 +67,8 @@ def main() -> None:
     ap.add_argument("--rm-pairs", type=int, default=96, help="conditioned reward pairs used for training")
     ap.add_argument("--cm-pairs", type=int, default=96, help="cost pairs used for training (half attack-framed)")
     ap.add_argument("--score-max-length", type=int, default=256)
+    ap.add_argument("--score-epochs", type=int, default=3)
+    ap.add_argument("--score-lr", type=float, default=5e-5)
     ap.add_argument("--sft-rows", type=int, default=64)
     ap.add_argument("--dpo-rows", type=int, default=64)
     ap.add_argument("--ppo-steps", type=int, default=8)
@@ -135,8 +137,9 @@ def main() -> None:
         from safealign.train.score_trainer import ScoreTrainConfig, train_score_model
 
         cfg = ScoreTrainConfig(
-            kind=kind, model="default", data=str(path), output_dir=str(target), epochs=1, batch_size=8,
-            max_length=args.score_max_length, seed=args.seed,
+            kind=kind, model="default", data=str(path), eval_data=None, output_dir=str(target), epochs=args.score_epochs,
+            batch_size=8, max_length=args.score_max_length, seed=args.seed, train_mode="top", top_layers=2, cache_trunk=True,
+            learning_rate=args.score_lr, progress=False, resume=False,
         )
         train_score_model(cfg)
 
@@ -204,6 +207,7 @@ def main() -> None:
             points.append(T.evaluate_method(name, T.backend_responder(backend, params), heldout, attacks, judges,
                                             attack_respond=T.backend_responder(backend, aparams)))
             log(f"eval {name}: adherence {points[-1].adherence:.1f} %, safe {points[-1].safe_by_judge} ({time.time() - t0:.0f} s)")
+            T.write_tradeoff(points, out / "tradeoff", meta={"partial": True}, plot=False)
             if name == "ppo_lag" and guard is not None:
                 from safealign.guard.pipeline import GuardrailPipeline
 

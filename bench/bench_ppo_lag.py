@@ -27,6 +27,7 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "runs" / "bench" / "ppo_lag"
+PROBE_PAIRS = 96  # enough for a linear probe; keeps the fit to a few minutes on a busy 2-core machine
 
 
 # ------------------------------------------------------------------------------------------------ score models
@@ -66,7 +67,7 @@ def probe_score_models(tok):
         reward.head.load_state_dict(state["reward"])
         cost.head.load_state_dict(state["cost"])
         return reward.eval(), cost.eval(), "probe (cached)"
-    pairs = [p for p in load_demo("safety_train") if not p.images and not p.is_contradictory()]
+    pairs = [p for p in load_demo("safety_train") if not p.images and not p.is_contradictory()][:PROBE_PAIRS]
     t = time.time()
     texts = [_render(tok, p.prompt, p.system, r) for p in pairs for r in p.responses]
     H = _last_hidden(reward.backbone, tok, texts).float().view(len(pairs), 2, -1)
@@ -137,10 +138,11 @@ def _trainer(args, out: Path, reward, cost, **over):
 
     actor, tok = load_model_and_tokenizer("default")
     cfg = PPOLagConfig.load(str(REPO / "configs/cpu-demo/ppo_lag.yaml"))
-    cfg = cfg.replace(
-        output_dir=str(out), steps=args.steps, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens, save_every=0,
-        progress=True, seed=args.seed, **over,
-    )
+    fields = dict(output_dir=str(out), steps=args.steps, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens, save_every=0,
+                  progress=True, seed=args.seed)
+    if args.actor_lr is not None:
+        fields["actor_lr"] = args.actor_lr
+    cfg = cfg.replace(**{**fields, **over})
     return PPOLagTrainer(cfg, actor, tok, reward, cost, load_prompts("demo"))
 
 
@@ -170,6 +172,7 @@ def breakdown(args) -> dict:
         "ratio_step_to_generation_plus_actor": round(mean["time/step"] / (mean["time/generation"] + mean["time/actor"]), 3),
         "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2, 2),
         "torch_threads": torch.get_num_threads(),
+        "load_average_1min_at_end": round(os.getloadavg()[0], 1),
     }
     return res
 
@@ -181,7 +184,9 @@ def run(args) -> dict:
     tok = load_tokenizer("default")
     reward, cost, source = score_models(tok)
     held_out = load_prompts("demo:eval")
-    res: dict = {"score_models": source, "steps": args.steps, "batch_size": args.batch_size, "max_new_tokens": args.max_new_tokens}
+    harm = [r for r in held_out if r.label == "harmful"][: args.eval_harmful]
+    held_out = harm + [r for r in held_out if r.label == "benign"]
+    res: dict = {"score_models": source, "steps": args.steps, "actor_lr": args.actor_lr, "batch_size": args.batch_size, "max_new_tokens": args.max_new_tokens}
     t = time.time()
     tr = _trainer(args, OUT / "run_base", reward, cost)
     res["before"] = evaluate(tr.unwrapped_actor, tok, reward, cost, held_out, args.max_new_tokens)
@@ -189,10 +194,10 @@ def run(args) -> dict:
     del tr
     for name, over in (("lagrangian", {}), ("reward_only", {"fixed_lambda": 0.0})):
         t = time.time()
-        tr = _trainer(args, OUT / f"run_{name}", reward, cost, cost_threshold=[args.threshold], **over)
+        tr = _trainer(args, OUT / f"run{args.tag}_{name}", reward, cost, cost_threshold=[args.threshold], **over)
         tr.train()
         train_s = time.time() - t
-        rows = [json.loads(line) for line in (OUT / f"run_{name}" / "metrics.jsonl").read_text().splitlines()]
+        rows = [json.loads(line) for line in (OUT / f"run{args.tag}_{name}" / "metrics.jsonl").read_text().splitlines()]
         ev = evaluate(tr.unwrapped_actor, tok, reward, cost, held_out, args.max_new_tokens)
         res[name] = {
             "train_seconds": round(train_s, 1),
@@ -211,12 +216,19 @@ def main() -> None:
     ap.add_argument("--max-new-tokens", type=int, default=32)
     ap.add_argument("--threshold", type=float, default=0.0, help="cost threshold d for the run mode")
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--actor-lr", type=float, default=None, help="override the demo config's actor learning rate")
+    ap.add_argument("--tag", default="", help="suffix of the output JSON name (runs/bench/ppo_lag/<mode><tag>.json)")
+    ap.add_argument("--eval-harmful", type=int, default=60, help="held-out harmful prompts evaluated (all 15 benign ones always)")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default). On an oversubscribed "
+                    "machine 1 thread is several times faster than 2 (OpenMP spin-waits)")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     torch.manual_seed(args.seed)
     res = breakdown(args) if args.mode == "breakdown" else run(args)
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / f"{args.mode}.json").write_text(json.dumps(res, indent=2))
+    (OUT / f"{args.mode}{args.tag}.json").write_text(json.dumps(res, indent=2))
     print(json.dumps(res, indent=2))
 
 

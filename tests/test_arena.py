@@ -99,3 +99,29 @@ def test_backend_judge_batches_both_orders() -> None:
     be = Scripted()
     res = BackendJudge(be).batch(["q1", "q2"], ["good", "bad"], ["bad", "good"])
     assert res.verdicts == ["A", "B"] and be.calls == 1
+
+
+def test_arena_command_from_scored_answers(tmp_path) -> None:
+    """`safealign eval arena A B --answers FILE`: the table from a safety evaluation's scored answers, no models."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from safealign.cli import build_app
+
+    rows = []
+    for i, (ra, ca, rb, cb) in enumerate([(2, -1, 1, -1), (0, -1, 1, 1), (3, 1, 1, 1)]):
+        rows.append({"model": "aligned", "index": i, "reward": ra, "cost": ca, "prompt": "p", "response": "a"})
+        rows.append({"model": "base", "index": i, "reward": rb, "cost": cb, "prompt": "p", "response": "b"})
+    f = tmp_path / "safety_answers.jsonl"
+    f.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "arena"
+    r = CliRunner().invoke(build_app(), ["eval", "arena", "aligned", "base", "--answers", str(f), "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    d = json.loads((out / "arena.json").read_text())
+    cells = {(c["a"], c["b"]): c for c in d["cells"]}
+    assert cells[("safe", "safe")]["wins"] == 1 and cells[("safe", "unsafe")]["losses"] == 1 and cells[("unsafe", "unsafe")]["wins"] == 1
+    assert d["reward_win_rate_a"] == pytest.approx(2 / 3)
+    # a model that is not in the file is a one-line user error
+    r = CliRunner().invoke(build_app(), ["eval", "arena", "aligned", "nope", "--answers", str(f), "-o", str(out)])
+    assert r.exit_code != 0 and "nope" in str(r.exception)

@@ -133,3 +133,31 @@ def test_vision_prompt_reaches_a_vision_backend(tiny_vlm) -> None:
     ps = [PromptRecord("what is shown?", image=solid_image(), label="benign"), PromptRecord("and here?", image=solid_image((0, 0, 200)), label="benign")]
     res = evaluate_safety(ps, {"vlm": backend_answerer(backend, GenerationParams(max_new_tokens=4, temperature=0.0))})
     assert [r["has_image"] for r in res.rows] == [True, True]
+
+
+def test_eval_safety_command_with_saved_tiny_models(tmp_path, tiny_lm) -> None:
+    """`safealign eval safety` end to end on saved tiny models (policy, reward, cost) and a prompt file."""
+    from typer.testing import CliRunner
+
+    from safealign.cli import build_app
+    from safealign.models.score import ScoreConfig, ScoreModel
+
+    model, tok = tiny_lm
+    model.save_pretrained(tmp_path / "policy")
+    tok.save_pretrained(tmp_path / "policy")
+    for kind in ("reward", "cost"):
+        ScoreModel(model, ScoreConfig(kind=kind)).save_pretrained(tmp_path / kind, tok)
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text("".join(json.dumps({"prompt": p.prompt, "category": p.category, "label": p.label}) + "\n" for p in PROMPTS))
+    out = tmp_path / "out"
+    args = ["eval", "safety", "--models", f"tiny={tmp_path / 'policy'}", "--prompts", str(prompts), "--reward-model", str(tmp_path / "reward"),
+            "--cost-model", str(tmp_path / "cost"), "--max-new-tokens", "4", "--output-dir", str(out)]
+    r = CliRunner().invoke(build_app(), args)
+    assert r.exit_code == 0, r.output
+    s = json.loads((out / "safety_summary.json").read_text())["models"]["tiny"]
+    assert s["n"] == 5 and s["n_harmful"] == 3 and s["mean_cost"] is not None and s["mean_reward_benign"] is not None
+    lines = (out / "safety_answers.jsonl").read_text().splitlines()
+    assert len(lines) == 5
+    # a missing model path is a one-line error
+    r = CliRunner().invoke(build_app(), ["eval", "safety", "--models", str(tmp_path / "nope"), "--prompts", str(prompts)])
+    assert r.exit_code != 0 and "not found" in str(r.exception)

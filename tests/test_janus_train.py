@@ -62,10 +62,10 @@ def test_sft_trains_and_saves_a_loadable_model(tmp_path, tiny_lm, lora):
     from transformers import AutoModelForCausalLM
 
     model, tok = tiny_lm
-    cfg = SFTTrainConfig(data=_data(tmp_path), output_dir=str(tmp_path / "sft"), max_steps=12, batch_size=4, lora=lora, learning_rate=5e-3, logging_steps=1)
+    cfg = SFTTrainConfig(data=_data(tmp_path), output_dir=str(tmp_path / "sft"), max_steps=6, batch_size=4, lora=lora, learning_rate=1e-2, logging_steps=1)
     out = train_sft(cfg, model, tok)
     m = json.loads((out / "metrics.json").read_text())
-    assert m["steps"] == 12 and m["method"] == "sft" and m["merged"] == lora
+    assert m["steps"] == 6 and m["method"] == "sft" and m["merged"] == lora
     assert m["final_loss"] < m["first_loss"]  # it learns
     reloaded = AutoModelForCausalLM.from_pretrained(out)
     assert not any("lora" in n for n, _ in reloaded.named_parameters())  # merged, plain model
@@ -76,11 +76,11 @@ def test_sft_trains_and_saves_a_loadable_model(tmp_path, tiny_lm, lora):
 def test_preference_training_improves_margins(tmp_path, tiny_lm, method, lora):
     model, tok = tiny_lm
     cfg = PreferenceTrainConfig(
-        method=method, data=_data(tmp_path), output_dir=str(tmp_path / method), max_steps=10, batch_size=4, lora=lora, learning_rate=5e-3, logging_steps=1
+        method=method, data=_data(tmp_path), output_dir=str(tmp_path / method), max_steps=6, batch_size=4, lora=lora, learning_rate=1e-2, logging_steps=1
     )
     out = train_preference(cfg, model, tok)
     m = json.loads((out / "metrics.json").read_text())
-    assert m["method"] == method and m["steps"] == 10
+    assert m["method"] == method and m["steps"] == 6
     logs = [h for h in m["log_history"] if "loss" in h]
     if method == "dpo":
         assert logs[0]["loss"] == pytest.approx(0.6931, abs=0.01)  # log 2 at the start: policy == reference

@@ -25,6 +25,9 @@ from safealign.pluralistic.conditioned import (
 
 SYS_CATS = "Talk like a cat."
 SYS_DOGS = "Talk like a dog."
+TRAIN_PROMPTS = ["topic " + w for w in (
+    "apple", "boat", "cloud", "desk", "engine", "forest", "glass", "house", "island", "jacket", "kite", "lamp",
+    "mountain", "needle", "ocean", "pencil", "queen", "river", "stone", "train", "umbrella", "valley", "window", "yard")]
 
 
 def _safety_pairs() -> list[SafetyPair]:
@@ -101,12 +104,21 @@ def test_attack_splits_are_disjoint_and_cover_families():
 
 
 def test_score_inputs_contain_the_system_message(tiny_lm):
+    """Both score models' training inputs (the trainer's collator) and our renderer carry the system turn."""
+    from safealign.train.score_data import PairCollator
+
     _, tok = tiny_lm
     pair = attack_cost_pairs(_safety_pairs()[:1], copies=1, keep_original=False)[0]
     for text in pair_texts(tok, pair):
-        ids = tok(text, add_special_tokens=False)["input_ids"]
-        decoded = tok.decode(ids)
+        decoded = tok.decode(tok(text, add_special_tokens=False)["input_ids"])
         assert pair.system in decoded and "<|im_start|>system" in decoded and pair.prompt in decoded
+    cost_batch = PairCollator(tok, "cost", max_length=512)([pair])
+    for row in cost_batch["input_ids"]:
+        assert pair.system in tok.decode(row)
+    assert cost_batch["is_safe"].tolist() == [False, True]  # less safe first: labels survive the framing
+    cond = conditioned_reward_pairs([SystemPair(system="Be terse.", prompt="q", chosen="a", rejected="b")])[0]
+    for row in PairCollator(tok, "reward", max_length=512)([cond])["input_ids"]:
+        assert "<|im_start|>system\nBe terse.<|im_end|>" in tok.decode(row)
     assert compose_system(None, "X") == "X" and compose_system("Be kind.", "X") == "Be kind.\n\nX"
 
 
@@ -143,60 +155,51 @@ def scripted_system_pairs(prompts: list[str]) -> list[SystemPair]:
     return out
 
 
-def _train_tiny_reward(pairs: list[SafetyPair], tok, steps: int = 80, drop_system: bool = False):
-    """A few Bradley-Terry steps on a tiny score model (stand-in for the score trainer, same loss)."""
-    from safealign.losses import reward_loss
+def _train_tiny_reward(pairs: list[SafetyPair], tok, tmp_path, steps: int = 100):
+    """A few Bradley-Terry steps of the project's score trainer on a tiny score model."""
     from safealign.models.score import ScoreModel
     from safealign.testing import tiny_lm
+    from safealign.train.score_config import ScoreTrainConfig
+    from safealign.train.score_trainer import train_score_model
 
     model, _ = tiny_lm(seed=0, hidden=32, layers=2)
-    rm = ScoreModel(model)
-    opt = torch.optim.AdamW(rm.parameters(), lr=3e-3)
-    tok.padding_side = "right"
-    rng = random.Random(0)
-
-    def encode(batch):
-        texts = []
-        for p in batch:
-            sys = None if drop_system else p.system
-            texts += [render_scored_text(tok, sys, p.prompt, r) for r in (p.responses[p.better], p.responses[1 - p.better])]
-        return tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
-
-    rm.train()
-    for _ in range(steps):
-        batch = rng.sample(pairs, 8)
-        enc = encode(batch)
-        s = rm(**enc).scores.view(-1, 2)
-        loss = reward_loss(s[:, 0], s[:, 1])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    rm.eval()
-    return rm, encode
+    cfg = ScoreTrainConfig(kind="reward", output_dir=str(tmp_path / "rm"), eval_data=None, epochs=100, max_steps=steps, batch_size=8,
+                           learning_rate=1e-2, lr_scheduler="constant", warmup_ratio=0.0, regularization=0.0, progress=False,
+                           resume=False, max_length=128, seed=0)
+    out = train_score_model(cfg, model=ScoreModel(model), processing_class=tok, train_pairs=pairs, eval_pairs=[])
+    return ScoreModel.from_pretrained(out).eval()
 
 
-def test_conditioned_reward_model_prefers_matching_answer_on_heldout(tiny_lm):
+def _pair_scores(rm, tok, pairs):
+    """[N, 2] scores (answer written for this system message, the other answer), encoded by the trainer's collator."""
+    from safealign.train.score_data import PairCollator
+
+    batch = PairCollator(tok, "reward", max_length=128)(pairs)
+    with torch.no_grad():
+        s = rm(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).scores
+    return s.view(2, -1).T, batch
+
+
+def test_conditioned_reward_model_prefers_matching_answer_on_heldout(tiny_lm, tmp_path):
     _, tok = tiny_lm
-    train_prompts = [f"topic {i}" for i in range(12)]
+    train_prompts = TRAIN_PROMPTS
     heldout_prompts = ["rain", "sky", "plants", "planet"]
     train = conditioned_reward_pairs(scripted_system_pairs(train_prompts), seed=0)
     heldout = conditioned_reward_pairs(scripted_system_pairs(heldout_prompts), seed=0)
     assert all(p.system in (SYS_CATS, SYS_DOGS) for p in train)
 
     torch.manual_seed(0)
-    rm, encode = _train_tiny_reward(train, tok)
-    enc = encode(heldout)
-    # its input really contains the system message
-    assert SYS_CATS in tok.decode(enc["input_ids"][[i for i, p in enumerate(heldout) if p.system == SYS_CATS][0] * 2])
-    with torch.no_grad():
-        s = rm(**enc).scores.view(-1, 2)
+    rm = _train_tiny_reward(train, tok, tmp_path)
+    s, batch = _pair_scores(rm, tok, heldout)
+    # the trainer's input really contains the system message (rows 0..N-1 are the chosen answers)
+    for i, p in enumerate(heldout):
+        assert p.system in tok.decode(batch["input_ids"][i]) and p.responses[0] in tok.decode(batch["input_ids"][i])
     acc = (s[:, 0] > s[:, 1]).float().mean().item()
     assert acc >= 0.85, f"held-out accuracy {acc}"
 
-    # control: without the system turn the two orientations are the same inputs -> no pair can be ranked both ways
-    rm2, encode2 = _train_tiny_reward(train, tok, steps=5, drop_system=True)
-    with torch.no_grad():
-        s2 = rm2(**encode2(heldout)).scores.view(-1, 2)
+    # control: with the system turn dropped the two orientations are identical inputs -> ranking is a coin flip
+    blind = [SafetyPair(p.prompt, p.responses, p.better, p.safer, p.is_safe, system=None) for p in heldout]
+    s2, _ = _pair_scores(rm, tok, blind)
     acc2 = (s2[:, 0] > s2[:, 1]).float().mean().item()
     assert acc2 == pytest.approx(0.5)
 

@@ -210,3 +210,34 @@ def test_resume_ends_in_the_same_state(tmp_path):
 def test_resume_without_checkpoint_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="no checkpoint"):
         _trainer(tmp_path / "none", resume=True).train()
+
+
+def test_ptx_step_trains_on_supervised_data(tmp_path):
+    actor, tok = tiny_lm(0)
+    cfg = PPOLagConfig(output_dir=str(tmp_path), steps=2, batch_size=2, max_new_tokens=4, progress=False, tensorboard=False,
+                       ptx_coeff=1.0, ptx_batch_size=2, actor_lr=1e-2)
+    sft = [{"prompt": "say ok", "response": "ok ok ok"}, {"prompt": "hi", "system": "Be brief.", "response": "hello"}]
+    tr = PPOLagTrainer(cfg, actor, tok, _score(1, "reward"), _score(2, "cost"), PROMPTS, ptx_examples=sft)
+    rows = _metrics(tr.train())
+    assert all("ptx_loss" in r and 0 < r["ptx_loss"] < 20 for r in rows)
+    assert rows[1]["ptx_loss"] < rows[0]["ptx_loss"]  # the LM loss on the same two examples goes down
+
+
+def test_load_prompts_from_jsonl_with_images_and_bad_rows(tmp_path):
+    from safealign.errors import DataError
+    from safealign.train.ppo_lag import load_prompts
+
+    solid_image().save(tmp_path / "red.png")
+    f = tmp_path / "p.jsonl"
+    f.write_text(json.dumps({"prompt": "what is this?", "image": "red.png", "category": "violence", "label": "harmful"}) + "\n"
+                 + json.dumps({"question": "hi", "system": "Be brief."}) + "\n")
+    recs = load_prompts(str(f))
+    assert recs[0].image.size == (32, 32) and recs[0].category == "violence" and recs[1].system == "Be brief."
+    f.write_text(json.dumps({"prompt": "ok"}) + "\n" + json.dumps({"text": "no prompt field"}) + "\n")
+    with pytest.raises(DataError, match="row 2"):
+        load_prompts(str(f))
+    f.write_text(json.dumps({"prompt": "x", "image": "missing.png"}) + "\n")
+    with pytest.raises(DataError, match="field 'image'"):
+        load_prompts(str(f))
+    demo = load_prompts("demo")
+    assert {r.label for r in demo} == {"harmful", "benign"} and all(r.category for r in demo)

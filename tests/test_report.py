@@ -156,3 +156,14 @@ def test_pick_examples_prefers_disagreements() -> None:
     groups = pick_examples(rows, k=2)
     assert [g[0]["index"] for g in groups] == [1, 2]  # the disagreement first, then a benign one
     assert [r["model"] for r in groups[0]] == ["a", "b"]
+
+
+def test_report_command(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from safealign.cli import build_app
+
+    run = make_run(tmp_path / "run", ppo_steps=3)
+    r = CliRunner().invoke(build_app(), ["report", str(run)])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["html"].endswith("report.html")

@@ -153,3 +153,19 @@ def test_fifty_concurrent_requests_all_answered(server):
         results = list(pool.map(ask, range(50)))
     assert len(results) == 50
     assert results.count("content_filter") == 5 and results.count("stop") == 45
+
+
+def test_model_failure_is_a_500_and_the_server_keeps_serving():
+    from safealign.backends.base import Backend
+
+    class Broken(Backend):
+        def generate(self, chats, params=None, images=None):
+            raise RuntimeError("model exploded")
+
+    app = create_app(GuardrailPipeline(RuleGuard(RULES), Broken()))
+    with ServerThread(app) as srv:
+        r = httpx.post(srv.url + "/v1/chat/completions", json={"messages": [{"role": "user", "content": "hi"}]})
+        assert r.status_code == 500 and "model exploded" in r.json()["error"]["message"]
+        blocked = httpx.post(srv.url + "/v1/chat/completions", json={"messages": [{"role": "user", "content": "bomb"}]})
+        assert blocked.status_code == 200  # blocked at input: no generation needed
+        assert httpx.get(srv.url + "/health").status_code == 200

@@ -9,7 +9,7 @@ Stages (each a function of :class:`DemoContext`; run in order; each runnable alo
     reward   train the reward model on the bundled safety pairs            -> RUN/reward
     cost     train the cost model (sign terms: a safety classifier)        -> RUN/cost
     guard    train the guard (sentence-embedding cascade)                   -> RUN/guard
-    ppo      PPO-Lagrangian on the default model with R and C               -> RUN/ppo (actor/, metrics.jsonl)
+    ppo      PPO-Lagrangian on the default model with R and C               -> RUN/ppo_lag (actor/, metrics.jsonl)
     eval     base vs aligned, with and without the guardrail; the arena     -> RUN/eval
     janus    system-message SFT -> DPO, adherence before/after              -> RUN/janus
     report   the HTML report, plots and summary.json                        -> RUN/report.html
@@ -63,9 +63,10 @@ HEADLINE_KEYS = (
 class Budget:
     """How much work each stage does. ``quick()``: a smoke run; ``full()``: the 15-minute demo."""
 
-    score_pairs: int = 96  # safety pairs for the reward / cost models
-    score_epochs: float = 1.0
-    score_max_length: int = 192
+    score_pairs: int = 0  # safety pairs for the reward / cost models (0 = all 267)
+    score_epochs: int = 6  # cheap: the frozen trunk runs once per sequence, epochs only train the top layers
+    score_max_length: int = 256
+    score_eval_pairs: int = 51
     guard_epochs: int = 60
     ppo_steps: int = 8
     ppo_batch: int = 8
@@ -79,6 +80,8 @@ class Budget:
     janus_dpo_steps: int = 8
     janus_eval: int = 12
     janus_tokens: int = 64
+    janus_batch: int = 4
+    janus_max_length: int = 320
     batch_size: int = 8
 
     @classmethod
@@ -87,9 +90,10 @@ class Budget:
 
     @classmethod
     def quick(cls) -> "Budget":
-        return cls(score_pairs=16, score_epochs=1.0, score_max_length=128, guard_epochs=20, ppo_steps=2, ppo_batch=4,
+        return cls(score_pairs=16, score_epochs=3, score_max_length=128, score_eval_pairs=8, guard_epochs=20, ppo_steps=2, ppo_batch=4,
                    ppo_tokens=12, eval_harmful_per_category=0, eval_benign=3, eval_tokens=16, guard_rounds=1, janus_rows=8,
-                   janus_sft_steps=2, janus_dpo_steps=2, janus_eval=4, janus_tokens=24, batch_size=8)
+                   janus_sft_steps=2, janus_dpo_steps=1, janus_eval=4, janus_tokens=24, janus_batch=2, janus_max_length=192,
+                   batch_size=8)
 
 
 @dataclass
@@ -174,49 +178,30 @@ def _first(d: dict[str, Any], *keys: str) -> Any:
 # ------------------------------------------------------------------------------------------------ stages
 def _score_stage(ctx: DemoContext, kind: str) -> dict[str, Any]:
     mod = _need_module("safealign.train.score_trainer")
-    cfg_cls = next((getattr(mod, n) for n in ("ScoreTrainConfig", "ScoreModelConfig", "ScoreTrainingConfig", "RewardConfig") if hasattr(mod, n)), None)
-    if cfg_cls is None or not hasattr(mod, "train_score_model"):
-        raise StageSkipped("safealign.train.score_trainer has no train_score_model/config yet")
+    from safealign.data.demo import load_demo
+    from safealign.train.score_config import ScoreTrainConfig
+
     b = ctx.budget
+    # the configs/cpu-demo/{reward,cost}.yaml recipe: frozen cached trunk, top 2 layers + head
     cfg = _config(
-        cfg_cls, kind=kind, model="default", base_model="default", data="demo:safety_train", train_data="demo:safety_train",
-        eval_data="demo:safety_test", output_dir=str(ctx.path(kind)), max_examples=b.score_pairs, max_pairs=b.score_pairs,
-        num_epochs=b.score_epochs, epochs=b.score_epochs, max_length=b.score_max_length, batch_size=b.batch_size, seed=ctx.seed,
-        max_eval_examples=b.score_pairs if ctx.quick else 51, progress=False,
+        ScoreTrainConfig, kind=kind, model="default", data="demo:safety_train", eval_data=None, output_dir=str(ctx.path(kind)),
+        train_mode="top", top_layers=2, cache_trunk=True, epochs=b.score_epochs, batch_size=16, learning_rate=1e-4,
+        lr_scheduler="cosine", warmup_ratio=0.03, regularization=1e-3, severity_weighted=(kind == "cost"),
+        threshold=0.0, max_length=b.score_max_length, mixed_precision="no", seed=ctx.seed, save_every=0, resume=False,
+        limit=b.score_pairs, progress=False,
     )
-    res = mod.train_score_model(cfg)
-    metrics: dict[str, Any] = {}
-    if isinstance(res, dict):
-        metrics = res
-    else:
-        for cand in (ctx.path(kind) / "eval_metrics.json", ctx.path(kind) / "metrics.json", ctx.path(kind) / "summary.json"):
-            if cand.exists():
-                try:
-                    metrics = json.loads(cand.read_text())
-                    break
-                except json.JSONDecodeError:
-                    pass
-        if hasattr(res, "metrics") and isinstance(getattr(res, "metrics"), dict):
-            metrics = res.metrics
-    flat = _flatten(metrics)
-    acc = _first(flat, "eval_accuracy", "accuracy", "eval/accuracy", "test_accuracy", "pair_accuracy")
-    out: dict[str, Any] = {"path": str(ctx.path(kind)), "accuracy": acc}
+    eval_pairs = list(load_demo("safety_test"))[: b.score_eval_pairs]
+    ctx.tick(0, 1, f"{kind}: training")
+    mod.train_score_model(cfg, eval_pairs=eval_pairs)
+    ctx.tick(1, 1, f"{kind}: done")
+    mfile = ctx.path(kind) / "eval_metrics.json"
+    metrics = json.loads(mfile.read_text()) if mfile.exists() else {}
+    acc = metrics.get("pairwise_accuracy")
+    out: dict[str, Any] = {"path": str(ctx.path(kind)), "accuracy": acc, "eval_pairs": len(eval_pairs)}
     if kind == "cost":
-        out["sign_accuracy"] = _first(flat, "eval_sign_accuracy", "sign_accuracy", "eval/sign_accuracy", "safety_accuracy")
+        out["sign_accuracy"] = metrics.get("sign_accuracy")
+        ctx.headline["cost_sign_accuracy"] = metrics.get("sign_accuracy")
     ctx.headline[f"{kind}_model_accuracy"] = acc
-    return out
-
-
-def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    if isinstance(d, dict):
-        for k, v in d.items():
-            if isinstance(v, dict):
-                for kk, vv in _flatten(v, f"{k}/").items():
-                    out.setdefault(kk.split("/", 1)[-1], vv)
-                    out[f"{prefix}{kk}"] = vv
-            else:
-                out[f"{prefix}{k}"] = v
     return out
 
 
@@ -249,10 +234,12 @@ def stage_ppo(ctx: DemoContext) -> dict[str, Any]:
     reward = _need_path(ctx.path("reward"), "a reward model")
     cost = _need_path(ctx.path("cost"), "a cost model")
     b = ctx.budget
-    out = ctx.path("ppo")
+    out = ctx.path("ppo_lag")
+    # the configs/cpu-demo/ppo_lag.yaml recipe (LoRA actor, critics share the frozen R/C trunks), demo-sized
     cfg = _config(mod.PPOLagConfig, actor="default", reward_model=str(reward), cost_model=str(cost), prompts="demo",
                   output_dir=str(out), seed=ctx.seed, steps=b.ppo_steps, batch_size=b.ppo_batch, max_new_tokens=b.ppo_tokens,
-                  save_every=0, tensorboard=False, progress=False)
+                  actor_lr=1e-4, critic_lr=1e-3, critic_mode="head", use_lora=True, kl_coef=0.02, lambda_init=1.0, lambda_lr=0.1,
+                  lambda_max=20.0, lambda_window=64, cost_threshold=[0.0], save_every=0, tensorboard=False, progress=False)
     stop = _watch_jsonl(out / "metrics.jsonl", b.ppo_steps, ctx, "ppo steps")
     try:
         mod.run_ppo_lag(cfg)
@@ -301,7 +288,7 @@ def stage_eval(ctx: DemoContext) -> dict[str, Any]:
     reward = ctx.path("reward") if ctx.path("reward").exists() else None
     cost = ctx.path("cost") if ctx.path("cost").exists() else None
     guard = ctx.path("guard") if ctx.path("guard").exists() else None
-    actor = ctx.path("ppo") / "actor"
+    actor = ctx.path("ppo_lag") / "actor"
     models = {"base": "default"}
     if actor.exists():
         models["aligned"] = str(actor)
@@ -350,7 +337,8 @@ def stage_janus(ctx: DemoContext) -> dict[str, Any]:
 
     b = ctx.budget
     jdir = ctx.path("janus")
-    common = dict(model="default", max_examples=b.janus_rows, batch_size=4, max_length=384, seed=ctx.seed, logging_steps=1)
+    common = dict(model="default", max_examples=b.janus_rows, batch_size=b.janus_batch, max_length=b.janus_max_length, seed=ctx.seed,
+                  logging_steps=1)
     ctx.tick(0, 3, "janus: sft")
     sft_cfg = _config(sft.SFTTrainConfig, data="demo:system_train", output_dir=str(jdir / "sft"), max_steps=b.janus_sft_steps, **common)
     sft_dir = sft.train_sft(sft_cfg)

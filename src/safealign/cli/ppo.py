@@ -33,5 +33,6 @@ def register(apps) -> None:  # noqa: ANN001
         _run,
         help="PPO-Lagrangian (Safe RLHF-V): maximise reward subject to J_C <= d, for text and image+text policies.",
         extra_help="Baselines: --fixed-lambda 0 (reward-only PPO), --fixed-lambda X (fixed-lambda shaping). "
-        "Multi-process: accelerate launch --config_file configs/accelerate/<cfg>.yaml -m safealign train ppo-lag ...",
+        "GPUs: accelerate launch --config_file configs/accelerate/<deepspeed_zero2|deepspeed_zero3|fsdp>.yaml "
+        "-m safealign train ppo-lag ... ; several CPU processes: torchrun --nproc_per_node 2 -m safealign train ppo-lag ...",
     )

@@ -277,6 +277,10 @@ def load_records(
                 keys.add("prompt")
         if not head:
             return LoadResult([], "empty", [], 0, name, fmt)
+        if not keys:  # nothing parsable to detect from: report the first bad row itself
+            first_error = next((r for _, r in head if isinstance(r, DataError)), None)
+            if first_error is not None:
+                raise first_error
         schema_name = detect_schema(keys, name, [r for _, r in head])
     else:
         schema_name = resolve_schema(schema)

@@ -244,69 +244,33 @@ def guarded_answerer(pipeline: Any, progress: Optional[Progress] = None) -> Answ
 
 
 class ScoreModelScorer:
-    """Scores (prompt, answer) pairs with a saved safealign score model (reward or cost).
-
-    The text is the chat template of [system?, user, assistant] (no generation prompt), right-padded: the format the
-    score models are trained on. Images reach a vision score model through its processor."""
+    """Scores (prompt, answer) pairs with a saved safealign score model (reward or cost), in the training format
+    (:func:`safealign.models.score.score_texts`: system turn, prompt, answer; images through a processor)."""
 
     def __init__(self, path_or_model: Any, tokenizer: Any = None, batch_size: int = 8, max_length: int = 1024):
-        from safealign.models.score import ScoreModel
+        from safealign.models.score import load_score_model
 
         if isinstance(path_or_model, (str, Path)):
-            self.model = ScoreModel.from_pretrained(path_or_model)
-            self.path = str(path_or_model)
+            self.model, proc = load_score_model(path_or_model)
+            self.processing_class = tokenizer or proc
         else:
-            self.model = path_or_model.eval()
-            self.path = None
-        self.processor = None
-        if tokenizer is None:
-            tokenizer = self._load_tokenizer()
-        if hasattr(tokenizer, "tokenizer") and hasattr(tokenizer, "image_processor"):
-            self.processor, tokenizer = tokenizer, tokenizer.tokenizer
-        self.tokenizer = tokenizer
-        if self.tokenizer.pad_token is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
+            self.model, self.processing_class = path_or_model.eval(), tokenizer
+            if tokenizer is None:
+                raise ValueError("pass the tokenizer/processor with an in-memory score model")
         self.batch_size = batch_size
         self.max_length = max_length
-
-    def _load_tokenizer(self) -> Any:
-        from safealign.models.loading import load_tokenizer
-
-        assert self.path is not None
-        if self.model.score_config.is_vision:
-            from transformers import AutoProcessor
-
-            return AutoProcessor.from_pretrained(self.path)
-        try:
-            return load_tokenizer(self.path, padding_side="right")
-        except Exception:  # noqa: BLE001 - saved without tokenizer files: use the base model's
-            return load_tokenizer(self.model.score_config.base_model, padding_side="right")
 
     @property
     def threshold(self) -> float:
         return float(self.model.score_config.threshold)
 
     def __call__(self, prompts: Sequence[PromptRecord], answers: Sequence[str]) -> list[float]:
-        import torch
+        from safealign.models.score import score_texts
 
-        out: list[float] = []
-        templ = self.processor if self.processor is not None else self.tokenizer
-        for s in range(0, len(prompts), self.batch_size):
-            recs, ans = prompts[s : s + self.batch_size], answers[s : s + self.batch_size]
-            use_images = self.processor is not None and all(r.image is not None for r in recs)
-            texts = [
-                templ.apply_chat_template(chat_for(r, with_image_part=use_images) + [{"role": "assistant", "content": a}], tokenize=False)
-                for r, a in zip(recs, ans)
-            ]
-            if use_images:
-                enc = self.processor(images=[r.image for r in recs], text=texts, return_tensors="pt", padding=True)
-            else:
-                self.tokenizer.padding_side = "right"
-                enc = self.tokenizer(texts, return_tensors="pt", padding=True, truncation=True, max_length=self.max_length, add_special_tokens=False)
-            with torch.no_grad():
-                res = self.model(enc["input_ids"], enc["attention_mask"], pixel_values=enc.get("pixel_values"))
-            out.extend(float(x) for x in res.scores.tolist())
-        return out
+        scores = score_texts(self.model, self.processing_class, [p.prompt for p in prompts], list(answers),
+                             systems=[p.system for p in prompts], images=[p.image for p in prompts],
+                             batch_size=self.batch_size, max_length=self.max_length)
+        return [float(x) for x in scores.tolist()]
 
 
 def load_prompt_set(spec: str, limit: Optional[int] = None, default_label: Optional[str] = None) -> list[PromptRecord]:

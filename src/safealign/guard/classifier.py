@@ -61,7 +61,7 @@ class TextEncoder:
     id or a local path. Embeddings of recent texts are cached (the pipeline checks the same prompt every round).
     """
 
-    def __init__(self, name: str = MINILM, batch_size: int = 32, max_length: int = 256, cache_size: int = 4096):
+    def __init__(self, name: str = MINILM, batch_size: int = 32, max_length: int = 128, cache_size: int = 4096):
         from transformers import AutoModel, AutoTokenizer
 
         self.name = name
@@ -86,15 +86,19 @@ class TextEncoder:
 
     @torch.no_grad()
     def _encode_uncached(self, texts: list[str]) -> torch.Tensor:
-        outs = []
-        for i in range(0, len(texts), self.batch_size):
-            chunk = texts[i : i + self.batch_size]
-            enc = self.tokenizer(chunk, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
+        if not texts:
+            return torch.zeros(0, self.dim)
+        # batch texts of similar length together: padding a short prompt to a long one wastes most of the compute
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = torch.zeros(len(texts), self.dim)
+        for i in range(0, len(order), self.batch_size):
+            idx = order[i : i + self.batch_size]
+            enc = self.tokenizer([texts[j] for j in idx], padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
             hidden = self.model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).last_hidden_state  # [B, L, H]
             mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # [B, L, 1]
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)  # [B, H] mean over real tokens only
-            outs.append(torch.nn.functional.normalize(pooled.float(), dim=-1))
-        return torch.cat(outs) if outs else torch.zeros(0, self.dim)
+            out[idx] = torch.nn.functional.normalize(pooled.float(), dim=-1)
+        return out
 
     def encode(self, texts: Sequence[str], progress: Optional[Callable[[int], None]] = None) -> torch.Tensor:
         """[N, D] embeddings; ``progress(n_done)`` is called after each batch of uncached texts."""
@@ -102,8 +106,8 @@ class TextEncoder:
         with self._lock:
             missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
         fresh: dict[str, torch.Tensor] = {}
-        for i in range(0, len(missing), self.batch_size * 4):
-            chunk = missing[i : i + self.batch_size * 4]
+        for i in range(0, len(missing), self.batch_size * 32):
+            chunk = missing[i : i + self.batch_size * 32]
             with self._lock:  # one forward at a time (the server calls from several threads)
                 emb = self._encode_uncached(chunk)
             fresh.update(zip(chunk, emb))
@@ -174,6 +178,7 @@ class TrainSettings:
     batch_size: int = 128
     calib_fraction: float = 0.15  # held out for temperature scaling
     seed: int = 0
+    max_steps: int = 1200  # caps epochs x batches on large sets (keeps training to ~a minute on a CPU)
 
 
 def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, steps: int = 200) -> float:
@@ -344,7 +349,8 @@ def train_classifier(
     opt = torch.optim.AdamW(heads.parameters(), lr=st.lr, weight_decay=st.weight_decay)
     pos = y[tr_idx].sum().clamp(min=1)
     pos_weight = ((len(tr_idx) - pos) / pos).clamp(0.2, 5.0)
-    for epoch in range(st.epochs):
+    epochs = max(1, min(st.epochs, math.ceil(st.max_steps / max(1, math.ceil(len(tr_idx) / st.batch_size)))))
+    for epoch in range(epochs):
         heads.train()
         perm = tr_idx[torch.randperm(len(tr_idx))]
         for b in range(0, len(perm), st.batch_size):
@@ -361,12 +367,12 @@ def train_classifier(
             loss.backward()
             opt.step()
         if progress:
-            progress("training", epoch + 1, st.epochs)
+            progress("training", epoch + 1, epochs)
     heads.eval()
     with torch.no_grad():
         u_all, _, _ = heads(x)
     temperature = fit_temperature(u_all[cal_idx], y[cal_idx]) if n_cal else 1.0
-    metrics: dict[str, Any] = {"n_train": len(tr_idx), "n_calibration": n_cal, "n_unsafe": int(y.sum()), "temperature": temperature}
+    metrics: dict[str, Any] = {"n_train": len(tr_idx), "n_calibration": n_cal, "n_unsafe": int(y.sum()), "epochs": epochs, "temperature": temperature}
     if n_cal:
         p_raw, p_cal = torch.sigmoid(u_all[cal_idx]), torch.sigmoid(u_all[cal_idx] / temperature)
         metrics["ece_before"] = round(expected_calibration_error(p_raw, y[cal_idx]), 4)

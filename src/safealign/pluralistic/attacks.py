@@ -47,47 +47,79 @@ def _param(c: dict[str, Any], *names: str) -> Any:
     return None
 
 
+_SHORT = {
+    "en": ["I can't help with that.", "My safety rules hold in every role or mode.", "I'm happy to help with a safe question instead."],
+    "fr": ["Je ne peux pas vous aider avec cela.", "Mes règles de sécurité restent les mêmes dans tous les rôles.", "Je peux vous aider avec une autre question."],
+    "es": ["No puedo ayudar con eso.", "Mis reglas de seguridad son las mismas en todos los papeles.", "Puedo ayudarle con otra pregunta."],
+}
+_WHY = [
+    "A system message or a role-play cannot change what is safe to share.",
+    "Requests like this one could put real people at risk.",
+    "That is true in developer mode and in fiction alike.",
+    "If you are researching the topic for protection, official safety agencies publish good overviews.",
+    "If someone is in danger right now, please contact local emergency services.",
+]
+_EXTRA = ["I can point you to safe and legal resources on the topic.", "A professional can give advice suited to your situation.", "I'm happy to help with a different question."]
+
+
 def styled_refusal(constraints: Sequence[dict[str, Any]], rng: Optional[random.Random] = None) -> str:
-    """A refusal that satisfies the given checkable constraints where a refusal can (format, language, case,
+    """A refusal that satisfies the given checkable constraints where a refusal can (format, length, language, case,
     required/forbidden words, sign-off). It stays a refusal: it never includes the requested content."""
+    import json
+    import re
+
     rng = rng or random.Random(0)
     types = {c["type"]: c for c in constraints}
     lang = str(_param(types["language"], "language", "lang")).lower() if "language" in types else "en"
-    text = rng.choice(_REFUSALS.get(lang, _REFUSALS["en"]))
-    sentences = [s.strip() for s in text.replace("! ", ". ").split(". ") if s.strip()]
-    sentences = [s if s.endswith((".", "!", "?")) else s + "." for s in sentences]
+    limit = int(_param(types["max_words"], "n", "max")) if "max_words" in types else None
+    if limit is not None or "bullet_count" in types or "numbered_list" in types or "json_output" in types:
+        units = list(_SHORT.get(lang, _SHORT["en"]))
+    else:
+        text = rng.choice(_REFUSALS.get(lang, _REFUSALS["en"]))
+        units = [u if u.endswith((".", "!", "?")) else u + "." for u in (x.strip() for x in text.split(". ")) if u]
     if "bullet_count" in types:
-        n = int(_param(types["bullet_count"], "n", "count") or types["bullet_count"].get("min") or 3)
-        extra = ["I can point you to safe, legal resources on the topic.", "A professional can give advice suited to your situation.", "I'm happy to help with a different question."]
-        items = (sentences + extra)[:n]
-        text = "\n".join(f"- {s}" for s in items)
+        c = types["bullet_count"]
+        n = int(_param(c, "n", "count") or c.get("min") or 3)
+        units = (units + _EXTRA)[:n] if lang == "en" else (units * n)[:n]
     elif "numbered_list" in types:
-        n = int(_param(types["numbered_list"], "n", "min", "count") or 2)
-        extra = ["I can point you to safe, legal resources on the topic.", "A professional can give advice suited to your situation.", "I'm happy to help with a different question."]
-        items = (sentences + extra)[: max(n, 2)]
-        text = "\n".join(f"{i}. {s}" for i, s in enumerate(items, 1))
+        n = max(int(_param(types["numbered_list"], "n", "min", "count") or 2), 2)
+        units = (units + _EXTRA)[:n] if lang == "en" else (units * n)[:n]
+    if "min_words" in types:
+        need = int(_param(types["min_words"], "n", "min"))
+        pool = (_WHY + _EXTRA) if lang == "en" else list(_REFUSALS[lang]) + list(_SHORT[lang])
+        listed = "bullet_count" in types or "numbered_list" in types
+        i = 0
+        while len(" ".join(units).split()) < need:
+            if listed:  # a list keeps its item count: lengthen the items instead
+                units[i % len(units)] += " " + pool[i % len(pool)]
+            else:
+                units.append(pool[i % len(pool)])
+            i += 1
+    if limit is not None:  # drop trailing sentences (plain text) until the fixed parts fit as well
+        fixed = sum(len(str(_param(types[t], "text")).split()) for t in ("starts_with", "ends_with") if t in types) + 3
+        while "bullet_count" not in types and "numbered_list" not in types and len(units) > 1 and len(" ".join(units).split()) + fixed > limit:
+            units.pop()
+    if "bullet_count" in types:
+        text = "\n".join(f"- {u}" for u in units)
+    elif "numbered_list" in types:
+        text = "\n".join(f"{i}. {u}" for i, u in enumerate(units, 1))
     elif "json_output" in types:
-        import json
-
         keys = types["json_output"].get("keys") or ["answer"]
-        text = json.dumps({k: (sentences[0] if i == 0 else "") for i, k in enumerate(keys)}, ensure_ascii=False)
-    if "max_words" in types:
-        limit = int(_param(types["max_words"], "n", "max"))
-        if len(text.split()) > limit:
-            text = " ".join(text.split()[: max(limit - 1, 1)]).rstrip(",;") + ("" if text.strip().endswith(".") else "")
+        text = json.dumps({k: (" ".join(units) if i == 0 else "") for i, k in enumerate(keys)}, ensure_ascii=False)
+    else:
+        text = " ".join(units)
     if "required_words" in types:
         words = _param(types["required_words"], "words", "word")
         words = [words] if isinstance(words, str) else list(words or [])
-        missing = [w for w in words if w.lower() not in text.lower()]
-        if missing:
-            text += " (" + ", ".join(missing) + ")" if "json_output" not in types else ""
+        missing = [w for w in words if not re.search(r"(?<![\w])" + re.escape(w.lower()) + r"(?![\w])", text.lower())]
+        if missing and "json_output" not in types:
+            text += " (" + " ".join(missing) + ")"
     if "forbidden_words" in types:
-        import re
-
         for w in _param(types["forbidden_words"], "words", "word") or []:
             text = re.sub(r"(?i)\b" + re.escape(w) + r"\b", "", text)
     if "starts_with" in types:
-        text = str(_param(types["starts_with"], "text", "prefix")).strip() + " " + text
+        sep = ":\n" if ("bullet_count" in types or "numbered_list" in types) else ": "
+        text = str(_param(types["starts_with"], "text", "prefix")).strip() + sep + text
     if "ends_with" in types:
         text = text.rstrip() + "\n" + str(_param(types["ends_with"], "text", "suffix")).strip()
     if "no_commas" in types:

@@ -109,6 +109,20 @@ def _demo(name: str) -> list[Any]:
     return list(load_demo(name))
 
 
+def _ours(spec: str) -> bool:
+    """Local JSON/JSONL files are read here (keeping a ``constraints`` column the public schemas lack); demo sets, hub
+    ids, parquet/CSV and saved datasets go through :mod:`safealign.data.io`."""
+    return Path(spec).suffix.lower() in (".jsonl", ".json") and Path(spec).exists()
+
+
+def _io(name: str) -> Any:
+    try:
+        from safealign.data import io  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    return getattr(io, name, None)
+
+
 def _need(row: dict[str, Any], key: str, file: str, i: int) -> Any:
     if key not in row or row[key] is None:
         raise DataError("missing", file=file, row=i, field=key)
@@ -117,6 +131,9 @@ def _need(row: dict[str, Any], key: str, file: str, i: int) -> Any:
 
 def load_system_examples(spec: str) -> list[SystemExample]:
     """SFT examples from ``demo:<name>`` or a Multifaceted-Collection(-DPO) file (DPO rows give their chosen side)."""
+    ext = _io("load_system_examples")
+    if not _ours(spec) and ext is not None:
+        return list(ext(spec))
     if spec.startswith("demo:"):
         return [as_example(r) for r in _demo(spec[5:])]
     out = []
@@ -136,6 +153,9 @@ def load_system_examples(spec: str) -> list[SystemExample]:
 
 def load_system_pairs(spec: str) -> list[SystemPair]:
     """DPO/ORPO pairs from ``demo:<name>`` or a Multifaceted-Collection-DPO file."""
+    ext = _io("load_system_pairs")
+    if not _ours(spec) and ext is not None:
+        return list(ext(spec))
     if spec.startswith("demo:"):
         return [r for r in _demo(spec[5:]) if isinstance(r, SystemPair)]
     out = []
@@ -151,13 +171,9 @@ def load_system_pairs(spec: str) -> list[SystemPair]:
 
 def load_rubric_items(spec: str) -> list[RubricItem]:
     """Multifaceted-Bench items (``rubrics``, or ``rubric`` in the older schema)."""
-    try:
-        from safealign.data.io import load_rubric_items as _external  # type: ignore[attr-defined]
-
-        if not spec.startswith("demo:"):
-            return list(_external(spec))
-    except ImportError:
-        pass
+    ext = _io("load_rubric_items")
+    if ext is not None:
+        return list(ext(spec))
     if spec.startswith("demo:"):
         return [r for r in _demo(spec[5:]) if isinstance(r, RubricItem)]
     out = []
@@ -202,6 +218,9 @@ def load_prompt_records(spec: str) -> list[PromptRecord]:
     if spec.startswith("demo:"):
         recs = _demo(spec[5:])
         return [r if isinstance(r, PromptRecord) else _prompt_from(r) for r in recs]
+    ext = _io("load_records")
+    if not _ours(spec) and ext is not None:
+        return [r if isinstance(r, PromptRecord) else _prompt_from(r) for r in ext(spec).records]
     out = []
     for i, row in iter_json_rows(spec):
         rec = PromptRecord(str(_need(row, "prompt", spec, i)), row.get("system"), category=row.get("category"), label=row.get("label"), id=row.get("id"))

@@ -296,6 +296,11 @@ class PPOLagTrainer:
         self.prompts = list(prompts) if prompts is not None else load_prompts(cfg.prompts)
         if not self.prompts:
             raise ConfigError("no training prompts")
+        with_image = sum(r.image is not None for r in self.prompts)
+        if 0 < with_image < len(self.prompts):
+            raise ConfigError(f"{with_image} of {len(self.prompts)} prompts have an image: use all-image or all-text prompt sets")
+        if with_image and not self.vision:
+            raise ConfigError("the prompts have images but the actor is a text-only model")
         self.ptx_examples = list(ptx_examples) if ptx_examples is not None else (_read_rows(Path(cfg.ptx_data)) if cfg.ptx_data else [])
         self.step = 0
         self._writer = None

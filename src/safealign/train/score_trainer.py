@@ -25,62 +25,19 @@ import math
 import shutil
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Literal, Optional, Sequence
+from typing import Any, Iterator, Optional, Sequence
 
 import torch
 from torch import nn
 
-from safealign.config import BaseConfig, help_field
 from safealign.data.records import SafetyPair
 from safealign.errors import ConfigError
 from safealign.losses import cost_loss, reward_loss, safety_sign, severity_weight
 from safealign.models.score import ScoreConfig, ScoreModel, position_ids_from_mask
 from safealign.train import common
+from safealign.train.score_config import CostTrainConfig, RewardTrainConfig, ScoreTrainConfig  # noqa: F401 - re-exported
 from safealign.train.score_data import PairCollator, check_pairs, encode_conversations, first_second, is_processor
-
-
-@dataclass
-class ScoreTrainConfig(BaseConfig):
-    """Train a reward or cost model on safety preference pairs."""
-
-    kind: Literal["reward", "cost"] = help_field("reward", "reward (helpfulness, Bradley-Terry) or cost (harm; cost > 0 means unsafe).")
-    model: str = help_field("default", "Backbone: 'default' (embedded SmolLM2-135M-Instruct), a hub id or a local path (causal LM or LLaVA-style VLM).")
-    data: str = help_field("demo:safety_train", "Training pairs: 'demo:NAME' (bundled set) or a file/folder in any supported schema (PKU-SafeRLHF, BeaverTails-V, safealign JSONL).")
-    eval_data: Optional[str] = help_field("demo:safety_test", "Held-out pairs evaluated at the end (same forms as --data); empty to skip.")
-    output_dir: str = help_field("runs/reward", "Where the model (HF format + score head + score_config.json), metrics.jsonl and checkpoints go.")
-    train_mode: Literal["full", "lora", "top", "head"] = help_field("full", "What to train: full backbone, lora adapters, top layers only, or the head only.")
-    top_layers: int = help_field(2, "train_mode=top: how many top decoder layers to train; lora: adapt only the top N layers (0 = all).")
-    cache_trunk: bool = help_field(False, "train_mode top/head: compute the frozen lower layers once and cache their hidden states (text models).")
-    lora_r: int = help_field(16, "LoRA rank.")
-    lora_alpha: int = help_field(32, "LoRA alpha.")
-    lora_dropout: float = help_field(0.05, "LoRA dropout.")
-    lora_target_modules: list[str] = help_field(["q_proj", "k_proj", "v_proj", "o_proj"], "Module name suffixes that get LoRA adapters.")
-    epochs: int = help_field(2, "Passes over the training pairs.")
-    max_steps: int = help_field(0, "Stop after this many optimiser steps (0 = run all epochs).")
-    batch_size: int = help_field(8, "Pairs per device per micro-batch (each pair is two sequences).")
-    gradient_accumulation_steps: int = help_field(1, "Micro-batches per optimiser step.")
-    learning_rate: float = help_field(2e-5, "Peak learning rate (reference 7B: 2e-5 reward, 3e-5 cost).")
-    weight_decay: float = help_field(0.0, "AdamW weight decay (not applied to biases and norms).")
-    lr_scheduler: str = help_field("cosine", "transformers schedule name: cosine, linear, constant, constant_with_warmup, ...")
-    warmup_ratio: float = help_field(0.03, "Share of steps spent warming up the learning rate.")
-    max_grad_norm: float = help_field(1.0, "Gradient clipping (0 = off).")
-    regularization: float = help_field(1e-3, "Score regulariser eta * mean(score^2) (reference: 1e-3).")
-    severity_weighted: bool = help_field(False, "Cost: weight each response's sign term by its severity (minor/moderate/severe).")
-    severity_weights: list[float] = help_field([1.0, 1.0, 1.5, 2.0], "Sign-term weights for severity 0 (safe), 1 (minor), 2 (moderate), 3 (severe).")
-    threshold: float = help_field(0.0, "Saved in score_config.json: a cost above it means unsafe.")
-    max_length: int = help_field(512, "Token limit per sequence (text is cut from the left so the response stays whole).")
-    gradient_checkpointing: bool = help_field(False, "Recompute activations in the backward pass (less memory, ~30% slower).")
-    freeze_vision_tower: bool = help_field(True, "VLMs: keep the vision tower and projector frozen.")
-    mixed_precision: str = help_field("auto", "auto (bf16 on a bf16 GPU, fp32 on CPU), no, bf16 or fp16.")
-    seed: int = help_field(42, "Seed for the head initialisation, data order and dropout.")
-    save_every: int = help_field(0, "Write a checkpoint every N optimiser steps (0 = at the end of each epoch only).")
-    resume: bool = help_field(True, "Resume from the latest checkpoint in output_dir when there is one.")
-    skip_invalid: bool = help_field(False, "Drop invalid rows and contradictory pairs instead of stopping with an error.")
-    limit: int = help_field(0, "Use at most this many training pairs (0 = all).")
-    eval_batch_size: int = help_field(16, "Sequences per batch when evaluating / caching.")
-    progress: bool = help_field(True, "Show progress bars.")
 
 
 # ------------------------------------------------------------------------------------------------ data
@@ -234,7 +191,13 @@ class CachedTopScorer(nn.Module):
 @torch.no_grad()
 def cache_trunk_states(model: ScoreModel, processing_class: Any, pairs: Sequence[SafetyPair], kind: str, k: int, cfg: ScoreTrainConfig, enabled_bar: bool = True) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """For each pair, the hidden states entering the top ``k`` layers (k = 0: the trunk's final states) of its
-    (first, second) responses, unpadded: list of ([L1, H], [L2, H])."""
+    (first, second) responses, unpadded: list of ([L1, H], [L2, H]). With ``cfg.trunk_cache`` the states are also
+    kept in that file, keyed by the rendered text, and reused by later runs on the same backbone and layer (the
+    reward and cost models of one dataset share every sequence)."""
+    import hashlib
+
+    from safealign.train.score_data import render
+
     if is_processor(processing_class):
         raise ConfigError("cache_trunk works with text models only (image+text: use train_mode lora/full)")
     lm, layers = decoder_layers(model.backbone)
@@ -243,22 +206,42 @@ def cache_trunk_states(model: ScoreModel, processing_class: Any, pairs: Sequence
     for p in pairs:
         a, b = first_second(p, kind)  # type: ignore[arg-type]
         rows += [(p, a), (p, b)]
-    states: list[torch.Tensor] = []
+    texts = [render(processing_class, p.prompt, p.responses[i], p.system) for p, i in rows]
+    keys = [hashlib.sha1(f"{cfg.max_length}|{t}".encode()).hexdigest() for t in texts]
+    tag = f"{model.score_config.base_model or cfg.model}|{n_layers}|{k}"
+    store: dict[str, torch.Tensor] = {}
+    cache_file = Path(cfg.trunk_cache) if cfg.trunk_cache else None
+    if cache_file is not None and cache_file.exists():
+        saved = torch.load(cache_file, weights_only=True)
+        if saved.get("tag") == [tag]:
+            store = saved["states"]
+    first_row: dict[str, int] = {}
+    for j, key in enumerate(keys):
+        if key not in store and key not in first_row:
+            first_row[key] = j
+    todo = sorted(first_row.values(), key=lambda j: len(texts[j]))  # similar lengths together: little padding
     device = next(model.parameters()).device
     model.eval()
     bs = max(cfg.eval_batch_size, 1)
-    with common.progress_bar(len(rows), "caching trunk states", enabled_bar) as advance:
-        for s in range(0, len(rows), bs):
-            chunk = rows[s:s + bs]
+    with common.progress_bar(len(todo), "caching trunk states", enabled_bar and bool(todo)) as advance:
+        for s in range(0, len(todo), bs):
+            chunk = [rows[j] for j in todo[s:s + bs]]
             enc = encode_conversations(processing_class, [p.prompt for p, _ in chunk], [p.responses[i] for p, i in chunk], [p.system for p, _ in chunk], max_length=cfg.max_length)
             ids, mask = enc["input_ids"].to(device), enc["attention_mask"].to(device)
             out = lm(input_ids=ids, attention_mask=mask, position_ids=position_ids_from_mask(mask), use_cache=False, output_hidden_states=(k > 0))
             h = out.hidden_states[n_layers - k] if k > 0 else out.last_hidden_state  # [b, L, H]
-            for j in range(ids.size(0)):
+            for j, row in enumerate(todo[s:s + bs]):
                 n = int(mask[j].sum())
-                states.append(h[j, :n].detach().cpu().clone())  # right padding: real tokens come first
+                store[keys[row]] = h[j, :n].detach().cpu().clone()  # right padding: real tokens come first
             advance(len(chunk))
-    return [(states[2 * i], states[2 * i + 1]) for i in range(len(pairs))]
+    if cache_file is not None and todo:
+        import os
+
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache_file.with_name(f".{cache_file.name}.{os.getpid()}.tmp")
+        torch.save({"tag": [tag], "states": store}, tmp)
+        os.replace(tmp, cache_file)
+    return [(store[keys[2 * i]], store[keys[2 * i + 1]]) for i in range(len(pairs))]
 
 
 class CachedCollator:

@@ -1,0 +1,145 @@
+"""The end-to-end demo: stage bookkeeping with scripted stages (fast), and `safealign demo --quick` on the embedded
+default model (slow, runs in CI)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+import safealign.demo as demo
+from safealign.demo import HEADLINE_KEYS, Budget, Stage, StageSkipped, run_demo
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class _Tags(HTMLParser):
+    VOID = {"meta", "img", "br", "hr", "link", "input"}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[str] = []
+        self.errors: list[str] = []
+        self.ids: list[str] = []
+        self.imgs = 0
+
+    def handle_starttag(self, tag, attrs):  # noqa: ANN001
+        a = dict(attrs)
+        if "id" in a:
+            self.ids.append(a["id"])
+        if tag == "img":
+            self.imgs += 1
+            assert a["src"].startswith("data:image/png;base64,")
+        if tag not in self.VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag):  # noqa: ANN001
+        if self.stack and self.stack[-1] == tag:
+            self.stack.pop()
+        else:
+            self.errors.append(tag)
+
+
+def _parse(path: Path) -> _Tags:
+    p = _Tags()
+    p.feed(path.read_text(encoding="utf-8"))
+    p.close()
+    return p
+
+
+def test_stages_ok_skipped_failed_are_recorded(tmp_path: Path, monkeypatch) -> None:
+    def ok(ctx):  # noqa: ANN001
+        ctx.tick(1, 2, "half")
+        ctx.headline["base_safe_share"] = 0.25
+        (ctx.out / "eval").mkdir(exist_ok=True)
+        return {"n": 1}
+
+    def skipped(ctx):  # noqa: ANN001
+        raise StageSkipped("needs a reward model")
+
+    def boom(ctx):  # noqa: ANN001
+        raise RuntimeError("kaput")
+
+    stages = [Stage("a", "ok stage", ok), Stage("b", "skipped stage", skipped), Stage("c", "failing stage", boom),
+              Stage("report", "report", demo.stage_report)]
+    monkeypatch.setattr(demo, "STAGES", stages)
+    res = run_demo(tmp_path, quick=True)
+    by = {s["name"]: s for s in res["stages"]}
+    assert by["a"]["status"] == "ok" and by["a"]["result"] == {"n": 1}
+    assert by["b"]["status"] == "skipped" and by["b"]["detail"] == "skipped: needs a reward model"
+    assert by["c"]["status"] == "failed" and "kaput" in by["c"]["detail"]
+    assert (tmp_path / "logs" / "c.traceback.txt").exists()
+    s = json.loads((tmp_path / "summary.json").read_text())
+    assert set(HEADLINE_KEYS) <= set(s["headline"])  # every key present (None when its stage did not run)
+    assert s["headline"]["base_safe_share"] == 0.25 and s["headline"]["total_seconds"] >= 0
+    page = (tmp_path / "report.html").read_text()
+    assert "skipped: needs a reward model" in page and "failed: RuntimeError: kaput" in page
+    assert res["report_html"] == str(tmp_path / "report.html")
+
+    # a single stage on its own keeps the other stages' records and numbers
+    res2 = run_demo(tmp_path, quick=True, only=["b"])
+    by2 = {s["name"]: s for s in res2["stages"]}
+    assert by2["a"]["status"] == "ok" and by2["b"]["status"] == "skipped"
+    assert res2["headline"]["base_safe_share"] == 0.25
+
+
+def test_budgets_quick_is_smaller() -> None:
+    q, f = Budget.quick(), Budget.full()
+    assert q.ppo_steps < f.ppo_steps and q.eval_tokens < f.eval_tokens and q.janus_sft_steps < f.janus_sft_steps
+
+
+def test_eval_prompt_selection_mixes_harmful_and_benign() -> None:
+    ctx = demo.DemoContext(out=Path("."), budget=Budget.full())
+    ps = demo._eval_prompts(ctx)
+    labels = [p.label for p in ps]
+    assert labels.count("benign") == Budget.full().eval_benign
+    cats = {p.category for p in ps if p.label == "harmful"}
+    assert len(cats) >= 10  # every harmful category is represented
+    assert any(p.category == "benign_lookalike" for p in ps)
+    q = demo._eval_prompts(demo.DemoContext(out=Path("."), budget=Budget.quick()))
+    assert 0 < len(q) < len(ps)
+
+
+def test_cli_lists_stages_and_rejects_unknown_ones() -> None:
+    from typer.testing import CliRunner
+
+    from safealign.cli import build_app
+
+    runner = CliRunner()
+    app = build_app()
+    r = runner.invoke(app, ["demo", "--list"])
+    assert r.exit_code == 0
+    r = subprocess.run([sys.executable, "-m", "safealign", "demo", "--only", "nope"], capture_output=True, text=True, cwd=REPO)
+    assert r.returncode == 2 and "unknown stage 'nope'" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.slow
+def test_demo_quick_end_to_end(tmp_path: Path, default_model_dir: Path) -> None:
+    """`safealign demo --quick` on the embedded model: every stage runs, the report parses, summary.json holds every
+    headline number."""
+    out = tmp_path / "demo"
+    t0 = time.time()
+    env = dict(os.environ, SAFEALIGN_CACHE=os.environ.get("SAFEALIGN_CACHE", str(default_model_dir.parents[1])))
+    r = subprocess.run([sys.executable, "-m", "safealign", "demo", "--quick", "-o", str(out)], capture_output=True, text=True, cwd=REPO, env=env)
+    elapsed = time.time() - t0
+    assert r.returncode == 0, r.stderr[-3000:]
+    s = json.loads((out / "summary.json").read_text())
+    bad = {x["name"]: x["detail"] for x in s["stages"] if x["status"] != "ok"}
+    assert not bad, bad
+    missing = [k for k in HEADLINE_KEYS if s["headline"].get(k) is None]
+    assert not missing, f"headline numbers missing: {missing}"
+    for k in ("base_safe_share", "aligned_safe_share", "guarded_safe_share", "janus_adherence_base", "janus_adherence_tuned"):
+        assert 0.0 <= s["headline"][k] <= 1.0
+    doc = _parse(out / "report.html")
+    assert not doc.errors and not doc.stack
+    assert {"headline", "stages", "training", "examples", "guard"} <= set(doc.ids)
+    assert any(i.startswith("arena") for i in doc.ids) and any(i.startswith("safety") for i in doc.ids)
+    assert doc.imgs >= 5 and len(list((out / "plots").glob("*.png"))) == doc.imgs
+    assert "report:" in r.stderr and str(out / "report.html") in r.stderr
+    print(f"demo --quick took {elapsed:.0f} s (shared CPU)")
