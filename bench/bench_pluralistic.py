@@ -99,7 +99,7 @@ def main() -> None:
 
     torch.manual_seed(args.seed)
     from safealign.data.demo import load_demo
-    from safealign.data.records import PromptRecord, SafetyPair, SystemExample
+    from safealign.data.records import PromptRecord, SystemExample
     from safealign.models.loading import resolve_model
     from safealign.pluralistic import conditioned as C
 

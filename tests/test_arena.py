@@ -36,7 +36,7 @@ def test_arena_table_counts_and_win_rates() -> None:
     back = ArenaTable.from_dict(d)
     assert back.to_dict() == d
     text = t.render()
-    assert "aligned" in text and "66.7%" in text
+    assert "aligned: safe" in text and "A wins 67%  ties 33%" in text
 
 
 def test_empty_cell_has_no_win_rate_and_threshold_moves_the_boundary() -> None:

@@ -70,6 +70,6 @@ def test_attack_safety_with_refusal_proxy_and_with_a_guard():
     res = attack_safety(Scripted(), recs)
     assert res["judge"] == "refusal-proxy" and res["safe"] == [True, False, False]
     assert res["safe_rate"] == round(100 / 3, 2)
-    assert sum(v["n"] for v in res["per_family"].values()) == 3
+    assert sum(v["n"] for v in res["per_category"].values()) == 3
     res_g = attack_safety(Scripted(), recs, guard=FakeGuard())
     assert res_g["judge"] == "guard" and res_g["safe"] == [True, False, False]

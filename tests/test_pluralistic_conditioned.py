@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 
 import pytest
 import torch
@@ -19,7 +18,6 @@ from safealign.pluralistic.conditioned import (
     pair_texts,
     pairs_from_examples,
     ppo_prompt_set,
-    render_scored_text,
     same_labels,
 )
 

@@ -92,7 +92,6 @@ def make_run(root: Path, ppo_steps: int = 12) -> Path:
     (root / "eval" / "arena.json").write_text(json.dumps(t.to_dict()))
     (root / "summary.json").write_text(json.dumps({
         "title": "test run",
-        "headline": {"final_lambda": 1.7, "aligned_safe_share": 1.0},
         "stages": [{"name": "reward", "status": "ok", "seconds": 1.5}, {"name": "janus", "status": "skipped", "detail": "skipped: module missing"}],
     }))
     (root / ".tmp-ppo-x").mkdir()  # in-progress atomic folders are ignored
@@ -121,13 +120,18 @@ def test_report_from_scripted_run(tmp_path: Path) -> None:
     assert "<b>ok</b>" in text  # answers are escaped: shown as text, not markup
     assert "http://" not in page.split("<body>")[1] and "https://" not in page  # no external resources
     s = json.loads(res.summary_path.read_text())
-    assert s["headline"]["final_lambda"] == 1.7  # kept from the run
+    # no headline in the run's summary.json: the report derives one from the safety results
     assert s["headline"]["aligned_safe_share"] == 1.0
     assert s["headline"]["base_safe_share"] == pytest.approx(4 / 6)
     assert s["headline"]["arena_reward_win_rate"] is not None
     assert s["training_final"]["ppo"]["reward"] == pytest.approx(1.1)
     assert s["guard_rounds"]["aligned+guard"] == {"0": 4, "1": 1, "2": 1}
     assert s["arena"]["eval"]["model_a"] == "aligned"
+    # a run with its own headline (the demo's) keeps exactly it
+    s["headline"] = {"final_lambda": 1.7}
+    res.summary_path.write_text(json.dumps(s))
+    s2 = json.loads(build_report(run).summary_path.read_text())
+    assert s2["headline"] == {"final_lambda": 1.7}
 
 
 def test_report_on_empty_folder_and_missing_folder(tmp_path: Path) -> None:

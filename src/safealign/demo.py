@@ -21,12 +21,15 @@ goes on. ``RUN/summary.json`` holds every headline number (:data:`HEADLINE_KEYS`
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import os
 import random
 import threading
 import time
 import traceback
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
@@ -408,12 +411,27 @@ def run_demo(
     seed: int = 0,
     budget: Optional[Budget] = None,
     console: Any = None,
+    verbose: bool = False,
 ) -> dict[str, Any]:
     """Run the stages in order; returns the summary (also written to ``RUN/summary.json`` after every stage)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     if console is None:
         from safealign.cli.common import console
+    old_tqdm = os.environ.get("TQDM_DISABLE")
+    if not verbose:
+        os.environ["TQDM_DISABLE"] = "1"  # the stages' own bars; the demo draws one bar per stage
+    try:
+        return _run_stages(output_dir, quick, only, skip, seed, budget, console)
+    finally:
+        if old_tqdm is None:
+            os.environ.pop("TQDM_DISABLE", None)
+        else:
+            os.environ["TQDM_DISABLE"] = old_tqdm
+
+
+def _run_stages(output_dir: str | Path, quick: bool, only: Optional[Sequence[str]], skip: Sequence[str], seed: int,
+                budget: Optional[Budget], console: Any) -> dict[str, Any]:
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     ctx = DemoContext(out=out, budget=budget or (Budget.quick() if quick else Budget.full()), quick=quick, seed=seed)
@@ -449,14 +467,20 @@ def run_demo(
             task = bar.add_task(f"  {stage.name}", total=None)
             ctx.progress = lambda done, total, what, task=task: bar.update(task, completed=done, total=total or None, description=f"  {what or stage.name}")
             t0 = time.perf_counter()
+            (out / "logs").mkdir(exist_ok=True)
             try:
-                result = stage.fn(ctx)
+                # library chatter (trainer log dicts, deprecation warnings) goes to RUN/logs/<stage>.log
+                with open(out / "logs" / f"{stage.name}.log", "w", encoding="utf-8") as logf, contextlib.redirect_stdout(logf), \
+                        warnings.catch_warnings():
+                    warnings.simplefilter("ignore", FutureWarning)
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    warnings.simplefilter("ignore", UserWarning)
+                    result = stage.fn(ctx)
                 status, detail = "ok", ""
             except StageSkipped as e:
                 result, status, detail = {}, "skipped", f"skipped: {e}"
             except Exception as e:  # noqa: BLE001 - one stage failing must not stop the others
                 result, status, detail = {}, "failed", f"failed: {type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
-                (out / "logs").mkdir(exist_ok=True)
                 (out / "logs" / f"{stage.name}.traceback.txt").write_text(traceback.format_exc())
             secs = time.perf_counter() - t0
             stage_log[stage.name] = {"name": stage.name, "status": status, "seconds": round(secs, 1), "detail": detail, "result": _jsonable(result)}

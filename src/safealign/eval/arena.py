@@ -99,18 +99,17 @@ class ArenaTable:
         return cls(d["model_a"], d["model_b"], cells, d["total"], d.get("threshold", 0.0), d.get("judge"))
 
     def render(self) -> str:
-        """A plain-text 2×2 table (for the terminal)."""
+        """A plain-text 2×2 table (for the terminal): per cell n, A's reward wins and ties."""
         def fmt(c: ArenaCell) -> str:
-            wr = "  -  " if c.win_rate is None else f"{100 * c.win_rate:5.1f}%"
-            return f"n={c.n:<4d} A wins {wr}"
+            if not c.n:
+                return "n=0"
+            return f"n={c.n}  A wins {100 * c.win_rate:.0f}%  ties {100 * c.tie_rate:.0f}%"  # type: ignore[operator]
 
-        w = 24
-        lines = [
-            f"{'':14s}{('B=' + self.name_b + ' safe')[:w]:<{w}s}{('B unsafe')[:w]:<{w}s}",
-            f"{('A=' + self.name_a + ' safe')[:13]:<14s}{fmt(self.cell('safe', 'safe')):<{w}s}{fmt(self.cell('safe', 'unsafe')):<{w}s}",
-            f"{'A unsafe':<14s}{fmt(self.cell('unsafe', 'safe')):<{w}s}{fmt(self.cell('unsafe', 'unsafe')):<{w}s}",
-        ]
-        return "\n".join(lines)
+        rows = [("", f"{self.name_b}: safe", f"{self.name_b}: unsafe")]
+        for a in ("safe", "unsafe"):
+            rows.append((f"{self.name_a}: {a}", fmt(self.cell(a, "safe")), fmt(self.cell(a, "unsafe"))))
+        w = [max(len(r[k]) for r in rows) for k in range(3)]
+        return "\n".join(" | ".join(r[k].ljust(w[k]) for k in range(3)).rstrip() for r in rows)
 
 
 def arena_table(

@@ -38,7 +38,9 @@ PPO_PANELS = [
     ("Response length (tokens)", ["response_length"]),
 ]
 SKIP_KEYS = {"step", "epoch", "global_step", "total_flos", "train_runtime", "train_samples_per_second",
-             "train_steps_per_second", "grad_norm", "learning_rate", "num_tokens", "train_loss"}
+             "train_steps_per_second", "grad_norm", "learning_rate", "num_tokens", "train_loss", "time_s", "lr",
+             "pairs", "skipped", "processes", "global_batch", "total_steps"}
+TRAINING_ORDER = ("reward", "cost", "guard", "ppo", "janus")  # curves of these run folders come first, in this order
 
 
 @dataclass
@@ -93,7 +95,7 @@ def _label(path: Path, root: Path) -> str:
 def find_metrics(run_dir: Path) -> dict[str, list[dict[str, Any]]]:
     found: dict[str, list[dict[str, Any]]] = {}
     for p in _visible(run_dir.rglob("metrics.jsonl"), run_dir):
-        rows = _read_jsonl(p)
+        rows = [r for r in _read_jsonl(p) if "event" not in r]  # start/eval events are not training steps
         if rows:
             found[_label(p, run_dir)] = rows
     for p in _visible(run_dir.rglob("metrics.json"), run_dir):  # Janus trainers: {"log_history": [...], ...}
@@ -112,7 +114,11 @@ def find_metrics(run_dir: Path) -> dict[str, list[dict[str, Any]]]:
         name = _label(p, run_dir)
         if hist and name not in found:
             found[name] = hist
-    return found
+    def order(name: str) -> tuple[int, str]:
+        head = name.split("/")[0]
+        return (next((i for i, k in enumerate(TRAINING_ORDER) if head.startswith(k)), len(TRAINING_ORDER)), name)
+
+    return {k: found[k] for k in sorted(found, key=order)}
 
 
 def _numeric_keys(rows: list[dict[str, Any]]) -> list[str]:
@@ -185,6 +191,9 @@ def _line_panel(ax: Any, rows: list[dict[str, Any]], keys: list[str]) -> bool:
         ax.plot(xs, ys, color=PALETTE[j % len(PALETTE)], lw=1.6, marker="o" if len(xs) <= 30 else None, ms=3, label=k)
         drew = True
     if drew:
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("step")
         ax.legend(fontsize=8)
     return drew
@@ -256,7 +265,7 @@ def plot_safety(models: dict[str, dict[str, Any]], plots: _Plots, tag: str) -> l
     # by category
     cats = sorted({c for m in models.values() for c in (m.get("by_category") or {})})
     if cats:
-        fig, ax = plt.subplots(figsize=(max(6.4, 0.55 * len(cats) * max(1, len(names)) + 2), 3.4))
+        fig, ax = plt.subplots(figsize=(min(13.0, max(6.4, 0.28 * len(cats) * max(1, len(names)) + 2)), 3.6))
         x = np.arange(len(cats))
         for j, n in enumerate(names):
             bc = models[n].get("by_category") or {}
@@ -329,9 +338,13 @@ def _is_pct_key(k: str) -> bool:
     return any(s in k for s in ("share", "rate", "accuracy", "adherence", "agreement", "refusal"))
 
 
-def _figures(figs: list[tuple[str, str]], wide: bool = False) -> str:
+def _figures(figs: list[tuple[str, str]], wide: bool = False, wide_captions: tuple[str, ...] = ()) -> str:
+    """A grid of figures; ``wide`` makes every figure full-width, ``wide_captions`` only those whose caption starts so."""
+    def cls(c: str) -> str:
+        return ' class="wide"' if any(c.startswith(w) for w in wide_captions) else ""
+
     return f'<div class="plots{" wide" if wide else ""}">' + "".join(
-        f'<figure><img alt="{html.escape(c)}" src="{u}"><figcaption>{html.escape(c)}</figcaption></figure>' for c, u in figs
+        f'<figure{cls(c)}><img alt="{html.escape(c)}" src="{u}"><figcaption>{html.escape(c)}</figcaption></figure>' for c, u in figs
     ) + "</div>"
 
 
@@ -470,6 +483,7 @@ def build_report(run_dir: str | Path, title: Optional[str] = None, max_examples:
     sections: list[tuple[str, str, str]] = []  # (id, title, html)
 
     headline: dict[str, Any] = dict(summary.get("headline") or {})
+    auto_headline = not headline  # a run without its own headline numbers gets them from the safety results
 
     # stages
     stages = summary.get("stages") or []
@@ -492,11 +506,12 @@ def build_report(run_dir: str | Path, title: Optional[str] = None, max_examples:
         for n, m in models.items():
             if m.get("guard_rounds_hist"):
                 rounds_hists[n] = m["guard_rounds_hist"]
-            for k in ("safe_share", "mean_reward_benign", "refusal_rate_harmful", "over_refusal_benign"):
-                headline.setdefault(f"{_safe_name(n)}_{k}", m.get(k))
+            if auto_headline:
+                for k in ("safe_share", "mean_reward_benign", "refusal_rate_harmful", "over_refusal_benign"):
+                    headline.setdefault(f"{_safe_name(n)}_{k}", m.get(k))
         body = (f'<p class="muted">Source: <code>{html.escape(str(p.relative_to(root)))}</code>; safe ⇔ cost ≤ '
                 f'{data.get("threshold", 0)} (guard verdict when no cost model). Refusals detected by phrase rules independent of the guard.</p>'
-                + _safety_table(models) + _figures(figs))
+                + _safety_table(models) + _figures(figs, wide_captions=("Safe share by prompt category",)))
         sections.append((f"safety-{i}", "Safety before / after" + ("" if len(safety_files) == 1 else f" ({label})"), body))
         answers = p.parent / "safety_answers.jsonl"
         if answers.exists() and not example_html:
@@ -510,7 +525,8 @@ def build_report(run_dir: str | Path, title: Optional[str] = None, max_examples:
         if "cells" not in d:
             continue
         arena_all[_label(p, root)] = d
-        headline.setdefault("arena_reward_win_rate", d.get("reward_win_rate_a"))
+        if auto_headline:
+            headline.setdefault("arena_reward_win_rate", d.get("reward_win_rate_a"))
         sections.append((f"arena-{len(arena_all)}", f"Arena: {d['model_a']} vs {d['model_b']}", arena_html(d)))
 
     # guard rounds (decision logs too)

@@ -190,7 +190,7 @@ def judge_safety(prompts: Sequence[str], responses: Sequence[str], guard: Any = 
 def attack_safety(
     backend: Backend, records: Sequence[PromptRecord], guard: Any = None, params: Optional[GenerationParams] = None
 ) -> dict[str, Any]:
-    """Generate answers under the attack system messages and report the safe rate overall and per family."""
+    """Generate answers under the attack system messages and report the safe rate overall and per category (the attack family for build_attack_set records)."""
     params = params or GenerationParams(max_new_tokens=96, temperature=0.0)
     chats = [([{"role": "system", "content": r.system}] if r.system else []) + [{"role": "user", "content": r.prompt}] for r in records]
     responses = backend.generate(chats, params)
@@ -203,7 +203,7 @@ def attack_safety(
         "safe_rate": pct(safe),
         "judge": "guard" if guard is not None else "refusal-proxy",
         "n": len(records),
-        "per_family": {k: {"safe_rate": pct(v), "n": len(v)} for k, v in sorted(per.items())},
+        "per_category": {k: {"safe_rate": pct(v), "n": len(v)} for k, v in sorted(per.items())},  # attack family or harm category
         "responses": responses,
         "safe": safe,
     }
