@@ -182,20 +182,23 @@ def percentile(xs: list[float], q: float) -> float:
 
 
 def timed_single(guard: Any, prompts: list[str]) -> dict[str, float]:
-    lat = []
+    lat, cpu = [], []
     for p in prompts:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         guard.classify(p)
         lat.append((time.perf_counter() - t0) * 1000)
-    return {"n": len(prompts), "p50_ms": round(percentile(lat, 0.5), 2), "p95_ms": round(percentile(lat, 0.95), 2), "throughput_per_s": round(len(prompts) / (sum(lat) / 1000), 2)}
+        cpu.append((time.process_time() - c0) * 1000)
+    # wall time suffers from the other jobs on the machine; CPU time (all threads of this process) does much less
+    return {"n": len(prompts), "p50_ms": round(percentile(lat, 0.5), 2), "p95_ms": round(percentile(lat, 0.95), 2), "throughput_per_s": round(len(prompts) / (sum(lat) / 1000), 2),
+            "cpu_p50_ms": round(percentile(cpu, 0.5), 2), "cpu_p95_ms": round(percentile(cpu, 0.95), 2), "cpu_throughput_per_s": round(len(prompts) / (sum(cpu) / 1000), 2)}
 
 
 def timed_batch(guard: Any, prompts: list[str], batch: int) -> dict[str, float]:
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for b in range(0, len(prompts), batch):
         guard.classify_batch([(p, None, None) for p in prompts[b : b + batch]])
-    dt = time.perf_counter() - t0
-    return {"n": len(prompts), "batch": batch, "throughput_per_s": round(len(prompts) / dt, 2)}
+    dt, dc = time.perf_counter() - t0, time.process_time() - c0
+    return {"n": len(prompts), "batch": batch, "throughput_per_s": round(len(prompts) / dt, 2), "cpu_throughput_per_s": round(len(prompts) / dc, 2)}
 
 
 def clear_caches() -> None:
@@ -274,25 +277,29 @@ def section_latency(sets: dict, guards: dict, stage2: EmbeddingClassifier, quick
     res["cascade_stage1_single"] = timed_single(stage1, pool[:n_single])
     clear_caches()
     res["cascade_stage1_batch32"] = timed_batch(stage1, pool[n_single : n_single + (64 if quick else 192)], 32)
-    cascade = Guard(stage1.stage1, stage2, CascadeConfig(band=(0.2, 0.8)))
-    stage2.encoder
-    clear_caches()
-    res["cascade_with_stage2_single"] = timed_single(cascade, pool[:n_single])
-    res["cascade_with_stage2_single"]["share_to_stage2"] = round(cascade.stats["stage2"] / max(1, sum(cascade.stats.values())), 4)
-    clear_caches()
-    res["cascade_with_stage2_batch32"] = timed_batch(cascade, pool[n_single + 192 : n_single + 192 + (64 if quick else 128)], 32)
+    if stage2 is not None:
+        cascade = Guard(stage1.stage1, stage2, CascadeConfig(band=(0.2, 0.8)))
+        stage2.encoder
+        clear_caches()
+        res["cascade_with_stage2_single"] = timed_single(cascade, pool[:n_single])
+        res["cascade_with_stage2_single"]["share_to_stage2"] = round(cascade.stats["stage2"] / max(1, sum(cascade.stats.values())), 4)
+        clear_caches()
+        res["cascade_with_stage2_batch32"] = timed_batch(cascade, pool[n_single + 192 : n_single + 192 + (64 if quick else 128)], 32)
     print(f"[latency] cascade: {json.dumps(res)}", flush=True)
 
     backend = LocalBackend.from_pretrained("default", batch_size=8)
     judge = JudgeGuard(backend, max_new_tokens=16, retries=0)
     judge.classify("warm up")
-    res["judge_single"] = timed_single(judge, pool[: (2 if quick else 4)])
-    res["judge_batch8"] = timed_batch(judge, pool[20 : 20 + (8 if quick else 16)], 8)
+    res["judge_single"] = timed_single(judge, pool[: (2 if quick else 3)])
+    res["judge_batch8"] = timed_batch(judge, pool[20:28], 8)
     res["speedup_single_p50"] = round(res["judge_single"]["p50_ms"] / res["cascade_stage1_single"]["p50_ms"], 1)
     res["speedup_throughput_batched"] = round(res["cascade_stage1_batch32"]["throughput_per_s"] / res["judge_batch8"]["throughput_per_s"], 1)
+    res["speedup_cpu_throughput_batched"] = round(res["cascade_stage1_batch32"]["cpu_throughput_per_s"] / res["judge_batch8"]["cpu_throughput_per_s"], 1)
+    res["speedup_cpu_single_p50"] = round(res["judge_single"]["cpu_p50_ms"] / res["cascade_stage1_single"]["cpu_p50_ms"], 1)
+    print(f"[latency] judge timing: {json.dumps({k: v for k, v in res.items() if 'judge' in k or 'speedup' in k})}", flush=True)
     # judge quality on a small mixed sample (same backbone as stage 2)
-    harm = [p for p, _ in sets["eval_harm"]["demo_eval_harmful"]][::3][: (8 if quick else 16)]
-    ben = (sets["eval_benign"]["demo_benign+lookalikes"] + LOOKALIKES)[::2][: (8 if quick else 16)]
+    harm = [p for p, _ in sets["eval_harm"]["demo_eval_harmful"]][::3][: (4 if quick else 8)]
+    ben = (sets["eval_benign"]["demo_benign+lookalikes"] + LOOKALIKES)[::2][: (4 if quick else 8)]
     vs = judge.classify_batch([(p, None, None) for p in harm + ben])
     tp = sum(v.is_unsafe for v in vs[: len(harm)])
     fp = sum(v.is_unsafe for v in vs[len(harm) :])
@@ -301,6 +308,23 @@ def section_latency(sets: dict, guards: dict, stage2: EmbeddingClassifier, quick
     res["cascade_quality_same_sample"] = {"recall": round(sum(v.is_unsafe for v in cv[: len(harm)]) / len(harm), 4), "fpr": round(sum(v.is_unsafe for v in cv[len(harm) :]) / len(ben), 4)}
     print(f"[latency] judge: {json.dumps({k: v for k, v in res.items() if 'judge' in k or 'speedup' in k})}", flush=True)
     out["latency"] = res
+
+
+def section_cpu_latency(guards: dict, out: dict, n: int = 30) -> None:
+    """Prompt-only checks one at a time, timed by wall clock AND by this thread's CPU time. On a machine shared with
+    other jobs the wall clock mostly measures waiting for a core; the CPU time is what a check costs on an idle core."""
+    g = guards["ext"]
+    g.classify("warm up")
+    clear_caches()
+    wall, cpu = [], []
+    for p in LOOKALIKES[:n]:
+        t0, c0 = time.perf_counter(), time.thread_time()
+        g.classify(p)
+        wall.append((time.perf_counter() - t0) * 1000)
+        cpu.append((time.thread_time() - c0) * 1000)
+    res = {"threads": torch.get_num_threads(), "n": len(wall), "wall_p50_ms": round(percentile(wall, 0.5), 1), "wall_p95_ms": round(percentile(wall, 0.95), 1), "cpu_p50_ms": round(percentile(cpu, 0.5), 1), "cpu_p95_ms": round(percentile(cpu, 0.95), 1)}
+    print(f"[cpu-latency] {json.dumps(res)}", flush=True)
+    out["cpu_latency"] = res
 
 
 def section_regen(sets: dict, guards: dict, stage2: EmbeddingClassifier, quick: bool, out: dict) -> None:
@@ -421,10 +445,11 @@ def rejudge(path: str) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sections", default="quality,latency,regen", help="Comma-separated: quality, latency, regen.")
+    ap.add_argument("--sections", default="quality,cpu-latency,latency,regen", help="Comma-separated: quality, cpu-latency, latency, regen.")
     ap.add_argument("--quick", action="store_true", help="Small sizes (smoke run).")
     ap.add_argument("--out", default=str(REPO / "runs" / "bench" / "guard.json"), help="Where the JSON figures go.")
-    ap.add_argument("--threads", type=int, default=2, help="torch CPU threads.")
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: on a shared machine more threads spin-wait and cost more).")
+    ap.add_argument("--no-stage2", action="store_true", help="Skip the SmolLM2-backbone heads entirely (stage 2 latency and LM judge).")
     ap.add_argument("--no-lm-judge", action="store_true", help="Regen: judge with the demo guard only (skips training the SmolLM2-backbone heads).")
     ap.add_argument("--reuse", action="store_true", help="Reuse runs/demo/guard-ext and runs/demo/guard-lm-stage2 if present.")
     ap.add_argument("--rejudge", default=None, help="Only re-judge the saved answers in this regen JSON with the judges available now.")
@@ -452,7 +477,10 @@ def main() -> None:
     if "quality" in sections:
         section_quality(sets, guards, args.quick, out)
         save()
-    stage2 = lm_classifier(sets, args.quick, out) if ("latency" in sections or ("regen" in sections and not args.no_lm_judge)) else None
+    stage2 = lm_classifier(sets, args.quick, out) if (not args.no_stage2 and ("latency" in sections or ("regen" in sections and not args.no_lm_judge))) else None
+    if "cpu-latency" in sections:
+        section_cpu_latency(guards, out)
+        save()
     if "latency" in sections:
         section_latency(sets, guards, stage2, args.quick, out)
         save()

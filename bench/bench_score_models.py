@@ -128,6 +128,9 @@ def main() -> None:
     load = os.getloadavg()[0]
     results: dict = {"machine": f"{os.cpu_count()} CPU cores shared with other jobs (load average {load:.1f} at start)",
                      "torch_threads": torch.get_num_threads()}
+    previous = Path(args.out) / "score_bench.json"
+    if args.skip_train and previous.exists():  # keep the training figures of the last full run
+        results = {**json.loads(previous.read_text()), "red_team_machine": results["machine"]}
     for kind in [k for k in args.kinds.split(",") if k] if not args.skip_train else []:
         cmd = [sys.executable, __file__, "--threads", str(args.threads), "--_child", kind, str(Path(args.config_dir) / f"{kind}.yaml"), str(Path(args.out) / kind)]
         res = subprocess.run(cmd, cwd=REPO, stdout=subprocess.PIPE, text=True)  # the child's progress bars go to our stderr

@@ -414,8 +414,6 @@ def run_demo(
     verbose: bool = False,
 ) -> dict[str, Any]:
     """Run the stages in order; returns the summary (also written to ``RUN/summary.json`` after every stage)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
     if console is None:
         from safealign.cli.common import console
     old_tqdm = os.environ.get("TQDM_DISABLE")
@@ -432,6 +430,8 @@ def run_demo(
 
 def _run_stages(output_dir: str | Path, quick: bool, only: Optional[Sequence[str]], skip: Sequence[str], seed: int,
                 budget: Optional[Budget], console: Any) -> dict[str, Any]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     ctx = DemoContext(out=out, budget=budget or (Budget.quick() if quick else Budget.full()), quick=quick, seed=seed)
@@ -483,6 +483,9 @@ def _run_stages(output_dir: str | Path, quick: bool, only: Optional[Sequence[str
                 result, status, detail = {}, "failed", f"failed: {type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
                 (out / "logs" / f"{stage.name}.traceback.txt").write_text(traceback.format_exc())
             secs = time.perf_counter() - t0
+            log = out / "logs" / f"{stage.name}.log"
+            if log.exists() and log.stat().st_size == 0:
+                log.unlink()
             stage_log[stage.name] = {"name": stage.name, "status": status, "seconds": round(secs, 1), "detail": detail, "result": _jsonable(result)}
             bar.update(task, completed=1, total=1, description=f"  {stage.name}: {status}")
             bar.advance(overall)

@@ -1,0 +1,1 @@
+"""Evaluation: rubric judges, safety evaluation, reports."""
