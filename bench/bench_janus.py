@@ -120,7 +120,7 @@ def main() -> None:
         attack_file.write_text("\n".join(r["prompt"].replace("\n", " ") for r in rows[: args.attack_train]) + "\n")
 
     base = resolve_model(args.model)
-    results: dict = {"machine": f"{os.cpu_count()} CPU cores shared with other engineers' jobs; torch {torch.__version__}, {torch.get_num_threads()} threads",
+    results: dict = {"machine": f"{os.cpu_count()} CPU cores (load average at start {os.getloadavg()[0]:.1f}); torch {torch.__version__}, {torch.get_num_threads()} threads",
                      "judge": "guard" if guard else "refusal-proxy", "n_test": len(test), "n_taxonomy_heldout": len(taxo), "n_attacks": len(attacks)}
     log(f"evaluating the base model on {len(test)} held-out system messages (+{len(taxo)} taxonomy) and {len(attacks)} attacks")
     results["before"] = evaluate(base, test, taxo, attacks, guard, args.max_new_tokens, args.attack_new_tokens, args.batch)

@@ -224,7 +224,7 @@ def main() -> None:
 
     total = round(sum(st.seconds.values()), 1)
     meta = {
-        "machine": f"{os.cpu_count()} CPU cores shared with other engineers' jobs; torch {torch.__version__}, {torch.get_num_threads()} threads",
+        "machine": f"{os.cpu_count()} CPU cores (load average at start {os.getloadavg()[0]:.1f}); torch {torch.__version__}, {torch.get_num_threads()} threads",
         "seconds": st.seconds, "total_seconds": total, "args": vars(args),
         "judges": list(judges), "plotted_judge": "refusal",
         "ppo_summaries": {n: json.loads((out / n / "summary.json").read_text()) for n in ("ppo_reward_only", "ppo_lag") if (out / n / "summary.json").exists()},

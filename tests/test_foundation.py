@@ -96,3 +96,14 @@ def test_default_model_loads_and_chats(default_model_dir):
     loss = model(**enc, labels=enc["input_ids"]).loss
     loss.backward()
     assert torch.isfinite(loss)
+
+
+def test_trainer_with_unreachable_hub_model_is_one_line(tmp_path):
+    """A hub id that is not cached, offline, must not surface as a transformers traceback in any command."""
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    res = subprocess.run([sys.executable, "-m", "safealign", "train", "reward", "--model", "some-org/definitely-not-a-model-xyz",
+                          "--data", "demo:safety_train", "--output-dir", str(tmp_path / "out")],
+                         capture_output=True, text=True, timeout=300, env=env)
+    assert res.returncode == 2, res.stderr[-2000:]
+    assert "Traceback" not in res.stderr
+    assert "offline?" in res.stderr and "some-org/definitely-not-a-model-xyz" in res.stderr

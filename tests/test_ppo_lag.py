@@ -142,6 +142,84 @@ def test_critic_starts_as_the_score_model():
     torch.testing.assert_close(values, ref[:, P - 1 : P + T - 1] * ro.response_mask, atol=1e-5, rtol=0)
 
 
+def _right_pad(ro: Rollout, row: int, keep: int, pad_id: int) -> Rollout:
+    """The rollout with response ``row`` cut after ``keep`` tokens (right padding, as after an early EOS)."""
+    P = ro.prompt_len
+    ids, attn, resp = ro.input_ids.clone(), ro.attention_mask.clone(), ro.response_mask.clone()
+    ids[row, P + keep :] = pad_id
+    attn[row, P + keep :] = 0
+    resp[row, keep:] = 0
+    return Rollout(ids, attn, P, resp)
+
+
+def _with_top_layers_of(rm: ScoreModel, critic: Critic) -> ScoreModel:
+    """A full score model whose top layers, final norm and head are the critic's: the reference for its values."""
+    import copy
+
+    ref = copy.deepcopy(rm)
+    layers, k = ref.backbone.layers, critic.top_layers
+    for j in range(k):
+        layers[len(layers) - k + j].load_state_dict(critic.model.backbone.layers[j].state_dict())
+    ref.backbone.norm.load_state_dict(critic.model.backbone.norm.state_dict())
+    ref.head, ref.score_config = copy.deepcopy(critic.model.head), copy.deepcopy(critic.model.score_config)
+    return ref
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_top_critic_values_equal_its_layers_on_the_unpadded_rows(k):
+    model, tok = tiny_lm(0)
+    torch.manual_seed(0)
+    ro = _right_pad(generate_rollout(model, tok, PROMPTS, max_new_tokens=8, temperature=1.0), row=1, keep=3, pad_id=tok.pad_token_id)
+    assert ro.attention_mask[:, : ro.prompt_len].eq(0).any() and ro.response_mask.eq(0).any()  # both kinds of padding
+    rm = _score(1, "reward")
+    rm.score_config.normalizer_mean, rm.score_config.normalizer_std = 0.3, 2.0
+    critic = Critic(rm, mode="top", top_layers=k)
+    assert len(critic.model.backbone.layers) == k and critic.model.backbone.embed_tokens is None  # copies of the top k only
+    assert not {p.data_ptr() for p in critic.parameters()} & {p.data_ptr() for p in rm.parameters()}
+    batch = score_rollout(rm, ro, keep_hidden=True, top_layers=k)
+    assert batch.hidden.shape[:2] == ro.input_ids.shape  # every position: the top layers attend over all of them
+    start = critic(ro, batch.hidden)[..., 0]
+    with torch.no_grad():  # move the critic away from the score model: its own layers must be the ones that run
+        for p in critic.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    values = critic(ro, batch.hidden)[..., 0]
+    assert not torch.allclose(values, start)
+    ref_model = _with_top_layers_of(rm, critic)
+    for i in range(len(PROMPTS)):
+        one = _unpadded(ro, i)
+        n, P1 = int(ro.response_mask[i].sum()), one.prompt_len
+        # at initialisation the critic is the score model (normalised token scores before each response token)
+        torch.testing.assert_close(start[i, :n], rm(**one.model_inputs()).token_scores[0, P1 - 1 : -1, 0], atol=1e-5, rtol=0)
+        # the same layers run on the unpadded row, through a full forward of the trunk and through the cache
+        torch.testing.assert_close(values[i, :n], ref_model(**one.model_inputs()).token_scores[0, P1 - 1 : -1, 0], atol=1e-5, rtol=0)
+        s1 = score_rollout(rm, one, keep_hidden=True, top_layers=k)
+        torch.testing.assert_close(values[i, :n], critic(one, s1.hidden)[0, :, 0], atol=1e-5, rtol=0)
+        assert (values[i, n:] == 0).all()
+    with pytest.raises(ConfigError, match="critic_top_layers"):
+        Critic(rm, mode="top", top_layers=3)
+
+
+def test_top_critics_two_steps_train_their_copies_only(tmp_path):
+    tr = _trainer(tmp_path, critic_mode="top", critic_top_layers=1, critic_lr=1e-2)
+    frozen = {f"{name}.{n}": p.detach().clone() for name in ("reward_model", "cost_model") for n, p in getattr(tr, name).named_parameters()}
+    before = {k: v for k, v in _state(tr).items() if not k.startswith("actor.")}
+    assert any(".layers.0." in k for k in before) and not any("embed_tokens" in k for k in before)
+    rows = _metrics(tr.train())
+    assert [r["step"] for r in rows] == [1, 2]
+    for r in rows:
+        assert KEYS <= set(r) and all(v == v and abs(v) < 1e6 for v in r.values())
+    assert rows[0]["reward_value_loss"] > 0
+    after = _state(tr)
+    changed = [k for k in before if not torch.equal(before[k], after[k])]
+    assert {k.split(".")[0] for k in changed} == {"rc", "cc"}
+    assert any(".layers.0." in k for k in changed) and any(".norm." in k for k in changed) and any(".head." in k for k in changed)
+    for name in ("reward_model", "cost_model"):
+        for n, p in getattr(tr, name).named_parameters():
+            assert torch.equal(p, frozen[f"{name}.{n}"]), f"{name}.{n}"
+    saved = torch.load(tmp_path / "checkpoint" / "reward_critic.pt")
+    assert saved.keys() == {k[3:] for k in after if k.startswith("rc.")}
+
+
 def test_lambda_follows_the_cost_model(tmp_path):
     up = _metrics(_trainer(tmp_path / "up", cost_bias=5.0, steps=3).train())  # every response is unsafe: J_C = 5 > 0
     down = _metrics(_trainer(tmp_path / "down", cost_bias=-5.0, steps=3).train())  # every response is safe
@@ -188,8 +266,9 @@ def _state(tr: PPOLagTrainer) -> dict[str, torch.Tensor]:
     return s
 
 
-def test_resume_ends_in_the_same_state(tmp_path):
-    kw = dict(batch_size=2, max_new_tokens=5, save_every=2, seed=7, mini_batches=2)
+@pytest.mark.parametrize("critic", [{}, {"critic_mode": "top", "critic_top_layers": 1}], ids=["head", "top"])
+def test_resume_ends_in_the_same_state(tmp_path, critic):
+    kw = dict(batch_size=2, max_new_tokens=5, save_every=2, seed=7, mini_batches=2, **critic)
     straight = _trainer(tmp_path / "a", steps=4, **kw)
     straight.train()
     first = _trainer(tmp_path / "b", steps=2, **kw)
@@ -202,9 +281,64 @@ def test_resume_ends_in_the_same_state(tmp_path):
     assert drop(_metrics(tmp_path / "a")) == drop(_metrics(tmp_path / "b"))
     a, b = _state(straight), _state(resumed)
     assert a.keys() == b.keys()
+    if critic:  # the critics' trainable top layers are part of the checkpoint
+        assert any(k.startswith("rc.model.backbone.layers.0.") for k in a) and any(k.startswith("cc.model.backbone.layers.0.") for k in a)
     for k in a:
         torch.testing.assert_close(a[k], b[k], atol=0, rtol=0, msg=k)
     assert straight.lagrange.state_dict() == resumed.lagrange.state_dict()
+
+
+class _ShardedAccelerator:
+    """A single-process accelerator that says its parameters are sharded (ZeRO-3 / FSDP) or not, and records which
+    models went through ``get_state_dict``; everything else is the real accelerator's."""
+
+    def __init__(self, real, kind: str, zero_stage=None):
+        from types import SimpleNamespace
+
+        from accelerate.utils import DistributedType
+
+        self._real = real
+        self.distributed_type = DistributedType[kind]
+        plugin = None if zero_stage is None else SimpleNamespace(deepspeed_config={"zero_optimization": {"stage": zero_stage}}, zero_stage=zero_stage)
+        self.state = SimpleNamespace(deepspeed_plugin=plugin)
+        self.gathered: list = []
+
+    def get_state_dict(self, model, unwrap=True):
+        self.gathered.append(model)
+        return self._real.get_state_dict(model, unwrap)
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+
+@pytest.mark.parametrize("kind, stage, sharded", [("FSDP", None, True), ("DEEPSPEED", 3, True), ("DEEPSPEED", 2, False), ("MULTI_GPU", None, False), ("NO", None, False)])
+def test_checkpoint_gathers_sharded_weights_with_get_state_dict(tmp_path, kind, stage, sharded):
+    from peft import get_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    from safealign.train.ppo_lag import sharded_parameters
+
+    tr = _trainer(tmp_path / "run", critic_mode="top", critic_top_layers=1)
+    expected = _state(tr)
+    fake = _ShardedAccelerator(tr.acc, kind, stage)
+    assert sharded_parameters(fake) is sharded
+    tr.acc = fake
+    tr.save_checkpoint(tmp_path / "ck")
+    models = [tr.actor, tr.reward_critic, tr.cost_critic]
+    assert [id(m) for m in fake.gathered] == ([id(m) for m in models] if sharded else [])
+    saved = {f"actor.{k}": v for k, v in torch.load(tmp_path / "ck" / "actor_trainable.pt").items()}
+    saved.update({f"rc.{k}": v for k, v in torch.load(tmp_path / "ck" / "reward_critic.pt").items()})
+    saved.update({f"cc.{k}": v for k, v in torch.load(tmp_path / "ck" / "cost_critic.pt").items()})
+    assert saved.keys() == expected.keys()  # trainable actor weights only, whole critics, on either path
+    for k in expected:
+        torch.testing.assert_close(saved[k], expected[k], atol=0, rtol=0, msg=k)
+    fake.gathered.clear()
+    tr.save_final()
+    assert [id(m) for m in fake.gathered] == ([id(m) for m in models] if sharded else [])
+    adapter = load_file(str(tmp_path / "run" / "actor" / "adapter_model.safetensors"))
+    ref = get_peft_model_state_dict(tr.unwrapped_actor)
+    assert adapter.keys() == ref.keys() and all(torch.equal(adapter[k], ref[k]) for k in ref)
+    assert torch.load(tmp_path / "run" / "reward_critic.pt").keys() == {k[3:] for k in expected if k.startswith("rc.")}
 
 
 def test_resume_without_checkpoint_is_a_config_error(tmp_path):
@@ -241,3 +375,21 @@ def test_load_prompts_from_jsonl_with_images_and_bad_rows(tmp_path):
         load_prompts(str(f))
     demo = load_prompts("demo")
     assert {r.label for r in demo} == {"harmful", "benign"} and all(r.category for r in demo)
+
+
+def test_vision_rollout_never_samples_the_image_placeholder():
+    """A sampled <image> token would make every later forward with pixel values fail (image features != tokens)."""
+    from safealign.train.rollout import image_token_id_of
+
+    actor, proc = tiny_vlm(0)
+    image_token = image_token_id_of(actor)
+    assert image_token is not None
+    with torch.no_grad():  # make the placeholder by far the most likely next token everywhere
+        actor.lm_head.weight[image_token] = actor.lm_head.weight.abs().max() * 50
+    prompts = [PromptRecord(prompt=f"what is in image {i}?", image=solid_image((60 * i, 90, 30))) for i in range(2)]
+    ro = generate_rollout(actor, proc, prompts, max_new_tokens=6, temperature=1.0)
+    response = ro.input_ids[:, ro.prompt_len:]
+    assert ro.response_mask.sum() > 0
+    assert not (response[ro.response_mask.bool()] == image_token).any()
+    # the policy log-probs still come from the raw logits and are finite
+    assert torch.isfinite(ro.log_probs).all()

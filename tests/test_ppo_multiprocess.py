@@ -7,19 +7,11 @@ accelerate's own launcher needs mpirun for multi-CPU runs; torchrun sets the sam
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
+from safealign.testing import torchrun
+
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 SCRIPT = r'''
 import json, sys, torch
@@ -51,10 +43,7 @@ with open(f"{out}/rank{acc.process_index}.json", "w") as f:
 def test_two_process_run_has_identical_lambda_on_both_ranks(tmp_path):
     script = tmp_path / "run.py"
     script.write_text(SCRIPT)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONPATH": str(REPO / "src")}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-           "--master_port", str(_free_port()), str(script), str(tmp_path)]
-    res = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
+    res = torchrun([script, tmp_path], nproc=2, cwd=REPO, timeout=240)
     assert res.returncode == 0, res.stderr[-3000:]
     r0 = json.loads((tmp_path / "rank0.json").read_text())
     r1 = json.loads((tmp_path / "rank1.json").read_text())

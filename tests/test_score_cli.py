@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ from safealign.cli import build_app
 from safealign.cli import main as cli_main
 from safealign.data.io import write_jsonl
 from safealign.data.records import SafetyPair
+from safealign.testing import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 REFUSE = "I can't help with that; it could hurt someone."
@@ -108,12 +108,6 @@ def test_help_lists_every_option():
         assert opt in res.output
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_two_processes_match_one_process_on_the_same_global_batch(workspace):
     """accelerate launch --multi_gpu --num_processes 2 on a CPU machine runs 2 gloo processes (MULTI_CPU);
     (--cpu alone would start ONE process unless mpirun is configured)."""
@@ -122,7 +116,7 @@ def test_two_processes_match_one_process_on_the_same_global_batch(workspace):
               "--max-steps", "3", "--learning-rate", "1e-2", "--lr-scheduler", "constant", "--warmup-ratio", "0", "--no-progress", "--seed", "3"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONPATH": str(REPO / "src")}
     launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-              "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port())]
+              "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(free_port())]
     two = subprocess.run(launch + common + ["--batch-size", "2", "--output-dir", str(d / "mp2")], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert two.returncode == 0, two.stderr[-3000:]
     res = _run(common[2:] + ["--batch-size", "4", "--output-dir", str(d / "mp1")])  # 1 process, in this one

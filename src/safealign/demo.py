@@ -67,7 +67,8 @@ class Budget:
     """How much work each stage does. ``quick()``: a smoke run; ``full()``: the 15-minute demo."""
 
     score_pairs: int = 0  # safety pairs for the reward / cost models (0 = all 267)
-    score_epochs: int = 6  # cheap: the frozen trunk runs once per sequence, epochs only train the top layers
+    score_epochs: int = 6  # reward model; cheap: the frozen trunk runs once per sequence, epochs only train the top layers
+    cost_epochs: int = 8  # configs/cpu-demo/cost.yaml: lr 3e-4 x 8 epochs (lr 1e-4 x 6 underfits the cost's sign terms)
     score_max_length: int = 256
     score_eval_pairs: int = 51
     guard_epochs: int = 60
@@ -93,7 +94,7 @@ class Budget:
 
     @classmethod
     def quick(cls) -> "Budget":
-        return cls(score_pairs=16, score_epochs=3, score_max_length=128, score_eval_pairs=8, guard_epochs=20, ppo_steps=2, ppo_batch=4,
+        return cls(score_pairs=16, score_epochs=3, cost_epochs=3, score_max_length=128, score_eval_pairs=8, guard_epochs=20, ppo_steps=2, ppo_batch=4,
                    ppo_tokens=12, eval_harmful_per_category=0, eval_benign=3, eval_tokens=16, guard_rounds=1, janus_rows=8,
                    janus_sft_steps=2, janus_dpo_steps=1, janus_eval=4, janus_tokens=24, janus_batch=2, janus_max_length=192,
                    batch_size=8)
@@ -185,10 +186,13 @@ def _score_stage(ctx: DemoContext, kind: str) -> dict[str, Any]:
     from safealign.train.score_config import ScoreTrainConfig
 
     b = ctx.budget
-    # the configs/cpu-demo/{reward,cost}.yaml recipe: frozen cached trunk, top 2 layers + head
+    # the configs/cpu-demo/{reward,cost}.yaml recipes: frozen cached trunk (one cache file shared by both models),
+    # top 2 layers + head
     cfg = _config(
         ScoreTrainConfig, kind=kind, model="default", data="demo:safety_train", eval_data=None, output_dir=str(ctx.path(kind)),
-        train_mode="top", top_layers=2, cache_trunk=True, epochs=b.score_epochs, batch_size=16, learning_rate=1e-4,
+        train_mode="top", top_layers=2, cache_trunk=True, trunk_cache=str(ctx.path("trunk_cache_top2.pt")),
+        epochs=b.cost_epochs if kind == "cost" else b.score_epochs, batch_size=16,
+        learning_rate=3e-4 if kind == "cost" else 1e-4,
         lr_scheduler="cosine", warmup_ratio=0.03, regularization=1e-3, severity_weighted=(kind == "cost"),
         threshold=0.0, max_length=b.score_max_length, mixed_precision="no", seed=ctx.seed, save_every=0, resume=False,
         limit=b.score_pairs, progress=False,

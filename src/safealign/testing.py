@@ -7,7 +7,12 @@ renders the system turn and image content parts; ``tiny_lm()`` a 2-layer Llama; 
 
 from __future__ import annotations
 
-from typing import Any
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Sequence
 
 import torch
 
@@ -120,3 +125,29 @@ def solid_image(color: tuple[int, int, int] = (200, 30, 30), size: int = 32) -> 
     from PIL import Image
 
     return Image.new("RGB", (size, size), color)
+
+
+# ------------------------------------------------------------------------------------- multi-process runs
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (for a launcher's rendezvous)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def torchrun(args: Sequence[str], nproc: int = 2, cwd: str | Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run ``args`` (a script path, or ``-m module ...``) in ``nproc`` CPU processes under torchrun; returns the
+    finished process (text stdout/stderr captured).
+
+    ``accelerate launch`` starts multi-CPU jobs through mpirun; torchrun sets the same environment (RANK,
+    WORLD_SIZE, MASTER_ADDR...), which ``Accelerator`` reads as MULTI_CPU with the gloo backend. One torch thread
+    per process, and this checkout's ``src`` first on the path.
+    """
+    src = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false",
+           "PYTHONPATH": os.pathsep.join([src, *filter(None, [os.environ.get("PYTHONPATH")])])}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "--master_addr", "127.0.0.1",
+           "--master_port", str(free_port()), *map(str, args)]
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)

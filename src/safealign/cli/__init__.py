@@ -58,3 +58,10 @@ def main(argv: list[str] | None = None) -> None:
     except SafealignError as e:
         typer.secho(f"error: {e}", err=True, fg="red")
         sys.exit(2)
+    except OSError as e:
+        # transformers / huggingface_hub report an unreachable or unknown model as OSError deep inside loading
+        text = str(e)
+        if "huggingface.co" not in text and "does not appear to have a file" not in text:
+            raise
+        typer.secho(f"error: model not found locally and could not be fetched (offline?): {text.splitlines()[0][:200]}", err=True, fg="red")
+        sys.exit(2)

@@ -84,7 +84,24 @@ def resolve_model(name_or_path: str | None) -> str:
     looks_local = name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1
     if looks_local:
         raise ModelNotFoundError(f"model path not found: {name_or_path}")
+    _check_hub_model(name_or_path)
     return name_or_path
+
+
+def _check_hub_model(repo_id: str) -> None:
+    """Fail early, in one line, for a hub id that is neither in the local HF cache nor reachable."""
+    from huggingface_hub import hf_hub_download, try_to_load_from_cache
+
+    cached = try_to_load_from_cache(repo_id, "config.json")
+    if isinstance(cached, str):
+        return
+    try:
+        hf_hub_download(repo_id, "config.json")
+    except Exception as e:  # offline, unknown repo, gated repo, no config.json: all mean "cannot load this"
+        raise ModelNotFoundError(
+            f"model '{repo_id}' not found locally and could not be fetched from the Hugging Face hub (offline?): "
+            f"{type(e).__name__}"
+        ) from None
 
 
 def _hub_error(name: str, err: Exception) -> ModelNotFoundError:

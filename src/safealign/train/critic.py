@@ -1,12 +1,17 @@
 """Scoring passes and critics for PPO-Lagrangian.
 
 A frozen score model (reward R or cost C) is read once per rollout by :func:`score_rollout`: one batched forward
-of its trunk gives the end scores (frozen head at the last non-pad token) AND the hidden states at the response
-positions. The critics are initialised from the score models (REFERENCE.md: V_R from R, V_C from C):
+of its trunk gives the end scores (frozen head at the last non-pad token) AND the hidden states a critic reads.
+The critics are initialised from the score models (REFERENCE.md: V_R from R, V_C from C):
 
-- ``mode="head"`` (default, cheap): the critic SHARES the frozen trunk; only a linear value head is trained. Its
-  inputs are the hidden states cached by the scoring pass, so neither the rollout nor the critic update costs a
-  second forward of the trunk.
+- ``mode="head"`` (default, cheapest): the critic SHARES the frozen trunk; only a linear value head is trained. Its
+  inputs are the trunk's final hidden states at the response positions, cached by the scoring pass, so neither the
+  rollout nor the critic update costs a second forward of the trunk.
+- ``mode="top"``: the critic shares the frozen LOWER layers of the trunk and owns trainable copies of its top
+  ``top_layers`` decoder layers + final norm + a value head. The scoring pass caches the hidden states entering
+  those layers (all positions: attention needs them); the critic runs its copies on them with the rollout's mask
+  and positions. Running the top layers on cached states is the score trainer's ``train_mode: top`` mechanism
+  (:class:`safealign.train.score_trainer.CachedTopScorer`), reused here.
 - ``mode="full"``: a trainable copy of the whole score model (the papers' setting; for GPU users).
 
 A critic has K outputs (one per cost stream for per-category constraints). Values are [B, T, K], aligned with the
@@ -22,22 +27,29 @@ from typing import Literal, Optional, Sequence
 import torch
 from torch import nn
 
+from safealign.errors import ConfigError
 from safealign.losses import last_token_index
 from safealign.models.score import ScoreModel
 from safealign.train.rollout import Rollout
+from safealign.train.score_trainer import CachedTopScorer, _only_top_layers, decoder_layers
 
-CriticMode = Literal["head", "full"]
+CriticMode = Literal["head", "top", "full"]
 
 
 @dataclass
 class ScoringResult:
     end_scores: torch.Tensor  # [B, K_model] normalised scores at the last non-pad token (frozen head)
-    hidden: Optional[torch.Tensor]  # [B, T, H] trunk states at the response positions (detached), for head critics
+    # detached trunk states for the critic: [B, T, H] final states at the response positions (head critics), or
+    # [B, L, H] the states entering the top N layers at every position (top critics); None when not asked for
+    hidden: Optional[torch.Tensor]
+
+
+def _last_hidden(out: object) -> torch.Tensor:
+    return out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]  # type: ignore[index, attr-defined]
 
 
 def _trunk_hidden(backbone: nn.Module, rollout: Rollout) -> torch.Tensor:
-    out = backbone(**rollout.model_inputs(), use_cache=False)
-    return out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]  # [B, L, H]
+    return _last_hidden(backbone(**rollout.model_inputs(), use_cache=False))  # [B, L, H]
 
 
 def _normalised_head(model: ScoreModel, h: torch.Tensor) -> torch.Tensor:
@@ -46,17 +58,32 @@ def _normalised_head(model: ScoreModel, h: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def score_rollout(model: ScoreModel, rollout: Rollout, keep_hidden: bool = False) -> ScoringResult:
-    """One batched forward of a frozen score model over (prompt, response); the same pixel values as the actor."""
-    hidden = _trunk_hidden(model.backbone, rollout)  # [B, L, H]
+def score_rollout(model: ScoreModel, rollout: Rollout, keep_hidden: bool = False, top_layers: int = 0) -> ScoringResult:
+    """One batched forward of a frozen score model over (prompt, response); the same pixel values as the actor.
+
+    ``keep_hidden``: also return the states a critic reads — the final states at the response positions
+    (``top_layers=0``, head critics) or the states entering the top ``top_layers`` decoder layers at every
+    position (top critics)."""
+    top = keep_hidden and top_layers > 0
+    out = model.backbone(**rollout.model_inputs(), use_cache=False, output_hidden_states=top)
+    hidden = _last_hidden(out)  # [B, L, H]
     idx = last_token_index(rollout.attention_mask)  # last response token (or last prompt token for empty replies)
     end_h = hidden[torch.arange(hidden.size(0), device=hidden.device), idx]  # [B, H]
     end = _normalised_head(model, end_h)  # [B, K]
-    resp_h = None
-    if keep_hidden:
+    kept = None
+    if top:
+        _, layers = decoder_layers(model.backbone)
+        _check_top_layers(top_layers, len(layers))
+        kept = out.hidden_states[len(layers) - top_layers].detach()  # the input of layer n-k (0: the embeddings)
+    elif keep_hidden:
         P, T = rollout.prompt_len, rollout.response_mask.size(1)
-        resp_h = hidden[:, P - 1 : P + T - 1].detach()  # state before each response token
-    return ScoringResult(end_scores=end, hidden=resp_h)
+        kept = hidden[:, P - 1 : P + T - 1].detach()  # state before each response token
+    return ScoringResult(end_scores=end, hidden=kept)
+
+
+def _check_top_layers(k: int, n_layers: int) -> None:
+    if k < 1 or k > n_layers:
+        raise ConfigError(f"critic_top_layers must be between 1 and {n_layers} for this score model, got {k}")
 
 
 def _init_head_from(model: ScoreModel, rows: Sequence[int]) -> nn.Linear:
@@ -72,38 +99,63 @@ def _init_head_from(model: ScoreModel, rows: Sequence[int]) -> nn.Linear:
     return head.to(src.weight.device)
 
 
-class Critic(nn.Module):
-    """V(s_t) for K streams, initialised from a score model; see the module docstring for the two modes."""
+def _as_value_model(model: ScoreModel, score_model: ScoreModel, rows: Sequence[int]) -> ScoreModel:
+    """Turn a copy of (part of) a score model into a trainable value model: value head from ``rows``, no normaliser."""
+    model.head = _init_head_from(score_model, rows)
+    model.score_config = copy.deepcopy(score_model.score_config)
+    model.score_config.normalizer_mean, model.score_config.normalizer_std = 0.0, 1.0
+    model.requires_grad_(True)
+    model.train()
+    return model
 
-    def __init__(self, score_model: ScoreModel, rows: Sequence[int] = (0,), mode: CriticMode = "head"):
+
+def _top_copy(score_model: ScoreModel, k: int) -> ScoreModel:
+    """A score model whose trunk is a copy of only the top ``k`` decoder layers (+ final norm, rotary tables) of
+    ``score_model``'s text decoder; it reads cached hidden states, so the embeddings are not copied."""
+    lm, layers = decoder_layers(score_model.backbone)
+    _check_top_layers(k, len(layers))
+    emb = lm.get_input_embeddings() if hasattr(lm, "get_input_embeddings") else None
+    memo = {id(emb): None} if emb is not None else {}
+    with _only_top_layers(lm, k):  # lm.layers is the top k while it is copied
+        trunk = copy.deepcopy(lm, memo)
+    return ScoreModel(trunk, copy.deepcopy(score_model.score_config))
+
+
+class Critic(nn.Module):
+    """V(s_t) for K streams, initialised from a score model; see the module docstring for the three modes."""
+
+    def __init__(self, score_model: ScoreModel, rows: Sequence[int] = (0,), mode: CriticMode = "head", top_layers: int = 2):
         super().__init__()
         self.mode = mode
         self.num_outputs = len(rows)
+        self.top_layers = top_layers if mode == "top" else 0
         if mode == "head":
             self.value_head = _init_head_from(score_model, rows)
+        elif mode == "top":
+            self.model = _as_value_model(_top_copy(score_model, top_layers), score_model, rows)
         elif mode == "full":
-            model = copy.deepcopy(score_model)
-            model.head = _init_head_from(score_model, rows)
-            model.score_config = copy.deepcopy(score_model.score_config)
-            model.score_config.normalizer_mean, model.score_config.normalizer_std = 0.0, 1.0
-            model.requires_grad_(True)
-            model.freeze_vision_tower()
-            model.train()
-            self.model = model
+            self.model = _as_value_model(copy.deepcopy(score_model), score_model, rows)
+            self.model.freeze_vision_tower()
         else:
-            raise ValueError(f"unknown critic mode {mode!r} (head | full)")
+            raise ValueError(f"unknown critic mode {mode!r} (head | top | full)")
 
     @property
     def needs_hidden(self) -> bool:
-        return self.mode == "head"
+        """Whether :meth:`forward` reads states cached by ``score_rollout(keep_hidden=True, top_layers=self.top_layers)``."""
+        return self.mode in ("head", "top")
 
     def forward(self, rollout: Rollout, hidden: Optional[torch.Tensor] = None) -> torch.Tensor:
         """[B, T, K] values at the response positions (zero where ``response_mask`` is 0)."""
         mask = rollout.response_mask.unsqueeze(-1)
+        if self.needs_hidden and hidden is None:
+            raise ValueError(f"a {self.mode} critic reads the hidden states cached by score_rollout(keep_hidden=True, top_layers={self.top_layers})")
         if self.mode == "head":
-            if hidden is None:
-                raise ValueError("a head critic reads the hidden states cached by score_rollout(keep_hidden=True)")
             return self.value_head(hidden.to(self.value_head.weight.dtype)).float() * mask
         P, T = rollout.prompt_len, rollout.response_mask.size(1)
+        if self.mode == "top":
+            # the top layers on the cached states, masked and positioned from the attention mask like every model
+            param = next(self.model.parameters())
+            scores = CachedTopScorer(self.model, self.top_layers)(hidden.to(param.dtype), rollout.attention_mask).token_scores
+            return scores[:, P - 1 : P + T - 1] * mask
         h = _trunk_hidden(self.model.backbone, rollout)[:, P - 1 : P + T - 1]
         return self.model.head(h.to(self.model.head.weight.dtype)).float() * mask

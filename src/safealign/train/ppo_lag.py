@@ -101,7 +101,12 @@ class PPOLagConfig(BaseConfig):
     lora_alpha: int = help_field(32, "LoRA alpha.")
     lora_dropout: float = help_field(0.0, "LoRA dropout (0 keeps rollout log-probs exact).")
     lora_target_modules: str = help_field("auto", "'auto' (all linear layers of the language model) or a peft target spec.")
-    critic_mode: Literal["head", "full"] = help_field("head", "head: critics share the frozen R/C trunks (train a value head); full: trainable copies.")
+    critic_mode: Literal["head", "top", "full"] = help_field(
+        "head",
+        "head: critics share the frozen R/C trunks (train a value head); top: they share the lower layers and train "
+        "copies of the top critic_top_layers layers + norm + value head; full: trainable copies.",
+    )
+    critic_top_layers: int = help_field(2, "critic_mode=top: how many top decoder layers of the R/C trunks each critic copies and trains.")
     # bookkeeping
     save_every: int = help_field(10, "Write a checkpoint every N steps (0: only at the end).")
     resume: bool = help_field(False, "Continue from output_dir/checkpoint.")
@@ -117,6 +122,8 @@ class PPOLagConfig(BaseConfig):
             raise ConfigError(f"constraints={self.constraints} needs constraint_names")
         if self.fixed_lambda is not None and self.fixed_lambda < 0:
             raise ConfigError("fixed_lambda must be >= 0")
+        if self.critic_mode == "top" and self.critic_top_layers < 1:
+            raise ConfigError(f"critic_top_layers must be >= 1 with critic_mode=top, got {self.critic_top_layers}")
 
     @property
     def names(self) -> list[str]:
@@ -267,8 +274,8 @@ class PPOLagTrainer:
 
         names = cfg.names
         self.cost_rows = self._cost_rows(names)
-        self.reward_critic = Critic(self.reward_model, rows=(0,), mode=cfg.critic_mode).to(device)
-        self.cost_critic = Critic(self.cost_model, rows=self.cost_rows, mode=cfg.critic_mode).to(device)
+        self.reward_critic = Critic(self.reward_model, rows=(0,), mode=cfg.critic_mode, top_layers=cfg.critic_top_layers).to(device)
+        self.cost_critic = Critic(self.cost_model, rows=self.cost_rows, mode=cfg.critic_mode, top_layers=cfg.critic_top_layers).to(device)
         fixed = cfg.fixed_lambda is not None
         self.lagrange = LagrangeMultipliers(
             names=names,
@@ -386,8 +393,8 @@ class PPOLagTrainer:
             old_lp = rollout.log_probs if rollout.log_probs is not None else policy_log_probs(self.unwrapped_actor, rollout)[0]
             ref_lp = self._ref_log_probs(rollout)
             rc, cc = self.acc.unwrap_model(self.reward_critic), self.acc.unwrap_model(self.cost_critic)
-            r_out = score_rollout(self.reward_model, rollout, keep_hidden=rc.needs_hidden)
-            c_out = score_rollout(self.cost_model, rollout, keep_hidden=cc.needs_hidden)
+            r_out = score_rollout(self.reward_model, rollout, keep_hidden=rc.needs_hidden, top_layers=rc.top_layers)
+            c_out = score_rollout(self.cost_model, rollout, keep_hidden=cc.needs_hidden, top_layers=cc.top_layers)
             old_rv = rc(rollout, r_out.hidden)[..., 0]  # [B, T]
             old_cv = cc(rollout, c_out.hidden)  # [B, T, K]
         t2 = time.perf_counter()
@@ -575,18 +582,45 @@ class PPOLagTrainer:
         model = self.unwrapped_actor
         return {n: p.detach().cpu().clone() for n, p in model.named_parameters() if p.requires_grad}
 
+    def _weights_to_save(self) -> Optional[dict[str, dict[str, torch.Tensor]]]:
+        """{"actor": trainable actor weights, "reward_critic": ..., "cost_critic": ...} (full, CPU tensors) on the
+        main process, None on the others. EVERY process must call it: with sharded parameters (DeepSpeed ZeRO-3,
+        FSDP) ``named_parameters()`` holds only this rank's shard, so the weights are gathered with
+        ``accelerator.get_state_dict``, a collective. Otherwise the main process reads its own replica."""
+        acc = self.acc
+        if not sharded_parameters(acc):
+            if not acc.is_main_process:
+                return None
+            return {
+                "actor": self._actor_trainable_state(),
+                "reward_critic": self._module_state(self.reward_critic),
+                "cost_critic": self._module_state(self.cost_critic),
+            }
+        trainable = {_clean_param_name(n) for n, p in self.unwrapped_actor.named_parameters() if p.requires_grad}
+        full = {
+            "actor": acc.get_state_dict(self.actor),
+            "reward_critic": acc.get_state_dict(self.reward_critic),
+            "cost_critic": acc.get_state_dict(self.cost_critic),
+        }
+        if not acc.is_main_process:
+            return None
+        full["actor"] = {k: v for k, v in full["actor"].items() if _clean_param_name(k) in trainable}
+        return {name: {k: v.detach().cpu().clone() for k, v in sd.items()} for name, sd in full.items()}
+
     def save_checkpoint(self, path: Path) -> None:
         """Actor (trainable weights), critics, optimisers, multiplier state + cost window, RNG (per process), step."""
         acc = self.acc
         rng_tmp = path.parent / f".rng-rank{acc.process_index}.pt"
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.save(_rng_state(), rng_tmp)
+        weights = self._weights_to_save()  # every process (a collective under ZeRO-3 / FSDP)
         acc.wait_for_everyone()
         if acc.is_main_process:
+            assert weights is not None
             with atomic_dir(path) as tmp:
-                torch.save(self._actor_trainable_state(), tmp / "actor_trainable.pt")
-                torch.save(self._module_state(self.reward_critic), tmp / "reward_critic.pt")
-                torch.save(self._module_state(self.cost_critic), tmp / "cost_critic.pt")
+                torch.save(weights["actor"], tmp / "actor_trainable.pt")
+                torch.save(weights["reward_critic"], tmp / "reward_critic.pt")
+                torch.save(weights["cost_critic"], tmp / "cost_critic.pt")
                 torch.save(
                     {
                         "actor": self.actor_opt.state_dict(),
@@ -627,15 +661,20 @@ class PPOLagTrainer:
             atomic_write_text(self.out / METRICS, "".join(l + "\n" for l in keep))
 
     def save_final(self) -> None:
-        """output_dir/actor (LoRA adapter or full weights + tokenizer/processor), critics, summary.json."""
+        """output_dir/actor (LoRA adapter or full weights + tokenizer/processor), critics, summary.json.
+        Every process calls it (gathering sharded weights is a collective); the main process writes."""
+        sharded = sharded_parameters(self.acc)
+        actor_full = self.acc.get_state_dict(self.actor) if sharded else None
+        critics = {name: self.acc.get_state_dict(getattr(self, name)) for name in ("reward_critic", "cost_critic")} if sharded else None
         if not self.acc.is_main_process:
             return
         model = self.unwrapped_actor
         with atomic_dir(self.out / "actor") as tmp:
-            model.save_pretrained(tmp)
+            model.save_pretrained(tmp, **({"state_dict": actor_full} if sharded else {}))
             self.processing_class.save_pretrained(tmp)
-        torch.save(self._module_state(self.reward_critic), self.out / "reward_critic.pt")
-        torch.save(self._module_state(self.cost_critic), self.out / "cost_critic.pt")
+        for name in ("reward_critic", "cost_critic"):
+            sd = {k: v.detach().cpu().clone() for k, v in critics[name].items()} if critics is not None else self._module_state(getattr(self, name))
+            _atomic_torch_save(sd, self.out / f"{name}.pt")
         atomic_write_json(
             self.out / "summary.json",
             {"steps": self.step, "lambda": dict(zip(self.lagrange.names, self.lagrange.values)), "actor": str(self.out / "actor")},
@@ -656,6 +695,38 @@ def _load_actor(name: str) -> tuple[Any, Any]:
         model = AutoModelForImageTextToText.from_pretrained(path, dtype=default_dtype())
         return model, AutoProcessor.from_pretrained(path)
     return load_causal_lm(name), load_tokenizer(name, padding_side="left")
+
+
+def sharded_parameters(accelerator: Any) -> bool:
+    """Whether every process holds only a shard of each parameter: DeepSpeed ZeRO stage 3 or FSDP. Then the
+    full weights come from ``accelerator.get_state_dict`` (on every process), not from ``named_parameters()``."""
+    from accelerate.utils import DistributedType
+
+    kind = getattr(accelerator, "distributed_type", None)
+    if kind == DistributedType.FSDP:
+        return True
+    if kind == DistributedType.DEEPSPEED:
+        plugin = getattr(getattr(accelerator, "state", None), "deepspeed_plugin", None)
+        ds_cfg = getattr(plugin, "deepspeed_config", None) or {}
+        stage = ds_cfg.get("zero_optimization", {}).get("stage", getattr(plugin, "zero_stage", None))
+        return stage is not None and int(stage) == 3
+    return False
+
+
+_WRAPPER_PREFIXES = ("_fsdp_wrapped_module.", "_checkpoint_wrapped_module.", "_orig_mod.")
+
+
+def _clean_param_name(name: str) -> str:
+    """A parameter name without FSDP / activation-checkpointing / compile wrapper parts (the state-dict names)."""
+    for prefix in _WRAPPER_PREFIXES:
+        name = name.replace(prefix, "")
+    return name
+
+
+def _atomic_torch_save(obj: Any, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
 
 
 def _seed_everything(seed: int) -> None:

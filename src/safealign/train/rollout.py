@@ -126,6 +126,16 @@ def eos_ids_of(model: Any, tokenizer: Any) -> list[int]:
     return sorted(set(int(i) for i in ids))
 
 
+def image_token_id_of(model: Any) -> int | None:
+    """The image placeholder token of a LLaVA-style model (None for text models)."""
+    cfg = getattr(model, "config", None)
+    for name in ("image_token_id", "image_token_index"):
+        value = getattr(cfg, name, None)
+        if isinstance(value, int):
+            return value
+    return None
+
+
 @torch.no_grad()
 def generate_rollout(
     model: Any,
@@ -143,6 +153,9 @@ def generate_rollout(
     eos = eos_ids_of(model, tok)
     pad_id = tok.pad_token_id if tok.pad_token_id is not None else eos[0]
     kw: dict[str, Any] = dict(max_new_tokens=max_new_tokens, pad_token_id=pad_id, eos_token_id=eos, use_cache=True)
+    image_token = image_token_id_of(model)
+    if image_token is not None:  # a sampled image placeholder would break every later forward that carries pixels
+        kw["suppress_tokens"] = [image_token]
     if temperature and temperature > 0:
         kw.update(do_sample=True, temperature=temperature, top_p=top_p, top_k=0)
     else:

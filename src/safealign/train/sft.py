@@ -163,6 +163,10 @@ def save_trained(trainer: Any, tokenizer: Any, cfg: JanusTrainConfig, method: st
 
     Every process takes part in ``save_model`` (needed under DeepSpeed/FSDP); only the main process renames the
     finished folder into place, so ``output_dir`` is either the previous complete model or the new one.
+
+    LoRA merge: when every process holds the full weights (one process, DDP, DeepSpeed ZeRO-1/2) the main process
+    merges the trained adapters in memory. When the weights are sharded (ZeRO-3, FSDP) no process holds them, so every
+    process saves the gathered adapter and the main process merges it into the base weights reloaded on the CPU.
     """
     out = Path(cfg.output_dir)
     staging = out.with_name(f".tmp-{out.name}")
@@ -173,14 +177,16 @@ def save_trained(trainer: Any, tokenizer: Any, cfg: JanusTrainConfig, method: st
         shutil.rmtree(staging)
     acc.wait_for_everyone()
     merged = False
-    if is_peft and cfg.merge_lora and acc.num_processes == 1:
+    if is_peft and cfg.merge_lora and not _weights_sharded(acc):
         if acc.is_main_process:
             unwrapped = acc.unwrap_model(model)
             unwrapped.merge_and_unload().save_pretrained(staging)
             merged = True
     else:
-        trainer.save_model(str(staging))  # full weights, or the adapter when merge_lora is off / multi-process
+        trainer.save_model(str(staging))  # full weights, or the adapter (merge_lora off, or sharded weights)
     acc.wait_for_everyone()
+    if is_peft and cfg.merge_lora and not merged and acc.is_main_process:
+        merged = merge_saved_adapter(staging, _dtype(cfg))
     if acc.is_main_process:
         tokenizer.save_pretrained(staging)
         history = [h for h in trainer.state.log_history if "loss" in h]
@@ -194,6 +200,7 @@ def save_trained(trainer: Any, tokenizer: Any, cfg: JanusTrainConfig, method: st
             "train_loss": next((h["train_loss"] for h in trainer.state.log_history if "train_loss" in h), None),
             "lora": cfg.lora,
             "merged": merged,
+            "processes": acc.num_processes,
             "log_history": trainer.state.log_history,
         }
         (staging / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
@@ -208,6 +215,38 @@ def save_trained(trainer: Any, tokenizer: Any, cfg: JanusTrainConfig, method: st
         shutil.rmtree(trainer.args.output_dir, ignore_errors=True)
     acc.wait_for_everyone()
     return out
+
+
+def _weights_sharded(acc: Any) -> bool:
+    """True when no single process holds the full weights (DeepSpeed ZeRO-3, FSDP): an in-memory merge would read
+    parameter shards (or empty ZeRO-3 placeholders) instead of the weights."""
+    from accelerate.utils import DistributedType
+
+    if acc.distributed_type == DistributedType.FSDP:
+        return True
+    plugin = getattr(acc.state, "deepspeed_plugin", None)
+    return acc.distributed_type == DistributedType.DEEPSPEED and plugin is not None and getattr(plugin, "zero_stage", 0) == 3
+
+
+def merge_saved_adapter(folder: Path, dtype: Any = None) -> bool:
+    """Replace the LoRA adapter saved in ``folder`` by the merged model: the base named in its ``adapter_config.json``
+    is loaded on the CPU, the adapter applied and merged. Returns False (adapter kept, with a warning) when the base
+    cannot be loaded."""
+    import warnings
+
+    from peft import AutoPeftModelForCausalLM
+
+    folder = Path(folder)
+    try:
+        model = AutoPeftModelForCausalLM.from_pretrained(str(folder), dtype=dtype, device_map="cpu")
+    except Exception as e:  # base weights moved or unreachable: keep the adapter rather than lose the run
+        warnings.warn(f"could not merge the LoRA adapter in {folder} ({type(e).__name__}: {e}); the adapter is saved instead", stacklevel=2)
+        return False
+    merged = model.merge_and_unload()
+    for name in ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin", "README.md"):
+        (folder / name).unlink(missing_ok=True)
+    merged.save_pretrained(folder)
+    return True
 
 
 def train_sft(cfg: SFTTrainConfig, model: Any = None, tokenizer: Any = None) -> Path:
