@@ -119,6 +119,22 @@ def test_cli_lists_stages_and_rejects_unknown_ones() -> None:
     assert r.returncode == 2 and "unknown stage 'nope'" in r.stderr and "Traceback" not in r.stderr
 
 
+def test_model_option_reaches_every_stage(tmp_path: Path, monkeypatch) -> None:
+    seen = []
+
+    def record(ctx):  # noqa: ANN001
+        seen.append(ctx.model)
+        return {}
+
+    monkeypatch.setattr(demo, "STAGES", [Stage("a", "a", record), Stage("b", "b", record)])
+    run_demo(tmp_path, quick=True, model="/models/my-model")
+    assert seen == ["/models/my-model", "/models/my-model"]
+    r = subprocess.run([sys.executable, "-m", "safealign", "demo", "--model", str(tmp_path / "missing"), "-o", str(tmp_path / "run")],
+                       capture_output=True, text=True, cwd=REPO)
+    assert r.returncode == 2 and "not found" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "run").exists()  # stopped before any stage ran
+
+
 @pytest.mark.slow
 def test_demo_quick_end_to_end(tmp_path: Path, default_model_dir: Path) -> None:
     """`safealign demo --quick` on the embedded model: every stage runs, the report parses, summary.json holds every

@@ -107,3 +107,14 @@ def test_trainer_with_unreachable_hub_model_is_one_line(tmp_path):
     assert res.returncode == 2, res.stderr[-2000:]
     assert "Traceback" not in res.stderr
     assert "offline?" in res.stderr and "some-org/definitely-not-a-model-xyz" in res.stderr
+
+
+def test_atomic_writes_get_normal_permissions(tmp_path):
+    """mkstemp/mkdtemp create 0600/0700; our files and folders get the permissions a plain open() would give."""
+    from safealign.utils import atomic
+
+    atomic.atomic_write_text(tmp_path / "r.html", "<html></html>")
+    with atomic.atomic_dir(tmp_path / "model") as tmp:
+        (tmp / "w.bin").write_bytes(b"1")
+    assert (tmp_path / "r.html").stat().st_mode & 0o777 == 0o666 & ~atomic._UMASK
+    assert (tmp_path / "model").stat().st_mode & 0o777 == 0o777 & ~atomic._UMASK

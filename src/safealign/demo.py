@@ -106,6 +106,7 @@ class DemoContext:
     budget: Budget
     quick: bool = False
     seed: int = 0
+    model: str = "default"  # the policy and the score models' backbone: 'default', a hub id or a local path
     headline: dict[str, Any] = field(default_factory=dict)
     progress: Optional[Callable[[int, int, str], None]] = None  # (done, total, what) for the current stage
 
@@ -189,7 +190,7 @@ def _score_stage(ctx: DemoContext, kind: str) -> dict[str, Any]:
     # the configs/cpu-demo/{reward,cost}.yaml recipes: frozen cached trunk (one cache file shared by both models),
     # top 2 layers + head
     cfg = _config(
-        ScoreTrainConfig, kind=kind, model="default", data="demo:safety_train", eval_data=None, output_dir=str(ctx.path(kind)),
+        ScoreTrainConfig, kind=kind, model=ctx.model, data="demo:safety_train", eval_data=None, output_dir=str(ctx.path(kind)),
         train_mode="top", top_layers=2, cache_trunk=True, trunk_cache=str(ctx.path("trunk_cache_top2.pt")),
         epochs=b.cost_epochs if kind == "cost" else b.score_epochs, batch_size=16,
         learning_rate=3e-4 if kind == "cost" else 1e-4,
@@ -243,7 +244,7 @@ def stage_ppo(ctx: DemoContext) -> dict[str, Any]:
     b = ctx.budget
     out = ctx.path("ppo_lag")
     # the configs/cpu-demo/ppo_lag.yaml recipe (LoRA actor, critics share the frozen R/C trunks), demo-sized
-    cfg = _config(mod.PPOLagConfig, actor="default", reward_model=str(reward), cost_model=str(cost), prompts="demo",
+    cfg = _config(mod.PPOLagConfig, actor=ctx.model, reward_model=str(reward), cost_model=str(cost), prompts="demo",
                   output_dir=str(out), seed=ctx.seed, steps=b.ppo_steps, batch_size=b.ppo_batch, max_new_tokens=b.ppo_tokens,
                   actor_lr=1e-4, critic_lr=1e-3, critic_mode="head", use_lora=True, kl_coef=0.02, lambda_init=1.0, lambda_lr=0.1,
                   lambda_max=20.0, lambda_window=64, cost_threshold=[0.0], save_every=0, tensorboard=False, progress=False)
@@ -296,7 +297,7 @@ def stage_eval(ctx: DemoContext) -> dict[str, Any]:
     cost = ctx.path("cost") if ctx.path("cost").exists() else None
     guard = ctx.path("guard") if ctx.path("guard").exists() else None
     actor = ctx.path("ppo_lag") / "actor"
-    models = {"base": "default"}
+    models = {"base": ctx.model}
     if actor.exists():
         models["aligned"] = str(actor)
     if cost is None and guard is None:
@@ -344,7 +345,7 @@ def stage_janus(ctx: DemoContext) -> dict[str, Any]:
 
     b = ctx.budget
     jdir = ctx.path("janus")
-    common = dict(model="default", max_examples=b.janus_rows, batch_size=b.janus_batch, max_length=b.janus_max_length, seed=ctx.seed,
+    common = dict(model=ctx.model, max_examples=b.janus_rows, batch_size=b.janus_batch, max_length=b.janus_max_length, seed=ctx.seed,
                   logging_steps=1)
     ctx.tick(0, 3, "janus: sft")
     sft_cfg = _config(sft.SFTTrainConfig, data="demo:system_train", output_dir=str(jdir / "sft"), max_steps=b.janus_sft_steps, **common)
@@ -358,7 +359,7 @@ def stage_janus(ctx: DemoContext) -> dict[str, Any]:
     params = GenerationParams(max_new_tokens=b.janus_tokens, temperature=0.0, seed=ctx.seed)
     scores = {}
     rows_all = {}
-    for name, spec in (("base", "default"), ("tuned", str(dpo_dir))):
+    for name, spec in (("base", ctx.model), ("tuned", str(dpo_dir))):
         report, rows = adh.evaluate_adherence(load_policy_backend(spec, b.batch_size), recs, params)
         scores[name] = report
         rows_all[name] = rows
@@ -416,6 +417,7 @@ def run_demo(
     budget: Optional[Budget] = None,
     console: Any = None,
     verbose: bool = False,
+    model: str = "default",
 ) -> dict[str, Any]:
     """Run the stages in order; returns the summary (also written to ``RUN/summary.json`` after every stage)."""
     if console is None:
@@ -424,7 +426,7 @@ def run_demo(
     if not verbose:
         os.environ["TQDM_DISABLE"] = "1"  # the stages' own bars; the demo draws one bar per stage
     try:
-        return _run_stages(output_dir, quick, only, skip, seed, budget, console)
+        return _run_stages(output_dir, quick, only, skip, seed, budget, console, model)
     finally:
         if old_tqdm is None:
             os.environ.pop("TQDM_DISABLE", None)
@@ -432,20 +434,28 @@ def run_demo(
             os.environ["TQDM_DISABLE"] = old_tqdm
 
 
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def _run_stages(output_dir: str | Path, quick: bool, only: Optional[Sequence[str]], skip: Sequence[str], seed: int,
-                budget: Optional[Budget], console: Any) -> dict[str, Any]:
+                budget: Optional[Budget], console: Any, model: str = "default") -> dict[str, Any]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    ctx = DemoContext(out=out, budget=budget or (Budget.quick() if quick else Budget.full()), quick=quick, seed=seed)
+    ctx = DemoContext(out=out, budget=budget or (Budget.quick() if quick else Budget.full()), quick=quick, seed=seed, model=model)
     previous = _load_summary(out)
     ctx.headline = {k: v for k, v in (previous.get("headline") or {}).items() if k in HEADLINE_KEYS}  # keep earlier stages' numbers
     stage_log: dict[str, dict[str, Any]] = {s["name"]: s for s in previous.get("stages") or [] if isinstance(s, dict) and "name" in s}
     selected = [s for s in STAGES if (only is None or s.name in only) and s.name not in skip]
     summary: dict[str, Any] = {
         "title": "safealign demo" + (" (quick)" if quick else ""),
-        "subtitle": f"embedded SmolLM2-135M-Instruct on CPU · seed {seed} · {'quick' if quick else 'full'} budget",
+        "subtitle": (f"{'embedded SmolLM2-135M-Instruct' if model == 'default' else model} on "
+                     f"{'GPU' if _cuda_available() else 'CPU'} · seed {seed} · {'quick' if quick else 'full'} budget"),
+        "model": model,
         "quick": quick,
         "budget": dataclasses.asdict(ctx.budget),
     }

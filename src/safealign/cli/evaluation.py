@@ -179,6 +179,7 @@ def demo_command(
     list_stages: bool = typer.Option(False, "--list", help="List the stages and exit."),
     seed: int = typer.Option(0, "--seed", help="Random seed of every stage."),
     verbose: bool = typer.Option(False, "--verbose", help="Also show the stages' own progress bars (logs always go to RUN/logs/)."),
+    model: str = typer.Option("default", "--model", help="Policy and score-model backbone: 'default' (embedded SmolLM2-135M-Instruct), a hub id or a local path."),
 ) -> None:
     """The whole product on the embedded model: reward/cost models, guard, PPO-Lagrangian, evaluation with and without the guardrail, arena, Janus SFT/DPO + adherence, and the report."""
     from safealign.cli.common import console, print_json, summary
@@ -194,7 +195,11 @@ def demo_command(
     for x in (sel_only or []) + sel_skip:
         if x not in names:
             raise ConfigError(f"unknown stage {x!r}; stages: {', '.join(s.name for s in STAGES)}")
-    result = run_demo(output_dir, quick=quick, only=sel_only, skip=sel_skip, seed=seed, verbose=verbose)
+    if model != "default":
+        from safealign.models.loading import resolve_model
+
+        resolve_model(model)  # a missing model is a one-line error before any stage starts
+    result = run_demo(output_dir, quick=quick, only=sel_only, skip=sel_skip, seed=seed, verbose=verbose, model=model)
     print_json({"report": result.get("report_html"), "headline": result.get("headline"), "stages": result.get("stages")})
     h = result.get("headline") or {}
 
