@@ -142,6 +142,8 @@ def _trainer(args, out: Path, reward, cost, **over):
                   progress=True, seed=args.seed)
     if args.actor_lr is not None:
         fields["actor_lr"] = args.actor_lr
+    if args.lambda_lr is not None:
+        fields["lambda_lr"] = args.lambda_lr
     cfg = cfg.replace(**{**fields, **over})
     return PPOLagTrainer(cfg, actor, tok, reward, cost, load_prompts("demo"))
 
@@ -193,6 +195,8 @@ def run(args) -> dict:
     res["before"]["seconds"] = round(time.time() - t, 1)
     del tr
     for name, over in (("lagrangian", {}), ("reward_only", {"fixed_lambda": 0.0})):
+        if name not in args.methods.split(","):
+            continue
         t = time.time()
         tr = _trainer(args, OUT / f"run{args.tag}_{name}", reward, cost, cost_threshold=[args.threshold], **over)
         tr.train()
@@ -217,6 +221,8 @@ def main() -> None:
     ap.add_argument("--threshold", type=float, default=0.0, help="cost threshold d for the run mode")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--actor-lr", type=float, default=None, help="override the demo config's actor learning rate")
+    ap.add_argument("--lambda-lr", type=float, default=None, help="override the demo config's multiplier learning rate")
+    ap.add_argument("--methods", default="lagrangian,reward_only", help="which runs of the run mode (comma-separated)")
     ap.add_argument("--tag", default="", help="suffix of the output JSON name (runs/bench/ppo_lag/<mode><tag>.json)")
     ap.add_argument("--eval-harmful", type=int, default=60, help="held-out harmful prompts evaluated (all 15 benign ones always)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default). On an oversubscribed "

@@ -393,3 +393,138 @@ def test_vision_rollout_never_samples_the_image_placeholder():
     assert not (response[ro.response_mask.bool()] == image_token).any()
     # the policy log-probs still come from the raw logits and are finite
     assert torch.isfinite(ro.log_probs).all()
+
+
+# ------------------------------------------------------------------------------------------ shared frozen trunk
+
+
+def _frozen_copy(kind: str, layers_changed=(), norm=False, embeddings=False, seed=0, n_layers=3) -> ScoreModel:
+    """A score model on the tiny actor's own base weights (same seed) with only the listed decoder layers, optionally
+    the final norm / the embeddings, and its head changed: R or C after ``train_mode: top``."""
+    m = ScoreModel(tiny_lm(seed, layers=n_layers)[0], ScoreConfig(kind=kind))
+    g = torch.Generator().manual_seed(11 if kind == "reward" else 12)
+    bump = lambda p: p.add_(0.05 * torch.randn(p.shape, generator=g))  # noqa: E731
+    with torch.no_grad():
+        for i in layers_changed:
+            for p in m.backbone.layers[i].parameters():
+                bump(p)
+        if norm:
+            bump(m.backbone.norm.weight)
+        if embeddings:
+            bump(m.backbone.embed_tokens.weight)
+        bump(m.head.weight)
+    return m
+
+
+def _shared_trainer(tmp_path, r_layers=(2,), c_layers=(2,), r_kw=None, c_kw=None, **kw) -> PPOLagTrainer:
+    actor, tok = tiny_lm(0, layers=3)
+    base = dict(output_dir=str(tmp_path), steps=2, batch_size=2, max_new_tokens=6, progress=False, tensorboard=False)
+    base.update(kw)
+    rm = _frozen_copy("reward", r_layers, norm=True, **(r_kw or {}))
+    cm = _frozen_copy("cost", c_layers, **(c_kw or {}))
+    return PPOLagTrainer(PPOLagConfig(**base), actor, tok, rm, cm, PROMPTS)
+
+
+@pytest.mark.parametrize(
+    "r_layers, c_layers, extra, depth",
+    [
+        ((2,), (2,), {}, 2),  # the demo recipe: R and C trained only their top layer (+ norm + head)
+        ((2,), (1, 2), {}, 1),  # the smallest shared prefix wins
+        ((), (), {}, 3),  # heads (and R's final norm) only: every layer is shared
+        ((0, 2), (2,), {}, 0),  # layer 0 differs
+        ((2,), (2,), {"r_kw": {"embeddings": True}}, 0),  # the embeddings differ
+        ((2,), (2,), {"c_kw": {"seed": 5}}, 0),  # another base model altogether
+        ((2,), (2,), {"share_frozen_trunk": False}, 0),  # turned off
+        ((2,), (2,), {"use_lora": False}, 2),  # full fine-tuning: the frozen reference copy shares the trunk
+    ],
+)
+def test_shared_trunk_depth_is_detected(tmp_path, capsys, r_layers, c_layers, extra, depth):
+    tr = _shared_trainer(tmp_path, r_layers, c_layers, **extra)
+    assert tr.shared_trunk_depth == depth
+    err = capsys.readouterr().err
+    assert "shared frozen trunk: " + (f"K={depth} of 3 layers" if depth else ("off" if "share_frozen_trunk" in extra else "K=0")) in err
+
+
+def test_seeds_differ_by_default_so_nothing_is_shared(tmp_path):
+    assert _trainer(tmp_path).shared_trunk_depth == 0  # R and C of the other tests are other random models
+
+
+def _layer_calls(modules) -> tuple[list[int], list]:
+    calls = [0] * len(modules)
+    handles = []
+    for i, m in enumerate(modules):
+        handles.append(m.register_forward_hook(lambda *a, i=i: calls.__setitem__(i, calls[i] + 1)))
+    return calls, handles
+
+
+@pytest.mark.parametrize(
+    "r_layers, c_layers, critic, use_lora",
+    [
+        ((2,), (2,), {}, True),  # head critics read the final states
+        ((2,), (2,), {"critic_mode": "top", "critic_top_layers": 1}, True),  # top states enter layer 2 = K
+        ((2,), (2,), {"critic_mode": "top", "critic_top_layers": 2}, True),  # ... layer 1 < K: kept from the shared trunk
+        ((2,), (1, 2), {"critic_mode": "top", "critic_top_layers": 1}, True),  # ... layer 2 > K = 1: from the model's own layers
+        ((), (), {"critic_mode": "top", "critic_top_layers": 3}, True),  # K = n: the embeddings, tails are norm + heads
+        ((2,), (2,), {}, False),  # full fine-tuning: the reference is a frozen copy
+    ],
+    ids=["head", "top1", "top2-below-K", "top1-above-K", "all-shared", "full-ft"],
+)
+def test_shared_trunk_scoring_equals_three_full_forwards(tmp_path, r_layers, c_layers, critic, use_lora):
+    tr = _shared_trainer(tmp_path, r_layers, c_layers, use_lora=use_lora, **critic)
+    K = tr.shared_trunk_depth
+    assert K == (3 if not r_layers else min(min(r_layers), min(c_layers)))
+    actor = tr.unwrapped_actor
+    if use_lora:  # a trained adapter: the reference must be the adapter-DISABLED base
+        with torch.no_grad():
+            for n, p in actor.named_parameters():
+                if "lora_B" in n:
+                    p.add_(0.2 * torch.randn_like(p))
+    tok = tr.processing_class
+    torch.manual_seed(0)
+    ro = generate_rollout(actor, tok, PROMPTS, max_new_tokens=8, temperature=1.0)
+    ro = _right_pad(_right_pad(ro, row=1, keep=3, pad_id=tok.pad_token_id), row=3, keep=5, pad_id=tok.pad_token_id)
+    assert ro.attention_mask[:, : ro.prompt_len].eq(0).any()  # left-padded prompts
+    assert len(set(ro.response_mask.sum(-1).tolist())) > 1  # right-padded responses of different lengths
+    from safealign.models.trunk import decoder_layers
+
+    full = tr._scoring(ro, 0)
+    ref_layers = decoder_layers(tr.ref_model if tr.ref_model is not None else actor)[1]
+    r_layers_mod, c_layers_mod = tr.reward_model.backbone.layers, tr.cost_model.backbone.layers
+    calls, handles = _layer_calls([r_layers_mod[0], c_layers_mod[0], ref_layers[0]] + ([c_layers_mod[K]] if K < 3 else []))
+    shared = tr._scoring(ro)
+    for h in handles:
+        h.remove()
+    # the lower layers ran once (R's copy), never for C or the reference; the layers above K ran for each model
+    assert calls[:3] == [1, 0, 0] and calls[3:] in ([1], [])
+    if use_lora:
+        own, _ = policy_log_probs(actor, ro)
+        assert not torch.allclose(own, full[0], atol=1e-3)  # the adapter really changes the policy
+    torch.testing.assert_close(shared[0], full[0], atol=1e-5, rtol=0)
+    assert (shared[0][ro.response_mask == 0] == 0).all()
+    for a, b in zip(shared[1:], full[1:]):
+        torch.testing.assert_close(a.end_scores, b.end_scores, atol=1e-5, rtol=0)
+        assert a.hidden is not None and a.hidden.shape == b.hidden.shape
+        torch.testing.assert_close(a.hidden, b.hidden, atol=1e-5, rtol=0)
+    # and the values the critics compute from those states
+    for critic_mod, a, b in ((tr.reward_critic, shared[1], full[1]), (tr.cost_critic, shared[2], full[2])):
+        with torch.no_grad():
+            torch.testing.assert_close(critic_mod(ro, a.hidden), critic_mod(ro, b.hidden), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("critic", [{}, {"critic_mode": "top", "critic_top_layers": 1}], ids=["head", "top"])
+def test_two_steps_same_metrics_with_and_without_the_shared_trunk(tmp_path, critic):
+    runs = {}
+    for share in (True, False):
+        tr = _shared_trainer(tmp_path / str(share), share_frozen_trunk=share, batch_size=4, mini_batches=2, seed=3, **critic)
+        assert tr.shared_trunk_depth == (2 if share else 0)
+        runs[share] = (_metrics(tr.train()), _state(tr))
+    (m_on, s_on), (m_off, s_off) = runs[True], runs[False]
+    assert len(m_on) == len(m_off) == 2
+    for a, b in zip(m_on, m_off):
+        assert a.keys() == b.keys()
+        for k in a:
+            if not k.startswith("time/"):
+                assert a[k] == pytest.approx(b[k], abs=1e-5, rel=1e-5), k
+    assert s_on.keys() == s_off.keys()
+    for k in s_on:
+        torch.testing.assert_close(s_on[k], s_off[k], atol=1e-5, rtol=1e-5, msg=k)

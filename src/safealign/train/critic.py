@@ -11,8 +11,13 @@ The critics are initialised from the score models (REFERENCE.md: V_R from R, V_C
   ``top_layers`` decoder layers + final norm + a value head. The scoring pass caches the hidden states entering
   those layers (all positions: attention needs them); the critic runs its copies on them with the rollout's mask
   and positions. Running the top layers on cached states is the score trainer's ``train_mode: top`` mechanism
-  (:class:`safealign.train.score_trainer.CachedTopScorer`), reused here.
+  (:class:`safealign.models.trunk.CachedTopScorer`), reused here.
 - ``mode="full"``: a trainable copy of the whole score model (the papers' setting; for GPU users).
+
+Shared frozen trunk: when R and C (and the reference) hold bit-identical lower layers, the PPO trainer runs them once
+per rollout (:meth:`safealign.models.trunk.TrunkStates.compute`, see :func:`shared_trunk_states`) and
+:func:`score_rollout` runs only the model's own upper layers on those states; end scores and critic states are the
+same as from the model's full forward.
 
 A critic has K outputs (one per cost stream for per-category constraints). Values are [B, T, K], aligned with the
 response tokens (the value at the state before each response token; see :mod:`safealign.train.rollout`).
@@ -30,8 +35,8 @@ from torch import nn
 from safealign.errors import ConfigError
 from safealign.losses import last_token_index
 from safealign.models.score import ScoreModel
+from safealign.models.trunk import CachedTopScorer, TrunkStates, decoder_layers, layer_slice
 from safealign.train.rollout import Rollout
-from safealign.train.score_trainer import CachedTopScorer, _only_top_layers, decoder_layers
 
 CriticMode = Literal["head", "top", "full"]
 
@@ -58,27 +63,46 @@ def _normalised_head(model: ScoreModel, h: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def score_rollout(model: ScoreModel, rollout: Rollout, keep_hidden: bool = False, top_layers: int = 0) -> ScoringResult:
+def score_rollout(
+    model: ScoreModel, rollout: Rollout, keep_hidden: bool = False, top_layers: int = 0, trunk: Optional[TrunkStates] = None
+) -> ScoringResult:
     """One batched forward of a frozen score model over (prompt, response); the same pixel values as the actor.
 
     ``keep_hidden``: also return the states a critic reads — the final states at the response positions
     (``top_layers=0``, head critics) or the states entering the top ``top_layers`` decoder layers at every
-    position (top critics)."""
+    position (top critics). ``trunk``: the states a shared trunk computed for this rollout (text models whose lower
+    ``trunk.depth`` layers are those of the model, see :func:`shared_trunk_states`); only the layers above run."""
     top = keep_hidden and top_layers > 0
-    out = model.backbone(**rollout.model_inputs(), use_cache=False, output_hidden_states=top)
-    hidden = _last_hidden(out)  # [B, L, H]
+    keep_at = None
+    if top:
+        _, layers = decoder_layers(model.backbone)
+        _check_top_layers(top_layers, len(layers))
+        keep_at = len(layers) - top_layers  # the input of layer n-k (0: the embeddings)
+    if trunk is None:
+        out = model.backbone(**rollout.model_inputs(), use_cache=False, output_hidden_states=top)
+        hidden = _last_hidden(out)  # [B, L, H]
+        top_states = out.hidden_states[keep_at] if top else None
+    else:
+        hidden, top_states = trunk.finish(decoder_layers(model.backbone)[0], keep_at)
     idx = last_token_index(rollout.attention_mask)  # last response token (or last prompt token for empty replies)
     end_h = hidden[torch.arange(hidden.size(0), device=hidden.device), idx]  # [B, H]
     end = _normalised_head(model, end_h)  # [B, K]
     kept = None
     if top:
-        _, layers = decoder_layers(model.backbone)
-        _check_top_layers(top_layers, len(layers))
-        kept = out.hidden_states[len(layers) - top_layers].detach()  # the input of layer n-k (0: the embeddings)
+        kept = top_states.detach()
     elif keep_hidden:
         P, T = rollout.prompt_len, rollout.response_mask.size(1)
         kept = hidden[:, P - 1 : P + T - 1].detach()  # state before each response token
     return ScoringResult(end_scores=end, hidden=kept)
+
+
+@torch.no_grad()
+def shared_trunk_states(model: ScoreModel, rollout: Rollout, depth: int, keep: Sequence[int] = ()) -> TrunkStates:
+    """The embeddings + lower ``depth`` layers of a text score model's trunk over the rollout, once, for every model
+    that holds the same lower layers (the rollout's mask and positions, as in a full forward); ``keep``: the layers
+    below ``depth`` whose input states a top critic reads."""
+    lm, _ = decoder_layers(model.backbone)
+    return TrunkStates.compute(lm, rollout.input_ids, rollout.attention_mask, rollout.position_ids, depth, keep)
 
 
 def _check_top_layers(k: int, n_layers: int) -> None:
@@ -116,7 +140,7 @@ def _top_copy(score_model: ScoreModel, k: int) -> ScoreModel:
     _check_top_layers(k, len(layers))
     emb = lm.get_input_embeddings() if hasattr(lm, "get_input_embeddings") else None
     memo = {id(emb): None} if emb is not None else {}
-    with _only_top_layers(lm, k):  # lm.layers is the top k while it is copied
+    with layer_slice(lm, len(layers) - k):  # lm.layers is the top k while it is copied
         trunk = copy.deepcopy(lm, memo)
     return ScoreModel(trunk, copy.deepcopy(score_model.score_config))
 

@@ -4,7 +4,8 @@ formula comes from :mod:`safealign.losses` (REFERENCE.md section 1).
 One RL step:
   1. rollout: batched KV-cached sampling, per-token log-probs of the unwarped policy   (time/generation)
   2. scoring: reference log-probs (LoRA adapter disabled: no second copy), frozen R and C (one batched trunk
-     forward each, the same pixel values), old critic values                           (time/scoring)
+     forward each, the same pixel values; with share_frozen_trunk the lower layers that the reference, R and C
+     hold bit-identically run once for the three), old critic values                   (time/scoring)
   3. multiplier(s): episode costs -> sliding window -> J_C -> lambda step (all processes' episodes)
   4. KL-shaped reward / cost streams, GAE per stream, A = (A_R - sum_k lambda_k A_C,k) / (1 + sum_k lambda_k)
   5. actor: clipped surrogate over response tokens                                      (time/actor)
@@ -19,6 +20,7 @@ import json
 import os
 import random
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Optional, Sequence
@@ -107,6 +109,12 @@ class PPOLagConfig(BaseConfig):
         "copies of the top critic_top_layers layers + norm + value head; full: trainable copies.",
     )
     critic_top_layers: int = help_field(2, "critic_mode=top: how many top decoder layers of the R/C trunks each critic copies and trains.")
+    share_frozen_trunk: bool = help_field(
+        True,
+        "Scoring runs the lower layers that the reference, R and C hold bit-identically (found once at start, e.g. "
+        "score models trained with train_mode top) once for the three, then only each model's own upper layers. "
+        "Same results; text models on one device without mixed precision.",
+    )
     # bookkeeping
     save_every: int = help_field(10, "Write a checkpoint every N steps (0: only at the end).")
     resume: bool = help_field(False, "Continue from output_dir/checkpoint.")
@@ -312,6 +320,14 @@ class PPOLagTrainer:
         self.step = 0
         self._writer = None
 
+        # ---- shared frozen trunk: the lower layers the reference, R and C hold bit-identically run once per rollout
+        t_find = time.perf_counter()
+        self.shared_trunk_depth, why = self._find_shared_trunk()
+        if self.acc.is_main_process:
+            from safealign.cli.common import console
+
+            console.print(f"ppo-lag: shared frozen trunk: {why} ({time.perf_counter() - t_find:.2f} s)", soft_wrap=True)
+
     # ------------------------------------------------------------------------------------------------ setup
     def _add_lora(self, actor: Any) -> Any:
         from peft import LoraConfig, get_peft_model
@@ -341,15 +357,98 @@ class PPOLagTrainer:
     def unwrapped_actor(self) -> Any:
         return self.acc.unwrap_model(self.actor)
 
-    def _ref_log_probs(self, rollout: Any) -> torch.Tensor:
+    @contextmanager
+    def _reference(self) -> Any:
+        """The reference policy: the frozen copy (full fine-tuning) or the actor with its LoRA adapter disabled."""
+        if self.ref_model is not None:
+            yield self.ref_model
+            return
+        model = self.unwrapped_actor
+        with model.disable_adapter():
+            yield model
+
+    def _ref_log_probs(self, rollout: Any, trunk: Any = None) -> torch.Tensor:
+        """Reference log-probs of the response tokens; with ``trunk`` (shared lower layers already run) only the
+        reference's own upper layers + norm + LM head (response positions only) run."""
         from safealign.train.rollout import policy_log_probs
 
+        with torch.no_grad(), self._reference() as ref:
+            if trunk is None:
+                return policy_log_probs(ref, rollout)[0]
+            from safealign.models.trunk import decoder_layers, layer_slice
+
+            with layer_slice(decoder_layers(ref)[0], trunk.depth):
+                return policy_log_probs(ref, rollout, inputs_embeds=trunk.hidden)[0]
+
+    def _scoring(self, rollout: Any, depth: Optional[int] = None) -> tuple[torch.Tensor, Any, Any]:
+        """(reference log-probs, R read-out, C read-out) of a rollout. ``depth``: how many lower layers run once for
+        the three (default: the depth found at start; 0: three full forwards)."""
+        from safealign.models.trunk import decoder_layers
+        from safealign.train.critic import score_rollout, shared_trunk_states
+
+        depth = self.shared_trunk_depth if depth is None else depth
+        rc, cc = self.acc.unwrap_model(self.reward_critic), self.acc.unwrap_model(self.cost_critic)
+        trunk = None
+        if depth > 0:
+            # states a top critic reads below the shared depth are kept while the trunk runs
+            keep = [len(decoder_layers(m.backbone)[1]) - c.top_layers for m, c in ((self.reward_model, rc), (self.cost_model, cc)) if c.top_layers]
+            trunk = shared_trunk_states(self.reward_model, rollout, depth, keep)
+        ref_lp = self._ref_log_probs(rollout, trunk)
+        r_out = score_rollout(self.reward_model, rollout, keep_hidden=rc.needs_hidden, top_layers=rc.top_layers, trunk=trunk)
+        c_out = score_rollout(self.cost_model, rollout, keep_hidden=cc.needs_hidden, top_layers=cc.top_layers, trunk=trunk)
+        return ref_lp, r_out, c_out
+
+    def _find_shared_trunk(self) -> tuple[int, str]:
+        """(K, a line for the log): the number of lower decoder layers (with the embeddings) that the reference, R and
+        C hold bit-identically, compared tensor by tensor once; 0 where sharing does not apply. A 2-row padded probe
+        then checks that the split forward reproduces the full ones on this architecture."""
+        from safealign.models.trunk import decoder_layers, shared_depth
+
+        if not self.cfg.share_frozen_trunk:
+            return 0, "off (share_frozen_trunk: false)"
+        scorers = (self.reward_model, self.cost_model)
+        if self.vision or any(m.score_config.is_vision or _is_vision(m.backbone) for m in scorers):
+            return 0, "off (vision models)"
+        if sharded_parameters(self.acc):
+            return 0, "off (sharded parameters)"
+        if str(getattr(self.acc, "mixed_precision", "no")) != "no":
+            return 0, "off (mixed precision)"
+        try:
+            with self._reference() as ref:
+                decoders = [decoder_layers(ref)[0]] + [decoder_layers(m.backbone)[0] for m in scorers]
+        except ConfigError:
+            return 0, "off (no decoder layer list found)"
+        n = len(decoder_layers(self.reward_model.backbone)[1])
+        depth = shared_depth(decoders)
+        if depth == 0:
+            return 0, "K=0 (the reference, R and C differ from the embeddings or layer 0 on)"
+        if not self._shared_scoring_matches(depth):
+            return 0, f"off ({depth} identical layers, but a split forward differs from a full one on this architecture)"
+        return depth, f"K={depth} of {n} layers run once for the reference, R and C"
+
+    def _shared_scoring_matches(self, depth: int) -> bool:
+        """Scoring with and without the shared trunk agree on a tiny padded probe (left-padded prompt, right-padded
+        response); random token ids from a private generator (the global RNG stays untouched)."""
+        from safealign.train.rollout import Rollout
+
+        g = torch.Generator().manual_seed(0)
+        vocab = int(self.reward_model.backbone.get_input_embeddings().num_embeddings)
+        dev = self.acc.device
+        ids = torch.randint(0, vocab, (2, 7), generator=g).to(dev)
+        attn = torch.tensor([[0, 1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 1, 1, 0]], device=dev)
+        probe = Rollout(ids, attn, 4, attn[:, 4:].float())
         with torch.no_grad():
-            if self.ref_model is not None:
-                return policy_log_probs(self.ref_model, rollout)[0]
-            model = self.unwrapped_actor
-            with model.disable_adapter():
-                return policy_log_probs(model, rollout)[0]
+            full, split = self._scoring(probe, 0), self._scoring(probe, depth)
+        pairs = [(full[0], split[0])]
+        for a, b in zip(full[1:], split[1:]):
+            pairs.append((a.end_scores, b.end_scores))
+            if a.hidden is not None:
+                pairs.append((a.hidden, b.hidden))
+        for a, b in pairs:
+            tol = 1e-4 if a.dtype == torch.float32 else 2e-2
+            if a.shape != b.shape or not torch.allclose(a.float(), b.float(), atol=tol, rtol=tol, equal_nan=True):
+                return False
+        return True
 
     def _batch(self, step: int) -> list[PromptRecord]:
         """Prompts of this process at ``step``: a per-epoch seeded permutation, so a resumed run sees the same order."""
@@ -378,7 +477,6 @@ class PPOLagTrainer:
     # ------------------------------------------------------------------------------------------------- step
     def rl_step(self, records: Sequence[PromptRecord]) -> dict[str, float]:
         from safealign import losses as L
-        from safealign.train.critic import score_rollout
         from safealign.train.rollout import generate_rollout, policy_log_probs
 
         cfg, acc = self.cfg, self.acc
@@ -388,13 +486,11 @@ class PPOLagTrainer:
             self.unwrapped_actor, self.processing_class, records, cfg.max_new_tokens, cfg.temperature, cfg.top_p, cfg.record_log_probs
         )
         t1 = time.perf_counter()
-        # 2. scoring (no grad): reference, frozen R and C, old values
+        # 2. scoring (no grad): reference, frozen R and C (shared lower layers once), old values
         with torch.no_grad():
             old_lp = rollout.log_probs if rollout.log_probs is not None else policy_log_probs(self.unwrapped_actor, rollout)[0]
-            ref_lp = self._ref_log_probs(rollout)
+            ref_lp, r_out, c_out = self._scoring(rollout)
             rc, cc = self.acc.unwrap_model(self.reward_critic), self.acc.unwrap_model(self.cost_critic)
-            r_out = score_rollout(self.reward_model, rollout, keep_hidden=rc.needs_hidden, top_layers=rc.top_layers)
-            c_out = score_rollout(self.cost_model, rollout, keep_hidden=cc.needs_hidden, top_layers=cc.top_layers)
             old_rv = rc(rollout, r_out.hidden)[..., 0]  # [B, T]
             old_cv = cc(rollout, c_out.hidden)  # [B, T, K]
         t2 = time.perf_counter()

@@ -189,16 +189,25 @@ def generate_rollout(
     )
 
 
-def response_logits(model: Any, rollout: Rollout) -> torch.Tensor:
-    """Logits predicting each response token, from one full-sequence forward.  -> [B, T, V]"""
+def response_logits(model: Any, rollout: Rollout, inputs_embeds: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Logits predicting each response token, from one full-sequence forward.  -> [B, T, V]
+
+    ``inputs_embeds``: states [B, P+T, H] to start from instead of the token embeddings (a shared trunk ran the layers
+    below the ones the model's decoder runs now; see :mod:`safealign.models.trunk`)."""
     T = rollout.response_mask.size(1)
-    out = model(**rollout.model_inputs(), use_cache=False, logits_to_keep=T + 1)
+    inputs = rollout.model_inputs()
+    if inputs_embeds is not None:
+        del inputs["input_ids"]
+        inputs["inputs_embeds"] = inputs_embeds
+    out = model(**inputs, use_cache=False, logits_to_keep=T + 1)
     return out.logits[:, :-1]
 
 
-def policy_log_probs(model: Any, rollout: Rollout, with_entropy: bool = False) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+def policy_log_probs(
+    model: Any, rollout: Rollout, with_entropy: bool = False, inputs_embeds: Optional[torch.Tensor] = None
+) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
     """log pi(a_t | s_t) over response tokens (zero on padding) and optionally the per-token entropy.  [B, T]"""
-    logits = response_logits(model, rollout)
+    logits = response_logits(model, rollout, inputs_embeds)
     mask = rollout.response_mask
     lp = gather_log_probs(logits, rollout.response_ids) * mask
     ent = entropy_from_logits(logits.detach()) * mask if with_entropy else None

@@ -24,9 +24,8 @@ import json
 import math
 import shutil
 import time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import torch
 from torch import nn
@@ -35,6 +34,7 @@ from safealign.data.records import SafetyPair
 from safealign.errors import ConfigError
 from safealign.losses import cost_loss, reward_loss, safety_sign, severity_weight
 from safealign.models.score import ScoreConfig, ScoreModel, position_ids_from_mask
+from safealign.models.trunk import CachedTopScorer, decoder_layers
 from safealign.train import common
 from safealign.train.score_config import CostTrainConfig, RewardTrainConfig, ScoreTrainConfig  # noqa: F401 - re-exported
 from safealign.train.score_data import PairCollator, check_pairs, encode_conversations, first_second, is_processor
@@ -65,16 +65,6 @@ def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
 
 
 # ------------------------------------------------------------------------------------------------ model set-up
-def decoder_layers(trunk: nn.Module) -> tuple[nn.Module, nn.ModuleList]:
-    """(text decoder, its layer list) of a causal-LM trunk or a LLaVA-style trunk."""
-    base = trunk.get_base_model() if hasattr(trunk, "get_base_model") else trunk
-    lm = getattr(base, "language_model", None) or base
-    layers = getattr(lm, "layers", None)
-    if not isinstance(layers, nn.ModuleList):
-        raise ConfigError(f"cannot find the decoder layers of {type(base).__name__} (train_mode top/lora-top need them)")
-    return lm, layers
-
-
 def load_backbone_and_processor(cfg: ScoreTrainConfig) -> tuple[ScoreModel, Any]:
     from safealign.models.loading import default_dtype, load_tokenizer, resolve_model
 
@@ -160,34 +150,6 @@ def _lora_targets(trunk: nn.Module, cfg: ScoreTrainConfig) -> list[str]:
 
 
 # ------------------------------------------------------------------------------------------------ trunk cache
-@contextmanager
-def _only_top_layers(lm: nn.Module, k: int) -> Iterator[None]:
-    """Temporarily make the decoder run only its top ``k`` layers (inputs are the cached states below them)."""
-    full = lm.layers
-    lm.layers = nn.ModuleList(list(full)[len(full) - k:])
-    try:
-        yield
-    finally:
-        lm.layers = full
-
-
-class CachedTopScorer(nn.Module):
-    """Scores cached hidden states: the top ``k`` decoder layers + final norm (k > 0) + the score head."""
-
-    def __init__(self, score_model: ScoreModel, k: int):
-        super().__init__()
-        self.score_model = score_model
-        self.k = k
-
-    def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> Any:
-        if self.k > 0:
-            lm, _ = decoder_layers(self.score_model.backbone)
-            with _only_top_layers(lm, self.k):
-                out = lm(inputs_embeds=hidden, attention_mask=attention_mask, position_ids=position_ids_from_mask(attention_mask), use_cache=False)
-            hidden = out.last_hidden_state
-        return self.score_model.forward_hidden(hidden, attention_mask)
-
-
 @torch.no_grad()
 def cache_trunk_states(model: ScoreModel, processing_class: Any, pairs: Sequence[SafetyPair], kind: str, k: int, cfg: ScoreTrainConfig, enabled_bar: bool = True) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """For each pair, the hidden states entering the top ``k`` layers (k = 0: the trunk's final states) of its
