@@ -2,7 +2,7 @@
 score on held-out system messages (per constraint) and the safe rate on the system-message attack set, before and
 after training. Prints a JSON blob and a markdown table; writes them to ``<out>/results.json`` / ``results.md``.
 
-    .venv/bin/python bench/bench_janus.py                 # full run (~10 min training + evaluation)
+    OMP_NUM_THREADS=1 .venv/bin/python bench/bench_janus.py   # the measured recipe: ~7 min training + ~2 min evaluation
     .venv/bin/python bench/bench_janus.py --quick         # smoke run (a few steps, a few items)
 
 Safety judge: a saved guard (``--guard runs/demo/guard``) when one exists, else the refusal detector (a proxy).
@@ -74,19 +74,19 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="default")
     ap.add_argument("--out", default="runs/bench-janus")
-    ap.add_argument("--sft-epochs", type=float, default=2.0)
+    ap.add_argument("--sft-epochs", type=float, default=1.0)
     ap.add_argument("--dpo-epochs", type=float, default=1.0)
-    ap.add_argument("--sft-lr", type=float, default=3e-4)
+    ap.add_argument("--sft-lr", type=float, default=5e-4)
     ap.add_argument("--dpo-lr", type=float, default=1e-4)
-    ap.add_argument("--dpo-max", type=int, default=64, help="DPO pairs used (shuffled mix of demo pairs and attack pairs)")
+    ap.add_argument("--dpo-max", type=int, default=32, help="DPO pairs used (shuffled mix of demo pairs and attack pairs)")
     ap.add_argument("--lora-r", type=int, default=32)
-    ap.add_argument("--attack-train", type=int, default=40, help="harmful prompts (BeaverTails eval) turned into styled-refusal training rows")
-    ap.add_argument("--taxonomy-heldout", type=int, default=16, help="extra held-out items: taxonomy system messages on Koala prompts")
+    ap.add_argument("--attack-train", type=int, default=48, help="harmful prompts (BeaverTails eval) turned into styled-refusal training rows")
+    ap.add_argument("--taxonomy-heldout", type=int, default=0, help="extra held-out items: taxonomy system messages on Koala prompts")
     ap.add_argument("--guard", default=None, help="saved guard folder (default: runs/demo/guard if present, else refusal proxy)")
-    ap.add_argument("--max-new-tokens", type=int, default=160)
-    ap.add_argument("--attack-new-tokens", type=int, default=64)
+    ap.add_argument("--max-new-tokens", type=int, default=96)
+    ap.add_argument("--attack-new-tokens", type=int, default=32)
     ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--skip-sft-eval", action="store_true")
+    ap.add_argument("--sft-eval", action="store_true", help="also evaluate the SFT model (adds a few minutes)")
     ap.add_argument("--quick", action="store_true", help="smoke run: 2 steps each, 4 items")
     args = ap.parse_args()
 
@@ -133,7 +133,7 @@ def main() -> None:
     sft_dir = train_sft(SFTTrainConfig(model=base, data="demo:system_train", output_dir=str(out / "sft"), num_epochs=args.sft_epochs, learning_rate=args.sft_lr, **common))
     sft_s, sft_cpu = time.time() - t0, time.process_time() - c0
     log(f"SFT done in {sft_s:.0f} s")
-    if not args.skip_sft_eval:
+    if args.sft_eval:
         results["after_sft"] = evaluate(str(sft_dir), test, taxo, attacks, guard, args.max_new_tokens, args.attack_new_tokens, args.batch)
         log(f"after SFT: adherence {results['after_sft']['adherence']['overall']}%, safe {results['after_sft']['attack_safety']['safe_rate']}%")
     (out / "partial.json").write_text(json.dumps(results, indent=2, default=str))

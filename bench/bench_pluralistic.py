@@ -70,6 +70,8 @@ def main() -> None:
     ap.add_argument("--score-epochs", type=int, default=3)
     ap.add_argument("--score-lr", type=float, default=5e-5)
     ap.add_argument("--sft-rows", type=int, default=64)
+    ap.add_argument("--sft-lr", type=float, default=3e-4, help="Janus SFT learning rate (LoRA r16)")
+    ap.add_argument("--dpo-lr", type=float, default=5e-5, help="Janus DPO learning rate (LoRA r16)")
     ap.add_argument("--dpo-rows", type=int, default=64)
     ap.add_argument("--ppo-steps", type=int, default=8)
     ap.add_argument("--ppo-batch", type=int, default=8)
@@ -153,11 +155,11 @@ def main() -> None:
     quick_steps = {"max_steps": 1} if args.quick else {}
     common = dict(lora=True, lora_r=16, lora_alpha=32, batch_size=4, max_length=320, logging_steps=4, seed=args.seed, **quick_steps)
     st.run("sft", out / "sft" / "config.json", lambda: train_sft(SFTTrainConfig(
-        model=base, data=str(data / "system_seen.jsonl"), output_dir=str(out / "sft"), num_epochs=1.0, learning_rate=3e-4,
+        model=base, data=str(data / "system_seen.jsonl"), output_dir=str(out / "sft"), num_epochs=1.0, learning_rate=args.sft_lr,
         max_examples=args.sft_rows, **common)))
     st.run("dpo", out / "dpo" / "config.json", lambda: train_preference(PreferenceTrainConfig(
         method="dpo", model=str(out / "sft"), data=str(data / "system_seen.jsonl"), output_dir=str(out / "dpo"), num_epochs=1.0,
-        learning_rate=5e-5, beta=0.1, max_examples=args.dpo_rows, **common)))
+        learning_rate=args.dpo_lr, beta=0.1, max_examples=args.dpo_rows, **common)))
 
     # ---------------------------------------------------------------------------------------------- 6./7. PPO
     from safealign.train.ppo_lag import PPOLagConfig, run_ppo_lag
