@@ -171,3 +171,25 @@ def test_report_command(tmp_path: Path) -> None:
     r = CliRunner().invoke(build_app(), ["report", str(run)])
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["html"].endswith("report.html")
+
+
+def test_report_shows_the_pluralistic_tradeoff(tmp_path: Path) -> None:
+    """issue 8: the trade-off is a table and a 2-D plot in the report, with the claim check."""
+    from safealign.pluralistic.tradeoff import MethodPoint, write_tradeoff
+
+    points = [
+        MethodPoint("base", adherence=30.0, safe_share=10.0, safe_by_judge={"refusal": 10.0, "guard": 70.0}, n_adherence=17, n_attack=24),
+        MethodPoint("dpo", adherence=50.0, safe_share=20.0, safe_by_judge={"refusal": 20.0, "guard": 60.0}, n_adherence=17, n_attack=24),
+        MethodPoint("ppo_lag", adherence=52.0, safe_share=70.0, safe_by_judge={"refusal": 70.0, "guard": 90.0}, n_adherence=17, n_attack=24),
+    ]
+    write_tradeoff(points, tmp_path / "run" / "tradeoff", plot=False)
+    res = build_report(tmp_path / "run")
+    doc = parse(res.html_path.read_text())
+    assert doc.errors == [] and doc.stack == []
+    assert "tradeoff-0" in doc.ids
+    text = " ".join(doc.text)
+    assert "PPO" in text or "ppo_lag" in text
+    assert "52.0%" in text and "70.0%" in text and "90.0%" in text  # ours, by the primary judge and by the guard
+    assert "halved" in text.lower() or "kept" in text.lower()  # the claim check is stated
+    assert any(p.name == "tradeoff-0.png" and p.read_bytes()[:4] == b"\x89PNG" for p in res.plots)
+    assert len(doc.imgs) == len(res.plots)

@@ -178,6 +178,35 @@ class _Plots:
         return uri
 
 
+    def add_file(self, path: Path, name: str) -> str:
+        """Embed a PNG written elsewhere (e.g. by the trade-off plotter) and keep it with the report's plots."""
+        data = Path(path).read_bytes()
+        uri = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+        self.paths.append(Path(path))
+        self.embedded[name] = uri
+        return uri
+
+
+def tradeoff_html(points: list[Any], plots: "_Plots", name: str) -> str:
+    """The pluralistic trade-off: a table (every judge, the Pareto front, the claim check) and the 2-D plot."""
+    from safealign.pluralistic.tradeoff import _claim_line, compare, pareto_front, plot_tradeoff
+
+    front = set(pareto_front(points))
+    judges = list(dict.fromkeys(j for pt in points for j in pt.safe_by_judge))
+    head = "<tr><th>method</th><th>adherence (held-out)</th><th>strict</th><th>safe under attacks</th>" + "".join(
+        f"<th>safe ({html.escape(j)})</th>" for j in judges[1:]) + "<th>n (adh / attack)</th><th>Pareto</th></tr>"
+    rows = "".join(
+        f"<tr><td>{html.escape(pt.display)}</td><td>{pt.adherence:.1f}%</td><td>{pt.strict_adherence:.1f}%</td><td>{pt.safe_share:.1f}%</td>"
+        + "".join(f"<td>{pt.safe_by_judge.get(j, float('nan')):.1f}%</td>" for j in judges[1:])
+        + f"<td>{pt.n_adherence} / {pt.n_attack}</td><td>{'★' if pt.method in front else ''}</td></tr>"
+        for pt in points)
+    png = plot_tradeoff(points, plots.out_dir / f"{name}.png")
+    uri = plots.add_file(png, name)
+    caption = "x: judge-free adherence on held-out system messages; y: safe answers under system-message attacks; up-right is better"
+    return (f"<p>{html.escape(_claim_line(compare(points)))}</p><table>{head}{rows}</table>"
+            + _figures([(caption, uri)]))
+
+
 def _safe_name(s: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in s).strip("_") or "run"
 
@@ -528,6 +557,18 @@ def build_report(run_dir: str | Path, title: Optional[str] = None, max_examples:
         if auto_headline:
             headline.setdefault("arena_reward_win_rate", d.get("reward_win_rate_a"))
         sections.append((f"arena-{len(arena_all)}", f"Arena: {d['model_a']} vs {d['model_b']}", arena_html(d)))
+
+    # pluralistic trade-off (safealign eval tradeoff / bench_pluralistic.py)
+    for i, p in enumerate(_visible(root.rglob("tradeoff.json"), root)):
+        from safealign.pluralistic.tradeoff import load_tradeoff
+
+        try:
+            points = load_tradeoff(p)
+        except Exception as e:  # a malformed file must not take the whole report down
+            sections.append((f"tradeoff-{i}", f"Pluralistic trade-off ({_label(p, root)})", f"<p>unreadable: {html.escape(str(e))}</p>"))
+            continue
+        if points:
+            sections.append((f"tradeoff-{i}", "Pluralistic trade-off: adherence vs safety under attacks", tradeoff_html(points, plots, f"tradeoff-{i}")))
 
     # guard rounds (decision logs too)
     for p in _visible(root.rglob("decisions.jsonl"), root):

@@ -14,6 +14,10 @@ The critics are initialised from the score models (REFERENCE.md: V_R from R, V_C
   (:class:`safealign.models.trunk.CachedTopScorer`), reused here.
 - ``mode="full"``: a trainable copy of the whole score model (the papers' setting; for GPU users).
 
+Training format: the PPO trainer scores a view of the rollout with the chat template's end-of-turn suffix appended
+after each response (:func:`safealign.train.rollout.with_turn_suffix`), as R and C saw every conversation in training;
+the critic states (prompt and response positions) do not depend on it (causal attention).
+
 Shared frozen trunk: when R and C (and the reference) hold bit-identical lower layers, the PPO trainer runs them once
 per rollout (:meth:`safealign.models.trunk.TrunkStates.compute`, see :func:`shared_trunk_states`) and
 :func:`score_rollout` runs only the model's own upper layers on those states; end scores and critic states are the
@@ -71,7 +75,12 @@ def score_rollout(
     ``keep_hidden``: also return the states a critic reads — the final states at the response positions
     (``top_layers=0``, head critics) or the states entering the top ``top_layers`` decoder layers at every
     position (top critics). ``trunk``: the states a shared trunk computed for this rollout (text models whose lower
-    ``trunk.depth`` layers are those of the model, see :func:`shared_trunk_states`); only the layers above run."""
+    ``trunk.depth`` layers are those of the model, see :func:`shared_trunk_states`); only the layers above run.
+
+    ``rollout`` may be a scoring view (:func:`safealign.train.rollout.with_turn_suffix`: the template's end-of-turn
+    suffix appended after each response, the format R and C were trained on): the end score is read at its last
+    token, and the critic states are those of the prompt and response positions ([B, P+T, H] for top critics), so
+    a critic reads them with the plain rollout."""
     top = keep_hidden and top_layers > 0
     keep_at = None
     if top:
@@ -88,10 +97,10 @@ def score_rollout(
     end_h = hidden[torch.arange(hidden.size(0), device=hidden.device), idx]  # [B, H]
     end = _normalised_head(model, end_h)  # [B, K]
     kept = None
+    P, T = rollout.prompt_len, rollout.response_mask.size(1)
     if top:
-        kept = top_states.detach()
+        kept = top_states[:, : P + T].detach()  # a scoring view's suffix columns dropped: the critic reads [B, P+T]
     elif keep_hidden:
-        P, T = rollout.prompt_len, rollout.response_mask.size(1)
         kept = hidden[:, P - 1 : P + T - 1].detach()  # state before each response token
     return ScoringResult(end_scores=end, hidden=kept)
 

@@ -6,6 +6,9 @@ One RL step:
   2. scoring: reference log-probs (LoRA adapter disabled: no second copy), frozen R and C (one batched trunk
      forward each, the same pixel values; with share_frozen_trunk the lower layers that the reference, R and C
      hold bit-identically run once for the three), old critic values                   (time/scoring)
+     R and C read each episode in their training format: the chat template's end-of-turn suffix is appended after
+     the response (a truncated one too) and the end score read there; it still lands on the last response token of
+     the reward / cost streams.
   3. multiplier(s): episode costs -> sliding window -> J_C -> lambda step (all processes' episodes)
   4. KL-shaped reward / cost streams, GAE per stream, A = (A_R - sum_k lambda_k A_C,k) / (1 + sum_k lambda_k)
   5. actor: clipped surrogate over response tokens                                      (time/actor)
@@ -262,6 +265,13 @@ class PPOLagTrainer:
             m.eval().to(device)
         self.processing_class = processing_class
         self.vision = _is_vision(actor)
+        # R and C were trained on conversations ending with the template's end-of-turn suffix: rollouts are scored so
+        from safealign.train.rollout import assistant_suffix_ids, eos_ids_of, tokenizer_of
+
+        tok = tokenizer_of(processing_class)
+        self.score_suffix_ids = assistant_suffix_ids(processing_class)
+        self.eos_ids = eos_ids_of(actor, tok)
+        self.pad_id = tok.pad_token_id if tok.pad_token_id is not None else (self.eos_ids[0] if self.eos_ids else 0)
         actor.to(device)
         self.ref_model = None
         if cfg.use_lora:
@@ -380,13 +390,24 @@ class PPOLagTrainer:
             with layer_slice(decoder_layers(ref)[0], trunk.depth):
                 return policy_log_probs(ref, rollout, inputs_embeds=trunk.hidden)[0]
 
+    def _scoring_view(self, rollout: Any) -> Any:
+        """The rollout in the score models' training format: the chat template's end-of-turn suffix appended after each
+        response (only its tail where the generated EOS is its first token); prompt and response tokens unchanged."""
+        from safealign.train.rollout import with_turn_suffix
+
+        return with_turn_suffix(rollout, self.score_suffix_ids, self.eos_ids, self.pad_id)
+
     def _scoring(self, rollout: Any, depth: Optional[int] = None) -> tuple[torch.Tensor, Any, Any]:
         """(reference log-probs, R read-out, C read-out) of a rollout. ``depth``: how many lower layers run once for
-        the three (default: the depth found at start; 0: three full forwards)."""
+        the three (default: the depth found at start; 0: three full forwards). Everything runs on the scoring view
+        (:meth:`_scoring_view`): R and C end scores are read at the end of the suffix, as in their training; the
+        reference log-probs and the critic states are those of the response positions, which the suffix after them
+        does not change."""
         from safealign.models.trunk import decoder_layers
         from safealign.train.critic import score_rollout, shared_trunk_states
 
         depth = self.shared_trunk_depth if depth is None else depth
+        rollout = self._scoring_view(rollout)
         rc, cc = self.acc.unwrap_model(self.reward_critic), self.acc.unwrap_model(self.cost_critic)
         trunk = None
         if depth > 0:

@@ -8,6 +8,12 @@ the response at positions ``P-1 .. P+T-2`` (the state before each response token
 
 Log-probs recorded during generation are those of the UNWARPED logits (``output_logits``: before temperature /
 top-p), i.e. of the policy itself, not of the sampling distribution.
+
+Scoring view: the frozen reward / cost models were trained on conversations that end with the chat template's
+end-of-turn suffix after the answer (``<|im_end|>\n`` for ChatML). :func:`with_turn_suffix` appends those tokens
+(:func:`assistant_suffix_ids`) right after each row's last response token, in a copy widened by the suffix length;
+``prompt_len`` and ``response_mask`` [B, T] are unchanged, and so (causal attention) is everything any model computes
+at the prompt and response positions.
 """
 
 from __future__ import annotations
@@ -37,8 +43,9 @@ class Rollout:
         return position_ids_from_mask(self.attention_mask)
 
     @property
-    def response_ids(self) -> torch.Tensor:  # [B, T]
-        return self.input_ids[:, self.prompt_len :]
+    def response_ids(self) -> torch.Tensor:  # [B, T] (a scoring view's appended suffix columns excluded)
+        P = self.prompt_len
+        return self.input_ids[:, P : P + self.response_mask.size(1)]
 
     @property
     def response_length(self) -> torch.Tensor:  # [B]
@@ -192,15 +199,16 @@ def generate_rollout(
 def response_logits(model: Any, rollout: Rollout, inputs_embeds: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Logits predicting each response token, from one full-sequence forward.  -> [B, T, V]
 
-    ``inputs_embeds``: states [B, P+T, H] to start from instead of the token embeddings (a shared trunk ran the layers
-    below the ones the model's decoder runs now; see :mod:`safealign.models.trunk`)."""
-    T = rollout.response_mask.size(1)
+    ``inputs_embeds``: states [B, L, H] to start from instead of the token embeddings (a shared trunk ran the layers
+    below the ones the model's decoder runs now; see :mod:`safealign.models.trunk`). The rollout may be a scoring view
+    (:func:`with_turn_suffix`, L = P+T+S): only positions ``P-1 .. P+T-2`` are read."""
+    P, T = rollout.prompt_len, rollout.response_mask.size(1)
     inputs = rollout.model_inputs()
     if inputs_embeds is not None:
         del inputs["input_ids"]
         inputs["inputs_embeds"] = inputs_embeds
-    out = model(**inputs, use_cache=False, logits_to_keep=T + 1)
-    return out.logits[:, :-1]
+    out = model(**inputs, use_cache=False, logits_to_keep=rollout.input_ids.size(1) - P + 1)
+    return out.logits[:, :T]
 
 
 def policy_log_probs(
@@ -212,3 +220,68 @@ def policy_log_probs(
     lp = gather_log_probs(logits, rollout.response_ids) * mask
     ent = entropy_from_logits(logits.detach()) * mask if with_entropy else None
     return lp, ent
+
+
+# ------------------------------------------------------------------------------------------ scoring format
+_SUFFIX_MARKER = "SAFEALIGNANSWERMARKER"
+
+
+def assistant_suffix_ids(processing_class: Any) -> list[int]:
+    """Token ids the chat template appends after an assistant answer (its end-of-turn suffix, e.g. ``<|im_end|>\n``
+    for ChatML); [] for a template without one. Found by rendering a conversation in the score models' training
+    format (``[user] + assistant``, no generation prompt) with a marker answer: the tokens after the marker."""
+    from safealign.train.score_data import is_processor, render
+
+    tok = tokenizer_of(processing_class)
+    text = render(processing_class, "hi", _SUFFIX_MARKER, None, with_image=is_processor(processing_class))
+    at = text.rfind(_SUFFIX_MARKER)
+    if at < 0:  # the template rewrote the answer: nothing to go by
+        return []
+    head, tail = text[: at + len(_SUFFIX_MARKER)], text[at + len(_SUFFIX_MARKER) :]
+    if not tail:
+        return []
+    full_ids = tok(text, add_special_tokens=False)["input_ids"]
+    head_ids = tok(head, add_special_tokens=False)["input_ids"]
+    if full_ids[: len(head_ids)] == head_ids:  # the suffix as tokenised in context
+        return [int(i) for i in full_ids[len(head_ids) :]]
+    return [int(i) for i in tok(tail, add_special_tokens=False)["input_ids"]]
+
+
+def with_turn_suffix(rollout: Rollout, suffix_ids: Sequence[int], eos_ids: Sequence[int] = (), pad_id: int = 0) -> Rollout:
+    """The rollout as the score models were trained to read it: ``suffix_ids`` appended right after each row's last
+    response token (a row that ended with an EOS equal to the suffix's first token gets only the rest), in a copy
+    widened by ``len(suffix_ids)`` columns (``pad_id`` elsewhere) whose attention mask covers the suffix; the end score
+    is then read at the last suffix token. ``prompt_len``, ``response_mask``, log-probs, pixels and the response
+    tokens are unchanged; the rollout itself when there is no suffix."""
+    suffix = [int(i) for i in suffix_ids]
+    S = len(suffix)
+    if S == 0:
+        return rollout
+    B, L = rollout.input_ids.shape
+    P = rollout.prompt_len
+    ids = torch.full((B, L + S), int(pad_id), dtype=rollout.input_ids.dtype, device=rollout.input_ids.device)
+    attn = torch.zeros((B, L + S), dtype=rollout.attention_mask.dtype, device=rollout.attention_mask.device)
+    ids[:, :L] = rollout.input_ids
+    attn[:, :L] = rollout.attention_mask
+    lengths = rollout.response_mask.sum(-1).long().tolist()
+    eos_first = suffix[0] in {int(e) for e in eos_ids}
+    for i, n in enumerate(lengths):
+        end = P + n  # one past the last response token
+        ids[i, end:] = int(pad_id)
+        attn[i, end:] = 0
+        tail = suffix
+        if eos_first and n > 0 and int(rollout.input_ids[i, end - 1]) == suffix[0]:
+            tail = suffix[1:]  # the generated EOS is the suffix's first token
+        if tail:
+            ids[i, end : end + len(tail)] = torch.tensor(tail, dtype=ids.dtype, device=ids.device)
+            attn[i, end : end + len(tail)] = 1
+    return Rollout(
+        input_ids=ids,
+        attention_mask=attn,
+        prompt_len=P,
+        response_mask=rollout.response_mask,
+        log_probs=rollout.log_probs,
+        pixel_values=rollout.pixel_values,
+        responses=rollout.responses,
+        records=rollout.records,
+    )
