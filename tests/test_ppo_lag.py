@@ -528,3 +528,112 @@ def test_two_steps_same_metrics_with_and_without_the_shared_trunk(tmp_path, crit
     assert s_on.keys() == s_off.keys()
     for k in s_on:
         torch.testing.assert_close(s_on[k], s_off[k], atol=1e-5, rtol=1e-5, msg=k)
+
+
+# ------------------------------------------------------------------------------- scoring in the training format
+
+
+def _hand_rollout(tok, records, responses, eos_rows, T):
+    """A left-padded prompt batch followed by the given responses, each cut at T tokens (truncated) or ended with EOS
+    and right-padded, as ``generate_rollout`` lays them out; also returns the decoded responses (without the EOS)."""
+    from safealign.train.rollout import encode_prompts
+
+    enc = encode_prompts(records, tok)
+    rows, texts = [], []
+    for text, eos in zip(responses, eos_rows):
+        ids = tok(text, add_special_tokens=False)["input_ids"][: T - 1 if eos else T] + ([tok.eos_token_id] if eos else [])
+        texts.append(tok.decode(ids, skip_special_tokens=True))
+        rows.append(ids + [tok.pad_token_id] * (T - len(ids)))
+    resp = torch.tensor(rows)
+    mask = response_mask_from_ids(resp, [tok.eos_token_id])
+    P = enc["input_ids"].size(1)
+    ro = Rollout(torch.cat([enc["input_ids"], resp], 1), torch.cat([enc["attention_mask"], mask.long()], 1), P, mask)
+    return ro, texts
+
+
+SCORED = [PROMPTS[1], PROMPTS[0], PROMPTS[3]]
+SCORED_RESPONSES = ["Sure, first you mix flour and water", "Hello!", "Four, since two plus two is four"]
+SCORED_EOS = [False, True, False]  # truncated mid-sentence / ended with EOS / truncated
+
+
+def test_assistant_suffix_and_scoring_view():
+    from safealign.train.rollout import assistant_suffix_ids, with_turn_suffix
+
+    _, tok = tiny_lm(0)
+    suffix = assistant_suffix_ids(tok)
+    assert suffix == tok("<|im_end|>\n", add_special_tokens=False)["input_ids"] and suffix[0] == tok.eos_token_id
+    plain = tiny_lm(0)[1]
+    plain.chat_template = "{% for m in messages %}{{ m['role'] + ': ' + m['content'] }}{% endfor %}"
+    assert assistant_suffix_ids(plain) == []  # a template without an end-of-turn suffix
+    ro, _ = _hand_rollout(tok, SCORED, SCORED_RESPONSES, SCORED_EOS, T=11)
+    assert with_turn_suffix(ro, [], [tok.eos_token_id]) is ro
+    view = with_turn_suffix(ro, suffix, [tok.eos_token_id], tok.pad_token_id)
+    P, T, S = ro.prompt_len, 11, len(suffix)
+    assert view.input_ids.shape == (3, P + T + S) and view.prompt_len == P and view.response_mask is ro.response_mask
+    for i in range(3):
+        n = int(ro.response_mask[i].sum())
+        real = view.input_ids[i][view.attention_mask[i].bool()].tolist()
+        kept = ro.input_ids[i][ro.attention_mask[i].bool()].tolist()
+        # truncated: prompt + response + the whole suffix; ended with the EOS = the suffix's first token: only the rest
+        assert real == kept + (suffix[1:] if SCORED_EOS[i] else suffix)
+        assert view.attention_mask[i, : P + n].tolist() == ro.attention_mask[i, : P + n].tolist()
+        assert (view.input_ids[i][view.attention_mask[i] == 0] == tok.pad_token_id).all()
+    # the response tokens of every row are those generated, wherever the mask is on
+    assert torch.equal(view.response_ids * ro.response_mask.long(), ro.response_ids * ro.response_mask.long())
+
+
+TRAINERS = {
+    "plain-head": lambda p: _trainer(p),
+    "plain-full": lambda p: _trainer(p, critic_mode="full", use_lora=False),
+    "shared-head": lambda p: _shared_trainer(p),
+    "shared-top2": lambda p: _shared_trainer(p, critic_mode="top", critic_top_layers=2),
+}
+
+
+@pytest.mark.parametrize("kind", list(TRAINERS))
+def test_ppo_end_scores_equal_the_training_format_scorer(tmp_path, kind):
+    from safealign.models.score import score_texts
+
+    tr = TRAINERS[kind](tmp_path)
+    assert tr.shared_trunk_depth == (2 if kind.startswith("shared") else 0)
+    tok = tr.processing_class
+    ro, texts = _hand_rollout(tok, SCORED, SCORED_RESPONSES, SCORED_EOS, T=11)
+    assert ro.response_mask.sum(-1).tolist() == [11, 7, 11]  # two truncated rows, one EOS row right-padded
+    assert ro.attention_mask[:, : ro.prompt_len].eq(0).any()  # left-padded prompts
+    prompts, systems = [r.prompt for r in SCORED], [r.system for r in SCORED]
+    _, r_out, c_out = tr._scoring(ro)
+    for model, out in ((tr.reward_model, r_out), (tr.cost_model, c_out)):
+        expected = score_texts(model, tok, prompts, texts, systems, all_outputs=True)
+        torch.testing.assert_close(out.end_scores.cpu(), expected, atol=1e-5, rtol=0)
+    # read at the last generated token instead (the old behaviour), the scores are not those of the training format
+    tr.score_suffix_ids = []
+    _, r_old, _ = tr._scoring(ro)
+    expected = score_texts(tr.reward_model, tok, prompts, texts, systems)
+    assert (r_old.end_scores[:, 0].cpu() - expected).abs().min() > 1e-4
+
+
+@pytest.mark.parametrize("kind", list(TRAINERS))
+def test_suffix_changes_no_log_prob_value_or_kl(tmp_path, kind):
+    tr = TRAINERS[kind](tmp_path)
+    actor, tok = tr.unwrapped_actor, tr.processing_class
+    torch.manual_seed(0)
+    gen = _right_pad(generate_rollout(actor, tok, PROMPTS, max_new_tokens=8, temperature=1.0), row=1, keep=3, pad_id=tok.pad_token_id)
+    hand, _ = _hand_rollout(tok, SCORED, SCORED_RESPONSES, SCORED_EOS, T=11)
+    rc, cc = tr.reward_critic, tr.cost_critic
+    suffix_ids = tr.score_suffix_ids
+    assert suffix_ids
+    for ro in (gen, hand):
+        old_lp = policy_log_probs(actor, ro)[0]
+        runs = []
+        for suffix in (suffix_ids, []):
+            tr.score_suffix_ids = suffix
+            with torch.no_grad():
+                ref_lp, r_out, c_out = tr._scoring(ro)
+                runs.append((ref_lp, rc(ro, r_out.hidden), cc(ro, c_out.hidden), ((old_lp - ref_lp) * ro.response_mask).sum(-1), r_out.end_scores))
+        (ref_a, rv_a, cv_a, kl_a, end_a), (ref_b, rv_b, cv_b, kl_b, end_b) = runs
+        for a, b in ((ref_a, ref_b), (rv_a, rv_b), (cv_a, cv_b), (kl_a, kl_b)):
+            assert a.shape == b.shape
+            torch.testing.assert_close(a, b, atol=1e-6, rtol=0)
+        assert (ref_a[ro.response_mask == 0] == 0).all() and (rv_a[ro.response_mask == 0] == 0).all()
+        assert not torch.allclose(end_a, end_b, atol=1e-4)  # ... while the end scores did move
+        tr.score_suffix_ids = suffix_ids

@@ -358,7 +358,14 @@ def plot_tradeoff(points: Sequence[MethodPoint], path: str | Path, title: str = 
     for i, p in enumerate(points):
         ax.scatter(p.adherence, p.safe_share, s=90 if p.method in front else 60, marker=markers[i % len(markers)],
                    edgecolors="black" if p.method in front else "none", linewidths=1.2, label=p.display, zorder=3)
-        ax.annotate(p.display, (p.adherence, p.safe_share), textcoords="offset points", xytext=(6, 5), fontsize=8)
+    groups: dict[tuple[float, float], list[str]] = {}  # coincident points get one label listing every method
+    for p in points:
+        groups.setdefault((round(p.adherence, 6), round(p.safe_share, 6)), []).append(p.display)
+    placed: list[float] = []
+    for (x, y), names in sorted(groups.items()):
+        k = sum(abs(y - py) < 6 for py in placed)  # labels of points at a similar height are stacked, not overlaid
+        placed.append(y)
+        ax.annotate(" = ".join(names), (x, y), textcoords="offset points", xytext=(6, 5 + 11 * k), fontsize=7)
     fp = sorted((p for p in points if p.method in front), key=lambda p: p.adherence)
     if len(fp) > 1:
         ax.step([p.adherence for p in fp], [p.safe_share for p in fp], where="post", linestyle="--", color="gray", zorder=1, label="Pareto frontier")
