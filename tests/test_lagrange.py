@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import socket
 
 import pytest
 import torch
 
 from safealign.errors import ConfigError
+from safealign.testing import free_port
 from safealign.train.lagrange import LagrangeMultipliers
 
 
@@ -71,10 +71,6 @@ def test_state_dict_roundtrip_through_json():
     assert other.observe(torch.tensor([[3.0, 3.0]])) == lm.observe(torch.tensor([[3.0, 3.0]]))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _worker(rank: int, world: int, port: int, out_dir: str) -> None:
@@ -102,7 +98,7 @@ def _worker(rank: int, world: int, port: int, out_dir: str) -> None:
 def test_two_processes_hold_the_same_lambda(tmp_path):
     import torch.multiprocessing as mp
 
-    mp.spawn(_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    mp.spawn(_worker, args=(2, free_port(), str(tmp_path)), nprocs=2, join=True)
     r0 = json.loads((tmp_path / "rank0.json").read_text())
     r1 = json.loads((tmp_path / "rank1.json").read_text())
     assert r0 == r1

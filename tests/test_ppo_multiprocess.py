@@ -37,6 +37,8 @@ while tr.step < cfg.steps:
                   "actor_sum": float(sum(p.detach().double().sum() for p in tr.unwrapped_actor.parameters() if p.requires_grad))})
 with open(f"{out}/rank{acc.process_index}.json", "w") as f:
     json.dump({"world": acc.num_processes, "trace": trace}, f)
+acc.wait_for_everyone()
+torch.distributed.destroy_process_group()  # a rank that exits with gloo still up can abort at shutdown
 '''
 
 

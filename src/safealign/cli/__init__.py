@@ -50,9 +50,24 @@ def _quiet_libraries() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+def _close_process_group() -> None:
+    """Under torchrun / accelerate launch: leave the process group cleanly (a rank that exits with gloo still up
+    can abort at interpreter shutdown)."""
+    torch_dist = sys.modules.get("torch.distributed")
+    if torch_dist is not None and torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.destroy_process_group()  # no barrier: a rank that failed must not leave the others hanging
+
+
 def main(argv: list[str] | None = None) -> None:
     _quiet_libraries()
     app = build_app()
+    try:
+        _run(app, argv)
+    finally:
+        _close_process_group()
+
+
+def _run(app: typer.Typer, argv: list[str] | None) -> None:
     try:
         app(args=argv, standalone_mode=True)
     except SafealignError as e:
