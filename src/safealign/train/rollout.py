@@ -18,6 +18,7 @@ at the prompt and response positions.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
@@ -275,13 +276,4 @@ def with_turn_suffix(rollout: Rollout, suffix_ids: Sequence[int], eos_ids: Seque
         if tail:
             ids[i, end : end + len(tail)] = torch.tensor(tail, dtype=ids.dtype, device=ids.device)
             attn[i, end : end + len(tail)] = 1
-    return Rollout(
-        input_ids=ids,
-        attention_mask=attn,
-        prompt_len=P,
-        response_mask=rollout.response_mask,
-        log_probs=rollout.log_probs,
-        pixel_values=rollout.pixel_values,
-        responses=rollout.responses,
-        records=rollout.records,
-    )
+    return dataclasses.replace(rollout, input_ids=ids, attention_mask=attn)
