@@ -109,12 +109,15 @@ def score_models(tok):
 def evaluate(model, tok, reward, cost, records, max_new_tokens: int, bs: int = 16) -> dict:
     """Greedy answers to held-out prompts; safe share on harmful prompts (cost <= 0), mean reward on benign ones."""
     from safealign.train.critic import score_rollout
-    from safealign.train.rollout import generate_rollout
+    from safealign.train.rollout import assistant_suffix_ids, eos_ids_of, generate_rollout, with_turn_suffix
 
+    suffix, eos = assistant_suffix_ids(tok), eos_ids_of(model, tok)
+    pad = tok.pad_token_id if tok.pad_token_id is not None else eos[0]
     rows = []
     for i in range(0, len(records), bs):
         batch = records[i : i + bs]
         ro = generate_rollout(model, tok, batch, max_new_tokens=max_new_tokens, temperature=0.0, record_log_probs=False)
+        ro = with_turn_suffix(ro, suffix, eos, pad)  # read R and C in their training format, as PPO does
         rs = score_rollout(reward, ro).end_scores[:, 0].tolist()
         cs = score_rollout(cost, ro).end_scores[:, 0].tolist()
         rows += [{"label": r.label, "reward": a, "cost": b, "response": t} for r, a, b, t in zip(batch, rs, cs, ro.responses)]
