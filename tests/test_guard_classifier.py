@@ -113,3 +113,38 @@ def test_labelled_file_reading_and_errors(tmp_path):
     f.write_text('{"label": "benign"}\n')
     with pytest.raises(DataError, match="field 'prompt'"):
         read_labelled_file(f)
+
+
+def test_vision_cost_model_stage_sees_the_image(tmp_path):
+    """Stage 1 (text embeddings) cannot see images: an item with an image goes to a stage 2 that can, and that
+    stage scores it in the cost model's training format, image included."""
+    import math
+
+    import torch
+
+    from safealign.guard.base import GuardVerdict
+    from safealign.guard.classifier import CascadeConfig, CostModelStage, Guard
+    from safealign.models.score import ScoreConfig, ScoreModel, score_texts
+    from safealign.testing import solid_image, tiny_vlm
+
+    vlm, proc = tiny_vlm()
+    torch.manual_seed(0)
+    ScoreModel(vlm, ScoreConfig(kind="cost", is_vision=True)).save_pretrained(tmp_path / "vcm", proc)
+    stage2 = CostModelStage(tmp_path / "vcm")
+    assert stage2.reads_images
+
+    class ConfidentStage1:  # a stage 1 that is sure everything is safe: without the image rule nothing reaches stage 2
+        categories: list = []
+
+        def predict(self, items, threshold, stage, category_threshold):
+            return [GuardVerdict(unsafe_prob=0.01, is_unsafe=False, severity="safe", stage=stage) for _ in items]
+
+    guard = Guard(ConfidentStage1(), stage2, CascadeConfig())
+    red, blue = solid_image((220, 20, 20)), solid_image((20, 20, 220))
+    v_red = guard.classify("What is this?", "A colour.", image=red)
+    v_blue = guard.classify("What is this?", "A colour.", image=blue)
+    v_text = guard.classify("What is this?", "A colour.")
+    assert v_red.stage == v_blue.stage == "stage2" and v_text.stage == "stage1"
+    assert v_red.unsafe_prob != pytest.approx(v_blue.unsafe_prob, abs=1e-7)  # the verdict depends on the image
+    want = score_texts(stage2.model, stage2.processing_class, ["What is this?"], ["A colour."], images=[red]).item()
+    assert v_red.unsafe_prob == pytest.approx(1 / (1 + math.exp(-(want - stage2.model.score_config.threshold))), abs=1e-6)

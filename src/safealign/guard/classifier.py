@@ -383,40 +383,36 @@ def train_classifier(
 
 # ------------------------------------------------------------------------------------------------ cost-model stage
 class CostModelStage:
-    """A trained safealign cost model as a cascade stage: P(unsafe) = sigmoid(cost - threshold)."""
+    """A trained safealign cost model as a cascade stage: P(unsafe) = sigmoid(cost - threshold).
+
+    Scores go through :func:`safealign.models.score.score_texts`, the score models' training format, so a vision
+    cost model sees the item's image (prompt-only items are scored without an assistant turn)."""
 
     def __init__(self, path: str | Path, batch_size: int = 8):
-        from safealign.models.loading import load_tokenizer
-        from safealign.models.score import ScoreModel
+        from safealign.models.score import load_score_model
 
         self.path = str(path)
-        self.model = ScoreModel.from_pretrained(path)
-        try:
-            self.tokenizer = load_tokenizer(self.path, padding_side="right")
-        except Exception:  # noqa: BLE001 - a cost model saved without tokenizer files: fall back to its base
-            self.tokenizer = load_tokenizer(self.model.score_config.base_model, padding_side="right")
-        if self.tokenizer.pad_token is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.model, self.processing_class = load_score_model(path)
         self.batch_size = batch_size
         self.categories: list[str] = []
+        self.reads_images = bool(self.model.score_config.is_vision)
         self._lock = threading.Lock()
 
     @torch.no_grad()
     def predict(self, items: Sequence[GuardItem], threshold: float = 0.5, stage: str = "cost_model", category_threshold: float = 0.5) -> list[GuardVerdict]:
-        out = []
+        from safealign.models.score import score_texts
+
+        if not items:
+            return []
         thr = self.model.score_config.threshold
-        for b in range(0, len(items), self.batch_size):
-            chunk = items[b : b + self.batch_size]
-            texts = []
-            for prompt, response, _img in chunk:
-                chat = [{"role": "user", "content": prompt}] + ([{"role": "assistant", "content": response}] if response is not None else [])
-                texts.append(self.tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=False))
-            enc = self.tokenizer(texts, padding=True, truncation=True, max_length=1024, return_tensors="pt", add_special_tokens=False)
-            with self._lock:
-                scores = self.model(enc["input_ids"], enc["attention_mask"]).scores  # [B]
-            for s in scores.tolist():
-                p = 1.0 / (1.0 + math.exp(-(s - thr)))
-                out.append(GuardVerdict(unsafe_prob=p, is_unsafe=p >= threshold, severity="moderate" if p >= threshold else "safe", stage=stage))
+        prompts, responses, images = zip(*items)
+        with self._lock:
+            scores = score_texts(self.model, self.processing_class, list(prompts), list(responses),
+                                 images=list(images) if any(i is not None for i in images) else None, batch_size=self.batch_size)
+        out = []
+        for s in scores.tolist():
+            p = 1.0 / (1.0 + math.exp(-(s - thr)))
+            out.append(GuardVerdict(unsafe_prob=p, is_unsafe=p >= threshold, severity="moderate" if p >= threshold else "safe", stage=stage))
         return out
 
 
@@ -449,7 +445,10 @@ class Guard(BaseGuard):
         items = [(p, r, im) for p, r, im in items]
         verdicts = self.stage1.predict(items, self.config.threshold, "stage1", self.config.category_threshold)
         lo, hi = self.config.band
-        unsure = [i for i, v in enumerate(verdicts) if self.stage2 is not None and lo < v.unsafe_prob < hi]
+        # stage 2 takes the uncertain middle, and every item with an image when it can see images (stage 1 cannot)
+        sees_images = bool(getattr(self.stage2, "reads_images", False))
+        unsure = [i for i, v in enumerate(verdicts)
+                  if self.stage2 is not None and (lo < v.unsafe_prob < hi or (sees_images and items[i][2] is not None))]
         if unsure:
             second = self.stage2.predict([items[i] for i in unsure], self.config.threshold, "stage2", self.config.category_threshold)
             for i, v2 in zip(unsure, second):
