@@ -39,12 +39,10 @@ def _write_data(path: Path, n: int = 8) -> None:
 def ws(tmp_path_factory):
     import torch
 
-    from safealign.testing import tiny_lm
+    from safealign.testing import save_tiny_lm
 
     d = tmp_path_factory.mktemp("janus_mp")
-    model, tok = tiny_lm(0)
-    model.save_pretrained(d / "base")
-    tok.save_pretrained(d / "base")
+    save_tiny_lm(d / "base", seed=0)
     _write_data(d / "data.jsonl")
     n = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -38,12 +38,10 @@ def _pairs(n: int = 8) -> list[SafetyPair]:
 def workspace(tmp_path_factory):
     import torch
 
-    from safealign.testing import tiny_lm
+    from safealign.testing import save_tiny_lm
 
     d = tmp_path_factory.mktemp("score_cli")
-    model, tok = tiny_lm(0)
-    model.save_pretrained(d / "backbone")
-    tok.save_pretrained(d / "backbone")
+    save_tiny_lm(d / "backbone", seed=0)
     write_jsonl(d / "pairs.jsonl", _pairs())
     n = torch.get_num_threads()
     torch.set_num_threads(1)

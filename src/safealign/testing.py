@@ -84,6 +84,14 @@ def tiny_lm(seed: int = 0, hidden: int = 32, layers: int = 2) -> tuple[Any, Any]
     return model.eval(), tok
 
 
+def save_tiny_lm(path: str | Path, seed: int = 0) -> Path:
+    """A tiny random causal LM + tokenizer saved as a loadable model folder (for CLI and multi-process tests)."""
+    model, tok = tiny_lm(seed)
+    model.save_pretrained(path)
+    tok.save_pretrained(path)
+    return Path(path)
+
+
 def tiny_vlm(seed: int = 0, image_size: int = 32, patch_size: int = 8) -> tuple[Any, Any]:
     """(model, processor): a LLaVA-style model with a tiny CLIP vision tower and a tiny Llama."""
     from transformers import CLIPVisionConfig, LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor
