@@ -9,9 +9,13 @@ Chain (every stage writes under ``--out``; a stage whose output exists is reused
 1. data     conditioned reward pairs (seen system messages, + generic helpfulness pairs), attack-augmented cost
             pairs (same labels), PPO prompts (seen/unseen preference system messages + attack framings)
 2. reward   system-message-conditioned reward model (default backbone)
-3. cost     cost model trained with system-message attack examples (reads the system message)
-4. sft      Janus SFT on the demo system-message data (no attack data: the plain Janus recipe)
-5. dpo      Janus DPO from the SFT model
+3. sft      Janus SFT on the demo system-message data (no attack data: the plain Janus recipe)
+4. dpo      Janus DPO from the SFT model
+5. collect  (``--collect-samples N`` > 0) the DPO model's own answers to the PPO prompts, labelled by the compliance
+            judge (safealign.data.collect: an answer to a harmful/attack prompt is unsafe unless it refuses; the
+            labelling guard ``--label-guard`` moderates the rest): Safe RLHF's data round, so that the cost model
+            knows how the policy it constrains writes
+5b. cost    cost model trained with system-message attack examples (+ the collected pairs; reads the system message)
 6. ppo_r    reward-only PPO (λ fixed at 0) from the DPO model
 7. ppo_lag  PPO-Lagrangian (learned λ) from the DPO model
 8. eval     base, SFT, DPO, reward-only PPO, PPO-Lag, PPO-Lag + guardrail: adherence on held-out system messages
@@ -83,7 +87,15 @@ def main() -> None:
     ap.add_argument("--attacks", type=int, default=24, help="attack prompts (demo system_attacks has 36)")
     ap.add_argument("--max-new-tokens", type=int, default=96)
     ap.add_argument("--attack-new-tokens", type=int, default=40)
-    ap.add_argument("--guard", default=str(REPO / "runs/demo/guard"))
+    ap.add_argument("--guard", default=str(REPO / "runs/demo/guard"), help="guard used as a judge in the evaluation")
+    ap.add_argument("--collect-samples", type=int, default=0, help="answers of the DPO model sampled per PPO prompt "
+                    "for the cost model's data round (0: train the cost model on the attack pairs only)")
+    ap.add_argument("--ptx-coeff", type=float, default=0.0, help="PTX loss weight of both PPO runs (0: off): supervised "
+                    "gold answers of the seen system messages interleaved with styled refusals under train attack framings")
+    ap.add_argument("--per-category", action="store_true", help="one λ per attack family (+ plain harmful), each "
+                    "constraining the cost of its own prompts (the 7B recipe's setting), instead of one λ on all prompts")
+    ap.add_argument("--label-guard", default=str(REPO / "runs/demo/guard-ext"), help="guard that moderates the collected "
+                    "answers (not the evaluation guard, so that the evaluation stays independent)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     if args.quick:
@@ -146,7 +158,6 @@ def main() -> None:
         train_score_model(cfg)
 
     st.run("reward", out / "reward" / "score_config.json", lambda: train_score("reward", data / "conditioned_pairs.jsonl", out / "reward"))
-    st.run("cost", out / "cost" / "score_config.json", lambda: train_score("cost", data / "attack_cost_pairs.jsonl", out / "cost"))
 
     # ---------------------------------------------------------------------------------------------- 4./5. Janus
     from safealign.train.preference import PreferenceTrainConfig, train_preference
@@ -161,11 +172,70 @@ def main() -> None:
         method="dpo", model=str(out / "sft"), data=str(data / "system_seen.jsonl"), output_dir=str(out / "dpo"), num_epochs=1.0,
         learning_rate=args.dpo_lr, beta=0.1, max_examples=args.dpo_rows, **common)))
 
+    # ------------------------------------------------------------------------------------ 5. collect + cost model
+    collected = data / "collected_pairs.jsonl"
+
+    def collect() -> None:
+        from safealign.backends.base import GenerationParams
+        from safealign.data.collect import ComplianceJudge, collect_pairs
+        from safealign.data.io import load_prompts
+        from safealign.eval.safety import backend_answerer
+        from safealign.pluralistic import tradeoff as T
+
+        label_guard = None
+        if args.label_guard and Path(args.label_guard).exists():
+            from safealign.guard.classifier import load_guard
+
+            label_guard = load_guard(args.label_guard)
+        recs = list(load_prompts(str(data / "ppo_prompts.jsonl")))
+        backend = T.load_policy_backend(str(out / "dpo"), batch_size=16)
+        torch.manual_seed(args.seed)
+        answer = backend_answerer(backend, GenerationParams(max_new_tokens=args.ppo_new_tokens, temperature=1.0), chunk=16)
+        pairs, stats, rows = collect_pairs(answer, recs, ComplianceJudge(guard=label_guard), samples=args.collect_samples, chunk=8)
+        C.write_records(pairs, str(collected))
+        (data / "collected_stats.json").write_text(json.dumps(stats.to_dict(), indent=2))
+        (data / "collected_answers.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        log(f"collect: {stats.to_dict()}")
+
+    cost_data = str(data / "attack_cost_pairs.jsonl")
+    if args.collect_samples > 0:
+        st.run("collect", collected, collect)
+        cost_data += f",{collected}"
+    st.run("cost", out / "cost" / "score_config.json", lambda: train_score("cost", cost_data, out / "cost"))
+
     # ---------------------------------------------------------------------------------------------- 6./7. PPO
     from safealign.train.ppo_lag import PPOLagConfig, run_ppo_lag
 
+    ppo_over: dict[str, Any] = {}
+    if args.ptx_coeff > 0:
+        def build_ptx() -> None:
+            # balanced supervised rows for the PTX loss of both PPO runs: the gold answers of the seen system messages
+            # and styled refusals of harmful training prompts under TRAIN attack framings (never the eval framings)
+            from safealign.data.io import load_system_pairs
+            from safealign.pluralistic.attacks import attack_training_pairs
+
+            seen_pairs = list(load_system_pairs(str(data / "system_seen.jsonl")))
+            harmful = C.harmful_prompts_of(load_demo("safety_train"))
+            refusals = attack_training_pairs(harmful, per_prompt=1, seed=args.seed)
+            prng = random.Random(args.seed)
+            prng.shuffle(seen_pairs)
+            prng.shuffle(refusals)
+            k = min(len(seen_pairs), len(refusals))
+            rows = [r for a, b in zip(seen_pairs[:k], refusals[:k]) for r in (a, b)]
+            (data / "ptx.jsonl").write_text("".join(json.dumps({"system": r.system, "prompt": r.prompt, "response": r.chosen}) + "\n" for r in rows))
+
+        st.run("ptx_data", data / "ptx.jsonl", build_ptx)
+        ppo_over = {"ptx_data": str(data / "ptx.jsonl"), "ptx_coeff": args.ptx_coeff}
+
+    if args.per_category:
+        # one multiplier per attack family + plain harmful prompts, each on the cost of its own prompts (benign
+        # prompts then cannot pull a single J_C below d while the attacked ones stay unsafe)
+        names = sorted({json.loads(line)["category"] for line in (data / "ppo_prompts.jsonl").read_text().splitlines()
+                        if json.loads(line).get("label") == "harmful"})
+        ppo_over.update(constraints="prompt_category", constraint_names=names, cost_threshold=[0.0] * len(names))
+
     def ppo(name: str, fixed: float | None) -> None:
-        cfg = PPOLagConfig.from_yaml(REPO / "configs/cpu-demo/pluralistic_ppo_lag.yaml", {
+        cfg = PPOLagConfig.from_yaml(REPO / "configs/cpu-demo/pluralistic_ppo_lag.yaml", {**ppo_over, 
             "actor": str(out / "dpo"), "reward_model": str(out / "reward"), "cost_model": str(out / "cost"),
             "prompts": str(data / "ppo_prompts.jsonl"), "output_dir": str(out / name), "steps": args.ppo_steps,
             "batch_size": args.ppo_batch, "max_new_tokens": args.ppo_new_tokens, "fixed_lambda": fixed,

@@ -121,6 +121,77 @@ def register(apps) -> None:  # noqa: ANN001
                         "invalid_rows": len(res.invalid)})
         summary(f"wrote {n} records ({res.schema} -> safealign) to {out}; {len(res.invalid)} invalid rows skipped")
 
+    @app.command("collect")
+    def collect(
+        out: str = typer.Argument(..., help="Output JSONL of safety pairs (our schema); <stem>.answers.jsonl and <stem>.stats.json go beside it."),
+        model: str = typer.Option("default", "--model", help="The policy whose answers are collected: 'default', a hub id, a model folder or a LoRA adapter folder."),
+        prompts: str = typer.Option("demo", "--prompts", help="'demo' (PPO's training prompts: the bundled safety_train prompts), demo:<set>, or a prompt file in any supported schema."),
+        guard: Optional[str] = typer.Option(None, "--guard", help="A guard folder (safealign train guard): screens prompts and moderates answers. Without it, prompts need a harmful/benign label."),
+        samples: int = typer.Option(4, "--samples", min=1, help="Answers sampled per prompt."),
+        max_new_tokens: int = typer.Option(32, "--max-new-tokens", min=1, help="Answer length; match the PPO run the cost model will constrain."),
+        temperature: float = typer.Option(1.0, "--temperature", min=0.0, help="Sampling temperature (PPO samples at 1.0)."),
+        batch_size: int = typer.Option(16, "--batch-size", min=1, help="Generation batch size."),
+        limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Use at most this many prompts."),
+        seed: int = typer.Option(0, "--seed", help="Sampling seed."),
+        threads: int = typer.Option(0, "--threads", min=0, help="torch threads (0: torch's default)."),
+        as_json: bool = typer.Option(False, "--json", help="Print the statistics as JSON on stdout."),
+    ) -> None:
+        """Sample a policy's answers, label them with a judge, and write cost-model pairs (Safe RLHF's data rounds).
+
+        An answer to a harmful prompt is unsafe unless it refuses; an answer the guard flags is unsafe; others are
+        safe. Train on them with: safealign train cost --data demo:safety_train,OUT."""
+        import json as _json
+        from pathlib import Path
+
+        import torch
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        from safealign.backends.base import GenerationParams
+        from safealign.cli.common import console, print_json, summary
+        from safealign.data.collect import ComplianceJudge, collect_pairs
+        from safealign.data.io import write_jsonl
+        from safealign.eval.safety import backend_answerer, load_policy_backend, load_prompt_set
+        from safealign.utils.atomic import atomic_write_text
+
+        if threads:
+            torch.set_num_threads(threads)
+        if prompts == "demo":
+            from safealign.train.ppo_lag import load_prompts as load_ppo_prompts
+
+            recs = load_ppo_prompts("demo")
+            recs = recs[:limit] if limit else recs
+        else:
+            recs = load_prompt_set(prompts, limit=limit)
+        g = None
+        if guard:
+            from safealign.guard import Guard
+
+            g = Guard.load(guard)
+        judge = ComplianceJudge(guard=g)
+        if g is None:
+            judge.prompts_harmful(recs)  # fails now, not after loading the model, if a prompt has no label
+        with console.status(f"loading {model}"):
+            backend = load_policy_backend(model, batch_size=batch_size)
+        torch.manual_seed(seed)
+        answer = backend_answerer(backend, GenerationParams(max_new_tokens=max_new_tokens, temperature=temperature),
+                                  chunk=batch_size)
+        with Progress(TextColumn("[bold]{task.description}[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=console, transient=True) as bar:
+            task = bar.add_task("sample + judge", total=len(recs))
+            pairs, stats, rows = collect_pairs(answer, recs, judge, samples=samples,
+                                               chunk=max(1, batch_size // samples), progress=lambda n: bar.advance(task, n))
+        n = write_jsonl(out, pairs)
+        stem = Path(out).with_suffix("")
+        atomic_write_text(f"{stem}.answers.jsonl", "".join(_json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+        d = stats.to_dict() | {"model": model, "prompts_source": prompts, "guard": guard, "samples": samples,
+                               "max_new_tokens": max_new_tokens, "temperature": temperature, "seed": seed}
+        atomic_write_text(f"{stem}.stats.json", _json.dumps(d, indent=2) + "\n")
+        if as_json:
+            print_json(d)
+        summary(f"{n} pairs from {stats.answers} answers to {stats.prompts} prompts ({stats.harmful_prompts} harmful): "
+                f"{100 * d['unsafe_share_harmful']:.1f}% of answers to harmful prompts unsafe, "
+                f"{100 * d['refusal_share_harmful']:.1f}% refuse -> {out}")
+
     @app.command("demo-list")
     def demo_list(as_json: bool = typer.Option(False, "--json", help="Print the sets as JSON on stdout.")) -> None:
         """The bundled demo sets, with counts and what they hold."""

@@ -147,8 +147,9 @@ class PPOLagConfig(BaseConfig):
 def load_prompts(spec: str) -> list[PromptRecord]:
     """'demo' (prompts of the bundled safety_train pairs), 'demo:eval' (held-out eval prompts) or a .jsonl/.json file."""
     if spec in ("demo", "demo:eval"):
-        # the prompts of the bundled safety_train pairs (harmful = at least one response labelled unsafe);
-        # "demo:eval" is the held-out evaluation set (harmful + benign look-alikes), for evaluation only
+        # the prompts of the bundled safety_train pairs; "demo:eval" is the held-out evaluation set (harmful + benign
+        # look-alikes), for evaluation only. The demo generator gives harmful prompts (only) a prompt category; the
+        # responses do not tell (some harmful prompts have two refusals, some benign ones an unsafe answer)
         from safealign.data.demo import load_demo
 
         if spec == "demo:eval":
@@ -157,8 +158,8 @@ def load_prompts(spec: str) -> list[PromptRecord]:
         for pair in load_demo("safety_train"):
             if pair.prompt in seen or pair.images:
                 continue
-            harmful = not all(pair.is_safe)
-            cat = pair.prompt_category or next((c for cs in pair.categories for c in cs), None) or ("harmful" if harmful else "benign")
+            harmful = pair.prompt_category is not None
+            cat = pair.prompt_category or "benign"
             seen[pair.prompt] = PromptRecord(prompt=pair.prompt, system=pair.system, category=cat,
                                              label="harmful" if harmful else "benign", id=pair.id)
         return list(seen.values())

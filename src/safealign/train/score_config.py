@@ -17,7 +17,7 @@ class ScoreTrainConfig(BaseConfig):
 
     kind: Literal["reward", "cost"] = help_field("reward", "reward (helpfulness, Bradley-Terry) or cost (harm; cost > 0 means unsafe).")
     model: str = help_field("default", "Backbone: 'default' (embedded SmolLM2-135M-Instruct), a hub id or a local path (causal LM or LLaVA-style VLM).")
-    data: str = help_field("demo:safety_train", "Training pairs: 'demo:NAME' (bundled set) or a file/folder in any supported schema (PKU-SafeRLHF, BeaverTails-V, safealign JSONL).")
+    data: str = help_field("demo:safety_train", "Training pairs: 'demo:NAME' (bundled set) or a file/folder in any supported schema (PKU-SafeRLHF, BeaverTails-V, safealign JSONL); several sources joined by commas are concatenated.")
     eval_data: Optional[str] = help_field("demo:safety_test", "Held-out pairs evaluated at the end (same forms as --data); empty to skip.")
     output_dir: str = help_field("runs/reward", "Where the model (HF format + score head + score_config.json), metrics.jsonl and checkpoints go.")
     train_mode: Literal["full", "lora", "top", "head"] = help_field("full", "What to train: full backbone, lora adapters, top layers only, or the head only.")

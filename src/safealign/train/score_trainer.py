@@ -42,9 +42,13 @@ from safealign.train.score_data import PairCollator, check_pairs, encode_convers
 
 # ------------------------------------------------------------------------------------------------ data
 def load_pairs(spec: Optional[str], skip_invalid: bool = False, limit: int = 0) -> list[SafetyPair]:
-    """'demo:NAME' (or a bare bundled set name) or a path/hub id readable by ``load_safety_pairs``."""
+    """'demo:NAME' (or a bare bundled set name) or a path/hub id readable by ``load_safety_pairs``; several
+    sources joined by commas are concatenated (e.g. ``demo:safety_train,runs/collected.jsonl``)."""
     if not spec:
         return []
+    if "," in spec:
+        pairs = [p for part in spec.split(",") if part.strip() for p in load_pairs(part.strip(), skip_invalid)]
+        return pairs[:limit] if limit and limit > 0 else pairs
     from safealign.data.demo import DEMO_SETS, load_demo
 
     name = spec[5:] if spec.startswith("demo:") else spec
