@@ -183,6 +183,8 @@ def _trainer(args, out: Path, reward, cost, **over):
         fields["lambda_lr"] = args.lambda_lr
     if args.ptx_data:
         fields.update(ptx_data=args.ptx_data, ptx_coeff=args.ptx_coeff)
+    if args.harmful_only:
+        fields.update(constraints="prompt_label", constraint_names=["harmful"])
     if args.kl_coef is not None:
         fields["kl_coef"] = args.kl_coef
     if args.lambda_max is not None:
@@ -234,7 +236,8 @@ def run(args) -> dict:
     res: dict = {"score_models": source, "steps": args.steps, "actor_lr": args.actor_lr, "batch_size": args.batch_size,
                  "max_new_tokens": args.max_new_tokens, "threshold": args.threshold, "ptx_data": args.ptx_data,
                  "ptx_coeff": args.ptx_coeff if args.ptx_data else None,
-                 "kl_coef": args.kl_coef, "lambda_max": args.lambda_max, "cost_model": args.cost_model}
+                 "kl_coef": args.kl_coef, "lambda_max": args.lambda_max, "cost_model": args.cost_model,
+                 "harmful_only": args.harmful_only}
     t = time.time()
     tr = _trainer(args, OUT / "run_base", reward, cost)
     res["before"] = evaluate(tr.unwrapped_actor, tok, reward, cost, held_out, args.max_new_tokens)
@@ -251,7 +254,7 @@ def run(args) -> dict:
         ev = evaluate(tr.unwrapped_actor, tok, reward, cost, held_out, args.max_new_tokens)
         res[name] = {
             "train_seconds": round(train_s, 1),
-            "trace": [{k: round(r[k], 3) for k in ("step", "reward", "cost", "J_C", "lambda", "kl", "safe_share")} for r in rows],
+            "trace": [{k: round(r[k], 3) for k in ("step", "reward", "cost", "J_C", "lambda", "kl", "safe_share") if k in r} for r in rows],
             "after": ev,
         }
         del tr
@@ -271,6 +274,8 @@ def main() -> None:
     ap.add_argument("--methods", default="lagrangian,reward_only", help="which runs of the run mode (comma-separated)")
     ap.add_argument("--tag", default="", help="suffix of the output JSON name (runs/bench/ppo_lag/<mode><tag>.json)")
     ap.add_argument("--eval-harmful", type=int, default=60, help="held-out harmful prompts evaluated (all 15 benign ones always)")
+    ap.add_argument("--harmful-only", action="store_true", help="constrain the cost of harmful prompts only "
+                    "(constraints: prompt_label, constraint_names: [harmful]); benign answers then follow the reward alone")
     ap.add_argument("--kl-coef", type=float, default=None, help="override the demo config's KL coefficient (0.02)")
     ap.add_argument("--lambda-max", type=float, default=None, help="override the demo config's multiplier cap (20)")
     ap.add_argument("--reward-model", default="runs/demo/reward", help="reward model folder (relative to the repo)")

@@ -251,6 +251,19 @@ def test_per_category_constraints(tmp_path):
         PPOLagConfig(constraints="prompt_category").validate()
 
 
+def test_prompt_label_constraint_ignores_the_cost_of_benign_prompts(tmp_path):
+    """constraints=prompt_label, names [harmful]: J_C is the mean cost of harmful episodes only, and the cost stream
+    of benign episodes is zero (their advantage follows the reward alone, up to the KL term)."""
+    tr = _trainer(tmp_path / "pl", cost_bias=5.0, constraints="prompt_label", constraint_names=["harmful"], batch_size=4, steps=1)
+    recs = PROMPTS  # 3 benign, 1 harmful
+    costs, valid = tr._episode_costs(torch.tensor([[1.0], [2.0], [7.0], [4.0]]), recs)
+    assert valid[:, 0].tolist() == [False, False, True, False]
+    assert costs[:, 0].tolist() == [0.0, 0.0, 7.0, 0.0]
+    rows = _metrics(tr.train())
+    assert len(tr.lagrange.windows[0]) == 1  # one step of all 4 prompts: only the harmful episode entered J_C
+    assert rows[0]["J_C"] == pytest.approx(5.0, abs=1e-3) and rows[0]["lambda"] > 1.0
+
+
 def test_full_finetuning_and_full_critics(tmp_path):
     tr = _trainer(tmp_path, use_lora=False, critic_mode="full", steps=1)
     assert tr.ref_model is not None and not any(p.requires_grad for p in tr.ref_model.parameters())

@@ -94,12 +94,14 @@ class PPOLagConfig(BaseConfig):
     lambda_update_delay: int = help_field(0, "Steps before lambda starts to move.")
     lambda_window: int = help_field(128, "Episodes in the sliding window that defines J_C.")
     fixed_lambda: Optional[float] = help_field(None, "Keep lambda fixed: 0 = reward-only PPO, x > 0 = fixed-lambda shaping.")
-    constraints: Literal["single", "cost_outputs", "prompt_category"] = help_field(
+    constraints: Literal["single", "cost_outputs", "prompt_category", "prompt_label"] = help_field(
         "single",
         "single: one lambda (the papers). cost_outputs: one lambda per named output of the cost model. "
-        "prompt_category: one lambda per prompt category (or severity label).",
+        "prompt_category: one lambda per prompt category (or severity label). prompt_label: one lambda per prompt "
+        "label, e.g. constraint_names [harmful]: only the cost of harmful prompts is constrained, so answers to benign "
+        "prompts follow the reward alone.",
     )
-    constraint_names: list[str] = help_field([], "Names of the per-category constraints (cost-model outputs or prompt categories).")
+    constraint_names: list[str] = help_field([], "Names of the per-category constraints (cost-model outputs, prompt categories or prompt labels).")
     # models: memory/speed
     use_lora: bool = help_field(True, "LoRA actor; the reference is the adapter-disabled base (no second copy).")
     lora_r: int = help_field(16, "LoRA rank.")
@@ -362,7 +364,7 @@ class PPOLagTrainer:
             if missing:
                 raise ConfigError(f"cost model has no output(s) {missing}; its outputs are {outs}")
             return [outs.index(n) for n in names]
-        return [0] * len(names)  # single / prompt_category: every stream starts from the overall cost head
+        return [0] * len(names)  # single / prompt_category / prompt_label: every stream starts from the overall cost head
 
     @property
     def unwrapped_actor(self) -> Any:
@@ -489,8 +491,8 @@ class PPOLagTrainer:
     def _episode_costs(self, cost_end: torch.Tensor, records: Sequence[PromptRecord]) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-constraint end costs [B, K] and which episodes count for each constraint [B, K]."""
         cfg = self.cfg
-        if cfg.constraints == "prompt_category":
-            cats = [r.category for r in records]
+        if cfg.constraints in ("prompt_category", "prompt_label"):
+            cats = [r.category if cfg.constraints == "prompt_category" else r.label for r in records]
             valid = torch.tensor([[c == n for n in cfg.names] for c in cats], dtype=torch.bool, device=cost_end.device)
             return cost_end[:, :1].expand(-1, len(cfg.names)) * valid, valid
         costs = cost_end[:, self.cost_rows]
