@@ -138,8 +138,9 @@ def register(apps) -> None:  # noqa: ANN001
     ) -> None:
         """Sample a policy's answers, label them with a judge, and write cost-model pairs (Safe RLHF's data rounds).
 
-        An answer to a harmful prompt is unsafe unless it refuses; an answer the guard flags is unsafe; others are
-        safe. Train on them with: safealign train cost --data demo:safety_train,OUT."""
+        An answer to a harmful prompt is unsafe unless it refuses; an answer the guard flags is unsafe; others are safe.
+
+        Train on them with: safealign train cost --data demo:safety_train,OUT"""
         import json as _json
         from pathlib import Path
 
