@@ -145,13 +145,13 @@ def register(apps) -> None:  # noqa: ANN001
         from pathlib import Path
 
         import torch
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         from safealign.backends.base import GenerationParams
         from safealign.cli.common import console, print_json, summary
         from safealign.data.collect import ComplianceJudge, collect_pairs
         from safealign.data.io import write_jsonl
         from safealign.eval.safety import backend_answerer, load_policy_backend, load_prompt_set
+        from safealign.train.common import progress_bar
         from safealign.utils.atomic import atomic_write_text
 
         if threads:
@@ -176,11 +176,9 @@ def register(apps) -> None:  # noqa: ANN001
         torch.manual_seed(seed)
         answer = backend_answerer(backend, GenerationParams(max_new_tokens=max_new_tokens, temperature=temperature),
                                   chunk=batch_size)
-        with Progress(TextColumn("[bold]{task.description}[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=console, transient=True) as bar:
-            task = bar.add_task("sample + judge", total=len(recs))
+        with progress_bar(len(recs), "sample + judge") as advance:
             pairs, stats, rows = collect_pairs(answer, recs, judge, samples=samples,
-                                               chunk=max(1, batch_size // samples), progress=lambda n: bar.advance(task, n))
+                                               chunk=max(1, batch_size // samples), progress=advance)
         n = write_jsonl(out, pairs)
         stem = Path(out).with_suffix("")
         atomic_write_text(f"{stem}.answers.jsonl", "".join(_json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
