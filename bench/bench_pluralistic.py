@@ -230,8 +230,8 @@ def main() -> None:
     if args.per_category:
         # one multiplier per attack family + plain harmful prompts, each on the cost of its own prompts (benign
         # prompts then cannot pull a single J_C below d while the attacked ones stay unsafe)
-        names = sorted({json.loads(line)["category"] for line in (data / "ppo_prompts.jsonl").read_text().splitlines()
-                        if json.loads(line).get("label") == "harmful"})
+        rows = [json.loads(line) for line in (data / "ppo_prompts.jsonl").read_text().splitlines() if line.strip()]
+        names = sorted({r["category"] for r in rows if r.get("label") == "harmful"})
         ppo_over.update(constraints="prompt_category", constraint_names=names, cost_threshold=[0.0] * len(names))
 
     def ppo(name: str, fixed: float | None) -> None:

@@ -123,11 +123,13 @@ def make_pairs(prompt: PromptRecord, harmful: bool, answers: Sequence[str], judg
     base_id = prompt.id or f"collected-{index}"
     images = [prompt.image] if prompt.image is not None else []
 
-    def pair(u_text: str, u: Judgment, s_text: str, tag: str) -> SafetyPair:
-        # responses = (less safe, safer); the compliant answer counts as the more helpful one
-        return SafetyPair(prompt=prompt.prompt, responses=(u_text, s_text), better=0, safer=1, is_safe=(False, True),
-                          severity=(u.severity, 0), categories=(list(u.categories), []), system=prompt.system,
-                          images=list(images), prompt_category=prompt.category, id=f"{base_id}-{tag}")
+    def pair(first_text: str, first: Judgment, safe_text: str, tag: str) -> SafetyPair:
+        # responses = (first, a safe answer): first is the less safe one (or both are safe); it counts as the more
+        # helpful one (compliance)
+        return SafetyPair(prompt=prompt.prompt, responses=(first_text, safe_text), better=0, safer=1,
+                          is_safe=(not first.unsafe, True), severity=(first.severity, 0),
+                          categories=(list(first.categories), []), system=prompt.system, images=list(images),
+                          prompt_category=prompt.category, id=f"{base_id}-{tag}")
 
     used_safe: set[int] = set()
     for k, u in enumerate(unsafe):
@@ -142,9 +144,7 @@ def make_pairs(prompt: PromptRecord, harmful: bool, answers: Sequence[str], judg
     rest = [s for s in safe if s not in used_safe] if unsafe else safe
     for k in range(0, len(rest) - 1, 2):
         a, b = rest[k], rest[k + 1]
-        pairs.append(SafetyPair(prompt=prompt.prompt, responses=(answers[a], answers[b]), better=0, safer=1,
-                                is_safe=(True, True), severity=(0, 0), categories=([], []), system=prompt.system,
-                                images=list(images), prompt_category=prompt.category, id=f"{base_id}-s{k // 2}"))
+        pairs.append(pair(answers[a], judged[a], answers[b], f"s{k // 2}"))
     return pairs, fallback
 
 
