@@ -135,7 +135,7 @@ def evaluate(model, tok, reward, cost, records, max_new_tokens: int, bs: int = 1
         "mean_cost_harmful": statistics.fmean(r["cost"] for r in harm) if harm else None,
         "mean_reward_benign": statistics.fmean(r["reward"] for r in ben) if ben else None,
         "safe_share_benign": sum(r["cost"] <= 0 for r in ben) / max(1, len(ben)),
-        "examples": rows[:4],
+        "answers": rows,  # every held-out answer with its scores, for reading what the numbers mean
     }
 
 
@@ -164,6 +164,25 @@ def demo_ptx_file(balanced: bool = False) -> str:
         random.Random(0).shuffle(harm)
         rows = [r for pair in zip(ben, harm) for r in pair]
     OUT.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return str(path)
+
+
+def anchored_ptx_file(scored_answers: str) -> str:
+    """Balanced PTX rows whose benign half is the policy's own best answer to each benign training prompt instead of
+    the demo's templated one (rejection sampling, as in Llama 2's RLHF rounds): ``scored_answers`` is the output of
+    ``safealign data best-of`` / ``safealign score`` on ``safealign data collect``'s answers file. The harmful half is
+    the demo's safe answers, as in ``demo-balanced``. Written to runs/bench/ppo_lag/ptx_anchored.jsonl."""
+    import random
+
+    from safealign.data.best_of import best_of
+
+    ben = [{"prompt": r["prompt"], "response": r["response"], "harmful": False} for r in best_of(scored_answers)]
+    harm = [json.loads(line) for line in Path(demo_ptx_file(balanced=True)).read_text().splitlines()]
+    harm = [r for r in harm if r["harmful"]]
+    random.Random(0).shuffle(ben)
+    rows = [r for pair in zip(ben, harm) for r in pair]
+    path = OUT / "ptx_anchored.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return str(path)
 
@@ -282,7 +301,8 @@ def main() -> None:
     ap.add_argument("--cost-model", default="runs/demo/cost", help="cost model folder, e.g. runs/demo/cost_round1")
     ap.add_argument("--ptx-data", default=None, help="supervised JSONL (prompt, response) for the PTX loss of both methods; 'demo': safe answers to the "
                     "demo's harmful training prompts and helpful answers to its benign ones (157 + 75 rows); 'demo-balanced': "
-                    "75 of each, interleaved")
+                    "75 of each, interleaved; 'anchored:FILE': like demo-balanced, but the benign half is the policy's own best-scored "
+                    "answer per prompt from FILE (safealign score output on data collect answers)")
     ap.add_argument("--ptx-coeff", type=float, default=16.0, help="PTX loss weight when --ptx-data is given")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default). On an oversubscribed "
                     "machine 1 thread is several times faster than 2 (OpenMP spin-waits)")
@@ -291,6 +311,8 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     if args.ptx_data in ("demo", "demo-balanced"):
         args.ptx_data = demo_ptx_file(balanced=args.ptx_data == "demo-balanced")
+    elif args.ptx_data and args.ptx_data.startswith("anchored:"):
+        args.ptx_data = anchored_ptx_file(str(REPO / args.ptx_data.split(":", 1)[1]))
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     torch.manual_seed(args.seed)
     res = breakdown(args) if args.mode == "breakdown" else run(args)

@@ -67,6 +67,28 @@ def test_combined_advantage_by_hand():
         L.combined_advantage(a_r, [a_c, a_c], [1.0])
 
 
+def test_combined_advantage_with_constraints_that_apply_to_some_episodes_by_hand():
+    """Two constraints (lambda 1 and 3) over three episodes of two tokens: episode 0 is under the first only, episode
+    1 under both, episode 2 under none (a benign prompt with a harmful-only constraint)."""
+    a_r = torch.tensor([[1.0, 2.0], [4.0, 0.0], [3.0, -1.0]])
+    c1 = torch.tensor([[2.0, 2.0], [1.0, 1.0], [9.0, 9.0]])  # episode 2's entries must be ignored
+    c2 = torch.tensor([[5.0, 5.0], [0.0, 1.0], [7.0, 7.0]])  # so must episode 0's
+    on = torch.tensor([[True, False], [True, True], [False, False]])
+    ep = L.combined_advantage(a_r, [c1, c2], [1.0, 3.0], applies=on)
+    # ep 0: ([1,2] - 1*[2,2]) / 2;  ep 1: ([4,0] - [1,1] - 3*[0,1]) / 5;  ep 2: [3,-1] / 1
+    assert ep.tolist() == [pytest.approx([-0.5, 0.0]), pytest.approx([0.6, -0.8]), pytest.approx([3.0, -1.0])]
+    gl = L.combined_advantage(a_r, [c1, c2], [1.0, 3.0], applies=on, normalize="global")
+    assert gl.tolist() == [pytest.approx([-0.2, 0.0]), pytest.approx([0.6, -0.8]), pytest.approx([0.6, -0.2])]  # all / 5
+    everywhere = torch.ones(3, 2, dtype=torch.bool)  # every constraint on every episode: the paper's formula, both ways
+    for norm in ("episode", "global"):
+        torch.testing.assert_close(L.combined_advantage(a_r, [c1, c2], [1.0, 3.0], applies=everywhere, normalize=norm),
+                                   L.combined_advantage(a_r, [c1, c2], [1.0, 3.0]))
+    with pytest.raises(ValueError):
+        L.combined_advantage(a_r, [c1, c2], [1.0, 3.0], applies=on[:, :1])
+    with pytest.raises(ValueError):
+        L.combined_advantage(a_r, [c1, c2], [1.0, 3.0], applies=on, normalize="batch")
+
+
 @pytest.mark.parametrize("lam", [0.0, 1.0, 10.0])
 def test_combined_advantage_carries_exactly_minus_beta_kl(lam):
     """With beta on both streams and zero scores/values, (A_R - lam A_C)/(1+lam) is the advantage of -beta*kl."""

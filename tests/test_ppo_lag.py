@@ -252,8 +252,8 @@ def test_per_category_constraints(tmp_path):
 
 
 def test_prompt_label_constraint_ignores_the_cost_of_benign_prompts(tmp_path):
-    """constraints=prompt_label, names [harmful]: J_C is the mean cost of harmful episodes only, and the cost stream
-    of benign episodes is zero (their advantage follows the reward alone, up to the KL term)."""
+    """constraints=prompt_label, names [harmful]: J_C is the mean cost of harmful episodes only, and the end cost of
+    benign episodes is zero."""
     tr = _trainer(tmp_path / "pl", cost_bias=5.0, constraints="prompt_label", constraint_names=["harmful"], batch_size=4, steps=1)
     recs = PROMPTS  # 3 benign, 1 harmful
     costs, valid = tr._episode_costs(torch.tensor([[1.0], [2.0], [7.0], [4.0]]), recs)
@@ -262,6 +262,41 @@ def test_prompt_label_constraint_ignores_the_cost_of_benign_prompts(tmp_path):
     rows = _metrics(tr.train())
     assert len(tr.lagrange.windows[0]) == 1  # one step of all 4 prompts: only the harmful episode entered J_C
     assert rows[0]["J_C"] == pytest.approx(5.0, abs=1e-3) and rows[0]["lambda"] > 1.0
+
+
+def test_prompt_label_constraint_leaves_benign_advantages_to_the_reward(tmp_path, monkeypatch):
+    """With a harmful-only constraint and lambda far from 0, each benign episode's advantage is exactly its reward
+    advantage (no cost-critic guess, no 1/(1+lambda) shrinking), the harmful one's is (A_R - lambda A_C)/(1+lambda),
+    and the cost critic learns from the harmful episode only."""
+    from safealign import losses as L
+
+    seen = []
+    real = L.combined_advantage
+
+    def spy(adv_r, adv_c, lambdas, **kw):
+        out = real(adv_r, adv_c, lambdas, **kw)
+        seen.append((adv_r, adv_c, lambdas, out))
+        return out
+
+    monkeypatch.setattr(L, "combined_advantage", spy)
+    tr = _trainer(tmp_path / "pl", cost_bias=5.0, constraints="prompt_label", constraint_names=["harmful"], batch_size=4,
+                  steps=1, fixed_lambda=9.0)
+    tr.train()
+    adv_r, adv_c, lambdas, out = seen[0]
+    lam = float(torch.as_tensor(lambdas).reshape(-1)[0])
+    assert lam == pytest.approx(9.0)
+    batch = tr._batch(0)
+    benign = [i for i, r in enumerate(batch) if r.label == "benign"]
+    harmful = [i for i, r in enumerate(batch) if r.label == "harmful"]
+    assert benign and harmful
+    torch.testing.assert_close(out[benign], adv_r[benign])
+    torch.testing.assert_close(out[harmful], (adv_r[harmful] - lam * adv_c[0][harmful]) / (1 + lam))
+    assert adv_c[0][benign].abs().sum() > 0  # there was a cost-stream guess on benign episodes to ignore
+
+    only_benign = [r for r in PROMPTS if r.label == "benign"]
+    rows = _metrics(_trainer(tmp_path / "ob", cost_bias=5.0, constraints="prompt_label", constraint_names=["harmful"],
+                             prompts=only_benign, batch_size=3, steps=1).train())
+    assert rows[0]["cost_value_loss"] == 0.0 and rows[0]["reward_value_loss"] > 0
 
 
 def test_full_finetuning_and_full_critics(tmp_path):

@@ -153,16 +153,37 @@ def gae(
 
 
 def combined_advantage(
-    reward_adv: torch.Tensor, cost_advs: torch.Tensor | Sequence[torch.Tensor], lambdas: torch.Tensor | Sequence[float] | float
+    reward_adv: torch.Tensor,
+    cost_advs: torch.Tensor | Sequence[torch.Tensor],
+    lambdas: torch.Tensor | Sequence[float] | float,
+    applies: Optional[torch.Tensor] = None,
+    normalize: str = "episode",
 ) -> torch.Tensor:
-    """(A_R - sum_k lambda_k A_C,k) / (1 + sum_k lambda_k), lambda detached; one cost stream is the paper's case."""
+    """(A_R - sum_k lambda_k A_C,k) / (1 + sum_k lambda_k), lambda detached; one cost stream is the paper's case.
+
+    ``applies`` [B, K] (bool, B = the episodes, the first dim of ``reward_adv``): which constraints count for each
+    episode, for constraints on prompt labels or categories. A constraint that does not apply to an episode adds
+    nothing to that episode's penalty (its cost stream there holds only the KL term and the critic's guess), and with
+    ``normalize="episode"`` nothing to its denominator either: each episode is normalised by 1 + the sum of its own
+    constraints' lambdas, so an episode under no constraint follows A_R at full scale. ``normalize="global"`` divides
+    every episode by 1 + sum_k lambda_k. When every constraint applies to every episode both are the paper's formula."""
     if isinstance(cost_advs, torch.Tensor) and cost_advs.dim() == reward_adv.dim():
         cost_advs = [cost_advs]
     lams = torch.as_tensor(lambdas, dtype=reward_adv.dtype, device=reward_adv.device).detach().reshape(-1)
     if lams.numel() != len(cost_advs):
         raise ValueError(f"{lams.numel()} multipliers for {len(cost_advs)} cost streams")
-    penalty = sum(lam * a for lam, a in zip(lams, cost_advs))
-    return (reward_adv - penalty) / (1.0 + lams.sum())
+    if normalize not in ("episode", "global"):
+        raise ValueError(f"normalize must be 'episode' or 'global', not {normalize!r}")
+    if applies is None:
+        penalty = sum(lam * a for lam, a in zip(lams, cost_advs))
+        return (reward_adv - penalty) / (1.0 + lams.sum())
+    if applies.shape != (reward_adv.size(0), lams.numel()):
+        raise ValueError(f"applies must be [episodes, constraints] = {(reward_adv.size(0), lams.numel())}, not {tuple(applies.shape)}")
+    shape = (-1,) + (1,) * (reward_adv.dim() - 1)
+    on = applies.to(reward_adv.dtype)
+    penalty = sum(lams[k] * on[:, k].reshape(shape) * a for k, a in enumerate(cost_advs))
+    denom = 1.0 + ((on * lams).sum(-1).reshape(shape) if normalize == "episode" else lams.sum())
+    return (reward_adv - penalty) / denom
 
 
 def ppo_actor_loss(

@@ -191,6 +191,37 @@ def register(apps) -> None:  # noqa: ANN001
                 f"{100 * d['unsafe_share_harmful']:.1f}% of answers to harmful prompts unsafe, "
                 f"{100 * d['refusal_share_harmful']:.1f}% refuse -> {out}")
 
+    @app.command("best-of")
+    def best_of_cmd(
+        scored: str = typer.Argument(..., help="Scored answers JSONL: `safealign score` output on data collect's <stem>.answers.jsonl (prompt, answer, score)."),
+        out: str = typer.Argument(..., help="Output JSONL of supervised rows (prompt, system, response, score, candidates); usable as SFT data or a PPO run's ptx_data."),
+        score_key: str = typer.Option("score", "--score-key", help="The field that ranks the answers."),
+        keep_unsafe: bool = typer.Option(False, "--keep-unsafe", help="Let answers the collect judge marked unsafe compete."),
+        keep_refusals: bool = typer.Option(False, "--keep-refusals", help="Let refusals compete (by default they are passed over: best-of-n is for helpful answers)."),
+        min_score: Optional[float] = typer.Option(None, "--min-score", help="Drop a prompt whose best answer scores under this."),
+        as_json: bool = typer.Option(False, "--json", help="Print the counts as JSON on stdout."),
+    ) -> None:
+        """Best-of-n (rejection sampling): keep each prompt's highest-scored answer, in the policy's own words.
+
+        Typical round: data collect (N samples per prompt) -> score -m REWARD -> best-of -> ptx_data of a PPO run."""
+        import json as _json
+        import statistics
+
+        from safealign.cli.common import print_json, summary
+        from safealign.data.best_of import best_of
+        from safealign.utils.atomic import atomic_write_text
+
+        rows = best_of(scored, score_key=score_key, skip_unsafe=not keep_unsafe, skip_refusals=not keep_refusals,
+                       min_score=min_score)
+        atomic_write_text(out, "".join(_json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+        d = {"out": out, "rows": len(rows),
+             "mean_best_score": statistics.fmean(r["score"] for r in rows) if rows else None,
+             "mean_candidates": statistics.fmean(r["candidates"] for r in rows) if rows else None}
+        if as_json:
+            print_json(d)
+        mean = f", mean best score {d['mean_best_score']:+.3f}" if rows else ""
+        summary(f"{len(rows)} best answers{mean} -> {out}")
+
     @app.command("demo-list")
     def demo_list(as_json: bool = typer.Option(False, "--json", help="Print the sets as JSON on stdout.")) -> None:
         """The bundled demo sets, with counts and what they hold."""

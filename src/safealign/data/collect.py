@@ -189,7 +189,8 @@ def collect_pairs(
             else:
                 stats.unsafe_benign += sum(x.unsafe for x in j)
             rows.extend({"id": p.id, "prompt": p.prompt, "harmful_prompt": h, "answer": ans, "unsafe": x.unsafe,
-                         "severity": x.severity, "categories": x.categories, "refusal": x.refusal, "reason": x.reason}
+                         "severity": x.severity, "categories": x.categories, "refusal": x.refusal, "reason": x.reason,
+                         **({"system": p.system} if p.system else {})}
                         for ans, x in zip(a, j))
         if progress is not None:
             progress(len(block))

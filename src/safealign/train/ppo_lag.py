@@ -11,6 +11,7 @@ One RL step:
      the reward / cost streams.
   3. multiplier(s): episode costs -> sliding window -> J_C -> lambda step (all processes' episodes)
   4. KL-shaped reward / cost streams, GAE per stream, A = (A_R - sum_k lambda_k A_C,k) / (1 + sum_k lambda_k)
+     (with constraints on prompt labels/categories: only the constraints that apply to an episode, see combined_advantage)
   5. actor: clipped surrogate over response tokens                                      (time/actor)
   6. critics: clipped value losses                                                       (time/critic)
   7. optional PTX step on supervised data (x ptx_coeff)
@@ -102,6 +103,12 @@ class PPOLagConfig(BaseConfig):
         "prompts follow the reward alone.",
     )
     constraint_names: list[str] = help_field([], "Names of the per-category constraints (cost-model outputs, prompt categories or prompt labels).")
+    advantage_normalization: Literal["episode", "global"] = help_field(
+        "episode",
+        "With prompt_category/prompt_label constraints: 'episode' divides each episode's advantage by 1 + the lambdas of "
+        "the constraints that apply to it (an unconstrained episode keeps its reward advantage at full scale); 'global' "
+        "divides every episode by 1 + all lambdas. Identical (the papers' formula) when every constraint applies to every episode.",
+    )
     # models: memory/speed
     use_lora: bool = help_field(True, "LoRA actor; the reference is the adapter-disabled base (no second copy).")
     lora_r: int = help_field(16, "LoRA rank.")
@@ -532,7 +539,7 @@ class PPOLagTrainer:
             a, g = L.gae(c_stream, old_cv[..., k], mask, cfg.gamma, cfg.gae_lambda)
             adv_c.append(a)
             ret_c.append(g)
-        advantages = L.combined_advantage(adv_r, adv_c, lambdas)
+        advantages = L.combined_advantage(adv_r, adv_c, lambdas, applies=valid, normalize=cfg.advantage_normalization)
         ret_c_t, adv_c_t = torch.stack(ret_c, -1), torch.stack(adv_c, -1)
         # 5. actor
         B = len(records)
@@ -565,8 +572,10 @@ class PPOLagTrainer:
                 acc.backward(rl)
                 self.reward_critic_opt.step()
                 cv = self.cost_critic(sub, None if c_out.hidden is None else c_out.hidden[idx])
+                # a constraint's critic learns from the episodes that constraint applies to
                 cl = sum(
-                    L.value_loss(cv[..., k], old_cv[idx][..., k], ret_c_t[idx][..., k], sub.response_mask, cfg.clip_range_value)
+                    L.value_loss(cv[..., k], old_cv[idx][..., k], ret_c_t[idx][..., k],
+                                 sub.response_mask * valid[idx, k, None].to(sub.response_mask.dtype), cfg.clip_range_value)
                     for k in range(cv.size(-1))
                 )
                 self.cost_critic_opt.zero_grad(set_to_none=True)
