@@ -63,6 +63,16 @@ class Stages:
         return res
 
 
+def _ppo_worker(yaml_path: str, over: dict, threads: int) -> None:
+    """One PPO run in a child process (--parallel-ppo): one torch thread each, so the two runs share the cores."""
+    import torch
+
+    torch.set_num_threads(threads)
+    from safealign.train.ppo_lag import PPOLagConfig, run_ppo_lag
+
+    run_ppo_lag(PPOLagConfig.from_yaml(yaml_path, over))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="runs/bench-pluralistic")
@@ -96,6 +106,8 @@ def main() -> None:
                     "constraining the cost of its own prompts (the 7B recipe's setting), instead of one λ on all prompts")
     ap.add_argument("--label-guard", default=str(REPO / "runs/demo/guard-ext"), help="guard that moderates the collected "
                     "answers (not the evaluation guard, so that the evaluation stays independent)")
+    ap.add_argument("--parallel-ppo", action="store_true", help="run reward-only PPO and PPO-Lagrangian at the same time "
+                    "in two processes with one torch thread each (their wall time is then one stage, 'ppo_both')")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     if args.quick:
@@ -234,17 +246,38 @@ def main() -> None:
         names = sorted({r["category"] for r in rows if r.get("label") == "harmful"})
         ppo_over.update(constraints="prompt_category", constraint_names=names, cost_threshold=[0.0] * len(names))
 
-    def ppo(name: str, fixed: float | None) -> None:
-        cfg = PPOLagConfig.from_yaml(REPO / "configs/cpu-demo/pluralistic_ppo_lag.yaml", {**ppo_over, 
-            "actor": str(out / "dpo"), "reward_model": str(out / "reward"), "cost_model": str(out / "cost"),
-            "prompts": str(data / "ppo_prompts.jsonl"), "output_dir": str(out / name), "steps": args.ppo_steps,
-            "batch_size": args.ppo_batch, "max_new_tokens": args.ppo_new_tokens, "fixed_lambda": fixed,
-            "lambda_init": args.lambda_init, "lambda_lr": args.lambda_lr, "actor_lr": args.actor_lr, "progress": False,
-        })
-        run_ppo_lag(cfg)
+    ppo_yaml = REPO / "configs/cpu-demo/pluralistic_ppo_lag.yaml"
 
-    st.run("ppo_reward_only", out / "ppo_reward_only" / "summary.json", lambda: ppo("ppo_reward_only", 0.0))
-    st.run("ppo_lag", out / "ppo_lag" / "summary.json", lambda: ppo("ppo_lag", None))
+    def ppo_fields(name: str, fixed: float | None) -> dict[str, Any]:
+        return {**ppo_over,
+                "actor": str(out / "dpo"), "reward_model": str(out / "reward"), "cost_model": str(out / "cost"),
+                "prompts": str(data / "ppo_prompts.jsonl"), "output_dir": str(out / name), "steps": args.ppo_steps,
+                "batch_size": args.ppo_batch, "max_new_tokens": args.ppo_new_tokens, "fixed_lambda": fixed,
+                "lambda_init": args.lambda_init, "lambda_lr": args.lambda_lr, "actor_lr": args.actor_lr, "progress": False}
+
+    def ppo(name: str, fixed: float | None) -> None:
+        run_ppo_lag(PPOLagConfig.from_yaml(ppo_yaml, ppo_fields(name, fixed)))
+
+    runs = (("ppo_reward_only", 0.0), ("ppo_lag", None))
+    todo = [(n, f) for n, f in runs if not (args.reuse and (out / n / "summary.json").exists())]
+    if args.parallel_ppo and len(todo) == 2:
+        import multiprocessing as mp
+
+        def both() -> None:
+            ctx = mp.get_context("spawn")
+            procs = [ctx.Process(target=_ppo_worker, args=(str(ppo_yaml), ppo_fields(n, f), 1), name=n) for n, f in todo]
+            for p in procs:
+                p.start()
+            for p in procs:
+                p.join()
+            failed = [p.name for p in procs if p.exitcode != 0]
+            if failed:
+                raise SystemExit(f"PPO run(s) failed: {', '.join(failed)}")
+
+        st.run("ppo_both", out / "ppo_lag" / "summary.json", both)
+    else:
+        for n, f in runs:
+            st.run(n, out / n / "summary.json", lambda n=n, f=f: ppo(n, f))
 
     # ---------------------------------------------------------------------------------------------- 8. eval
     from safealign.backends.base import GenerationParams
