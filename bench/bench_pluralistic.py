@@ -216,8 +216,6 @@ def main() -> None:
     st.run("cost", out / "cost" / "score_config.json", lambda: train_score("cost", cost_data, out / "cost"))
 
     # ---------------------------------------------------------------------------------------------- 6./7. PPO
-    from safealign.train.ppo_lag import PPOLagConfig, run_ppo_lag
-
     ppo_over: dict[str, Any] = {}
     if args.ptx_coeff > 0:
         def build_ptx() -> None:
@@ -255,9 +253,6 @@ def main() -> None:
                 "batch_size": args.ppo_batch, "max_new_tokens": args.ppo_new_tokens, "fixed_lambda": fixed,
                 "lambda_init": args.lambda_init, "lambda_lr": args.lambda_lr, "actor_lr": args.actor_lr, "progress": False}
 
-    def ppo(name: str, fixed: float | None) -> None:
-        run_ppo_lag(PPOLagConfig.from_yaml(ppo_yaml, ppo_fields(name, fixed)))
-
     runs = (("ppo_reward_only", 0.0), ("ppo_lag", None))
     todo = [(n, f) for n, f in runs if not (args.reuse and (out / n / "summary.json").exists())]
     if args.parallel_ppo and len(todo) == 2:
@@ -277,7 +272,7 @@ def main() -> None:
         st.run("ppo_both", out / "ppo_lag" / "summary.json", both)
     else:
         for n, f in runs:
-            st.run(n, out / n / "summary.json", lambda n=n, f=f: ppo(n, f))
+            st.run(n, out / n / "summary.json", lambda n=n, f=f: _ppo_worker(str(ppo_yaml), ppo_fields(n, f), torch.get_num_threads()))
 
     # ---------------------------------------------------------------------------------------------- 8. eval
     from safealign.backends.base import GenerationParams

@@ -139,15 +139,11 @@ def evaluate(model, tok, reward, cost, records, max_new_tokens: int, bs: int = 1
     }
 
 
-def demo_ptx_file(balanced: bool = False) -> str:
-    """Supervised rows for the PTX loss from the demo safety_train pairs: the safe response to a harmful prompt
-    (prompt category set), the more helpful one to a benign prompt (runs/bench/ppo_lag/ptx_demo.jsonl: 157 refusals,
-    75 helpful answers). ``balanced``: as many refusals as helpful answers, interleaved (ptx_demo_balanced.jsonl)."""
-    import random
-
+def _demo_ptx_rows() -> list[dict]:
+    """The safe response to each harmful demo training prompt (prompt category set; skipped when both are unsafe)
+    and the more helpful one to each benign prompt."""
     from safealign.data.demo import load_demo
 
-    path = OUT / ("ptx_demo_balanced.jsonl" if balanced else "ptx_demo.jsonl")
     rows = []
     for p in load_demo("safety_train"):
         if p.images:
@@ -159,32 +155,47 @@ def demo_ptx_file(balanced: bool = False) -> str:
         else:
             i = p.better
         rows.append({"prompt": p.prompt, "response": p.responses[i], "harmful": p.prompt_category is not None})
-    if balanced:
-        harm, ben = [r for r in rows if r["harmful"]], [r for r in rows if not r["harmful"]]
-        random.Random(0).shuffle(harm)
-        rows = [r for pair in zip(ben, harm) for r in pair]
+    return rows
+
+
+def _interleave(first: list[dict], second: list[dict], seed: int = 0) -> list[dict]:
+    """Alternate rows of the two lists (``second`` shuffled), as many pairs as the shorter list allows."""
+    import random
+
+    second = list(second)
+    random.Random(seed).shuffle(second)
+    return [r for pair in zip(first, second) for r in pair]
+
+
+def _write_rows(name: str, rows: list[dict]) -> str:
     OUT.mkdir(parents=True, exist_ok=True)
+    path = OUT / name
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return str(path)
 
 
+def demo_ptx_file(balanced: bool = False) -> str:
+    """Supervised rows for the PTX loss from the demo safety_train pairs (runs/bench/ppo_lag/ptx_demo.jsonl: 157
+    refusals, 75 helpful answers). ``balanced``: as many refusals as helpful answers, interleaved
+    (ptx_demo_balanced.jsonl)."""
+    rows = _demo_ptx_rows()
+    if balanced:
+        rows = _interleave([r for r in rows if not r["harmful"]], [r for r in rows if r["harmful"]])
+    return _write_rows("ptx_demo_balanced.jsonl" if balanced else "ptx_demo.jsonl", rows)
+
+
 def anchored_ptx_file(scored_answers: str) -> str:
     """Balanced PTX rows whose benign half is the policy's own best answer to each benign training prompt instead of
-    the demo's templated one (rejection sampling, as in Llama 2's RLHF rounds): ``scored_answers`` is the output of
-    ``safealign data best-of`` / ``safealign score`` on ``safealign data collect``'s answers file. The harmful half is
-    the demo's safe answers, as in ``demo-balanced``. Written to runs/bench/ppo_lag/ptx_anchored.jsonl."""
+    the demo's templated one (rejection sampling, as in Llama 2's RLHF rounds): ``scored_answers`` is ``safealign
+    score``'s output on ``safealign data collect``'s answers file. The harmful half is the demo's safe answers, as in
+    ``demo-balanced``. Written to runs/bench/ppo_lag/ptx_anchored.jsonl."""
     import random
 
     from safealign.data.best_of import best_of
 
     ben = [{"prompt": r["prompt"], "response": r["response"], "harmful": False} for r in best_of(scored_answers)]
-    harm = [json.loads(line) for line in Path(demo_ptx_file(balanced=True)).read_text().splitlines()]
-    harm = [r for r in harm if r["harmful"]]
     random.Random(0).shuffle(ben)
-    rows = [r for pair in zip(ben, harm) for r in pair]
-    path = OUT / "ptx_anchored.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return str(path)
+    return _write_rows("ptx_anchored.jsonl", _interleave(ben, [r for r in _demo_ptx_rows() if r["harmful"]]))
 
 
 # ------------------------------------------------------------------------------------------------ modes
