@@ -8,7 +8,6 @@ fine-tuned on such rows between its RLHF rounds). The input is ``safealign data 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Iterable, Optional, Union
 
@@ -16,16 +15,15 @@ from safealign.errors import DataError
 
 
 def _read(path: Union[str, Path]) -> list[dict[str, Any]]:
+    from safealign.data.io import _jsonl_rows  # the project's JSONL reader: row numbers, BOM, one-line errors
+
     if not Path(path).is_file():
         raise DataError("no such file", file=str(path))
     rows = []
-    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError as e:
-            raise DataError(f"not JSON ({e.msg})", file=str(path), row=n) from None
+    for _, row in _jsonl_rows(Path(path)):
+        if isinstance(row, DataError):
+            raise row
+        rows.append(row)
     return rows
 
 
