@@ -106,6 +106,8 @@ def main() -> None:
                     "constraining the cost of its own prompts (the 7B recipe's setting), instead of one λ on all prompts")
     ap.add_argument("--label-guard", default=str(REPO / "runs/demo/guard-ext"), help="guard that moderates the collected "
                     "answers (not the evaluation guard, so that the evaluation stays independent)")
+    ap.add_argument("--score-scaling", choices=["none", "running"], default=None, help="score_scaling of both PPO runs "
+                    "(running: reward and cost streams divided by their running standard deviations)")
     ap.add_argument("--parallel-ppo", action="store_true", help="run reward-only PPO and PPO-Lagrangian at the same time "
                     "in two processes with one torch thread each (their wall time is then one stage, 'ppo_both')")
     ap.add_argument("--seed", type=int, default=0)
@@ -244,6 +246,8 @@ def main() -> None:
         names = sorted({r["category"] for r in rows if r.get("label") == "harmful"})
         ppo_over.update(constraints="prompt_category", constraint_names=names, cost_threshold=[0.0] * len(names))
 
+    if args.score_scaling:
+        ppo_over["score_scaling"] = args.score_scaling
     ppo_yaml = REPO / "configs/cpu-demo/pluralistic_ppo_lag.yaml"
 
     def ppo_fields(name: str, fixed: float | None) -> dict[str, Any]:

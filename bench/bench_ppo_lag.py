@@ -15,6 +15,7 @@ carry that noise.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import resource
@@ -121,11 +122,14 @@ def evaluate(model, tok, reward, cost, records, max_new_tokens: int, bs: int = 1
         ro = with_turn_suffix(ro, suffix, eos, pad)  # read R and C in their training format, as PPO does
         rs = score_rollout(reward, ro).end_scores[:, 0].tolist()
         cs = score_rollout(cost, ro).end_scores[:, 0].tolist()
-        rows += [{"label": r.label, "reward": a, "cost": b, "response": t, "refusal": is_refusal(t)}
+        rows += [{"label": r.label, "category": r.category, "reward": a, "cost": b, "response": t, "refusal": is_refusal(t)}
                  for r, a, b, t in zip(batch, rs, cs, ro.responses)]
     harm = [r for r in rows if r["label"] == "harmful"]
-    ben = [r for r in rows if r["label"] == "benign"]
-    return {
+    ben = [r for r in rows if r["label"] == "benign" and r["category"] != "alpaca"]
+    alp = [r for r in rows if r["category"] == "alpaca"]
+    extra = {"alpaca_n": len(alp), "alpaca_mean_reward": statistics.fmean(r["reward"] for r in alp),
+             "alpaca_refusal_share": sum(r["refusal"] for r in alp) / len(alp)} if alp else {}
+    return {**extra,
         "harmful_n": len(harm),
         "benign_n": len(ben),
         "safe_share_harmful": sum(r["cost"] <= 0 for r in harm) / max(1, len(harm)),
@@ -219,8 +223,24 @@ def _trainer(args, out: Path, reward, cost, **over):
         fields["kl_coef"] = args.kl_coef
     if args.lambda_max is not None:
         fields["lambda_max"] = args.lambda_max
+    if args.score_scaling:
+        fields["score_scaling"] = args.score_scaling
     cfg = cfg.replace(**{**fields, **over})
-    return PPOLagTrainer(cfg, actor, tok, reward, cost, load_prompts("demo"))
+    return PPOLagTrainer(cfg, actor, tok, reward, cost, training_prompts(args.benign_share))
+
+
+def training_prompts(benign_share: float | None = None) -> list:
+    """The demo training prompts (192 harmful, 75 benign); ``benign_share``: repeat the benign ones (round robin) until
+    they make that share of the list, so that more of each batch follows the reward alone."""
+    from safealign.train.ppo_lag import load_prompts
+
+    prompts = load_prompts("demo")
+    if not benign_share:
+        return prompts
+    harm = [p for p in prompts if p.label == "harmful"]
+    ben = [p for p in prompts if p.label == "benign"]
+    want = round(len(harm) * benign_share / (1 - benign_share))
+    return harm + [ben[i % len(ben)] for i in range(max(want, len(ben)))]
 
 
 def breakdown(args) -> dict:
@@ -263,11 +283,16 @@ def run(args) -> dict:
     held_out = load_prompts("demo:eval")
     harm = [r for r in held_out if r.label == "harmful"][: args.eval_harmful]
     held_out = harm + [r for r in held_out if r.label == "benign"]
+    if args.eval_alpaca:
+        # unseen everyday instructions: a larger benign set than the demo's 15 look-alikes
+        alpaca = load_prompts(str(REPO.parent / "shared/data/external/alpaca_eval_prompts.json"))[: args.eval_alpaca]
+        held_out += [dataclasses.replace(r, label="benign", category="alpaca") for r in alpaca]
     res: dict = {"score_models": source, "steps": args.steps, "actor_lr": args.actor_lr, "batch_size": args.batch_size,
                  "max_new_tokens": args.max_new_tokens, "threshold": args.threshold, "ptx_data": args.ptx_data,
                  "ptx_coeff": args.ptx_coeff if args.ptx_data else None,
                  "kl_coef": args.kl_coef, "lambda_max": args.lambda_max, "cost_model": args.cost_model,
-                 "harmful_only": args.harmful_only}
+                 "harmful_only": args.harmful_only, "benign_share": args.benign_share,
+                 "score_scaling": args.score_scaling}
     t = time.time()
     tr = _trainer(args, OUT / "run_base", reward, cost)
     res["before"] = evaluate(tr.unwrapped_actor, tok, reward, cost, held_out, args.max_new_tokens)
@@ -284,7 +309,8 @@ def run(args) -> dict:
         ev = evaluate(tr.unwrapped_actor, tok, reward, cost, held_out, args.max_new_tokens)
         res[name] = {
             "train_seconds": round(train_s, 1),
-            "trace": [{k: round(r[k], 3) for k in ("step", "reward", "cost", "J_C", "lambda", "kl", "safe_share") if k in r} for r in rows],
+            "trace": [{k: round(v, 3) for k, v in r.items()
+                       if k in ("step", "reward", "cost", "J_C", "lambda", "kl", "safe_share") or k.startswith("score_scale/")} for r in rows],
             "after": ev,
         }
         del tr
@@ -314,6 +340,12 @@ def main() -> None:
                     "demo's harmful training prompts and helpful answers to its benign ones (157 + 75 rows); 'demo-balanced': "
                     "75 of each, interleaved; 'anchored:FILE': like demo-balanced, but the benign half is the policy's own best-scored "
                     "answer per prompt from FILE (safealign score output on data collect answers)")
+    ap.add_argument("--score-scaling", choices=["none", "running"], default=None, help="override the config's "
+                    "score_scaling (running: reward and cost streams divided by their running standard deviations)")
+    ap.add_argument("--benign-share", type=float, default=None, help="repeat the benign training prompts until they make "
+                    "this share of the prompt list (the demo's own share is 75/267 = 0.28)")
+    ap.add_argument("--eval-alpaca", type=int, default=0, help="also score the first N AlpacaEval instructions of "
+                    "../shared/data (greedy): mean reward and over-refusal on unseen everyday requests")
     ap.add_argument("--ptx-coeff", type=float, default=16.0, help="PTX loss weight when --ptx-data is given")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default). On an oversubscribed "
                     "machine 1 thread is several times faster than 2 (OpenMP spin-waits)")

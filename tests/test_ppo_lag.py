@@ -299,6 +299,31 @@ def test_prompt_label_constraint_leaves_benign_advantages_to_the_reward(tmp_path
     assert rows[0]["cost_value_loss"] == 0.0 and rows[0]["reward_value_loss"] > 0
 
 
+def test_running_score_scaling_feeds_scaled_scores_to_the_advantages_only(tmp_path, monkeypatch):
+    """score_scaling: running. After one step of 4 episodes, the reward and cost end scores that enter KL shaping
+    (hence GAE and the advantage) are the raw ones divided by their own sample standard deviation (so they have sd 1),
+    while J_C, the logged reward and the multiplier read the raw scores."""
+    from safealign import losses as L
+
+    seen = []
+    real = L.kl_penalised_scores
+
+    def spy(scores, *a, **kw):
+        seen.append(scores.detach().clone())
+        return real(scores, *a, **kw)
+
+    monkeypatch.setattr(L, "kl_penalised_scores", spy)
+    tr = _trainer(tmp_path, batch_size=4, steps=1, score_scaling="running")
+    rows = _metrics(tr.train())
+    reward_in, cost_in = seen[0], seen[1]
+    sc = tr.score_scale.scales()
+    assert sc[0] != 1.0 and sc[1] != 1.0
+    assert reward_in.std().item() == pytest.approx(1.0, rel=1e-4) and cost_in.std().item() == pytest.approx(1.0, rel=1e-4)
+    assert (reward_in * sc[0]).mean().item() == pytest.approx(rows[0]["reward"], abs=1e-5)  # raw = scaled x scale
+    assert (cost_in * sc[1]).mean().item() == pytest.approx(rows[0]["J_C"], abs=1e-5)  # J_C stays raw
+    assert rows[0]["score_scale/reward"] == pytest.approx(sc[0]) and rows[0]["score_scale/cost"] == pytest.approx(sc[1])
+
+
 def test_full_finetuning_and_full_critics(tmp_path):
     tr = _trainer(tmp_path, use_lora=False, critic_mode="full", steps=1)
     assert tr.ref_model is not None and not any(p.requires_grad for p in tr.ref_model.parameters())
@@ -314,7 +339,8 @@ def _state(tr: PPOLagTrainer) -> dict[str, torch.Tensor]:
     return s
 
 
-@pytest.mark.parametrize("critic", [{}, {"critic_mode": "top", "critic_top_layers": 1}], ids=["head", "top"])
+@pytest.mark.parametrize("critic", [{}, {"critic_mode": "top", "critic_top_layers": 1}, {"score_scaling": "running"}],
+                         ids=["head", "top", "head-scaled"])
 def test_resume_ends_in_the_same_state(tmp_path, critic):
     kw = dict(batch_size=2, max_new_tokens=5, save_every=2, seed=7, mini_batches=2, **critic)
     straight = _trainer(tmp_path / "a", steps=4, **kw)
@@ -329,11 +355,13 @@ def test_resume_ends_in_the_same_state(tmp_path, critic):
     assert drop(_metrics(tmp_path / "a")) == drop(_metrics(tmp_path / "b"))
     a, b = _state(straight), _state(resumed)
     assert a.keys() == b.keys()
-    if critic:  # the critics' trainable top layers are part of the checkpoint
+    if "critic_mode" in critic:  # the critics' trainable top layers are part of the checkpoint
         assert any(k.startswith("rc.model.backbone.layers.0.") for k in a) and any(k.startswith("cc.model.backbone.layers.0.") for k in a)
     for k in a:
         torch.testing.assert_close(a[k], b[k], atol=0, rtol=0, msg=k)
     assert straight.lagrange.state_dict() == resumed.lagrange.state_dict()
+    if "score_scaling" in critic:
+        assert resumed.score_scale.count[0] == 8 and straight.score_scale.state_dict() == resumed.score_scale.state_dict()
 
 
 class _ShardedAccelerator:

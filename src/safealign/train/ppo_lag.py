@@ -109,6 +109,12 @@ class PPOLagConfig(BaseConfig):
         "the constraints that apply to it (an unconstrained episode keeps its reward advantage at full scale); 'global' "
         "divides every episode by 1 + all lambdas. Identical (the papers' formula) when every constraint applies to every episode.",
     )
+    score_scaling: Literal["none", "running"] = help_field(
+        "none",
+        "running: divide the reward and each constraint's cost by the running standard deviation of that stream's end "
+        "scores (all episodes so far, all processes) before the KL penalty, so that both streams weigh alike in the "
+        "advantage whatever the score models' ranges; J_C, lambda and the logs keep raw costs. none: the papers.",
+    )
     # models: memory/speed
     use_lora: bool = help_field(True, "LoRA actor; the reference is the adapter-disabled base (no second copy).")
     lora_r: int = help_field(16, "LoRA rank.")
@@ -316,6 +322,9 @@ class PPOLagTrainer:
             fixed=fixed,
         )
         self.cost_threshold_safe = float(self.cost_model.score_config.threshold)
+        from safealign.train.score_scaling import RunningScale
+
+        self.score_scale = RunningScale(1 + len(names)) if cfg.score_scaling == "running" else None
 
         # ---- optimisers
         betas = (cfg.adam_beta1, cfg.adam_beta2)
@@ -529,13 +538,19 @@ class PPOLagTrainer:
         reward = r_out.end_scores[:, 0]
         costs, valid = self._episode_costs(c_out.end_scores, records)
         # 3. multiplier(s) from the episodes of every process
-        lambdas = self.lagrange.observe(costs, valid, gather=acc.gather if acc.num_processes > 1 else None)
+        gather = acc.gather if acc.num_processes > 1 else None
+        lambdas = self.lagrange.observe(costs, valid, gather=gather)
         # 4. shaped streams, GAE, combined advantage
-        r_stream = L.kl_penalised_scores(reward, old_lp, ref_lp, mask, cfg.kl_coef, -1.0, cfg.clip_range_score)
+        s_reward, s_costs = reward, costs
+        if self.score_scale is not None:  # the advantages read scaled scores; J_C and lambda the raw ones
+            self.score_scale.observe(torch.cat([reward[:, None], costs], -1), torch.cat([torch.ones_like(valid[:, :1]), valid], -1), gather=gather)
+            sc = self.score_scale.tensor(reward.device)
+            s_reward, s_costs = reward / sc[0], costs / sc[1:]
+        r_stream = L.kl_penalised_scores(s_reward, old_lp, ref_lp, mask, cfg.kl_coef, -1.0, cfg.clip_range_score)
         adv_r, ret_r = L.gae(r_stream, old_rv, mask, cfg.gamma, cfg.gae_lambda)
         adv_c, ret_c = [], []
         for k in range(len(lambdas)):
-            c_stream = L.kl_penalised_scores(costs[:, k], old_lp, ref_lp, mask, cfg.kl_coef, +1.0, cfg.clip_range_score)
+            c_stream = L.kl_penalised_scores(s_costs[:, k], old_lp, ref_lp, mask, cfg.kl_coef, +1.0, cfg.clip_range_score)
             a, g = L.gae(c_stream, old_cv[..., k], mask, cfg.gamma, cfg.gae_lambda)
             adv_c.append(a)
             ret_c.append(g)
@@ -617,6 +632,10 @@ class PPOLagTrainer:
             "time/critic": t_critic,
         }
         m.update(self.lagrange.metrics())
+        if self.score_scale is not None:
+            sc = self.score_scale.scales()
+            m["score_scale/reward"] = sc[0]
+            m.update({f"score_scale/{n}": v for n, v in zip(cfg.names, sc[1:])})
         if ptx is not None:
             m["ptx_loss"] = ptx
         m["time/step"] = time.perf_counter() - t0
@@ -759,6 +778,8 @@ class PPOLagTrainer:
                     tmp / "optimizers.pt",
                 )
                 atomic_write_json(tmp / "lagrange.json", self.lagrange.state_dict())
+                if self.score_scale is not None:
+                    atomic_write_json(tmp / "score_scale.json", self.score_scale.state_dict())
                 for r in range(acc.num_processes):
                     os.replace(path.parent / f".rng-rank{r}.pt", tmp / f"rng-rank{r}.pt")
                 atomic_write_json(tmp / "trainer_state.json", {"step": self.step, "num_processes": acc.num_processes, "config": self.cfg.to_dict()})
@@ -783,6 +804,10 @@ class PPOLagTrainer:
         self.reward_critic_opt.load_state_dict(opts["reward_critic"])
         self.cost_critic_opt.load_state_dict(opts["cost_critic"])
         self.lagrange.load_state_dict(json.loads((path / "lagrange.json").read_text()))
+        if self.score_scale is not None:
+            if not (path / "score_scale.json").exists():
+                raise ConfigError(f"--resume: {path} was written without score_scaling: running")
+            self.score_scale.load_state_dict(json.loads((path / "score_scale.json").read_text()))
         _set_rng_state(torch.load(path / f"rng-rank{self.acc.process_index}.pt", weights_only=False))
         self.step = int(state["step"])
         if self.acc.is_main_process and (self.out / METRICS).exists():  # drop metrics logged after the checkpoint
