@@ -324,6 +324,31 @@ def test_running_score_scaling_feeds_scaled_scores_to_the_advantages_only(tmp_pa
     assert rows[0]["score_scale/reward"] == pytest.approx(sc[0]) and rows[0]["score_scale/cost"] == pytest.approx(sc[1])
 
 
+def test_score_scaling_reads_the_critics_in_the_same_units(tmp_path, monkeypatch):
+    """The critics start as the score models, so they speak raw units: with every scale fixed at 2, the same first
+    rollout (same seed) gives GAE the scores AND the values of the unscaled run, halved."""
+    from safealign import losses as L
+    from safealign.train import score_scaling
+
+    def run(tag, **kw):
+        seen = []
+        real_gae, real_kl = L.gae, L.kl_penalised_scores
+        monkeypatch.setattr(L, "gae", lambda rewards, values, *a: (seen.append(("values", values.clone())), real_gae(rewards, values, *a))[1])
+        monkeypatch.setattr(L, "kl_penalised_scores", lambda scores, *a: (seen.append(("scores", scores.clone())), real_kl(scores, *a))[1])
+        _trainer(tmp_path / tag, batch_size=4, steps=1, seed=3, **kw).train()
+        monkeypatch.setattr(L, "gae", real_gae)
+        monkeypatch.setattr(L, "kl_penalised_scores", real_kl)
+        return seen
+
+    plain = run("plain")
+    monkeypatch.setattr(score_scaling.RunningScale, "tensor", lambda self, device=None: torch.full((len(self.count),), 2.0, device=device))
+    scaled = run("scaled", score_scaling="running")
+    assert [k for k, _ in plain] == [k for k, _ in scaled] == ["scores", "values", "scores", "values"]
+    for (_, a), (_, b) in zip(plain, scaled):
+        assert a.abs().sum() > 0
+        torch.testing.assert_close(b, a / 2)
+
+
 def test_full_finetuning_and_full_critics(tmp_path):
     tr = _trainer(tmp_path, use_lora=False, critic_mode="full", steps=1)
     assert tr.ref_model is not None and not any(p.requires_grad for p in tr.ref_model.parameters())

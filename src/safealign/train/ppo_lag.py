@@ -541,11 +541,14 @@ class PPOLagTrainer:
         gather = acc.gather if acc.num_processes > 1 else None
         lambdas = self.lagrange.observe(costs, valid, gather=gather)
         # 4. shaped streams, GAE, combined advantage
-        s_reward, s_costs = reward, costs
-        if self.score_scale is not None:  # the advantages read scaled scores; J_C and lambda the raw ones
+        # score scaling: the advantages read scaled scores (J_C and lambda the raw ones), and the critics, whose heads
+        # start as the score models and so speak raw units, are read in the same scaled units (x 1.0 when off)
+        sc = torch.ones(1 + costs.size(-1), device=reward.device)
+        if self.score_scale is not None:
             self.score_scale.observe(torch.cat([reward[:, None], costs], -1), torch.cat([torch.ones_like(valid[:, :1]), valid], -1), gather=gather)
             sc = self.score_scale.tensor(reward.device)
-            s_reward, s_costs = reward / sc[0], costs / sc[1:]
+        s_reward, s_costs = reward / sc[0], costs / sc[1:]
+        old_rv, old_cv = old_rv / sc[0], old_cv / sc[1:]
         r_stream = L.kl_penalised_scores(s_reward, old_lp, ref_lp, mask, cfg.kl_coef, -1.0, cfg.clip_range_score)
         adv_r, ret_r = L.gae(r_stream, old_rv, mask, cfg.gamma, cfg.gae_lambda)
         adv_c, ret_c = [], []
@@ -581,12 +584,12 @@ class PPOLagTrainer:
                 entropies.append(L.masked_mean(ent, sub.response_mask).item())
                 tc = time.perf_counter()
                 # 6. critics
-                rv = self.reward_critic(sub, None if r_out.hidden is None else r_out.hidden[idx])[..., 0]
+                rv = self.reward_critic(sub, None if r_out.hidden is None else r_out.hidden[idx])[..., 0] / sc[0]
                 rl = L.value_loss(rv, old_rv[idx], ret_r[idx], sub.response_mask, cfg.clip_range_value)
                 self.reward_critic_opt.zero_grad(set_to_none=True)
                 acc.backward(rl)
                 self.reward_critic_opt.step()
-                cv = self.cost_critic(sub, None if c_out.hidden is None else c_out.hidden[idx])
+                cv = self.cost_critic(sub, None if c_out.hidden is None else c_out.hidden[idx]) / sc[1:]
                 # a constraint's critic learns from the episodes that constraint applies to
                 cl = sum(
                     L.value_loss(cv[..., k], old_cv[idx][..., k], ret_c_t[idx][..., k],
