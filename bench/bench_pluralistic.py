@@ -106,6 +106,8 @@ def main() -> None:
                     "constraining the cost of its own prompts (the 7B recipe's setting), instead of one λ on all prompts")
     ap.add_argument("--label-guard", default=str(REPO / "runs/demo/guard-ext"), help="guard that moderates the collected "
                     "answers (not the evaluation guard, so that the evaluation stays independent)")
+    ap.add_argument("--ptx-mode", choices=["separate", "joint"], default="separate", help="PTX as its own optimiser step "
+                    "after the PPO updates (separate) or added to every actor update's loss (joint)")
     ap.add_argument("--score-scaling", choices=["none", "running"], default=None, help="score_scaling of both PPO runs "
                     "(running: reward and cost streams divided by their running standard deviations)")
     ap.add_argument("--parallel-ppo", action="store_true", help="run reward-only PPO and PPO-Lagrangian at the same time "
@@ -237,7 +239,7 @@ def main() -> None:
             (data / "ptx.jsonl").write_text("".join(json.dumps({"system": r.system, "prompt": r.prompt, "response": r.chosen}) + "\n" for r in rows))
 
         st.run("ptx_data", data / "ptx.jsonl", build_ptx)
-        ppo_over = {"ptx_data": str(data / "ptx.jsonl"), "ptx_coeff": args.ptx_coeff}
+        ppo_over = {"ptx_data": str(data / "ptx.jsonl"), "ptx_coeff": args.ptx_coeff, "ptx_mode": args.ptx_mode}
 
     if args.per_category:
         # one multiplier per attack family + plain harmful prompts, each on the cost of its own prompts (benign

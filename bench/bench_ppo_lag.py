@@ -216,7 +216,7 @@ def _trainer(args, out: Path, reward, cost, **over):
     if args.lambda_lr is not None:
         fields["lambda_lr"] = args.lambda_lr
     if args.ptx_data:
-        fields.update(ptx_data=args.ptx_data, ptx_coeff=args.ptx_coeff)
+        fields.update(ptx_data=args.ptx_data, ptx_coeff=args.ptx_coeff, ptx_mode=args.ptx_mode)
     if args.harmful_only:
         fields.update(constraints="prompt_label", constraint_names=["harmful"])
     if args.kl_coef is not None:
@@ -290,6 +290,7 @@ def run(args) -> dict:
     res: dict = {"score_models": source, "steps": args.steps, "actor_lr": args.actor_lr, "batch_size": args.batch_size,
                  "max_new_tokens": args.max_new_tokens, "threshold": args.threshold, "ptx_data": args.ptx_data,
                  "ptx_coeff": args.ptx_coeff if args.ptx_data else None,
+                 "ptx_mode": args.ptx_mode if args.ptx_data else None,
                  "kl_coef": args.kl_coef, "lambda_max": args.lambda_max, "cost_model": args.cost_model,
                  "harmful_only": args.harmful_only, "benign_share": args.benign_share,
                  "score_scaling": args.score_scaling}
@@ -340,6 +341,8 @@ def main() -> None:
                     "demo's harmful training prompts and helpful answers to its benign ones (157 + 75 rows); 'demo-balanced': "
                     "75 of each, interleaved; 'anchored:FILE': like demo-balanced, but the benign half is the policy's own best-scored "
                     "answer per prompt from FILE (safealign score output on data collect answers)")
+    ap.add_argument("--ptx-mode", choices=["separate", "joint"], default="separate", help="PTX as its own optimiser step "
+                    "after the PPO update (separate) or added to the actor update's loss (joint)")
     ap.add_argument("--score-scaling", choices=["none", "running"], default=None, help="override the config's "
                     "score_scaling (running: reward and cost streams divided by their running standard deviations)")
     ap.add_argument("--benign-share", type=float, default=None, help="repeat the benign training prompts until they make "

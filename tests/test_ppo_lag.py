@@ -458,6 +458,50 @@ def test_ptx_step_trains_on_supervised_data(tmp_path):
     assert rows[1]["ptx_loss"] < rows[0]["ptx_loss"]  # the LM loss on the same two examples goes down
 
 
+SFT_ROWS = [{"prompt": "say ok", "response": "ok ok ok"}, {"prompt": "hi", "system": "Be brief.", "response": "hello"},
+            {"prompt": "count", "response": "one two three"}, {"prompt": "bye", "response": "goodbye"}]
+
+
+def _ptx_trainer(tmp_path, **kw) -> PPOLagTrainer:
+    actor, tok = tiny_lm(0)
+    base = dict(output_dir=str(tmp_path), steps=1, batch_size=2, max_new_tokens=4, progress=False, tensorboard=False,
+                ptx_batch_size=2, actor_lr=1e-2, seed=5)
+    cfg = PPOLagConfig(**{**base, **kw})
+    return PPOLagTrainer(cfg, actor, tok, _score(1, "reward"), _score(2, "cost"), PROMPTS, ptx_examples=SFT_ROWS)
+
+
+def test_joint_ptx_adds_the_weighted_supervised_loss_to_every_actor_update(tmp_path, monkeypatch):
+    """ptx_mode joint: each actor update backpropagates PPO loss + ptx_coeff x the LM loss of its own PTX batch (rows
+    in a cycle: update u of step s reads batch s * updates_per_step + u); there is no separate PTX step."""
+    from safealign import losses as L
+
+    tr = _ptx_trainer(tmp_path / "j", ptx_mode="joint", ptx_coeff=3.0, mini_batches=2, batch_size=4, steps=2)
+    ppo, ptx, backward, batches = [], [], [], []
+    real_ppo, real_ptx, real_backward = L.ppo_actor_loss, tr._ptx_loss, tr.acc.backward
+    monkeypatch.setattr(L, "ppo_actor_loss", lambda *a: (lambda out: (ppo.append(out[0].item()), out)[1])(real_ppo(*a)))
+    monkeypatch.setattr(tr, "_ptx_loss", lambda i: (lambda out: (batches.append(i), ptx.append(out.item()), out)[2])(real_ptx(i)))
+    monkeypatch.setattr(tr.acc, "backward", lambda loss, **kw: (backward.append(loss.item()), real_backward(loss, **kw))[1])
+    rows = _metrics(tr.train())
+    assert batches == [0, 1, 2, 3]  # 2 steps x 2 mini-batches, one PTX batch each
+    # per mini-batch: actor backward, reward critic, cost critic; the actor's is PPO + 3 x PTX
+    actor_backward = backward[0::3]
+    assert len(backward) == 12 and actor_backward == pytest.approx([p + 3.0 * x for p, x in zip(ppo, ptx)], abs=1e-5)
+    assert rows[0]["ptx_loss"] == pytest.approx((ptx[0] + ptx[1]) / 2, abs=1e-6)
+
+
+def test_ptx_coefficient_weighs_the_step_only_in_joint_mode(tmp_path):
+    """A separate PTX step is clipped to max_grad_norm on its own, so once the supervised gradient reaches the clip,
+    coefficients 4 and 6 give the same actor; in joint mode they weigh the supervised loss against PPO's."""
+
+    def actor_after(tag, mode, coeff):
+        tr = _ptx_trainer(tmp_path / tag, ptx_mode=mode, ptx_coeff=coeff, max_grad_norm=1e-3)
+        tr.train()
+        return torch.cat([v.flatten() for v in tr._actor_trainable_state().values()])
+
+    torch.testing.assert_close(actor_after("s4", "separate", 4.0), actor_after("s6", "separate", 6.0), atol=1e-6, rtol=0)
+    assert not torch.allclose(actor_after("j4", "joint", 4.0), actor_after("j6", "joint", 6.0), atol=1e-6, rtol=0)
+
+
 def test_load_prompts_from_jsonl_with_images_and_bad_rows(tmp_path):
     from safealign.errors import DataError
     from safealign.train.ppo_lag import load_prompts

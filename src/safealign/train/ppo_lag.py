@@ -14,7 +14,7 @@ One RL step:
      (with constraints on prompt labels/categories: only the constraints that apply to an episode, see combined_advantage)
   5. actor: clipped surrogate over response tokens                                      (time/actor)
   6. critics: clipped value losses                                                       (time/critic)
-  7. optional PTX step on supervised data (x ptx_coeff)
+  7. optional PTX step on supervised data (x ptx_coeff); with ptx_mode joint the PTX loss joins every actor update instead
 Baselines by configuration: ``fixed_lambda: 0`` = reward-only PPO, ``fixed_lambda: x`` = fixed-lambda shaping.
 """
 
@@ -87,6 +87,13 @@ class PPOLagConfig(BaseConfig):
     gae_lambda: float = help_field(0.95, "lambda of GAE.")
     ptx_coeff: float = help_field(16.0, "Weight of the PTX (supervised LM) loss when ptx_data is given.")
     ptx_batch_size: int = help_field(4, "Supervised examples per PTX step.")
+    ptx_mode: Literal["separate", "joint"] = help_field(
+        "separate",
+        "separate: after the PPO updates, one more optimiser step on ptx_coeff x the supervised loss (the reference "
+        "code's way; with gradient clipping every coefficient large enough to reach the clip gives the same step). "
+        "joint: every actor update minimises PPO loss + ptx_coeff x supervised loss on a fresh PTX batch, so the "
+        "coefficient weighs the two objectives (InstructGPT's PPO-ptx objective).",
+    )
     # multiplier(s)
     cost_threshold: list[float] = help_field([0.0], "d: the cost limit (one value, or one per constraint).")
     lambda_init: float = help_field(1.0, "Initial multiplier (1 in Safe RLHF, 10 in Safe RLHF-V).")
@@ -562,7 +569,8 @@ class PPOLagTrainer:
         # 5. actor
         B = len(records)
         mb = B // cfg.mini_batches
-        actor_losses, clip_fracs, entropies = [], [], []
+        actor_losses, clip_fracs, entropies, ptx_losses = [], [], [], []
+        joint_ptx = bool(self.ptx_examples) and cfg.ptx_coeff > 0 and cfg.ptx_mode == "joint"
         r_vloss, c_vloss = [], []
         t_actor = t_critic = 0.0
         g = torch.Generator().manual_seed(cfg.seed * 7919 + self.step)
@@ -574,6 +582,10 @@ class PPOLagTrainer:
                 ta = time.perf_counter()
                 new_lp, ent = policy_log_probs(self.actor, sub, with_entropy=True)
                 loss, clip_frac = L.ppo_actor_loss(new_lp, old_lp[idx], advantages[idx], sub.response_mask, cfg.clip_range_ratio)
+                if joint_ptx:
+                    ptx_l = self._ptx_loss(self.step * cfg.ppo_epochs * cfg.mini_batches + len(actor_losses))
+                    ptx_losses.append(ptx_l.item())
+                    loss = loss + cfg.ptx_coeff * ptx_l
                 self.actor_opt.zero_grad(set_to_none=True)
                 acc.backward(loss)
                 if cfg.max_grad_norm > 0:
@@ -605,7 +617,10 @@ class PPOLagTrainer:
                 t_actor += tc - ta
                 t_critic += td - tc
         # 7. PTX
-        ptx = self._ptx_step() if self.ptx_examples and cfg.ptx_coeff > 0 else None
+        if joint_ptx:
+            ptx = sum(ptx_losses) / len(ptx_losses)
+        else:
+            ptx = self._ptx_step() if self.ptx_examples and cfg.ptx_coeff > 0 else None
         self.step += 1
 
         # metrics: episode statistics over all processes
@@ -645,13 +660,26 @@ class PPOLagTrainer:
         return m
 
     def _ptx_step(self) -> float:
+        """ptx_mode separate: one optimiser step on ptx_coeff x the supervised loss; returns the unweighted loss."""
+        cfg = self.cfg
+        loss = cfg.ptx_coeff * self._ptx_loss(self.step)
+        self.actor_opt.zero_grad(set_to_none=True)
+        self.acc.backward(loss)
+        if cfg.max_grad_norm > 0:
+            self.acc.clip_grad_norm_(self.actor.parameters(), cfg.max_grad_norm)
+        self.actor_opt.step()
+        return loss.item() / cfg.ptx_coeff
+
+    def _ptx_loss(self, batch_index: int) -> torch.Tensor:
+        """Supervised LM loss (response tokens only) of the ``batch_index``-th PTX batch (rows taken in a cycle, so a
+        resumed run reads the same rows)."""
         from safealign.losses import sft_loss
         from safealign.train.rollout import to_chat, tokenizer_of
 
         cfg = self.cfg
         tok = tokenizer_of(self.processing_class)
         n = len(self.ptx_examples)
-        rows = [self.ptx_examples[(self.step * cfg.ptx_batch_size + i) % n] for i in range(cfg.ptx_batch_size)]
+        rows = [self.ptx_examples[(batch_index * cfg.ptx_batch_size + i) % n] for i in range(cfg.ptx_batch_size)]
         ids, labels = [], []
         for row in rows:
             chat = to_chat(PromptRecord(prompt=row["prompt"], system=row.get("system")))
@@ -668,13 +696,7 @@ class PPOLagTrainer:
         attn = torch.tensor([[1] * len(x) + [0] * (L_max - len(x)) for x in ids], device=dev)
         lab = torch.tensor([y + [-100] * (L_max - len(y)) for y in labels], device=dev)
         logits = self.actor(input_ids=input_ids, attention_mask=attn, use_cache=False).logits
-        loss = cfg.ptx_coeff * sft_loss(logits, lab)
-        self.actor_opt.zero_grad(set_to_none=True)
-        self.acc.backward(loss)
-        if cfg.max_grad_norm > 0:
-            self.acc.clip_grad_norm_(self.actor.parameters(), cfg.max_grad_norm)
-        self.actor_opt.step()
-        return loss.item() / cfg.ptx_coeff
+        return sft_loss(logits, lab)
 
     # ------------------------------------------------------------------------------------------------ loop
     def train(self) -> Path:
