@@ -11,7 +11,8 @@ One RL step:
      the reward / cost streams.
   3. multiplier(s): episode costs -> sliding window -> J_C -> lambda step (all processes' episodes)
   4. KL-shaped reward / cost streams, GAE per stream, A = (A_R - sum_k lambda_k A_C,k) / (1 + sum_k lambda_k)
-     (with constraints on prompt labels/categories: only the constraints that apply to an episode, see combined_advantage)
+     (with constraints on prompt labels/categories: only the constraints that apply to an episode, see combined_advantage;
+     with score_scaling running, the end scores and critic values in stream units: see score_scaling.py)
   5. actor: clipped surrogate over response tokens                                      (time/actor)
   6. critics: clipped value losses                                                       (time/critic)
   7. optional PTX step on supervised data (x ptx_coeff); with ptx_mode joint the PTX loss joins every actor update instead
@@ -651,9 +652,9 @@ class PPOLagTrainer:
         }
         m.update(self.lagrange.metrics())
         if self.score_scale is not None:
-            sc = self.score_scale.scales()
-            m["score_scale/reward"] = sc[0]
-            m.update({f"score_scale/{n}": v for n, v in zip(cfg.names, sc[1:])})
+            scales = self.score_scale.scales()
+            m["score_scale/reward"] = scales[0]
+            m.update({f"score_scale/{n}": v for n, v in zip(cfg.names, scales[1:])})
         if ptx is not None:
             m["ptx_loss"] = ptx
         m["time/step"] = time.perf_counter() - t0
