@@ -237,6 +237,8 @@ def training_prompts(benign_share: float | None = None) -> list:
     prompts = load_prompts("demo")
     if not benign_share:
         return prompts
+    if not 0 < benign_share < 1:
+        raise SystemExit(f"--benign-share must be between 0 and 1, got {benign_share}")
     harm = [p for p in prompts if p.label == "harmful"]
     ben = [p for p in prompts if p.label == "benign"]
     want = round(len(harm) * benign_share / (1 - benign_share))

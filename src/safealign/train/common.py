@@ -40,6 +40,15 @@ def make_accelerator(mixed_precision: str = "auto", gradient_accumulation_steps:
     return Accelerator(cpu=not on_gpu, mixed_precision=mixed_precision, gradient_accumulation_steps=gradient_accumulation_steps)
 
 
+def gather_episodes(values: torch.Tensor, valid: torch.Tensor, gather: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-episode ``values`` [N, K] and their ``valid`` mask [N, K] of this process, concatenated over every process
+    with ``gather`` (``accelerator.gather``; None: one process), returned on the CPU. Bools travel as uint8."""
+    if gather is not None:
+        values = gather(values.contiguous())
+        valid = gather(valid.to(torch.uint8).contiguous()).bool()
+    return values.cpu(), valid.cpu()
+
+
 def set_seed(seed: int) -> None:
     from accelerate.utils import set_seed as _set
 

@@ -25,6 +25,7 @@ import torch
 
 from safealign.errors import ConfigError
 from safealign.losses import lagrange_step
+from safealign.train.common import gather_episodes
 
 
 class LagrangeMultipliers:
@@ -97,10 +98,7 @@ class LagrangeMultipliers:
         if costs.size(-1) != len(self.names):
             raise ValueError(f"{costs.size(-1)} cost columns for {len(self.names)} constraints")
         valid = torch.ones_like(costs, dtype=torch.bool) if valid is None else valid.reshape(costs.shape).bool()
-        if gather is not None:
-            costs = gather(costs.contiguous())
-            valid = gather(valid.to(torch.uint8).contiguous()).bool()
-        costs, valid = costs.cpu(), valid.cpu()
+        costs, valid = gather_episodes(costs, valid, gather)
         for k, win in enumerate(self.windows):
             win.extend(costs[valid[:, k], k].tolist())
         if not self.fixed and self.steps >= self.delay:

@@ -22,6 +22,8 @@ from typing import Any, Callable, Optional
 
 import torch
 
+from safealign.train.common import gather_episodes
+
 _NO_SPREAD = 1e-8  # below this standard deviation a column carries no scale information and is left as it is
 
 
@@ -55,10 +57,7 @@ class RunningScale:
         """Add a step's end scores [N, C]; ``valid`` [N, C] bool says which episodes count for which column."""
         scores = scores.detach().float()
         valid = torch.ones_like(scores, dtype=torch.bool) if valid is None else valid.bool()
-        if gather is not None:
-            scores = gather(scores.contiguous())
-            valid = gather(valid.to(torch.uint8).contiguous()).bool()
-        scores, valid = scores.cpu(), valid.cpu()
+        scores, valid = gather_episodes(scores, valid, gather)
         for k in range(len(self.count)):
             self.count[k], self.mean[k], self.m2[k] = merge_moments(self.count[k], self.mean[k], self.m2[k], scores[valid[:, k], k])
 
