@@ -571,7 +571,8 @@ class PPOLagTrainer:
         B = len(records)
         mb = B // cfg.mini_batches
         actor_losses, clip_fracs, entropies, ptx_losses = [], [], [], []
-        joint_ptx = bool(self.ptx_examples) and cfg.ptx_coeff > 0 and cfg.ptx_mode == "joint"
+        use_ptx = bool(self.ptx_examples) and cfg.ptx_coeff > 0
+        joint_ptx = use_ptx and cfg.ptx_mode == "joint"
         r_vloss, c_vloss = [], []
         t_actor = t_critic = 0.0
         g = torch.Generator().manual_seed(cfg.seed * 7919 + self.step)
@@ -618,10 +619,7 @@ class PPOLagTrainer:
                 t_actor += tc - ta
                 t_critic += td - tc
         # 7. PTX
-        if joint_ptx:
-            ptx = sum(ptx_losses) / len(ptx_losses)
-        else:
-            ptx = self._ptx_step() if self.ptx_examples and cfg.ptx_coeff > 0 else None
+        ptx = sum(ptx_losses) / len(ptx_losses) if joint_ptx else (self._ptx_step() if use_ptx else None)
         self.step += 1
 
         # metrics: episode statistics over all processes

@@ -11,8 +11,8 @@ Each column (the reward, then one per constraint) keeps a count, a mean and a su
 batch by batch with the parallel-variance formula (Chan et al.): for a batch of n_b values with mean m_b and squared
 deviations s_b added to (n_a, m_a, s_a),
     n = n_a + n_b,  m = m_a + (m_b - m_a) n_b / n,  s = s_a + s_b + (m_b - m_a)^2 n_a n_b / n,
-and the scale is sqrt(s / (n - 1)) (1 until a column has two values that differ). In multi-process runs every process merges
-the gathered batch of all processes, so all hold the same scale.
+and the scale is sqrt(s / (n - 1)) (1 until a column has two values that differ). In multi-process runs every
+process merges the gathered batch of all processes, so all hold the same scale.
 """
 
 from __future__ import annotations
