@@ -222,6 +222,30 @@ def register(apps) -> None:  # noqa: ANN001
         mean = f", mean best score {d['mean_best_score']:+.3f}" if rows else ""
         summary(f"{len(rows)} best answers{mean} -> {out}")
 
+    @app.command("refusal-pairs")
+    def refusal_pairs_cmd(
+        answers: str = typer.Argument(..., help="data collect's <stem>.answers.jsonl of a policy that over-refuses (prompt, answer, harmful_prompt, unsafe, refusal); comma-separated for several."),
+        out: str = typer.Argument(..., help="Output JSONL of helpfulness pairs in our schema (the answer is 'better' than the refusal); add it to a reward model's --data."),
+        helpful: Optional[str] = typer.Option(None, "--helpful", help="best-of rows (prompt, response): the preferred helpful side of each prompt's pairs, before the policy's own non-refusing answers."),
+        as_json: bool = typer.Option(False, "--json", help="Print the counts as JSON on stdout."),
+    ) -> None:
+        """Helpfulness pairs against over-refusal: on each benign prompt, a helpful answer beats each refusal.
+
+        Typical round: data collect (benign prompts, an over-refusing policy) -> refusal-pairs -> train reward.
+
+        Harmful prompts and answers the judge marked unsafe are left out."""
+        from safealign.cli.common import print_json, summary
+        from safealign.data.io import write_jsonl
+        from safealign.data.refusal_pairs import refusal_pairs
+
+        pairs, stats = refusal_pairs(answers.split(","), helpful)
+        write_jsonl(out, pairs)
+        d = {"out": out} | stats.to_dict()
+        if as_json:
+            print_json(d)
+        summary(f"{stats.pairs} pairs from {stats.refusals} refusals to {stats.benign_prompts} benign prompts "
+                f"({stats.prompts_without_helpful} with no helpful answer to pair) -> {out}")
+
     @app.command("demo-list")
     def demo_list(as_json: bool = typer.Option(False, "--json", help="Print the sets as JSON on stdout.")) -> None:
         """The bundled demo sets, with counts and what they hold."""
