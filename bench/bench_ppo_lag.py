@@ -276,19 +276,25 @@ def breakdown(args) -> dict:
     return res
 
 
+def held_out_prompts(eval_harmful: int, eval_alpaca: int = 0) -> list:
+    """The evaluation set, in order: the first ``eval_harmful`` held-out harmful demo prompts, the 15 benign ones, then
+    the first ``eval_alpaca`` AlpacaEval instructions (unseen everyday requests, category "alpaca")."""
+    from safealign.train.ppo_lag import load_prompts
+
+    held_out = load_prompts("demo:eval")
+    out = [r for r in held_out if r.label == "harmful"][:eval_harmful] + [r for r in held_out if r.label == "benign"]
+    if eval_alpaca:
+        alpaca = load_prompts(str(REPO.parent / "shared/data/external/alpaca_eval_prompts.json"))[:eval_alpaca]
+        out += [dataclasses.replace(r, label="benign", category="alpaca") for r in alpaca]
+    return out
+
+
 def run(args) -> dict:
     from safealign.models.loading import load_tokenizer
-    from safealign.train.ppo_lag import load_prompts
 
     tok = load_tokenizer("default")
     reward, cost, source = score_models(tok, args.reward_model, args.cost_model)
-    held_out = load_prompts("demo:eval")
-    harm = [r for r in held_out if r.label == "harmful"][: args.eval_harmful]
-    held_out = harm + [r for r in held_out if r.label == "benign"]
-    if args.eval_alpaca:
-        # unseen everyday instructions: a larger benign set than the demo's 15 look-alikes
-        alpaca = load_prompts(str(REPO.parent / "shared/data/external/alpaca_eval_prompts.json"))[: args.eval_alpaca]
-        held_out += [dataclasses.replace(r, label="benign", category="alpaca") for r in alpaca]
+    held_out = held_out_prompts(args.eval_harmful, args.eval_alpaca)
     res: dict = {"score_models": source, "steps": args.steps, "actor_lr": args.actor_lr, "batch_size": args.batch_size,
                  "max_new_tokens": args.max_new_tokens, "threshold": args.threshold, "ptx_data": args.ptx_data,
                  "ptx_coeff": args.ptx_coeff if args.ptx_data else None,

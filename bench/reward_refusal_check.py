@@ -17,21 +17,14 @@ import json
 from pathlib import Path
 
 import torch
+from bench_ppo_lag import held_out_prompts  # this folder is on sys.path when the script runs
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def held_out_prompts() -> list:
-    from safealign.train.ppo_lag import load_prompts
-
-    held = load_prompts("demo:eval")
-    alpaca = load_prompts(str(REPO.parent / "shared/data/external/alpaca_eval_prompts.json"))[:60]
-    return [r for r in held if r.label == "harmful"][:30] + [r for r in held if r.label == "benign"] + alpaca
-
-
 def refusal_pairs(runs_glob: str) -> list[tuple[str, str, str, bool]]:
     """(prompt, base answer, refusal, is AlpacaEval), one per distinct (prompt, refusal)."""
-    prompts = held_out_prompts()
+    prompts = held_out_prompts(eval_harmful=30, eval_alpaca=60)  # the set the round-1/2 runs were evaluated on
     out, seen = [], set()
     for f in sorted(glob.glob(runs_glob)):
         d = json.loads(Path(f).read_text())
