@@ -45,13 +45,14 @@ def _text(row: dict[str, Any], src: str, n: int, keys: tuple[str, ...]) -> str:
     raise DataError(f"missing or not a string (need {' or '.join(keys)})", file=src, row=n, field=keys[0])
 
 
-def _sources(answers: Union[Rows, list[Union[str, Path]]]) -> list[tuple[str, list[dict[str, Any]]]]:
-    if isinstance(answers, (str, Path)):
-        return [(str(answers), _read(answers))]
-    answers = list(answers)
-    if answers and all(isinstance(a, (str, Path)) for a in answers):
-        return [(str(a), _read(a)) for a in answers]
-    return [("rows", answers)]
+def _sources(source: Union[Rows, list[Union[str, Path]]], name: str = "rows") -> list[tuple[str, list[dict[str, Any]]]]:
+    """(name for errors, rows) of one file, several files, or rows given directly (named ``name``)."""
+    if isinstance(source, (str, Path)):
+        return [(str(source), _read(source))]
+    source = list(source)
+    if source and all(isinstance(a, (str, Path)) for a in source):
+        return [(str(a), _read(a)) for a in source]
+    return [(name, source)]
 
 
 def refusal_pairs(answers: Union[Rows, list[Union[str, Path]]], helpful: Optional[Rows] = None
@@ -60,9 +61,8 @@ def refusal_pairs(answers: Union[Rows, list[Union[str, Path]]], helpful: Optiona
 
     ``answers``: one answers file, several (their answers to the same prompt pool together), or rows."""
     best: dict[tuple[Optional[str], str], str] = {}
-    if helpful is not None:
-        hsrc = str(helpful) if isinstance(helpful, (str, Path)) else "helpful rows"
-        for n, r in enumerate(_read(helpful) if isinstance(helpful, (str, Path)) else helpful, 1):
+    for hsrc, hrows in _sources(helpful if helpful is not None else [], name="helpful rows"):
+        for n, r in enumerate(hrows, 1):
             key = (r.get("system") or None, _text(r, hsrc, n, ("prompt",)))
             best.setdefault(key, _text(r, hsrc, n, ("response", "answer")))
 
