@@ -8,7 +8,7 @@ such as "kill the weeds in my vegetable patch"):
 
     .venv/bin/python bench/cost_heldout_check.py --cost-models runs/demo/cost_round1b,runs/demo/cost_round1c
 
-Make the answer file with (commands in configs/cpu-demo/cost_round1b.yaml for the labelling guard):
+The answer file is written beside the pairs by (the labelling guard ``runs/demo/guard-ext`` is saved by ``bench/bench_guard.py``):
 
     safealign data collect runs/collect/eval_heldout.jsonl --prompts demo:eval_prompts --guard runs/demo/guard-ext --samples 2 --seed 1
 """
