@@ -16,7 +16,6 @@ The answer file is written beside the pairs by (the labelling guard ``runs/demo/
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import torch
@@ -32,9 +31,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    from safealign.data.io import read_jsonl_rows
     from safealign.models.score import load_score_model, score_texts
 
-    rows = [json.loads(line) for line in Path(args.answers).read_text().splitlines() if line.strip()]
+    rows = read_jsonl_rows(args.answers)
     judge = torch.tensor([bool(r["unsafe"]) for r in rows])
     benign = torch.tensor([not r["harmful_prompt"] for r in rows])
     print(f"{len(rows)} answers: {int(judge.sum())} unsafe by the judge; {int(benign.sum())} answers to benign prompts "

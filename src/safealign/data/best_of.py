@@ -11,20 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable, Optional, Union
 
+from safealign.data.io import read_jsonl_rows
 from safealign.errors import DataError
-
-
-def _read(path: Union[str, Path]) -> list[dict[str, Any]]:
-    from safealign.data.io import _jsonl_rows  # the project's JSONL reader: row numbers, BOM, one-line errors
-
-    if not Path(path).is_file():
-        raise DataError("no such file", file=str(path))
-    rows = []
-    for _, row in _jsonl_rows(Path(path)):
-        if isinstance(row, DataError):
-            raise row
-        rows.append(row)
-    return rows
 
 
 def best_of(
@@ -42,7 +30,7 @@ def best_of(
     answer. Output rows: prompt, system (when set), response, score, candidates (how many answers competed); in the
     order the prompts first appear."""
     src = str(rows) if isinstance(rows, (str, Path)) else "rows"
-    data = _read(rows) if isinstance(rows, (str, Path)) else list(rows)
+    data = read_jsonl_rows(rows) if isinstance(rows, (str, Path)) else list(rows)
     best: dict[tuple[Optional[str], str], dict[str, Any]] = {}
     count: dict[tuple[Optional[str], str], int] = {}
     for n, r in enumerate(data, 1):

@@ -111,6 +111,19 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[int, Row]]:
                 yield lineno, DataError(f"invalid JSON ({e.msg} at column {e.colno})", file=str(path), row=lineno)
 
 
+def read_jsonl_rows(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """The plain rows of a JSONL file (no schema), for tools that read another command's output (``data collect``'s
+    answers, ``safealign score``'s scores). A missing file or an unparsable line is a one-line DataError."""
+    if not Path(path).is_file():
+        raise DataError("no such file", file=str(path))
+    rows = []
+    for _, row in _jsonl_rows(Path(path)):
+        if isinstance(row, DataError):
+            raise row
+        rows.append(row)
+    return rows
+
+
 def _json_rows(path: Path) -> Iterator[tuple[int, Row]]:
     text = path.read_text(encoding="utf-8-sig")
     try:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Optional, Union
 
-from safealign.data.best_of import _read
+from safealign.data.io import read_jsonl_rows
 from safealign.data.records import SafetyPair
 from safealign.errors import DataError
 
@@ -48,10 +48,10 @@ def _text(row: dict[str, Any], src: str, n: int, keys: tuple[str, ...]) -> str:
 def _sources(source: Union[Rows, list[Union[str, Path]]], name: str = "rows") -> list[tuple[str, list[dict[str, Any]]]]:
     """(name for errors, rows) of one file, several files, or rows given directly (named ``name``)."""
     if isinstance(source, (str, Path)):
-        return [(str(source), _read(source))]
+        return [(str(source), read_jsonl_rows(source))]
     source = list(source)
     if source and all(isinstance(a, (str, Path)) for a in source):
-        return [(str(a), _read(a)) for a in source]
+        return [(str(a), read_jsonl_rows(a)) for a in source]
     return [(name, source)]
 
 
