@@ -79,6 +79,8 @@ def main() -> None:
     ap.add_argument("--reuse", action="store_true", help="reuse finished stages of an earlier run in --out")
     ap.add_argument("--quick", action="store_true", help="smoke run with tiny sizes")
     ap.add_argument("--rm-pairs", type=int, default=96, help="conditioned reward pairs used for training")
+    ap.add_argument("--cm-top-layers", type=int, default=2, help="decoder layers of the cost model trained on top of its "
+                    "frozen trunk (with the head); the reward model trains 2")
     ap.add_argument("--cm-pairs", type=int, default=96, help="cost pairs used for training (half attack-framed)")
     ap.add_argument("--score-max-length", type=int, default=256)
     ap.add_argument("--score-epochs", type=int, default=3)
@@ -163,12 +165,12 @@ def main() -> None:
     st.run("data", data / "ppo_prompts.jsonl", build_data)
 
     # ---------------------------------------------------------------------------------------- 2./3. score models
-    def train_score(kind: str, path: Path, target: Path) -> None:
+    def train_score(kind: str, path: Path, target: Path, top_layers: int = 2) -> None:
         from safealign.train.score_trainer import ScoreTrainConfig, train_score_model
 
         cfg = ScoreTrainConfig(
             kind=kind, model="default", data=str(path), eval_data=None, output_dir=str(target), epochs=args.score_epochs,
-            batch_size=8, max_length=args.score_max_length, seed=args.seed, train_mode="top", top_layers=2, cache_trunk=True,
+            batch_size=8, max_length=args.score_max_length, seed=args.seed, train_mode="top", top_layers=top_layers, cache_trunk=True,
             learning_rate=args.score_lr, progress=False, resume=False,
         )
         train_score_model(cfg)
@@ -217,7 +219,7 @@ def main() -> None:
     if args.collect_samples > 0:
         st.run("collect", collected, collect)
         cost_data += f",{collected}"
-    st.run("cost", out / "cost" / "score_config.json", lambda: train_score("cost", cost_data, out / "cost"))
+    st.run("cost", out / "cost" / "score_config.json", lambda: train_score("cost", cost_data, out / "cost", args.cm_top_layers))
 
     # ---------------------------------------------------------------------------------------------- 6./7. PPO
     ppo_over: dict[str, Any] = {}

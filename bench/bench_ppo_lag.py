@@ -225,6 +225,10 @@ def _trainer(args, out: Path, reward, cost, **over):
         fields["lambda_max"] = args.lambda_max
     if args.score_scaling:
         fields["score_scaling"] = args.score_scaling
+    if args.temperature is not None:
+        fields["temperature"] = args.temperature
+    if args.lambda_window is not None:
+        fields["lambda_window"] = args.lambda_window
     cfg = cfg.replace(**{**fields, **over})
     return PPOLagTrainer(cfg, actor, tok, reward, cost, training_prompts(args.benign_share))
 
@@ -301,7 +305,7 @@ def run(args) -> dict:
                  "ptx_mode": args.ptx_mode if args.ptx_data else None,
                  "kl_coef": args.kl_coef, "lambda_max": args.lambda_max, "cost_model": args.cost_model,
                  "harmful_only": args.harmful_only, "benign_share": args.benign_share,
-                 "score_scaling": args.score_scaling}
+                 "score_scaling": args.score_scaling, "temperature": args.temperature, "lambda_window": args.lambda_window}
     t = time.time()
     tr = _trainer(args, OUT / "run_base", reward, cost)
     res["before"] = evaluate(tr.unwrapped_actor, tok, reward, cost, held_out, args.max_new_tokens)
@@ -343,6 +347,9 @@ def main() -> None:
                     "(constraints: prompt_label, constraint_names: [harmful]); benign answers then follow the reward alone")
     ap.add_argument("--kl-coef", type=float, default=None, help="override the demo config's KL coefficient (0.02)")
     ap.add_argument("--lambda-max", type=float, default=None, help="override the demo config's multiplier cap (20)")
+    ap.add_argument("--lambda-window", type=int, default=None, help="override the demo config's J_C window in episodes (64: "
+                    "8 steps of 8 prompts; with --harmful-only only the harmful episodes of a batch enter it)")
+    ap.add_argument("--temperature", type=float, default=None, help="override the demo config's rollout sampling temperature (1.0)")
     ap.add_argument("--reward-model", default="runs/demo/reward", help="reward model folder (relative to the repo)")
     ap.add_argument("--cost-model", default="runs/demo/cost", help="cost model folder, e.g. runs/demo/cost_round1")
     ap.add_argument("--ptx-data", default=None, help="supervised JSONL (prompt, response) for the PTX loss of both methods; 'demo': safe answers to the "
