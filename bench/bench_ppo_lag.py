@@ -211,24 +211,14 @@ def _trainer(args, out: Path, reward, cost, **over):
     cfg = PPOLagConfig.load(str(REPO / "configs/cpu-demo/ppo_lag.yaml"))
     fields = dict(output_dir=str(out), steps=args.steps, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens, save_every=0,
                   progress=True, seed=args.seed)
-    if args.actor_lr is not None:
-        fields["actor_lr"] = args.actor_lr
-    if args.lambda_lr is not None:
-        fields["lambda_lr"] = args.lambda_lr
+    # flags that override the demo config's field of the same name when given
+    for name in ("actor_lr", "lambda_lr", "kl_coef", "lambda_max", "score_scaling", "temperature", "lambda_window"):
+        if getattr(args, name) is not None:
+            fields[name] = getattr(args, name)
     if args.ptx_data:
         fields.update(ptx_data=args.ptx_data, ptx_coeff=args.ptx_coeff, ptx_mode=args.ptx_mode)
     if args.harmful_only:
         fields.update(constraints="prompt_label", constraint_names=["harmful"])
-    if args.kl_coef is not None:
-        fields["kl_coef"] = args.kl_coef
-    if args.lambda_max is not None:
-        fields["lambda_max"] = args.lambda_max
-    if args.score_scaling:
-        fields["score_scaling"] = args.score_scaling
-    if args.temperature is not None:
-        fields["temperature"] = args.temperature
-    if args.lambda_window is not None:
-        fields["lambda_window"] = args.lambda_window
     cfg = cfg.replace(**{**fields, **over})
     return PPOLagTrainer(cfg, actor, tok, reward, cost, training_prompts(args.benign_share))
 
