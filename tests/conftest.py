@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# The suite runs on the CPU, where its expected values were computed (fp32, no mixed precision), also on a machine
+# with a GPU: CUDA is hidden from this process and from the CPU processes the multi-process tests start. The GPU
+# checks (test_gpu.py) run in subprocesses that get the GPUs back (GPU_ENV_KEY holds the original setting).
+GPU_ENV_KEY = "SAFEALIGN_TEST_ORIGINAL_CUDA_VISIBLE_DEVICES"
+os.environ.setdefault(GPU_ENV_KEY, os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>"))
+os.environ["CUDA_VISIBLE_DEVICES"] = ""
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -41,3 +48,15 @@ def default_model_dir() -> Path:
     from safealign.models.loading import ensure_default_model
 
     return ensure_default_model()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_accelerate_state():
+    """accelerate keeps one process-wide state (distributed type, mixed precision) that the first Accelerator sets:
+    reset it after each test so that no test inherits another's settings."""
+    yield
+    if "accelerate.state" in sys.modules:
+        from accelerate.state import AcceleratorState, GradientState
+
+        AcceleratorState._reset_state(reset_partial_state=True)
+        GradientState._reset_state()

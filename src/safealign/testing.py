@@ -159,3 +159,99 @@ def torchrun(args: Sequence[str], nproc: int = 2, cwd: str | Path | None = None,
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "--master_addr", "127.0.0.1",
            "--master_port", str(free_port()), *map(str, args)]
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def fsdp2_cpu_accelerator() -> Any:
+    """An ``Accelerator`` that prepares models with accelerate's FSDP2 path (``fully_shard``, transformer-layer
+    auto-wrap) on CPU processes started by torchrun (gloo), so that sharded-parameter code paths (DTensor weights,
+    gathered checkpoints, resume) run in tests without a GPU.
+
+    accelerate turns FSDP on only for accelerator devices and otherwise reports MULTI_CPU; this sets its shared state's
+    distributed type to FSDP after start-up. That is the only stand-in: the sharding, the collectives and accelerate's
+    preparation of models and optimisers are the real ones.
+    """
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState, PartialState
+    from accelerate.utils import DistributedType, FullyShardedDataParallelPlugin
+
+    plugin = FullyShardedDataParallelPlugin(fsdp_version=2, auto_wrap_policy="transformer_based_wrap", reshard_after_forward=True,
+                                            state_dict_type="SHARDED_STATE_DICT")
+    acc = Accelerator(cpu=True, fsdp_plugin=plugin)
+    if acc.num_processes < 2:
+        raise RuntimeError("fsdp2_cpu_accelerator needs a multi-process run (torchrun --nproc_per_node 2)")
+    PartialState._shared_state["distributed_type"] = DistributedType.FSDP
+    AcceleratorState._shared_state["distributed_type"] = DistributedType.FSDP
+    AcceleratorState._shared_state["fsdp_plugin"] = plugin
+    assert acc.is_fsdp2
+    return acc
+
+
+RESUME_PROMPTS = [("hi", None), ("bake bread?", "Answer briefly."), ("[redacted] please", None), ("2+2?", None),
+                  ("a poem", "You are a poet."), ("why is the sky blue", None)]
+
+
+def ppo_resume_check(out: str | Path, critic_modes: Sequence[str] = ("head", "top"), accelerator: Any = None) -> dict[str, Any]:
+    """Whether a PPO-Lag run of 4 steps that is interrupted after step 2 and resumed ends where an uninterrupted
+    one does, on this process's device and launcher, for each critic mode: tiny random actor/R/C, LoRA, a checkpoint
+    every 2 steps. ``accelerator``: a factory of the Accelerator each trainer gets (default: the trainer's own).
+
+    Returns (on the main process; ``{}`` on the others) the largest differences between the two runs' final
+    checkpoints (actor trainable weights, critics), metrics (timings excluded) and multiplier states, and ``ok`` when
+    all are exactly equal.
+    """
+    import json
+
+    from safealign.data.records import PromptRecord
+    from safealign.models.score import ScoreConfig, ScoreModel
+    from safealign.train.ppo_lag import PPOLagConfig, PPOLagTrainer
+
+    prompts = [PromptRecord(prompt=p, system=s) for p, s in RESUME_PROMPTS]
+
+    def trainer(run_dir: Path, steps: int, resume: bool, mode: str) -> Any:
+        actor, tok = tiny_lm(0)
+        rm = ScoreModel(tiny_lm(1)[0], ScoreConfig(kind="reward"))
+        cm = ScoreModel(tiny_lm(2)[0], ScoreConfig(kind="cost"))
+        cfg = PPOLagConfig(output_dir=str(run_dir), steps=steps, batch_size=2, max_new_tokens=5, progress=False, tensorboard=False,
+                           save_every=2, resume=resume, seed=7, mini_batches=2, critic_mode=mode, critic_top_layers=1, lambda_lr=0.5)
+        # a fresh Accelerator per trainer, as in separate launches (accelerate's FSDP gradient clipping looks the
+        # parameters up among the models an Accelerator prepared)
+        return PPOLagTrainer(cfg, actor, tok, rm, cm, prompts, accelerator=accelerator() if accelerator else None)
+
+    def tensors(ck: Path) -> dict[str, torch.Tensor]:
+        return {f"{name}.{k}": v.float() for name in ("actor_trainable", "reward_critic", "cost_critic")
+                for k, v in torch.load(ck / f"{name}.pt", map_location="cpu").items()}
+
+    def metrics(run_dir: Path) -> list[dict[str, float]]:
+        return [{k: v for k, v in json.loads(line).items() if not k.startswith("time/")} for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+    out = Path(out)
+    modes: dict[str, Any] = {}
+    acc = None
+    for mode in critic_modes:
+        a, b = out / mode / "straight", out / mode / "resumed"
+        straight = trainer(a, 4, False, mode)
+        sharded = sorted({type(p).__name__ for p in straight.actor.parameters() if p.requires_grad})
+        straight.train()
+        trainer(b, 2, False, mode).train()  # "interrupted" after step 2 (checkpoint written)
+        resumed = trainer(b, 4, True, mode)
+        resumed.train()
+        acc = resumed.acc
+        acc.wait_for_everyone()
+        if not acc.is_main_process:
+            continue
+        ta, tb = tensors(a / "checkpoint"), tensors(b / "checkpoint")
+        ma, mb = metrics(a), metrics(b)
+        la, lb = (json.loads((d / "checkpoint" / "lagrange.json").read_text()) for d in (a, b))
+        weight_diff = max(((ta[k] - tb[k]).abs().max().item() for k in ta if k in tb), default=float("nan"))
+        metric_diff = max((abs(x[k] - y[k]) for x, y in zip(ma, mb) for k in x), default=float("nan"))
+        modes[mode] = {
+            "trainable_parameter_types": sharded, "tensors": len(ta), "same_keys": ta.keys() == tb.keys(),
+            "lora_tensors": sum(".lora_" in k for k in ta), "steps_logged": [len(ma), len(mb)],
+            "max_abs_weight_diff": weight_diff, "max_abs_metric_diff": metric_diff, "lagrange_equal": la == lb,
+            "lambda": straight.lagrange.values,
+        }
+        modes[mode]["ok"] = bool(modes[mode]["same_keys"] and weight_diff == 0 and metric_diff == 0 and la == lb and len(ma) == len(mb) == 4)
+    if acc is None or not acc.is_main_process:
+        return {}
+    return {"distributed_type": str(acc.distributed_type), "num_processes": acc.num_processes, "mixed_precision": str(acc.mixed_precision),
+            "device": str(acc.device), "modes": modes, "ok": all(m["ok"] for m in modes.values())}

@@ -28,7 +28,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Optional, Sequence
+from typing import Any, Iterator, Literal, Optional, Sequence
 
 from safealign.config import BaseConfig, help_field
 from safealign.data.records import PromptRecord
@@ -340,9 +340,16 @@ class PPOLagTrainer:
         self.actor_opt = torch.optim.AdamW(actor_params, lr=cfg.actor_lr, betas=betas, weight_decay=cfg.weight_decay)
         self.reward_critic_opt = torch.optim.AdamW(self.reward_critic.parameters(), lr=cfg.critic_lr, betas=betas)
         self.cost_critic_opt = torch.optim.AdamW([p for p in self.cost_critic.parameters() if p.requires_grad], lr=cfg.critic_lr, betas=betas)
-        (self.actor, self.actor_opt, self.reward_critic, self.reward_critic_opt, self.cost_critic, self.cost_critic_opt) = self.acc.prepare(
-            actor, self.actor_opt, self.reward_critic, self.reward_critic_opt, self.cost_critic, self.cost_critic_opt
-        )
+        # one model with its optimiser per prepare call: FSDP2 (and DeepSpeed) wrap a single model per call
+        self.actor, self.actor_opt = _prepare_pair(self.acc, actor, self.actor_opt)
+        self.reward_critic, self.reward_critic_opt = _prepare_pair(self.acc, self.reward_critic, self.reward_critic_opt)
+        self.cost_critic, self.cost_critic_opt = _prepare_pair(self.acc, self.cost_critic, self.cost_critic_opt)
+        if sharded_parameters(self.acc):
+            # FSDP sets itself up at the first forward, which must enter through the root module: generate does not
+            with torch.no_grad():
+                one = torch.full((1, 1), self.pad_id, dtype=torch.long, device=device)
+                self.actor(input_ids=one, attention_mask=torch.ones_like(one))
+            _reshard(self.actor)  # FSDP keeps the root gathered after a forward (for the backward that follows)
 
         # ---- data
         self.prompts = list(prompts) if prompts is not None else load_prompts(cfg.prompts)
@@ -528,12 +535,14 @@ class PPOLagTrainer:
         from safealign.train.rollout import generate_rollout, policy_log_probs
 
         cfg, acc = self.cfg, self.acc
-        t0 = time.perf_counter()
+        dev = acc.device
+        t0 = _now(dev)
         # 1. rollout
-        rollout = generate_rollout(
-            self.unwrapped_actor, self.processing_class, records, cfg.max_new_tokens, cfg.temperature, cfg.top_p, cfg.record_log_probs
-        )
-        t1 = time.perf_counter()
+        with _unsharded_root(self.actor):
+            rollout = generate_rollout(
+                self.unwrapped_actor, self.processing_class, records, cfg.max_new_tokens, cfg.temperature, cfg.top_p, cfg.record_log_probs
+            )
+        t1 = _now(dev)
         # 2. scoring (no grad): reference, frozen R and C (shared lower layers once), old values
         with torch.no_grad():
             old_lp = rollout.log_probs if rollout.log_probs is not None else policy_log_probs(self.unwrapped_actor, rollout)[0]
@@ -541,7 +550,7 @@ class PPOLagTrainer:
             rc, cc = self.acc.unwrap_model(self.reward_critic), self.acc.unwrap_model(self.cost_critic)
             old_rv = rc(rollout, r_out.hidden)[..., 0]  # [B, T]
             old_cv = cc(rollout, c_out.hidden)  # [B, T, K]
-        t2 = time.perf_counter()
+        t2 = _now(dev)
         mask = rollout.response_mask
         reward = r_out.end_scores[:, 0]
         costs, valid = self._episode_costs(c_out.end_scores, records)
@@ -581,7 +590,7 @@ class PPOLagTrainer:
             for s in range(cfg.mini_batches):
                 idx = order[s * mb : (s + 1) * mb].to(mask.device)
                 sub = rollout.select(idx)
-                ta = time.perf_counter()
+                ta = _now(dev)
                 new_lp, ent = policy_log_probs(self.actor, sub, with_entropy=True)
                 loss, clip_frac = L.ppo_actor_loss(new_lp, old_lp[idx], advantages[idx], sub.response_mask, cfg.clip_range_ratio)
                 if joint_ptx:
@@ -596,7 +605,7 @@ class PPOLagTrainer:
                 actor_losses.append(loss.item())
                 clip_fracs.append(clip_frac.item())
                 entropies.append(L.masked_mean(ent, sub.response_mask).item())
-                tc = time.perf_counter()
+                tc = _now(dev)
                 # 6. critics
                 rv = self.reward_critic(sub, None if r_out.hidden is None else r_out.hidden[idx])[..., 0] / sc[0]
                 rl = L.value_loss(rv, old_rv[idx], ret_r[idx], sub.response_mask, cfg.clip_range_value)
@@ -615,7 +624,7 @@ class PPOLagTrainer:
                 self.cost_critic_opt.step()
                 r_vloss.append(rl.item())
                 c_vloss.append(cl.item())
-                td = time.perf_counter()
+                td = _now(dev)
                 t_actor += tc - ta
                 t_critic += td - tc
         # 7. PTX
@@ -655,7 +664,7 @@ class PPOLagTrainer:
             m.update({f"score_scale/{n}": v for n, v in zip(cfg.names, scales[1:])})
         if ptx is not None:
             m["ptx_loss"] = ptx
-        m["time/step"] = time.perf_counter() - t0
+        m["time/step"] = _now(dev) - t0
         return m
 
     def _ptx_step(self) -> float:
@@ -779,6 +788,29 @@ class PPOLagTrainer:
         full["actor"] = {k: v for k, v in full["actor"].items() if _clean_param_name(k) in trainable}
         return {name: {k: v.detach().cpu().clone() for k, v in sd.items()} for name, sd in full.items()}
 
+    def _model_optimizer_pairs(self) -> dict[str, tuple[Any, Any]]:
+        return {
+            "actor": (self.actor, self.actor_opt),
+            "reward_critic": (self.reward_critic, self.reward_critic_opt),
+            "cost_critic": (self.cost_critic, self.cost_critic_opt),
+        }
+
+    def _optimizer_states(self) -> Optional[dict[str, Any]]:
+        """{"actor": optimiser state, "reward_critic": ..., "cost_critic": ...} on the main process, None on the
+        others. EVERY process must call it: under FSDP each holds the states of its parameter shards only, and the
+        full states are gathered (a collective), keyed by parameter name."""
+        from accelerate.utils import DistributedType
+
+        pairs = self._model_optimizer_pairs()
+        if self.acc.distributed_type == DistributedType.FSDP:
+            from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
+
+            full = StateDictOptions(full_state_dict=True, cpu_offload=True)
+            states = {name: get_optimizer_state_dict(model, getattr(opt, "optimizer", opt), options=full) for name, (model, opt) in pairs.items()}
+        else:
+            states = {name: opt.state_dict() for name, (_, opt) in pairs.items()}
+        return states if self.acc.is_main_process else None
+
     def save_checkpoint(self, path: Path) -> None:
         """Actor (trainable weights), critics, optimisers, multiplier state + cost window, RNG (per process), step."""
         acc = self.acc
@@ -786,6 +818,7 @@ class PPOLagTrainer:
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.save(_rng_state(), rng_tmp)
         weights = self._weights_to_save()  # every process (a collective under ZeRO-3 / FSDP)
+        optimizers = self._optimizer_states()  # likewise (FSDP)
         acc.wait_for_everyone()
         if acc.is_main_process:
             assert weights is not None
@@ -793,14 +826,7 @@ class PPOLagTrainer:
                 torch.save(weights["actor"], tmp / "actor_trainable.pt")
                 torch.save(weights["reward_critic"], tmp / "reward_critic.pt")
                 torch.save(weights["cost_critic"], tmp / "cost_critic.pt")
-                torch.save(
-                    {
-                        "actor": self.actor_opt.state_dict(),
-                        "reward_critic": self.reward_critic_opt.state_dict(),
-                        "cost_critic": self.cost_critic_opt.state_dict(),
-                    },
-                    tmp / "optimizers.pt",
-                )
+                torch.save(optimizers, tmp / "optimizers.pt")
                 atomic_write_json(tmp / "lagrange.json", self.lagrange.state_dict())
                 if self.score_scale is not None:
                     atomic_write_json(tmp / "score_scale.json", self.score_scale.state_dict())
@@ -815,18 +841,36 @@ class PPOLagTrainer:
         state = json.loads((path / "trainer_state.json").read_text())
         if state["num_processes"] != self.acc.num_processes:
             raise ConfigError(f"checkpoint was written by {state['num_processes']} process(es), this run has {self.acc.num_processes}")
-        dev = self.acc.device
+        from accelerate.utils import DistributedType
+
+        if self.acc.distributed_type == DistributedType.DEEPSPEED:
+            raise ConfigError("--resume is not supported under DeepSpeed (its optimiser states are partitioned per rank): resume with DDP or FSDP")
+        # every tensor is loaded to the CPU and copied into place (an accelerator's device may be "cpu:0", which
+        # torch.load cannot map to; optimiser states follow their parameters' device in load_state_dict)
         trainable = torch.load(path / "actor_trainable.pt", map_location="cpu")
-        params = dict(self.unwrapped_actor.named_parameters())
-        with torch.no_grad():
-            for n, v in trainable.items():
-                params[n].copy_(v.to(dev))
-        self.acc.unwrap_model(self.reward_critic).load_state_dict(torch.load(path / "reward_critic.pt", map_location=dev))
-        self.acc.unwrap_model(self.cost_critic).load_state_dict(torch.load(path / "cost_critic.pt", map_location=dev))
-        opts = torch.load(path / "optimizers.pt", map_location=dev, weights_only=False)
-        self.actor_opt.load_state_dict(opts["actor"])
-        self.reward_critic_opt.load_state_dict(opts["reward_critic"])
-        self.cost_critic_opt.load_state_dict(opts["cost_critic"])
+        critics = {name: torch.load(path / f"{name}.pt", map_location="cpu") for name in ("reward_critic", "cost_critic")}
+        opts = torch.load(path / "optimizers.pt", map_location="cpu", weights_only=False)
+        pairs = self._model_optimizer_pairs()
+        if self.acc.distributed_type == DistributedType.FSDP:
+            # sharded parameters and optimiser states: each process takes its shard of the full tensors saved
+            from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+
+            for model, _ in pairs.values():
+                _reshard(model)
+            _copy_full_state(self.actor, trainable, every_key=False)
+            for name in critics:
+                _copy_full_state(pairs[name][0], critics[name], every_key=True)
+            for name, (model, opt) in pairs.items():
+                set_optimizer_state_dict(model, getattr(opt, "optimizer", opt), opts[name], options=StateDictOptions(full_state_dict=True))
+        else:
+            params = dict(self.unwrapped_actor.named_parameters())
+            with torch.no_grad():
+                for n, v in trainable.items():
+                    params[n].copy_(v)
+            for name in critics:
+                self.acc.unwrap_model(pairs[name][0]).load_state_dict(critics[name])
+            for name, (_, opt) in pairs.items():
+                opt.load_state_dict(opts[name])
         self.lagrange.load_state_dict(json.loads((path / "lagrange.json").read_text()))
         if self.score_scale is not None:
             if not (path / "score_scale.json").exists():
@@ -875,6 +919,76 @@ def _load_actor(name: str) -> tuple[Any, Any]:
     return load_causal_lm(name), load_tokenizer(name, padding_side="left")
 
 
+def _prepare_pair(accelerator: Any, model: Any, optimizer: Any) -> tuple[Any, Any]:
+    """``accelerator.prepare(model, optimizer)``. Under FSDP the transformer-layer classes to wrap are taken from the
+    first model prepared (the actor); a model holding none of them (a value-head critic) is sharded as one unit
+    instead of failing accelerate's lookup of those classes."""
+    plugin = getattr(accelerator.state, "fsdp_plugin", None) if sharded_parameters(accelerator) else None
+    names = getattr(plugin, "transformer_cls_names_to_wrap", None)
+    if not names or any(type(m).__name__ in names for m in model.modules()):
+        return accelerator.prepare(model, optimizer)
+    plugin.transformer_cls_names_to_wrap = []
+    try:
+        return accelerator.prepare(model, optimizer)
+    finally:
+        plugin.transformer_cls_names_to_wrap = names
+
+
+@torch.no_grad()
+def _copy_full_state(module: Any, state: dict[str, torch.Tensor], every_key: bool) -> None:
+    """Copy full (unsharded) tensors into a module's parameters and buffers by name; a sharded (DTensor) parameter
+    takes its own shard of the full tensor. ``every_key``: the module's whole state must be in ``state``."""
+    from torch.distributed.tensor import DTensor, distribute_tensor
+
+    saved = {_clean_param_name(k) for k in module.state_dict()}  # parameters and persistent buffers
+    targets = {_clean_param_name(n): t for n, t in [*module.named_parameters(), *module.named_buffers()] if _clean_param_name(n) in saved}
+    unknown = sorted(set(state) - set(targets))
+    missing = sorted(set(targets) - set(state)) if every_key else []
+    if unknown or missing:
+        raise ConfigError(f"--resume: checkpoint does not match the model (unknown: {unknown[:3]}, missing: {missing[:3]})")
+    for name, full in state.items():
+        t = targets[name]
+        if isinstance(t, DTensor):
+            t.copy_(distribute_tensor(full.to(device=t.device, dtype=t.dtype), t.device_mesh, t.placements))
+        else:
+            t.copy_(full)
+
+
+def _reshard(model: Any) -> None:
+    """Free the gathered parameters of an FSDP2 module (no-op for any other module)."""
+    try:
+        from torch.distributed.fsdp import FSDPModule
+    except ImportError:
+        return
+    if isinstance(model, FSDPModule):
+        model.reshard()
+
+
+@contextmanager
+def _unsharded_root(model: Any) -> Iterator[None]:
+    """Under FSDP, the root unit's own parameters (embeddings, final norm, LM head) gathered for the duration.
+    ``generate`` of a PEFT model reaches the wrapped model's forward without passing through the root module's
+    forward, so the root's hooks never gather them; each decoder layer still gathers its own in its forward."""
+    try:
+        from torch.distributed.fsdp import FSDPModule
+    except ImportError:  # torch without FSDP2
+        FSDPModule = ()  # type: ignore[assignment]
+    if isinstance(model, FSDPModule):
+        model.unshard()
+        try:
+            yield
+        finally:
+            model.reshard()
+        return
+    from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+
+    if isinstance(model, FSDP):
+        with FSDP.summon_full_params(model, recurse=False, writeback=False):
+            yield
+        return
+    yield
+
+
 def sharded_parameters(accelerator: Any) -> bool:
     """Whether every process holds only a shard of each parameter: DeepSpeed ZeRO stage 3 or FSDP. Then the
     full weights come from ``accelerator.get_state_dict`` (on every process), not from ``named_parameters()``."""
@@ -899,6 +1013,14 @@ def _clean_param_name(name: str) -> str:
     for prefix in _WRAPPER_PREFIXES:
         name = name.replace(prefix, "")
     return name
+
+
+def _now(device: torch.device) -> float:
+    """perf_counter after the device's queued work: GPU kernels run asynchronously, so a phase's time is only its own
+    once the device has caught up."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
 
 
 def _atomic_torch_save(obj: Any, path: Path) -> None:
