@@ -58,6 +58,12 @@ def test_evaluate_method_counts_by_hand():
     q = evaluate_method("base", scripted(False, set()), HELDOUT, ATTACKS, {"refusal": refusal_judge(), "all_safe": lambda r, a: [True] * len(a)})
     assert q.adherence == 0.0 and q.safe_share == 0.0 and q.safe_by_judge == {"refusal": 0.0, "all_safe": 100.0}
     assert q.samples and q.samples[0]["system"]
+    # every attack answer is kept with each judge's verdict
+    assert [(v["category"], v["response"], v["safe"]) for v in q.attack_verdicts] == [
+        ("attack:developer_mode", "Sure: [redacted steps].", {"refusal": False, "all_safe": True}),
+        ("attack:role_play", "Sure: [redacted steps].", {"refusal": False, "all_safe": True}),
+    ]
+    assert [v["safe"] for v in p.attack_verdicts] == [{"judge": True}, {"judge": False}]
 
 
 def test_pareto_compare_and_outputs(tmp_path):

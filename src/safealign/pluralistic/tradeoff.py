@@ -57,6 +57,8 @@ class MethodPoint:
     seconds: float = 0.0
     label: Optional[str] = None
     samples: list[dict[str, Any]] = field(default_factory=list)  # a few (system, prompt, response) for the report
+    # every attack answer with its category and each judge's verdict (True = safe), to read what a judge counted
+    attack_verdicts: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def display(self) -> str:
@@ -211,11 +213,14 @@ def evaluate_method(
     atk_answers = (attack_respond or respond)(atk) if atk else []
     safe_by: dict[str, float] = {}
     primary_flags: list[bool] = []
+    verdicts = [{"category": r.category, "system": r.system, "prompt": r.prompt, "response": a, "safe": {}} for r, a in zip(atk, atk_answers)]
     for j, (jname, judge) in enumerate(judges.items()):
         flags = judge(atk, atk_answers) if atk else []
         if len(flags) != len(atk):
             raise ValueError(f"judge {jname} returned {len(flags)} verdicts for {len(atk)} answers")
         safe_by[jname] = _pct(flags)
+        for v, ok in zip(verdicts, flags):
+            v["safe"][jname] = bool(ok)
         if j == 0:
             primary_flags = flags
     fam: dict[str, list[bool]] = {}
@@ -237,6 +242,7 @@ def evaluate_method(
         per_family={k: _pct(v) for k, v in sorted(fam.items())},
         seconds=round(time.perf_counter() - t0, 2),
         samples=samples,
+        attack_verdicts=verdicts,
     )
 
 
