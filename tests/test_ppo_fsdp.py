@@ -5,13 +5,11 @@ to an uninterrupted one. (:func:`safealign.testing.fsdp2_cpu_accelerator` says w
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import torch
 
-from safealign.testing import torchrun
+from safealign.testing import torchrun_source
 
-REPO = Path(__file__).resolve().parents[1]
 
 SCRIPT = r'''
 import json, sys
@@ -27,9 +25,7 @@ torch.distributed.destroy_process_group()
 
 
 def test_fsdp2_resumed_run_ends_where_an_uninterrupted_one_does(tmp_path):
-    script = tmp_path / "run.py"
-    script.write_text(SCRIPT)
-    res = torchrun([script, tmp_path], nproc=2, cwd=REPO, timeout=400)
+    res = torchrun_source(SCRIPT, tmp_path, timeout=400)
     assert res.returncode == 0, res.stderr[-3000:]
     check = json.loads((tmp_path / "check.json").read_text())
     assert check["distributed_type"] == "DistributedType.FSDP" and check["num_processes"] == 2

@@ -7,11 +7,9 @@ accelerate's own launcher needs mpirun for multi-CPU runs; torchrun sets the sam
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-from safealign.testing import torchrun
+from safealign.testing import torchrun_source
 
-REPO = Path(__file__).resolve().parents[1]
 
 SCRIPT = r'''
 import json, sys, torch
@@ -45,9 +43,7 @@ torch.distributed.destroy_process_group()  # a rank that exits with gloo still u
 
 
 def test_two_process_run_has_identical_lambda_on_both_ranks(tmp_path):
-    script = tmp_path / "run.py"
-    script.write_text(SCRIPT)
-    res = torchrun([script, tmp_path], nproc=2, cwd=REPO, timeout=240)
+    res = torchrun_source(SCRIPT, tmp_path, timeout=240)
     assert res.returncode == 0, res.stderr[-3000:]
     r0 = json.loads((tmp_path / "rank0.json").read_text())
     r1 = json.loads((tmp_path / "rank1.json").read_text())

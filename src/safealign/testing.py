@@ -161,6 +161,15 @@ def torchrun(args: Sequence[str], nproc: int = 2, cwd: str | Path | None = None,
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
+def torchrun_source(source: str, out: str | Path, nproc: int = 2, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Write ``source`` to ``out``/run.py and run it under :func:`torchrun` with ``out`` as its one argument, from
+    the checkout's root (where the script's outputs go is up to it, usually ``out``)."""
+    script = Path(out) / "run.py"
+    script.parent.mkdir(parents=True, exist_ok=True)
+    script.write_text(source)
+    return torchrun([script, out], nproc=nproc, cwd=Path(__file__).resolve().parents[2], timeout=timeout)
+
+
 def fsdp2_cpu_accelerator() -> Any:
     """An ``Accelerator`` that prepares models with accelerate's FSDP2 path (``fully_shard``, transformer-layer
     auto-wrap) on CPU processes started by torchrun (gloo), so that sharded-parameter code paths (DTensor weights,
