@@ -71,7 +71,8 @@ def test_ppo_lag_end_to_end_on_system_message_prompts(tmp_path, constraints):
     assert any(t in "\n".join(seen_by_cm) for t in attack_texts)
 
 
-@pytest.mark.parametrize("path", ["configs/cpu-demo/pluralistic_ppo_lag.yaml", "configs/gpu-7b/pluralistic_ppo_lag.yaml"])
+@pytest.mark.parametrize("path", ["configs/cpu-demo/pluralistic_ppo_lag.yaml", "configs/gpu-7b/pluralistic_ppo_lag.yaml",
+                                  "configs/gpu-7b/pluralistic_ppo_lag_1gpu.yaml"])
 def test_recipes_are_valid_ppo_lag_configs(path):
     from pathlib import Path
 
