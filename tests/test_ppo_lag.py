@@ -417,7 +417,7 @@ def test_checkpoint_gathers_sharded_weights_with_get_state_dict(tmp_path, kind, 
     from peft import get_peft_model_state_dict
     from safetensors.torch import load_file
 
-    from safealign.train.ppo_lag import sharded_parameters
+    from safealign.train.sharding import sharded_parameters
 
     tr = _trainer(tmp_path / "run", critic_mode="top", critic_top_layers=1)
     expected = _state(tr)

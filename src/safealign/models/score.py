@@ -112,17 +112,26 @@ class ScoreModel(nn.Module):
         with atomic_dir(path) as tmp:
             self.write_into(tmp, processing_class)
 
-    def write_into(self, folder: str | Path, processing_class: Any = None) -> None:
-        """Write the model files into an existing folder (non-atomic; :meth:`save_pretrained` wraps it)."""
+    def write_into(self, folder: str | Path, processing_class: Any = None, state_dict: Optional[dict[str, torch.Tensor]] = None) -> None:
+        """Write the model files into an existing folder (non-atomic; :meth:`save_pretrained` wraps it).
+        ``state_dict``: this model's full weights (``backbone.*``, ``head.*``) to write instead of the parameters it
+        holds, e.g. gathered from shards (FSDP / ZeRO-3)."""
         from safetensors.torch import save_file
 
         folder = Path(folder)
         backbone = self.backbone
         if hasattr(backbone, "merge_and_unload") and hasattr(backbone, "peft_config"):
+            if state_dict is not None:
+                raise ValueError("a LoRA backbone is merged before saving, which needs its weights in place, not a state_dict")
             backbone = backbone.merge_and_unload()  # a LoRA backbone is saved merged (plain HF weights)
             self.backbone = backbone
-        backbone.save_pretrained(folder)
-        save_file({k: v.detach().contiguous().cpu() for k, v in self.head.state_dict().items()}, str(folder / HEAD_FILE))
+        if state_dict is None:
+            backbone.save_pretrained(folder)
+            head = self.head.state_dict()
+        else:
+            backbone.save_pretrained(folder, state_dict={k[len("backbone."):]: v for k, v in state_dict.items() if k.startswith("backbone.")})
+            head = {k[len("head."):]: v for k, v in state_dict.items() if k.startswith("head.")}
+        save_file({k: v.detach().contiguous().cpu() for k, v in head.items()}, str(folder / HEAD_FILE))
         (folder / SCORE_CONFIG).write_text(json.dumps(asdict(self.score_config), indent=2))
         if processing_class is not None:
             processing_class.save_pretrained(folder)

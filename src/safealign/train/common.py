@@ -131,11 +131,14 @@ def save_checkpoint(
     scheduler: Any = None,
     accelerator: Any = None,
     keep_last: int = 1,
+    wrapped: Optional[nn.Module] = None,
 ) -> Path:
     """Write ``output_dir/checkpoint-{step}`` atomically (every rank must call it; only rank 0 writes files other
-    than its own RNG state). ``model`` is the UNWRAPPED model; only trainable parameters are stored."""
+    than its own RNG state). ``model`` is the UNWRAPPED model; only trainable parameters are stored, as full tensors
+    also when the parameters are sharded (FSDP / ZeRO-3: gathered from ``wrapped``, the prepared model)."""
     from safetensors.torch import save_file
 
+    from safealign.train import sharding
     from safealign.utils.atomic import atomic_write_json
 
     out = Path(output_dir)
@@ -148,10 +151,23 @@ def save_checkpoint(
         tmp.mkdir(parents=True)
     _barrier(accelerator)
     torch.save(_rng_state(), tmp / f"rng_state_{rank}.pt")
+    # every process: gathering sharded weights and optimiser states is a collective
+    if accelerator is not None and sharding.sharded_parameters(accelerator):
+        names = {sharding.clean_param_name(n) for n, p in model.named_parameters() if p.requires_grad}
+        full = sharding.full_state_dict(accelerator, wrapped if wrapped is not None else model)
+        weights = {k: v for k, v in full.items() if k in names} if full is not None else None
+    else:
+        weights = trainable_state_dict(model) if main else None
+    if optimizer is None:
+        opt_state = None
+    elif accelerator is not None:
+        opt_state = sharding.gathered_optimizer_state(accelerator, wrapped if wrapped is not None else model, optimizer)
+    else:
+        opt_state = optimizer.state_dict()
     if main:
-        save_file(trainable_state_dict(model), str(tmp / "trainable.safetensors"))
-        if optimizer is not None:
-            torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+        save_file(weights, str(tmp / "trainable.safetensors"))
+        if opt_state is not None:
+            torch.save(opt_state, tmp / "optimizer.pt")
         if scheduler is not None:
             torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
         atomic_write_json(tmp / STATE_FILE, asdict(state))
@@ -190,24 +206,32 @@ def latest_checkpoint(output_dir: str | Path) -> Optional[Path]:
     return max(cps, key=_step_of) if cps else None
 
 
-def load_checkpoint(path: str | Path, model: nn.Module, optimizer: Any = None, scheduler: Any = None, accelerator: Any = None) -> TrainerState:
+def load_checkpoint(
+    path: str | Path, model: nn.Module, optimizer: Any = None, scheduler: Any = None, accelerator: Any = None, wrapped: Optional[nn.Module] = None
+) -> TrainerState:
     """Restore what :func:`save_checkpoint` wrote into the (unwrapped) ``model``, the optimizer and scheduler, and
-    this rank's RNG state (rank 0's when the run had fewer processes)."""
+    this rank's RNG state (rank 0's when the run had fewer processes). With sharded parameters (FSDP) each process
+    takes its shard of the saved full tensors and optimiser states (``wrapped``: the prepared model)."""
     from safetensors.torch import load_file
 
     from safealign.errors import ConfigError
+    from safealign.train import sharding
 
     path = Path(path)
+    if accelerator is not None:
+        sharding.check_resumable(accelerator)
     saved = load_file(str(path / "trainable.safetensors"))
-    params = dict(model.named_parameters())
+    params = {sharding.clean_param_name(n) for n, _ in model.named_parameters()}
     missing = [n for n in saved if n not in params]
     if missing:
         raise ConfigError(f"checkpoint {path} does not match the model (unknown parameters, e.g. {missing[0]})")
-    with torch.no_grad():
-        for n, t in saved.items():
-            params[n].copy_(t.to(params[n].device, params[n].dtype))
+    sharding.copy_full_state(model, saved, every_key=False)
     if optimizer is not None and (path / "optimizer.pt").exists():
-        optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=False))
+        opt_state = torch.load(path / "optimizer.pt", weights_only=False)
+        if accelerator is not None:
+            sharding.load_optimizer_state(accelerator, wrapped if wrapped is not None else model, optimizer, opt_state)
+        else:
+            optimizer.load_state_dict(opt_state)
     if scheduler is not None and (path / "scheduler.pt").exists():
         scheduler.load_state_dict(torch.load(path / "scheduler.pt", weights_only=False))
     rank = 0 if accelerator is None else accelerator.process_index

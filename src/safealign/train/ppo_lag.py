@@ -28,11 +28,23 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Literal, Optional, Sequence
+from typing import Any, Literal, Optional, Sequence
 
 from safealign.config import BaseConfig, help_field
 from safealign.data.records import PromptRecord
 from safealign.errors import ConfigError, DataError
+from safealign.train.sharding import (
+    check_resumable,
+    clean_param_name,
+    copy_full_state,
+    full_state_dict,
+    gathered_optimizer_state,
+    load_optimizer_state,
+    prepare_pair,
+    reshard,
+    sharded_parameters,
+    unsharded_root,
+)
 from safealign.utils.atomic import atomic_dir, atomic_write_json, atomic_write_text
 
 
@@ -341,15 +353,15 @@ class PPOLagTrainer:
         self.reward_critic_opt = torch.optim.AdamW(self.reward_critic.parameters(), lr=cfg.critic_lr, betas=betas)
         self.cost_critic_opt = torch.optim.AdamW([p for p in self.cost_critic.parameters() if p.requires_grad], lr=cfg.critic_lr, betas=betas)
         # one model with its optimiser per prepare call: FSDP2 (and DeepSpeed) wrap a single model per call
-        self.actor, self.actor_opt = _prepare_pair(self.acc, actor, self.actor_opt)
-        self.reward_critic, self.reward_critic_opt = _prepare_pair(self.acc, self.reward_critic, self.reward_critic_opt)
-        self.cost_critic, self.cost_critic_opt = _prepare_pair(self.acc, self.cost_critic, self.cost_critic_opt)
+        self.actor, self.actor_opt = prepare_pair(self.acc, actor, self.actor_opt)
+        self.reward_critic, self.reward_critic_opt = prepare_pair(self.acc, self.reward_critic, self.reward_critic_opt)
+        self.cost_critic, self.cost_critic_opt = prepare_pair(self.acc, self.cost_critic, self.cost_critic_opt)
         if sharded_parameters(self.acc):
             # FSDP sets itself up at the first forward, which must enter through the root module: generate does not
             with torch.no_grad():
                 one = torch.full((1, 1), self.pad_id, dtype=torch.long, device=device)
                 self.actor(input_ids=one, attention_mask=torch.ones_like(one))
-            _reshard(self.actor)  # FSDP keeps the root gathered after a forward (for the backward that follows)
+            reshard(self.actor)  # FSDP keeps the root gathered after a forward (for the backward that follows)
 
         # ---- data
         self.prompts = list(prompts) if prompts is not None else load_prompts(cfg.prompts)
@@ -538,7 +550,7 @@ class PPOLagTrainer:
         dev = acc.device
         t0 = _now(dev)
         # 1. rollout
-        with _unsharded_root(self.actor):
+        with unsharded_root(self.actor):
             rollout = generate_rollout(
                 self.unwrapped_actor, self.processing_class, records, cfg.max_new_tokens, cfg.temperature, cfg.top_p, cfg.record_log_probs
             )
@@ -777,16 +789,12 @@ class PPOLagTrainer:
                 "reward_critic": self._module_state(self.reward_critic),
                 "cost_critic": self._module_state(self.cost_critic),
             }
-        trainable = {_clean_param_name(n) for n, p in self.unwrapped_actor.named_parameters() if p.requires_grad}
-        full = {
-            "actor": acc.get_state_dict(self.actor),
-            "reward_critic": acc.get_state_dict(self.reward_critic),
-            "cost_critic": acc.get_state_dict(self.cost_critic),
-        }
+        trainable = {clean_param_name(n) for n, p in self.unwrapped_actor.named_parameters() if p.requires_grad}
+        full = {name: full_state_dict(acc, getattr(self, name)) for name in ("actor", "reward_critic", "cost_critic")}
         if not acc.is_main_process:
             return None
-        full["actor"] = {k: v for k, v in full["actor"].items() if _clean_param_name(k) in trainable}
-        return {name: {k: v.detach().cpu().clone() for k, v in sd.items()} for name, sd in full.items()}
+        full["actor"] = {k: v for k, v in full["actor"].items() if k in trainable}
+        return full  # type: ignore[return-value]
 
     def _model_optimizer_pairs(self) -> dict[str, tuple[Any, Any]]:
         return {
@@ -799,16 +807,7 @@ class PPOLagTrainer:
         """{"actor": optimiser state, "reward_critic": ..., "cost_critic": ...} on the main process, None on the
         others. EVERY process must call it: under FSDP each holds the states of its parameter shards only, and the
         full states are gathered (a collective), keyed by parameter name."""
-        from accelerate.utils import DistributedType
-
-        pairs = self._model_optimizer_pairs()
-        if self.acc.distributed_type == DistributedType.FSDP:
-            from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
-
-            full = StateDictOptions(full_state_dict=True, cpu_offload=True)
-            states = {name: get_optimizer_state_dict(model, getattr(opt, "optimizer", opt), options=full) for name, (model, opt) in pairs.items()}
-        else:
-            states = {name: opt.state_dict() for name, (_, opt) in pairs.items()}
+        states = {name: gathered_optimizer_state(self.acc, model, opt) for name, (model, opt) in self._model_optimizer_pairs().items()}
         return states if self.acc.is_main_process else None
 
     def save_checkpoint(self, path: Path) -> None:
@@ -841,36 +840,19 @@ class PPOLagTrainer:
         state = json.loads((path / "trainer_state.json").read_text())
         if state["num_processes"] != self.acc.num_processes:
             raise ConfigError(f"checkpoint was written by {state['num_processes']} process(es), this run has {self.acc.num_processes}")
-        from accelerate.utils import DistributedType
-
-        if self.acc.distributed_type == DistributedType.DEEPSPEED:
-            raise ConfigError("--resume is not supported under DeepSpeed (its optimiser states are partitioned per rank): resume with DDP or FSDP")
+        check_resumable(self.acc)
         # every tensor is loaded to the CPU and copied into place (an accelerator's device may be "cpu:0", which
-        # torch.load cannot map to; optimiser states follow their parameters' device in load_state_dict)
+        # torch.load cannot map to; optimiser states follow their parameters' device when loaded)
         trainable = torch.load(path / "actor_trainable.pt", map_location="cpu")
         critics = {name: torch.load(path / f"{name}.pt", map_location="cpu") for name in ("reward_critic", "cost_critic")}
         opts = torch.load(path / "optimizers.pt", map_location="cpu", weights_only=False)
         pairs = self._model_optimizer_pairs()
-        if self.acc.distributed_type == DistributedType.FSDP:
-            # sharded parameters and optimiser states: each process takes its shard of the full tensors saved
-            from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
-
-            for model, _ in pairs.values():
-                _reshard(model)
-            _copy_full_state(self.actor, trainable, every_key=False)
-            for name in critics:
-                _copy_full_state(pairs[name][0], critics[name], every_key=True)
-            for name, (model, opt) in pairs.items():
-                set_optimizer_state_dict(model, getattr(opt, "optimizer", opt), opts[name], options=StateDictOptions(full_state_dict=True))
-        else:
-            params = dict(self.unwrapped_actor.named_parameters())
-            with torch.no_grad():
-                for n, v in trainable.items():
-                    params[n].copy_(v)
-            for name in critics:
-                self.acc.unwrap_model(pairs[name][0]).load_state_dict(critics[name])
-            for name, (_, opt) in pairs.items():
-                opt.load_state_dict(opts[name])
+        # under FSDP each process takes its shard of the full tensors saved
+        copy_full_state(self.unwrapped_actor, trainable, every_key=False)
+        for name in critics:
+            copy_full_state(self.acc.unwrap_model(pairs[name][0]), critics[name], every_key=True)
+        for name, (model, opt) in pairs.items():
+            load_optimizer_state(self.acc, model, opt, opts[name])
         self.lagrange.load_state_dict(json.loads((path / "lagrange.json").read_text()))
         if self.score_scale is not None:
             if not (path / "score_scale.json").exists():
@@ -886,8 +868,8 @@ class PPOLagTrainer:
         """output_dir/actor (LoRA adapter or full weights + tokenizer/processor), critics, summary.json.
         Every process calls it (gathering sharded weights is a collective); the main process writes."""
         sharded = sharded_parameters(self.acc)
-        actor_full = self.acc.get_state_dict(self.actor) if sharded else None
-        critics = {name: self.acc.get_state_dict(getattr(self, name)) for name in ("reward_critic", "cost_critic")} if sharded else None
+        actor_full = full_state_dict(self.acc, self.actor) if sharded else None
+        critics = {name: full_state_dict(self.acc, getattr(self, name)) for name in ("reward_critic", "cost_critic")} if sharded else None
         if not self.acc.is_main_process:
             return
         model = self.unwrapped_actor
@@ -895,7 +877,7 @@ class PPOLagTrainer:
             model.save_pretrained(tmp, **({"state_dict": actor_full} if sharded else {}))
             self.processing_class.save_pretrained(tmp)
         for name in ("reward_critic", "cost_critic"):
-            sd = {k: v.detach().cpu().clone() for k, v in critics[name].items()} if critics is not None else self._module_state(getattr(self, name))
+            sd = critics[name] if critics is not None else self._module_state(getattr(self, name))
             _atomic_torch_save(sd, self.out / f"{name}.pt")
         atomic_write_json(
             self.out / "summary.json",
@@ -917,102 +899,6 @@ def _load_actor(name: str) -> tuple[Any, Any]:
         model = AutoModelForImageTextToText.from_pretrained(path, dtype=default_dtype())
         return model, AutoProcessor.from_pretrained(path)
     return load_causal_lm(name), load_tokenizer(name, padding_side="left")
-
-
-def _prepare_pair(accelerator: Any, model: Any, optimizer: Any) -> tuple[Any, Any]:
-    """``accelerator.prepare(model, optimizer)``. Under FSDP the transformer-layer classes to wrap are taken from the
-    first model prepared (the actor); a model holding none of them (a value-head critic) is sharded as one unit
-    instead of failing accelerate's lookup of those classes."""
-    plugin = getattr(accelerator.state, "fsdp_plugin", None) if sharded_parameters(accelerator) else None
-    names = getattr(plugin, "transformer_cls_names_to_wrap", None)
-    if not names or any(type(m).__name__ in names for m in model.modules()):
-        return accelerator.prepare(model, optimizer)
-    plugin.transformer_cls_names_to_wrap = []
-    try:
-        return accelerator.prepare(model, optimizer)
-    finally:
-        plugin.transformer_cls_names_to_wrap = names
-
-
-@torch.no_grad()
-def _copy_full_state(module: Any, state: dict[str, torch.Tensor], every_key: bool) -> None:
-    """Copy full (unsharded) tensors into a module's parameters and buffers by name; a sharded (DTensor) parameter
-    takes its own shard of the full tensor. ``every_key``: the module's whole state must be in ``state``."""
-    from torch.distributed.tensor import DTensor, distribute_tensor
-
-    saved = {_clean_param_name(k) for k in module.state_dict()}  # parameters and persistent buffers
-    targets = {_clean_param_name(n): t for n, t in [*module.named_parameters(), *module.named_buffers()] if _clean_param_name(n) in saved}
-    unknown = sorted(set(state) - set(targets))
-    missing = sorted(set(targets) - set(state)) if every_key else []
-    if unknown or missing:
-        raise ConfigError(f"--resume: checkpoint does not match the model (unknown: {unknown[:3]}, missing: {missing[:3]})")
-    for name, full in state.items():
-        t = targets[name]
-        if isinstance(t, DTensor):
-            t.copy_(distribute_tensor(full.to(device=t.device, dtype=t.dtype), t.device_mesh, t.placements))
-        else:
-            t.copy_(full)
-
-
-def _reshard(model: Any) -> None:
-    """Free the gathered parameters of an FSDP2 module (no-op for any other module)."""
-    try:
-        from torch.distributed.fsdp import FSDPModule
-    except ImportError:
-        return
-    if isinstance(model, FSDPModule):
-        model.reshard()
-
-
-@contextmanager
-def _unsharded_root(model: Any) -> Iterator[None]:
-    """Under FSDP, the root unit's own parameters (embeddings, final norm, LM head) gathered for the duration.
-    ``generate`` of a PEFT model reaches the wrapped model's forward without passing through the root module's
-    forward, so the root's hooks never gather them; each decoder layer still gathers its own in its forward."""
-    try:
-        from torch.distributed.fsdp import FSDPModule
-    except ImportError:  # torch without FSDP2
-        FSDPModule = ()  # type: ignore[assignment]
-    if isinstance(model, FSDPModule):
-        model.unshard()
-        try:
-            yield
-        finally:
-            model.reshard()
-        return
-    from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
-
-    if isinstance(model, FSDP):
-        with FSDP.summon_full_params(model, recurse=False, writeback=False):
-            yield
-        return
-    yield
-
-
-def sharded_parameters(accelerator: Any) -> bool:
-    """Whether every process holds only a shard of each parameter: DeepSpeed ZeRO stage 3 or FSDP. Then the
-    full weights come from ``accelerator.get_state_dict`` (on every process), not from ``named_parameters()``."""
-    from accelerate.utils import DistributedType
-
-    kind = getattr(accelerator, "distributed_type", None)
-    if kind == DistributedType.FSDP:
-        return True
-    if kind == DistributedType.DEEPSPEED:
-        plugin = getattr(getattr(accelerator, "state", None), "deepspeed_plugin", None)
-        ds_cfg = getattr(plugin, "deepspeed_config", None) or {}
-        stage = ds_cfg.get("zero_optimization", {}).get("stage", getattr(plugin, "zero_stage", None))
-        return stage is not None and int(stage) == 3
-    return False
-
-
-_WRAPPER_PREFIXES = ("_fsdp_wrapped_module.", "_checkpoint_wrapped_module.", "_orig_mod.")
-
-
-def _clean_param_name(name: str) -> str:
-    """A parameter name without FSDP / activation-checkpointing / compile wrapper parts (the state-dict names)."""
-    for prefix in _WRAPPER_PREFIXES:
-        name = name.replace(prefix, "")
-    return name
 
 
 def _now(device: torch.device) -> float:

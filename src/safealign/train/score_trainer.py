@@ -35,7 +35,7 @@ from safealign.errors import ConfigError
 from safealign.losses import cost_loss, reward_loss, safety_sign, severity_weight
 from safealign.models.score import ScoreConfig, ScoreModel, position_ids_from_mask
 from safealign.models.trunk import CachedTopScorer, decoder_layers
-from safealign.train import common
+from safealign.train import common, sharding
 from safealign.train.score_config import CostTrainConfig, RewardTrainConfig, ScoreTrainConfig  # noqa: F401 - re-exported
 from safealign.train.score_data import PairCollator, check_pairs, encode_conversations, first_second, is_processor
 
@@ -285,6 +285,8 @@ class ScoreTrainer:
             raise ConfigError("cache_trunk needs train_mode top or head (the cached layers must be frozen)")
         self.cfg = cfg
         self.acc = accelerator or common.make_accelerator(cfg.mixed_precision, cfg.gradient_accumulation_steps)
+        if cfg.train_mode == "lora" and sharding.sharded_parameters(self.acc):
+            raise ConfigError("train_mode lora is not supported with sharded parameters (FSDP / ZeRO-3): the adapter is merged at the end, which needs whole weights; use full or top")
         common.set_seed(cfg.seed)
         if model is None:
             model, processing_class = load_backbone_and_processor(cfg)
@@ -340,7 +342,7 @@ class ScoreTrainer:
         state = common.TrainerState()
         resumed_from = None
         if cfg.resume and (cp := common.latest_checkpoint(self.out)) is not None:
-            state = common.load_checkpoint(cp, unwrapped, optimizer, scheduler, acc)
+            state = common.load_checkpoint(cp, unwrapped, optimizer, scheduler, acc, wrapped=module)
             resumed_from = str(cp)
             if self.main:
                 from safealign.cli.common import console
@@ -394,14 +396,14 @@ class ScoreTrainer:
                     logger.log({"step": state.step, "epoch": epoch, "loss": g_loss, "lr": scheduler.get_last_lr()[0], **g_stats})
                     advance(1, loss=g_loss, **{k: v for k, v in g_stats.items()})
                     if cfg.save_every > 0 and state.step % cfg.save_every == 0 and state.step < total_steps:
-                        common.save_checkpoint(self.out, state, unwrapped, optimizer, scheduler, acc)
+                        common.save_checkpoint(self.out, state, unwrapped, optimizer, scheduler, acc, wrapped=module)
                     if state.step >= total_steps:
                         done = True
                         break
                 if not done:
                     state.epoch, state.batch_in_epoch = epoch + 1, 0
                     if state.epoch < n_epochs:
-                        common.save_checkpoint(self.out, state, unwrapped, optimizer, scheduler, acc)
+                        common.save_checkpoint(self.out, state, unwrapped, optimizer, scheduler, acc, wrapped=module)
         train_s = time.time() - t_train
         tokens_all = int(acc.gather(torch.tensor([tokens], device=acc.device)).sum().item())
 
@@ -413,26 +415,35 @@ class ScoreTrainer:
             "tokens_per_second": round(tokens_all / train_s, 1) if train_s > 0 else None, "final_batch": last,
             "params": params, "resumed_from": resumed_from,
         }
+        # sharded parameters (FSDP / ZeRO-3): the full weights are gathered by every process, then written once
+        full = sharding.full_state_dict(acc, module) if sharding.sharded_parameters(acc) else None
         if self.main:
-            self.model.eval()
-            eval_metrics = None
-            if self.eval_pairs:
-                from safealign.eval.score_metrics import evaluate_score_model
-
-                eval_metrics = evaluate_score_model(self.model, self.proc, self.eval_pairs, batch_size=cfg.eval_batch_size, progress=self.bar)
-                logger.log({"event": "eval", **{k: v for k, v in eval_metrics.items() if not isinstance(v, dict)}})
-            summary["wall_seconds"] = round(time.time() - t_start, 2)
-            self._save(summary, eval_metrics)
+            state_dict = None
+            if full is not None:
+                prefix = "score_model." if isinstance(acc.unwrap_model(module), CachedTopScorer) else ""
+                state_dict = {k[len(prefix):]: v for k, v in full.items() if k.startswith(prefix)}
+            self._save(summary, logger, t_start, state_dict)
         acc.wait_for_everyone()
         return self.out
 
-    def _save(self, summary: dict[str, Any], eval_metrics: Optional[dict[str, Any]]) -> None:
+    def _save(self, summary: dict[str, Any], logger: Any, t_start: float, state_dict: Optional[dict[str, torch.Tensor]] = None) -> None:
+        """The final model folder, atomically, with the held-out evaluation (main process). ``state_dict``: the
+        gathered full weights when the parameters were sharded; the model is then evaluated as read back."""
         from safealign.utils.atomic import atomic_dir
 
         cfg = self.cfg
         self.model.score_config.base_model = self.model.score_config.base_model or cfg.model
         with atomic_dir(self.out) as tmp:
-            self.model.write_into(tmp, self.proc)
+            self.model.write_into(tmp, self.proc, state_dict=state_dict)
+            eval_metrics = None
+            if self.eval_pairs:
+                from safealign.eval.score_metrics import evaluate_score_model
+
+                model = self.model if state_dict is None else ScoreModel.from_pretrained(tmp).to(self.acc.device)
+                model.eval()
+                eval_metrics = evaluate_score_model(model, self.proc, self.eval_pairs, batch_size=cfg.eval_batch_size, progress=self.bar)
+                logger.log({"event": "eval", **{k: v for k, v in eval_metrics.items() if not isinstance(v, dict)}})
+            summary["wall_seconds"] = round(time.time() - t_start, 2)
             if (self.out / "metrics.jsonl").exists():
                 shutil.copy2(self.out / "metrics.jsonl", tmp / "metrics.jsonl")
             (tmp / "train_config.yaml").write_text(cfg.to_yaml())
