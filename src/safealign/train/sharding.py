@@ -89,7 +89,7 @@ def gathered_optimizer_state(accelerator: Any, model: Any, optimizer: Any) -> Op
 
         state = get_optimizer_state_dict(model, getattr(optimizer, "optimizer", optimizer), options=StateDictOptions(full_state_dict=True, cpu_offload=True))
     else:
-        state = optimizer.state_dict() if accelerator.is_main_process else None
+        state = optimizer.state_dict()
     return state if accelerator.is_main_process else None
 
 
