@@ -228,10 +228,7 @@ def load_checkpoint(
     sharding.copy_full_state(model, saved, every_key=False)
     if optimizer is not None and (path / "optimizer.pt").exists():
         opt_state = torch.load(path / "optimizer.pt", weights_only=False)
-        if accelerator is not None:
-            sharding.load_optimizer_state(accelerator, wrapped if wrapped is not None else model, optimizer, opt_state)
-        else:
-            optimizer.load_state_dict(opt_state)
+        sharding.load_optimizer_state(accelerator, wrapped if wrapped is not None else model, optimizer, opt_state)
     if scheduler is not None and (path / "scheduler.pt").exists():
         scheduler.load_state_dict(torch.load(path / "scheduler.pt", weights_only=False))
     rank = 0 if accelerator is None else accelerator.process_index

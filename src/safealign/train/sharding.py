@@ -94,7 +94,8 @@ def gathered_optimizer_state(accelerator: Any, model: Any, optimizer: Any) -> Op
 
 
 def load_optimizer_state(accelerator: Any, model: Any, optimizer: Any, state: dict[str, Any]) -> None:
-    """Restore what :func:`gathered_optimizer_state` saved (every process; under FSDP each takes its shards)."""
+    """Restore what :func:`gathered_optimizer_state` saved (every process; under FSDP each takes its shards;
+    ``accelerator`` may be None: a plain single-process run)."""
     if is_fsdp(accelerator):
         from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
 
