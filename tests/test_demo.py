@@ -135,6 +135,33 @@ def test_model_option_reaches_every_stage(tmp_path: Path, monkeypatch) -> None:
     assert not (tmp_path / "run").exists()  # stopped before any stage ran
 
 
+def test_demo_refuses_to_start_without_disk_for_its_model_copies(tmp_path: Path, monkeypatch) -> None:
+    """reward, cost and janus (x2) each write the whole model: with too little free disk the demo stops before any stage
+    runs, with one line naming the need and the free space (running out mid-way failed stages after minutes)."""
+    import shutil
+
+    from safealign.errors import ConfigError
+
+    model = tmp_path / "model"
+    model.mkdir()
+    with open(model / "model.safetensors", "wb") as f:  # a sparse 100 MiB weights file
+        f.truncate(100 * 2**20)
+    ran = []
+    monkeypatch.setattr(demo, "STAGES", [Stage(n, n, lambda ctx, n=n: ran.append(n) or {}) for n in ("reward", "cost", "guard", "janus")])
+    usage = shutil.disk_usage(tmp_path)
+    # 4 copies x 100 MiB + 256 MiB margin = 656 MiB needed
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage._replace(free=600 * 2**20))
+    with pytest.raises(ConfigError, match=r"about 0\.6 GiB \(4 model copies of 100 MiB\), 0\.6 GiB free") as e:
+        run_demo(tmp_path / "run", quick=True, model=str(model))
+    assert "\n" not in str(e.value) and ran == []
+    run_demo(tmp_path / "run", quick=True, model=str(model), only=["guard", "reward"])  # 1 copy: 356 MiB fits
+    assert ran == ["reward", "guard"]
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage._replace(free=700 * 2**20))
+    run_demo(tmp_path / "run", quick=True, model=str(model))
+    assert ran[2:] == ["reward", "cost", "guard", "janus"]
+    assert demo._weights_bytes(str(tmp_path / "not-a-folder")) is None  # a hub id: size unknown, not checked
+
+
 @pytest.mark.slow
 def test_demo_quick_end_to_end(tmp_path: Path, default_model_dir: Path) -> None:
     """`safealign demo --quick` on the embedded model: every stage runs, the report parses, summary.json holds every

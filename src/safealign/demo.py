@@ -440,6 +440,41 @@ def _cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
+# stages that write a whole copy of the model's weights (reward, cost; janus writes the SFT and the DPO model)
+_FULL_COPIES = {"reward": 1, "cost": 1, "janus": 2}
+
+
+def _weights_bytes(model: str) -> Optional[int]:
+    """Bytes of the model's weight files, for a local folder (the default model once converted); None for a hub id."""
+    from safealign.models.loading import ensure_default_model, is_default
+
+    p = ensure_default_model() if is_default(model) else Path(model).expanduser()
+    if not p.is_dir():
+        return None
+    return sum(f.stat().st_size for f in p.iterdir() if f.suffix in (".safetensors", ".bin")) or None
+
+
+def check_disk_space(out: Path, model: str, stages: Sequence[str]) -> None:
+    """Refuse to start, with one line, when the output folder's disk cannot hold the model copies the stages write.
+
+    Each of reward, cost and janus (x2) writes the whole model (514 MB for the default); running out mid-way would
+    cost minutes and leave stages failed. Unknown sizes (a hub id not yet downloaded) are not checked."""
+    import shutil
+
+    from safealign.errors import ConfigError
+
+    copies = sum(_FULL_COPIES.get(s, 0) for s in stages)
+    size = _weights_bytes(model) if copies else None
+    if not size:
+        return
+    need = copies * size + 256 * 2**20  # plus trunk caches, the PPO adapter and checkpoint, logs and the report
+    free = shutil.disk_usage(out).free
+    if free < need:
+        raise ConfigError(f"not enough disk space in {out}: the stages {', '.join(s for s in stages if s in _FULL_COPIES)} write "
+                          f"about {need / 2**30:.1f} GiB ({copies} model copies of {size / 2**20:.0f} MiB), "
+                          f"{free / 2**30:.1f} GiB free; free space or choose another --output-dir")
+
+
 def _run_stages(output_dir: str | Path, quick: bool, only: Optional[Sequence[str]], skip: Sequence[str], seed: int,
                 budget: Optional[Budget], console: Any, model: str = "default") -> dict[str, Any]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -451,6 +486,7 @@ def _run_stages(output_dir: str | Path, quick: bool, only: Optional[Sequence[str
     ctx.headline = {k: v for k, v in (previous.get("headline") or {}).items() if k in HEADLINE_KEYS}  # keep earlier stages' numbers
     stage_log: dict[str, dict[str, Any]] = {s["name"]: s for s in previous.get("stages") or [] if isinstance(s, dict) and "name" in s}
     selected = [s for s in STAGES if (only is None or s.name in only) and s.name not in skip]
+    check_disk_space(out, model, [s.name for s in selected])
     summary: dict[str, Any] = {
         "title": "safealign demo" + (" (quick)" if quick else ""),
         "subtitle": (f"{'embedded SmolLM2-135M-Instruct' if model == 'default' else model} on "
