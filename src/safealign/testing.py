@@ -12,7 +12,8 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from contextlib import contextmanager
+from typing import Any, Iterator, Sequence
 
 import torch
 
@@ -183,16 +184,46 @@ def fsdp2_cpu_accelerator() -> Any:
     from accelerate.state import AcceleratorState, PartialState
     from accelerate.utils import DistributedType, FullyShardedDataParallelPlugin
 
-    plugin = FullyShardedDataParallelPlugin(fsdp_version=2, auto_wrap_policy="transformer_based_wrap", reshard_after_forward=True,
-                                            state_dict_type="SHARDED_STATE_DICT")
-    acc = Accelerator(cpu=True, fsdp_plugin=plugin)
+    acc = Accelerator(cpu=True)
     if acc.num_processes < 2:
         raise RuntimeError("fsdp2_cpu_accelerator needs a multi-process run (torchrun --nproc_per_node 2)")
+    return force_fsdp2(acc)
+
+
+def force_fsdp2(acc: Any) -> Any:
+    """Turn an ``Accelerator`` created on CPU processes into an FSDP2 one (the shipped ``configs/accelerate/fsdp.yaml``
+    settings: transformer-layer auto-wrap, reshard after forward, sharded state dict) by setting accelerate's shared
+    state; see :func:`fsdp2_cpu_accelerator`."""
+    from accelerate.state import AcceleratorState, PartialState
+    from accelerate.utils import DistributedType, FullyShardedDataParallelPlugin
+
+    plugin = FullyShardedDataParallelPlugin(fsdp_version=2, auto_wrap_policy="transformer_based_wrap", reshard_after_forward=True,
+                                            state_dict_type="SHARDED_STATE_DICT")
     PartialState._shared_state["distributed_type"] = DistributedType.FSDP
     AcceleratorState._shared_state["distributed_type"] = DistributedType.FSDP
     AcceleratorState._shared_state["fsdp_plugin"] = plugin
     assert acc.is_fsdp2
     return acc
+
+
+@contextmanager
+def fsdp2_cpu_trainers() -> Iterator[None]:
+    """Within the block, every transformers/TRL ``Trainer`` created on CPU processes (torchrun) prepares its model with
+    FSDP2 (:func:`force_fsdp2` on the Accelerator it creates), as under ``accelerate launch`` with the FSDP config."""
+    from transformers import Trainer
+
+    original = Trainer.create_accelerator_and_postprocess
+
+    def create(self: Any) -> None:
+        original(self)
+        force_fsdp2(self.accelerator)
+        self.is_fsdp_enabled = True
+
+    Trainer.create_accelerator_and_postprocess = create
+    try:
+        yield
+    finally:
+        Trainer.create_accelerator_and_postprocess = original
 
 
 RESUME_PROMPTS = [("hi", None), ("bake bread?", "Answer briefly."), ("[redacted] please", None), ("2+2?", None),

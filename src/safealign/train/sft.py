@@ -165,9 +165,15 @@ def save_trained(trainer: Any, tokenizer: Any, cfg: JanusTrainConfig, method: st
     finished folder into place, so ``output_dir`` is either the previous complete model or the new one.
 
     LoRA merge: when every process holds the full weights (one process, DDP, DeepSpeed ZeRO-1/2) the main process
-    merges the trained adapters in memory. When the weights are sharded (ZeRO-3, FSDP) no process holds them, so every
-    process saves the gathered adapter and the main process merges it into the base weights reloaded on the CPU.
+    merges the trained adapters in memory. When the weights are sharded (ZeRO-3, FSDP) no process holds them, so the
+    gathered adapter is saved and the main process merges it into the base weights reloaded on the CPU.
+
+    Under FSDP the weights (or the adapter) are gathered here (:func:`safealign.train.sharding.full_state_dict`):
+    transformers' ``save_model`` writes nothing at all under FSDP with a sharded state dict (the shipped
+    ``configs/accelerate/fsdp.yaml``).
     """
+    from safealign.train.sharding import full_state_dict, is_fsdp, sharded_parameters
+
     out = Path(cfg.output_dir)
     staging = out.with_name(f".tmp-{out.name}")
     acc = trainer.accelerator
@@ -177,13 +183,17 @@ def save_trained(trainer: Any, tokenizer: Any, cfg: JanusTrainConfig, method: st
         shutil.rmtree(staging)
     acc.wait_for_everyone()
     merged = False
-    if is_peft and cfg.merge_lora and not _weights_sharded(acc):
+    if is_peft and cfg.merge_lora and not sharded_parameters(acc):
         if acc.is_main_process:
             unwrapped = acc.unwrap_model(model)
             unwrapped.merge_and_unload().save_pretrained(staging)
             merged = True
+    elif is_fsdp(acc):
+        state = full_state_dict(acc, model)  # a collective: every process
+        if acc.is_main_process:
+            acc.unwrap_model(model).save_pretrained(staging, state_dict=state)  # full weights, or the adapter
     else:
-        trainer.save_model(str(staging))  # full weights, or the adapter (merge_lora off, or sharded weights)
+        trainer.save_model(str(staging))  # full weights, or the adapter (merge_lora off, or ZeRO-3 weights)
     acc.wait_for_everyone()
     if is_peft and cfg.merge_lora and not merged and acc.is_main_process:
         merged = merge_saved_adapter(staging, _dtype(cfg))
@@ -215,17 +225,6 @@ def save_trained(trainer: Any, tokenizer: Any, cfg: JanusTrainConfig, method: st
         shutil.rmtree(trainer.args.output_dir, ignore_errors=True)
     acc.wait_for_everyone()
     return out
-
-
-def _weights_sharded(acc: Any) -> bool:
-    """True when no single process holds the full weights (DeepSpeed ZeRO-3, FSDP): an in-memory merge would read
-    parameter shards (or empty ZeRO-3 placeholders) instead of the weights."""
-    from accelerate.utils import DistributedType
-
-    if acc.distributed_type == DistributedType.FSDP:
-        return True
-    plugin = getattr(acc.state, "deepspeed_plugin", None)
-    return acc.distributed_type == DistributedType.DEEPSPEED and plugin is not None and getattr(plugin, "zero_stage", 0) == 3
 
 
 def merge_saved_adapter(folder: Path, dtype: Any = None) -> bool:
