@@ -4,6 +4,7 @@ The trainers are TRL's; :func:`safealign.testing.fsdp2_cpu_trainers` makes each 
 with the shipped ``configs/accelerate/fsdp.yaml`` settings (sharded state dict). transformers' ``save_model`` writes
 no weights at all in that setting, so ``save_trained`` gathers them itself: the folder must hold the whole merged
 model, equal to one process on the same global batch (see ``test_janus_multiprocess.py`` for why the batches agree).
+A run with ``--save-every 2`` that dies in step 3 resumes from transformers' sharded checkpoint to the straight result.
 """
 
 from __future__ import annotations
@@ -47,11 +48,30 @@ with fsdp2_cpu_trainers():
     sft.train_sft(sft.SFTTrainConfig(model=str(out / "base"), data=str(out / "data.jsonl"), output_dir=str(out / "sft"), batch_size=2, **COMMON))
     preference.train_preference(preference.PreferenceTrainConfig(method="dpo", model=str(out / "sft"), data=str(out / "data.jsonl"),
                                                                  output_dir=str(out / "dpo"), batch_size=2, lora=False, **COMMON))
+    # checkpoints under FSDP (transformers writes sharded model and optimiser states): a run that dies in step 3
+    # continues from checkpoint-2 and ends where a straight run ends
+    long = dict(COMMON, max_steps=4, save_every=2)
+    sft.train_sft(sft.SFTTrainConfig(model=str(out / "base"), data=str(out / "data.jsonl"), output_dir=str(out / "straight"), batch_size=2, **long))
+    from transformers import Trainer
+    original_step = Trainer._maybe_log_save_evaluate
+
+    def crash_in_step_3(self, *args, **kwargs):
+        original_step(self, *args, **kwargs)
+        if self.state.global_step == 3:
+            raise KeyboardInterrupt
+
+    Trainer._maybe_log_save_evaluate = crash_in_step_3
+    try:
+        sft.train_sft(sft.SFTTrainConfig(model=str(out / "base"), data=str(out / "data.jsonl"), output_dir=str(out / "resumed"), batch_size=2, **long))
+    except KeyboardInterrupt:
+        pass
+    Trainer._maybe_log_save_evaluate = original_step
+    sft.train_sft(sft.SFTTrainConfig(model=str(out / "base"), data=str(out / "data.jsonl"), output_dir=str(out / "resumed"), batch_size=2, **long))
 torch.distributed.destroy_process_group()
 '''
 
 
-def test_sft_lora_and_full_dpo_under_fsdp2_save_whole_models_equal_to_one_process(tmp_path: Path) -> None:
+def test_sft_lora_and_full_dpo_under_fsdp2_save_whole_models_equal_to_one_process_and_resume(tmp_path: Path) -> None:
     from transformers import AutoModelForCausalLM
 
     from safealign.train.preference import PreferenceTrainConfig, train_preference
@@ -85,3 +105,7 @@ def test_sft_lora_and_full_dpo_under_fsdp2_save_whole_models_equal_to_one_proces
     assert l2[0] == pytest.approx(0.6931, abs=1e-3)  # log 2: the sharded reference equals the sharded policy
     assert l2 == pytest.approx(_losses(one_dpo), abs=TOL)
     assert _same_weights(tmp_path / "dpo", one_dpo) < TOL
+    m = json.loads((tmp_path / "resumed" / "metrics.json").read_text())
+    assert m["resumed_from"] == str(tmp_path / ".work-resumed" / "checkpoint-2") and m["steps"] == 4 and m["merged"] is True
+    assert _losses(tmp_path / "resumed") == pytest.approx(_losses(tmp_path / "straight"), abs=1e-6) and len(_losses(tmp_path / "straight")) == 4
+    assert _same_weights(tmp_path / "resumed", tmp_path / "straight") < 1e-6

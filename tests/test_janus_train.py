@@ -99,3 +99,58 @@ def test_bad_method_and_empty_data(tmp_path):
     empty.write_text("")
     with pytest.raises(ConfigError, match="no training rows"):
         sft_rows(SFTTrainConfig(data=str(empty)))
+
+
+class _Crash(Exception):
+    pass
+
+
+@pytest.mark.parametrize("method", ["sft", "dpo"])
+def test_a_run_killed_after_a_checkpoint_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch, method):
+    """--save-every 2, a crash in step 3: the work folder holds checkpoint-2 and no model is written; the same command
+    again continues from checkpoint-2 (an unfinished newer checkpoint is passed over and removed) and ends with the
+    same losses and weights as a run that was never interrupted."""
+    import torch
+    from safetensors.torch import load_file
+    from transformers import Trainer
+
+    from safealign.testing import save_tiny_lm
+
+    save_tiny_lm(tmp_path / "base", seed=0)
+    common = dict(model=str(tmp_path / "base"), data=_data(tmp_path), batch_size=2, max_steps=4, save_every=2, lr_scheduler="constant",
+                  learning_rate=1e-2, logging_steps=1, seed=0, lora=method == "sft")
+
+    def run(name):
+        if method == "sft":
+            return train_sft(SFTTrainConfig(output_dir=str(tmp_path / name), **common))
+        return train_preference(PreferenceTrainConfig(method="dpo", output_dir=str(tmp_path / name), **common))
+
+    def losses(out):
+        return [h["loss"] for h in json.loads((out / "metrics.json").read_text())["log_history"] if "loss" in h]
+
+    straight = run("straight")
+    assert json.loads((straight / "metrics.json").read_text())["resumed_from"] is None
+    original = Trainer._maybe_log_save_evaluate
+
+    def crash_in_step_3(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        if self.state.global_step == 3:
+            raise _Crash
+
+    monkeypatch.setattr(Trainer, "_maybe_log_save_evaluate", crash_in_step_3)
+    with pytest.raises(_Crash):
+        run("run")
+    monkeypatch.undo()
+    work = tmp_path / ".work-run"
+    assert [p.name for p in work.glob("checkpoint-*")] == ["checkpoint-2"] and not (tmp_path / "run").exists()
+    (work / "checkpoint-3").mkdir()  # cut short while being written: no trainer_state.json
+    (work / "checkpoint-3" / "model.safetensors").write_bytes(b"half")
+
+    resumed = run("run")
+    m = json.loads((resumed / "metrics.json").read_text())
+    assert m["resumed_from"] == str(work / "checkpoint-2") and m["steps"] == 4
+    assert not work.exists()  # removed once the model is saved
+    assert len(losses(resumed)) == 4 and losses(resumed) == pytest.approx(losses(straight), abs=1e-6)
+    a, b = load_file(str(straight / "model.safetensors")), load_file(str(resumed / "model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    assert any(not torch.equal(a[k], load_file(str(tmp_path / "base" / "model.safetensors"))[k]) for k in a)  # it trained

@@ -8,14 +8,13 @@ DPO starts from the SFT model in the paper (``--model runs/janus-sft``); ORPO ne
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from safealign.config import help_field
 from safealign.errors import ConfigError
-from safealign.train.sft import JanusTrainConfig, _attack_pairs, _shuffle_cap, chat_prompt, load_policy, peft_config, save_trained, trainer_kwargs
+from safealign.train.sft import JanusTrainConfig, _attack_pairs, _shuffle_cap, chat_prompt, load_policy, peft_config, save_trained, train_resumable, trainer_kwargs
 
 
 @dataclass
@@ -74,6 +73,5 @@ def train_preference(cfg: PreferenceTrainConfig, model: Any = None, tokenizer: A
 
         kw["ref_model"] = copy.deepcopy(model).eval().requires_grad_(False)
     trainer = TrainerCls(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer, peft_config=peft_config(cfg), **kw)
-    t0 = time.time()
-    trainer.train()
-    return save_trained(trainer, tokenizer, cfg, cfg.method, len(rows), time.time() - t0)
+    seconds, resumed_from = train_resumable(trainer, cfg)
+    return save_trained(trainer, tokenizer, cfg, cfg.method, len(rows), seconds, resumed_from)

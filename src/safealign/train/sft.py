@@ -52,6 +52,9 @@ class JanusTrainConfig(BaseConfig):
     logging_steps: int = help_field(5, "Log the loss every N steps.")
     seed: int = help_field(0, "Random seed (data order, LoRA init).")
     report_to: str = help_field("none", "Where trainers report: none, tensorboard, wandb.")
+    save_every: int = help_field(0, "Write a resumable checkpoint (weights, optimiser, scheduler, RNG, data position) every N optimiser steps into "
+                                    "the work folder .work-NAME beside output_dir (0 = none); the folder is removed once the model is saved.")
+    resume: bool = help_field(True, "Continue from the newest complete checkpoint in the work folder when there is one.")
 
 
 @dataclass
@@ -146,7 +149,9 @@ def trainer_kwargs(cfg: JanusTrainConfig, learning_rate: float) -> dict[str, Any
         fp16=precision == "fp16",
         use_cpu=not cuda,
         logging_steps=cfg.logging_steps,
-        save_strategy="no",
+        save_strategy="steps" if cfg.save_every > 0 else "no",
+        save_steps=max(cfg.save_every, 1),
+        save_total_limit=1,  # older checkpoints are removed only after the new one is complete
         report_to=[] if cfg.report_to in ("", "none") else [cfg.report_to],
         seed=cfg.seed,
         data_seed=cfg.seed,
@@ -155,10 +160,30 @@ def trainer_kwargs(cfg: JanusTrainConfig, learning_rate: float) -> dict[str, Any
     )
 
 
-# ---------------------------------------------------------------------------------------------- saving
+# ------------------------------------------------------------------------------------- training, saving
 
 
-def save_trained(trainer: Any, tokenizer: Any, cfg: JanusTrainConfig, method: str, n_rows: int, seconds: float) -> Path:
+def train_resumable(trainer: Any, cfg: JanusTrainConfig) -> tuple[float, Optional[str]]:
+    """``trainer.train()``, continuing from the newest complete checkpoint of the work folder when ``cfg.resume``
+    (complete: transformers writes ``trainer_state.json`` last). Returns (seconds, the checkpoint resumed from)."""
+    from safealign.train.common import CHECKPOINT_PREFIX, latest_checkpoint
+
+    work = Path(trainer.args.output_dir)
+    cp = latest_checkpoint(work) if cfg.resume else None
+    if cp is not None and trainer.accelerator.is_main_process:
+        # a newer, unfinished checkpoint (a crash while writing) would be kept by the rotation instead of the next one
+        for p in work.glob(f"{CHECKPOINT_PREFIX}*"):
+            if p != cp and p.is_dir() and p.name[len(CHECKPOINT_PREFIX):].isdigit() and int(p.name[len(CHECKPOINT_PREFIX):]) > int(cp.name[len(CHECKPOINT_PREFIX):]):
+                shutil.rmtree(p, ignore_errors=True)
+        print(f"resuming from {cp}", flush=True)
+    trainer.accelerator.wait_for_everyone()
+    t0 = time.time()
+    trainer.train(resume_from_checkpoint=str(cp) if cp is not None else None)
+    return time.time() - t0, (str(cp) if cp is not None else None)
+
+
+def save_trained(trainer: Any, tokenizer: Any, cfg: JanusTrainConfig, method: str, n_rows: int, seconds: float,
+                 resumed_from: Optional[str] = None) -> Path:
     """Write the model (LoRA merged unless ``merge_lora`` is off), tokenizer, config and metrics atomically.
 
     Every process takes part in ``save_model`` (needed under DeepSpeed/FSDP); only the main process renames the
@@ -211,6 +236,7 @@ def save_trained(trainer: Any, tokenizer: Any, cfg: JanusTrainConfig, method: st
             "lora": cfg.lora,
             "merged": merged,
             "processes": acc.num_processes,
+            "resumed_from": resumed_from,
             "log_history": trainer.state.log_history,
         }
         (staging / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
@@ -260,6 +286,5 @@ def train_sft(cfg: SFTTrainConfig, model: Any = None, tokenizer: Any = None) -> 
     tokenizer.padding_side = "right"
     args = SFTConfig(**trainer_kwargs(cfg, cfg.learning_rate), max_length=cfg.max_length, packing=False, completion_only_loss=True, dataset_num_proc=None)
     trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer, peft_config=peft_config(cfg))
-    t0 = time.time()
-    trainer.train()
-    return save_trained(trainer, tokenizer, cfg, "sft", len(rows), time.time() - t0)
+    seconds, resumed_from = train_resumable(trainer, cfg)
+    return save_trained(trainer, tokenizer, cfg, "sft", len(rows), seconds, resumed_from)
