@@ -11,8 +11,8 @@ import os
 import socket
 import subprocess
 import sys
-from pathlib import Path
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 import torch
@@ -181,8 +181,6 @@ def fsdp2_cpu_accelerator() -> Any:
     preparation of models and optimisers are the real ones.
     """
     from accelerate import Accelerator
-    from accelerate.state import AcceleratorState, PartialState
-    from accelerate.utils import DistributedType, FullyShardedDataParallelPlugin
 
     acc = Accelerator(cpu=True)
     if acc.num_processes < 2:

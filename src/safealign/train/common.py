@@ -176,7 +176,7 @@ def save_checkpoint(
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)  # the checkpoint appears complete or not at all
-        for old in sorted(_checkpoints(out), key=lambda p: _step_of(p))[:-keep_last] if keep_last > 0 else []:
+        for old in sorted(_checkpoints(out), key=lambda p: checkpoint_step(p))[:-keep_last] if keep_last > 0 else []:
             shutil.rmtree(old, ignore_errors=True)
     _barrier(accelerator)
     return final
@@ -187,7 +187,8 @@ def _barrier(accelerator: Any) -> None:
         accelerator.wait_for_everyone()
 
 
-def _step_of(path: Path) -> int:
+def checkpoint_step(path: Path) -> int:
+    """N of a ``checkpoint-N`` folder (-1 when its name carries no step)."""
     try:
         return int(path.name[len(CHECKPOINT_PREFIX):])
     except ValueError:
@@ -197,13 +198,13 @@ def _step_of(path: Path) -> int:
 def _checkpoints(output_dir: Path) -> list[Path]:
     if not output_dir.is_dir():
         return []
-    return [p for p in output_dir.iterdir() if p.is_dir() and p.name.startswith(CHECKPOINT_PREFIX) and (p / STATE_FILE).exists() and _step_of(p) >= 0]
+    return [p for p in output_dir.iterdir() if p.is_dir() and p.name.startswith(CHECKPOINT_PREFIX) and (p / STATE_FILE).exists() and checkpoint_step(p) >= 0]
 
 
 def latest_checkpoint(output_dir: str | Path) -> Optional[Path]:
     """The complete checkpoint with the highest step under ``output_dir``, or None."""
     cps = _checkpoints(Path(output_dir))
-    return max(cps, key=_step_of) if cps else None
+    return max(cps, key=checkpoint_step) if cps else None
 
 
 def load_checkpoint(

@@ -166,14 +166,14 @@ def trainer_kwargs(cfg: JanusTrainConfig, learning_rate: float) -> dict[str, Any
 def train_resumable(trainer: Any, cfg: JanusTrainConfig) -> tuple[float, Optional[str]]:
     """``trainer.train()``, continuing from the newest complete checkpoint of the work folder when ``cfg.resume``
     (complete: transformers writes ``trainer_state.json`` last). Returns (seconds, the checkpoint resumed from)."""
-    from safealign.train.common import CHECKPOINT_PREFIX, latest_checkpoint
+    from safealign.train.common import CHECKPOINT_PREFIX, checkpoint_step, latest_checkpoint
 
     work = Path(trainer.args.output_dir)
     cp = latest_checkpoint(work) if cfg.resume else None
     if cp is not None and trainer.accelerator.is_main_process:
         # a newer, unfinished checkpoint (a crash while writing) would be kept by the rotation instead of the next one
         for p in work.glob(f"{CHECKPOINT_PREFIX}*"):
-            if p != cp and p.is_dir() and p.name[len(CHECKPOINT_PREFIX):].isdigit() and int(p.name[len(CHECKPOINT_PREFIX):]) > int(cp.name[len(CHECKPOINT_PREFIX):]):
+            if p.is_dir() and checkpoint_step(p) > checkpoint_step(cp):
                 shutil.rmtree(p, ignore_errors=True)
         print(f"resuming from {cp}", flush=True)
     trainer.accelerator.wait_for_everyone()
