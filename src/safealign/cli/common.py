@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any
 
@@ -13,6 +14,12 @@ console = Console(stderr=True)  # human output goes to stderr so stdout can carr
 
 def print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def is_main_process() -> bool:
+    """False on the other processes of a launch (torchrun / accelerate launch / deepspeed set RANK): only the main one
+    prints a training command's results."""
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 def summary(line: str) -> None:

@@ -100,27 +100,23 @@ def run_synthesize(cfg: SynthesisConfig) -> None:
     )
 
 
-def _main_process() -> bool:
-    return int(os.environ.get("RANK", "0")) == 0
-
-
 def run_sft(cfg: SFTTrainConfig) -> None:
-    from safealign.cli.common import summary
+    from safealign.cli.common import is_main_process, summary
     from safealign.train.sft import train_sft
 
     out = train_sft(cfg)
-    if not _main_process():
+    if not is_main_process():
         return  # under torchrun / accelerate launch only rank 0 reports
     m = json.loads((out / "metrics.json").read_text())
     summary(f"SFT: {m['rows']} rows, {m['steps']} steps in {m['seconds']} s, train loss {m['train_loss']} -> {out}")
 
 
 def run_preference(cfg: PreferenceTrainConfig, method: str) -> None:
-    from safealign.cli.common import summary
+    from safealign.cli.common import is_main_process, summary
     from safealign.train.preference import train_preference
 
     out = train_preference(cfg.replace(method=method))
-    if not _main_process():
+    if not is_main_process():
         return
     m = json.loads((out / "metrics.json").read_text())
     summary(f"{method.upper()}: {m['rows']} pairs, {m['steps']} steps in {m['seconds']} s, train loss {m['train_loss']} -> {out}")

@@ -8,10 +8,12 @@ from typing import Any
 def _run(cfg: Any) -> None:
     import json
 
-    from safealign.cli.common import print_json, summary
+    from safealign.cli.common import is_main_process, print_json, summary
     from safealign.train.ppo_lag import METRICS, run_ppo_lag
 
     out = run_ppo_lag(cfg)
+    if not is_main_process():
+        return  # under a launcher only rank 0 reports
     lines = (out / METRICS).read_text().splitlines() if (out / METRICS).exists() else []
     last = json.loads(lines[-1]) if lines else {}
     print_json({"output_dir": str(out), "metrics": str(out / METRICS), "last": last})  # stdout: machine-readable

@@ -50,12 +50,14 @@ def _one_line(m: dict[str, Any]) -> str:
 
 
 def _run_train(cfg: Any, kind: str) -> Path:
-    from safealign.cli.common import print_json, summary
+    from safealign.cli.common import is_main_process, print_json, summary
     from safealign.train.score_trainer import train_score_model
 
     if cfg.kind != kind:
         raise ConfigError(f"`safealign train {kind}` trains a {kind} model; got kind={cfg.kind!r} (use `safealign train {cfg.kind}`)")
     out = train_score_model(cfg)
+    if not is_main_process():
+        return out  # under a launcher only rank 0 reports
     s = json.loads((out / "train_summary.json").read_text()) if (out / "train_summary.json").exists() else {}
     ev = json.loads((out / "eval_metrics.json").read_text()) if (out / "eval_metrics.json").exists() else None
     if ev:

@@ -31,13 +31,27 @@ STATE_FILE = "trainer_state.json"
 
 # ------------------------------------------------------------------------------------------------ accelerate setup
 def make_accelerator(mixed_precision: str = "auto", gradient_accumulation_steps: int = 1, cpu: Optional[bool] = None) -> Any:
-    """``mixed_precision``: "auto" (bf16 on a bf16-capable GPU, none on CPU), "no", "bf16" or "fp16"."""
+    """``mixed_precision``: "auto" (bf16 on a bf16-capable GPU, none on CPU), "no", "bf16" or "fp16". ``cpu``: stay on
+    the CPU even where a GPU exists (see :func:`init_process_state`)."""
     from accelerate import Accelerator
 
     on_gpu = torch.cuda.is_available() and not cpu
     if mixed_precision == "auto":
         mixed_precision = "bf16" if on_gpu and torch.cuda.is_bf16_supported() else "no"
-    return Accelerator(cpu=not on_gpu, mixed_precision=mixed_precision, gradient_accumulation_steps=gradient_accumulation_steps)
+    init_process_state(cpu)
+    return Accelerator(cpu=bool(cpu), mixed_precision=mixed_precision, gradient_accumulation_steps=gradient_accumulation_steps)
+
+
+def init_process_state(cpu: Optional[bool] = None) -> None:
+    """Set up accelerate's process state before an ``Accelerator`` is made: the CPU way (gloo; ranks from torchrun or
+    mpirun) on a machine without a GPU or when ``cpu``. The ``Accelerator`` itself is then made without ``cpu=True``
+    unless asked, so that a DeepSpeed launch stays DeepSpeed on CPU processes too (``Accelerator(cpu=True)`` turns
+    it into plain DDP, and without this state accelerate counts one process under a DeepSpeed launch on CPUs), as
+    transformers' Trainer does."""
+    if cpu or not torch.cuda.is_available():
+        from accelerate import PartialState
+
+        PartialState(cpu=True)
 
 
 def gather_episodes(values: torch.Tensor, valid: torch.Tensor, gather: Any = None) -> tuple[torch.Tensor, torch.Tensor]:

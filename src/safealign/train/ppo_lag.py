@@ -40,10 +40,12 @@ from safealign.train.sharding import (
     full_state_dict,
     gathered_optimizer_state,
     load_optimizer_state,
+    optimizer_step,
     prepare_pair,
     reshard,
     sharded_parameters,
     unsharded_root,
+    whole_model_loading,
 )
 from safealign.utils.atomic import atomic_dir, atomic_write_json, atomic_write_text
 
@@ -279,7 +281,11 @@ class PPOLagTrainer:
 
         cfg.validate()
         self.cfg = cfg
-        self.acc = accelerator or Accelerator(cpu=not torch.cuda.is_available())
+        if accelerator is None:
+            from safealign.train.common import init_process_state
+
+            init_process_state()  # a DeepSpeed launch stays DeepSpeed on CPU processes too
+        self.acc = accelerator or Accelerator()  # mixed precision from the launcher
         self.out = Path(cfg.output_dir)
         _seed_everything(cfg.seed)
         device = self.acc.device
@@ -287,15 +293,17 @@ class PPOLagTrainer:
             # denormal floats (e.g. from a vision tower on dark images) make CPU matmuls ~100x slower
             torch.set_flush_denormal(True)
 
-        # ---- models
-        if actor is None:
-            actor, processing_class = _load_actor(cfg.actor)
-        if processing_class is None:
-            raise ConfigError("processing_class (tokenizer or processor) is required with a given actor")
+        # ---- models: loaded whole on every process (under ZeRO-3 transformers would load them partitioned, and the
+        # reference copy and the frozen R and C never go through DeepSpeed); prepare() shards the trained ones
         from safealign.models.score import ScoreModel
 
-        self.reward_model = reward_model if reward_model is not None else ScoreModel.from_pretrained(cfg.reward_model)
-        self.cost_model = cost_model if cost_model is not None else ScoreModel.from_pretrained(cfg.cost_model)
+        with whole_model_loading():
+            if actor is None:
+                actor, processing_class = _load_actor(cfg.actor)
+            self.reward_model = reward_model if reward_model is not None else ScoreModel.from_pretrained(cfg.reward_model)
+            self.cost_model = cost_model if cost_model is not None else ScoreModel.from_pretrained(cfg.cost_model)
+        if processing_class is None:
+            raise ConfigError("processing_class (tokenizer or processor) is required with a given actor")
         for m in (self.reward_model, self.cost_model):
             m.requires_grad_(False)
             m.eval().to(device)
@@ -353,9 +361,10 @@ class PPOLagTrainer:
         self.reward_critic_opt = torch.optim.AdamW(self.reward_critic.parameters(), lr=cfg.critic_lr, betas=betas)
         self.cost_critic_opt = torch.optim.AdamW([p for p in self.cost_critic.parameters() if p.requires_grad], lr=cfg.critic_lr, betas=betas)
         # one model with its optimiser per prepare call: FSDP2 (and DeepSpeed) wrap a single model per call
-        self.actor, self.actor_opt = prepare_pair(self.acc, actor, self.actor_opt)
-        self.reward_critic, self.reward_critic_opt = prepare_pair(self.acc, self.reward_critic, self.reward_critic_opt)
-        self.cost_critic, self.cost_critic_opt = prepare_pair(self.acc, self.cost_critic, self.cost_critic_opt)
+        micro = cfg.batch_size // cfg.mini_batches  # episodes per process in one backward pass
+        self.actor, self.actor_opt = prepare_pair(self.acc, actor, self.actor_opt, micro)
+        self.reward_critic, self.reward_critic_opt = prepare_pair(self.acc, self.reward_critic, self.reward_critic_opt, micro)
+        self.cost_critic, self.cost_critic_opt = prepare_pair(self.acc, self.cost_critic, self.cost_critic_opt, micro)
         if sharded_parameters(self.acc):
             # FSDP sets itself up at the first forward, which must enter through the root module: generate does not
             with torch.no_grad():
@@ -609,11 +618,7 @@ class PPOLagTrainer:
                     ptx_l = self._ptx_loss(self.step * cfg.ppo_epochs * cfg.mini_batches + len(actor_losses))
                     ptx_losses.append(ptx_l.item())
                     loss = loss + cfg.ptx_coeff * ptx_l
-                self.actor_opt.zero_grad(set_to_none=True)
-                acc.backward(loss)
-                if cfg.max_grad_norm > 0:
-                    acc.clip_grad_norm_(self.actor.parameters(), cfg.max_grad_norm)
-                self.actor_opt.step()
+                optimizer_step(acc, self.actor, self.actor_opt, loss, cfg.max_grad_norm)
                 actor_losses.append(loss.item())
                 clip_fracs.append(clip_frac.item())
                 entropies.append(L.masked_mean(ent, sub.response_mask).item())
@@ -621,9 +626,7 @@ class PPOLagTrainer:
                 # 6. critics
                 rv = self.reward_critic(sub, None if r_out.hidden is None else r_out.hidden[idx])[..., 0] / sc[0]
                 rl = L.value_loss(rv, old_rv[idx], ret_r[idx], sub.response_mask, cfg.clip_range_value)
-                self.reward_critic_opt.zero_grad(set_to_none=True)
-                acc.backward(rl)
-                self.reward_critic_opt.step()
+                optimizer_step(acc, self.reward_critic, self.reward_critic_opt, rl, 0.0)
                 cv = self.cost_critic(sub, None if c_out.hidden is None else c_out.hidden[idx]) / sc[1:]
                 # a constraint's critic learns from the episodes that constraint applies to
                 cl = sum(
@@ -631,9 +634,7 @@ class PPOLagTrainer:
                                  sub.response_mask * valid[idx, k, None].to(sub.response_mask.dtype), cfg.clip_range_value)
                     for k in range(cv.size(-1))
                 )
-                self.cost_critic_opt.zero_grad(set_to_none=True)
-                acc.backward(cl)
-                self.cost_critic_opt.step()
+                optimizer_step(acc, self.cost_critic, self.cost_critic_opt, cl, 0.0)
                 r_vloss.append(rl.item())
                 c_vloss.append(cl.item())
                 td = _now(dev)
@@ -683,11 +684,7 @@ class PPOLagTrainer:
         """ptx_mode separate: one optimiser step on ptx_coeff x the supervised loss; returns the unweighted loss."""
         cfg = self.cfg
         loss = cfg.ptx_coeff * self._ptx_loss(self.step)
-        self.actor_opt.zero_grad(set_to_none=True)
-        self.acc.backward(loss)
-        if cfg.max_grad_norm > 0:
-            self.acc.clip_grad_norm_(self.actor.parameters(), cfg.max_grad_norm)
-        self.actor_opt.step()
+        optimizer_step(self.acc, self.actor, self.actor_opt, loss, cfg.max_grad_norm)
         return loss.item() / cfg.ptx_coeff
 
     def _ptx_loss(self, batch_index: int) -> torch.Tensor:

@@ -336,7 +336,7 @@ class ScoreTrainer:
 
         optimizer = common.build_optimizer(module, cfg.learning_rate, cfg.weight_decay)
         scheduler = common.build_scheduler(optimizer, cfg.lr_scheduler, total_steps, cfg.warmup_ratio)  # stepped by us, once per step
-        module, optimizer = acc.prepare(module, optimizer)
+        module, optimizer = sharding.prepare_pair(acc, module, optimizer, micro_batch_size=cfg.batch_size)
         unwrapped = acc.unwrap_model(module)
 
         state = common.TrainerState()
@@ -439,7 +439,11 @@ class ScoreTrainer:
             if self.eval_pairs:
                 from safealign.eval.score_metrics import evaluate_score_model
 
-                model = self.model if state_dict is None else ScoreModel.from_pretrained(tmp).to(self.acc.device)
+                if state_dict is None:
+                    model = self.model
+                else:
+                    with sharding.whole_model_loading():
+                        model = ScoreModel.from_pretrained(tmp).to(self.acc.device)
                 model.eval()
                 eval_metrics = evaluate_score_model(model, self.proc, self.eval_pairs, batch_size=cfg.eval_batch_size, progress=self.bar)
                 logger.log({"event": "eval", **{k: v for k, v in eval_metrics.items() if not isinstance(v, dict)}})

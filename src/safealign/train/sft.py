@@ -261,9 +261,12 @@ def merge_saved_adapter(folder: Path, dtype: Any = None) -> bool:
 
     from peft import AutoPeftModelForCausalLM
 
+    from safealign.train.sharding import whole_model_loading
+
     folder = Path(folder)
     try:
-        model = AutoPeftModelForCausalLM.from_pretrained(str(folder), dtype=dtype, device_map="cpu")
+        with whole_model_loading():
+            model = AutoPeftModelForCausalLM.from_pretrained(str(folder), dtype=dtype, device_map="cpu")
     except Exception as e:  # base weights moved or unreachable: keep the adapter rather than lose the run
         warnings.warn(f"could not merge the LoRA adapter in {folder} ({type(e).__name__}: {e}); the adapter is saved instead", stacklevel=2)
         return False

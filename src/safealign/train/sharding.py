@@ -54,13 +54,17 @@ def check_resumable(accelerator: Any) -> None:
     from accelerate.utils import DistributedType
 
     if getattr(accelerator, "distributed_type", None) == DistributedType.DEEPSPEED:
-        raise ConfigError("--resume is not supported under DeepSpeed (its optimiser states are partitioned per rank): resume with DDP or FSDP")
+        raise ConfigError("resuming a checkpoint is not supported under DeepSpeed (its optimiser states are partitioned per rank): "
+                          "resume with DDP or FSDP, or start over with --no-resume")
 
 
-def prepare_pair(accelerator: Any, model: Any, optimizer: Any) -> tuple[Any, Any]:
+def prepare_pair(accelerator: Any, model: Any, optimizer: Any, micro_batch_size: int) -> tuple[Any, Any]:
     """``accelerator.prepare(model, optimizer)``: one model per call (FSDP2 and DeepSpeed wrap one model per call).
     Under FSDP the transformer-layer classes to wrap are taken from the first model prepared; a model holding none
-    of them (a value head) is sharded as one unit instead of failing accelerate's lookup of those classes."""
+    of them (a value head) is sharded as one unit instead of failing accelerate's lookup of those classes.
+    ``micro_batch_size``: sequences per process and backward pass (DeepSpeed's config needs it, see
+    :func:`fill_deepspeed_batch`)."""
+    fill_deepspeed_batch(accelerator, micro_batch_size)
     plugin = getattr(accelerator.state, "fsdp_plugin", None) if sharded_parameters(accelerator) else None
     names = getattr(plugin, "transformer_cls_names_to_wrap", None)
     if not names or any(type(m).__name__ in names for m in model.modules()):
@@ -70,6 +74,41 @@ def prepare_pair(accelerator: Any, model: Any, optimizer: Any) -> tuple[Any, Any
         return accelerator.prepare(model, optimizer)
     finally:
         plugin.transformer_cls_names_to_wrap = names
+
+
+def optimizer_step(accelerator: Any, model: Any, optimizer: Any, loss: torch.Tensor, max_grad_norm: float) -> None:
+    """One update of the prepared ``model`` on ``loss``: zero the gradients, backward, clip to ``max_grad_norm``
+    (0: no clipping), step. Under DeepSpeed every prepared model is its own engine, which runs backward, clipping
+    (its config's ``gradient_clipping``) and the step itself; ``accelerator.backward`` would send every loss through
+    the engine prepared last (one of PPO's critics)."""
+    from accelerate.utils import DistributedType
+
+    if getattr(accelerator, "distributed_type", None) == DistributedType.DEEPSPEED:
+        model.backward(loss)
+        model.step()
+        return
+    optimizer.zero_grad(set_to_none=True)
+    accelerator.backward(loss)
+    if max_grad_norm > 0:
+        accelerator.clip_grad_norm_(model.parameters(), max_grad_norm)
+    optimizer.step()
+
+
+def fill_deepspeed_batch(accelerator: Any, micro_batch_size: int) -> None:
+    """DeepSpeed refuses to start while its config's batch sizes are "auto" (the shipped configs leave them so), and
+    accelerate fills them only from a prepared data loader, which our trainers do not hand it. Fill what is "auto" or
+    missing: the micro batch per process, the accumulation steps from the accelerator, and their product with the
+    process count. No-op without DeepSpeed."""
+    plugin = getattr(accelerator.state, "deepspeed_plugin", None)
+    if plugin is None:
+        return
+    ds = plugin.deepspeed_config
+    if ds.get("train_micro_batch_size_per_gpu", "auto") == "auto":
+        ds["train_micro_batch_size_per_gpu"] = int(micro_batch_size)
+    if ds.get("gradient_accumulation_steps", "auto") == "auto":
+        ds["gradient_accumulation_steps"] = int(accelerator.gradient_accumulation_steps)
+    if ds.get("train_batch_size", "auto") == "auto":
+        ds["train_batch_size"] = ds["train_micro_batch_size_per_gpu"] * ds["gradient_accumulation_steps"] * accelerator.num_processes
 
 
 def full_state_dict(accelerator: Any, model: Any) -> Optional[dict[str, torch.Tensor]]:
@@ -123,6 +162,24 @@ def copy_full_state(module: Any, state: dict[str, torch.Tensor], every_key: bool
             t.copy_(distribute_tensor(full.to(device=t.device, dtype=t.dtype), t.device_mesh, t.placements))
         else:
             t.copy_(full.to(device=t.device, dtype=t.dtype))
+
+
+@contextmanager
+def whole_model_loading() -> Iterator[None]:
+    """Load models whole on this process alone. While a DeepSpeed ZeRO-3 run is set up, transformers builds every
+    model it loads partitioned over the processes (a collective, so a load on the main process alone hangs) and
+    refuses ``device_map``; a merge or a read-back for evaluation on the main process needs the whole model."""
+    try:
+        import transformers.integrations.deepspeed as hf_ds
+    except ImportError:
+        yield
+        return
+    ref = hf_ds._hf_deepspeed_config_weak_ref
+    hf_ds.unset_hf_deepspeed_config()
+    try:
+        yield
+    finally:
+        hf_ds._hf_deepspeed_config_weak_ref = ref
 
 
 def reshard(model: Any) -> None:
