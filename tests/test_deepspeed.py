@@ -142,3 +142,36 @@ def test_ppo_lag_under_deepspeed_writes_a_whole_trained_actor(ws, zero, lora):
         trained = load_file(str(out / "actor" / "model.safetensors"))
     assert trained.keys() <= base.keys() and {k: v.shape for k, v in trained.items()} == {k: base[k].shape for k in trained}
     assert any(not torch.equal(trained[k], base[k]) for k in trained)  # the actor moved
+    # the checkpoint's gathered weights are whole too (ZeRO-3 keeps only empty placeholders on each process)
+    ck = torch.load(out / "checkpoint" / "actor_trainable.pt")
+    assert ck and all(v.numel() > 0 for v in ck.values())
+    if not lora:
+        assert {k: v.shape for k, v in ck.items() if k in base} == {k: base[k].shape for k in ck if k in base} and ck.keys() & base.keys()
+
+
+RESUME = r'''
+import json, sys
+from pathlib import Path
+from safealign.testing import ppo_resume_check
+
+res = ppo_resume_check(sys.argv[1], ("head", "top"))
+if res:
+    Path(sys.argv[1], "check.json").write_text(json.dumps(res))
+'''
+
+
+def test_ppo_lag_resumes_under_zero2_to_the_uninterrupted_result(tmp_path):
+    """--resume under DeepSpeed: each engine saves its trainable weights and each process its optimiser partition
+    (DeepSpeed's own checkpoint, frozen weights left out), and loads them back. 4 steps straight against 2 + resumed
+    to 4 (LoRA actor; value-head and top-layer critics)."""
+    script = tmp_path / "run.py"
+    script.write_text(RESUME)
+    res = launch(2, [str(script), str(tmp_path)])
+    assert res.returncode == 0, res.stderr[-4000:]
+    check = json.loads((tmp_path / "check.json").read_text())
+    assert check["distributed_type"] == "DistributedType.DEEPSPEED" and check["num_processes"] == 2
+    for mode, m in check["modes"].items():
+        assert m["steps_logged"] == [4, 4] and m["lora_tensors"] > 0, mode
+        assert m["max_abs_weight_diff"] == 0 and m["max_abs_metric_diff"] == 0 and m["lagrange_equal"], (mode, m)
+    ck = tmp_path / "head" / "resumed" / "checkpoint" / "deepspeed"
+    assert {"actor", "cost_critic", "reward_critic"} <= {p.name for p in ck.iterdir()}  # one DeepSpeed checkpoint per engine

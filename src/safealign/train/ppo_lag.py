@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,15 +35,17 @@ from safealign.config import BaseConfig, help_field
 from safealign.data.records import PromptRecord
 from safealign.errors import ConfigError, DataError
 from safealign.train.sharding import (
-    check_resumable,
     clean_param_name,
     copy_full_state,
     full_state_dict,
     gathered_optimizer_state,
+    is_deepspeed,
+    load_engine_states,
     load_optimizer_state,
     optimizer_step,
     prepare_pair,
     reshard,
+    save_engine_states,
     sharded_parameters,
     unsharded_root,
     whole_model_loading,
@@ -800,6 +803,9 @@ class PPOLagTrainer:
             "cost_critic": (self.cost_critic, self.cost_critic_opt),
         }
 
+    def _trained_models(self) -> dict[str, Any]:
+        return {name: model for name, (model, _) in self._model_optimizer_pairs().items()}
+
     def _optimizer_states(self) -> Optional[dict[str, Any]]:
         """{"actor": optimiser state, "reward_critic": ..., "cost_critic": ...} on the main process, None on the
         others. EVERY process must call it: under FSDP each holds the states of its parameter shards only, and the
@@ -814,7 +820,15 @@ class PPOLagTrainer:
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.save(_rng_state(), rng_tmp)
         weights = self._weights_to_save()  # every process (a collective under ZeRO-3 / FSDP)
-        optimizers = self._optimizer_states()  # likewise (FSDP)
+        engines = path.parent / f".deepspeed-{path.name}"
+        optimizers = None
+        if is_deepspeed(acc):  # optimiser states stay partitioned: each process writes its own (a collective)
+            if acc.is_main_process and engines.exists():
+                shutil.rmtree(engines)
+            acc.wait_for_everyone()
+            save_engine_states(self._trained_models(), engines)
+        else:
+            optimizers = self._optimizer_states()  # every process (gathered under FSDP)
         acc.wait_for_everyone()
         if acc.is_main_process:
             assert weights is not None
@@ -822,7 +836,10 @@ class PPOLagTrainer:
                 torch.save(weights["actor"], tmp / "actor_trainable.pt")
                 torch.save(weights["reward_critic"], tmp / "reward_critic.pt")
                 torch.save(weights["cost_critic"], tmp / "cost_critic.pt")
-                torch.save(optimizers, tmp / "optimizers.pt")
+                if optimizers is not None:
+                    torch.save(optimizers, tmp / "optimizers.pt")
+                else:
+                    os.replace(engines, tmp / "deepspeed")
                 atomic_write_json(tmp / "lagrange.json", self.lagrange.state_dict())
                 if self.score_scale is not None:
                     atomic_write_json(tmp / "score_scale.json", self.score_scale.state_dict())
@@ -837,19 +854,25 @@ class PPOLagTrainer:
         state = json.loads((path / "trainer_state.json").read_text())
         if state["num_processes"] != self.acc.num_processes:
             raise ConfigError(f"checkpoint was written by {state['num_processes']} process(es), this run has {self.acc.num_processes}")
-        check_resumable(self.acc)
-        # every tensor is loaded to the CPU and copied into place (an accelerator's device may be "cpu:0", which
-        # torch.load cannot map to; optimiser states follow their parameters' device when loaded)
-        trainable = torch.load(path / "actor_trainable.pt", map_location="cpu")
-        critics = {name: torch.load(path / f"{name}.pt", map_location="cpu") for name in ("reward_critic", "cost_critic")}
-        opts = torch.load(path / "optimizers.pt", map_location="cpu", weights_only=False)
-        pairs = self._model_optimizer_pairs()
-        # under FSDP each process takes its shard of the full tensors saved
-        copy_full_state(self.unwrapped_actor, trainable, every_key=False)
-        for name in critics:
-            copy_full_state(self.acc.unwrap_model(pairs[name][0]), critics[name], every_key=True)
-        for name, (model, opt) in pairs.items():
-            load_optimizer_state(self.acc, model, opt, opts[name])
+        written_by_deepspeed = (path / "deepspeed").is_dir()
+        if written_by_deepspeed != is_deepspeed(self.acc):
+            raise ConfigError(f"--resume: {path} was written {'under' if written_by_deepspeed else 'without'} DeepSpeed; resume it "
+                              f"{'under DeepSpeed' if written_by_deepspeed else 'without DeepSpeed (DDP or FSDP)'} with the same number of processes")
+        if written_by_deepspeed:  # each engine restores its weights and this process's optimiser partition
+            load_engine_states(self._trained_models(), path / "deepspeed")
+        else:
+            # every tensor is loaded to the CPU and copied into place (an accelerator's device may be "cpu:0", which
+            # torch.load cannot map to; optimiser states follow their parameters' device when loaded)
+            trainable = torch.load(path / "actor_trainable.pt", map_location="cpu")
+            critics = {name: torch.load(path / f"{name}.pt", map_location="cpu") for name in ("reward_critic", "cost_critic")}
+            opts = torch.load(path / "optimizers.pt", map_location="cpu", weights_only=False)
+            pairs = self._model_optimizer_pairs()
+            # under FSDP each process takes its shard of the full tensors saved
+            copy_full_state(self.unwrapped_actor, trainable, every_key=False)
+            for name in critics:
+                copy_full_state(self.acc.unwrap_model(pairs[name][0]), critics[name], every_key=True)
+            for name, (model, opt) in pairs.items():
+                load_optimizer_state(self.acc, model, opt, opts[name])
         self.lagrange.load_state_dict(json.loads((path / "lagrange.json").read_text()))
         if self.score_scale is not None:
             if not (path / "score_scale.json").exists():

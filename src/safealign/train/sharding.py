@@ -6,12 +6,16 @@ Under FSDP2 every process holds a shard of each parameter (a DTensor); ``named_p
 EVERY process must enter (:func:`full_state_dict`, :func:`gathered_optimizer_state`); resuming hands each process
 its own shard of them (:func:`copy_full_state`, :func:`load_optimizer_state`). Tested on 2 CPU processes
 (:func:`safealign.testing.fsdp2_cpu_accelerator`) and on a GPU under ``accelerate launch`` with the shipped FSDP config.
-DeepSpeed partitions optimiser states its own way: resuming under it is refused (:func:`check_resumable`).
+DeepSpeed partitions optimiser states its own way: PPO-Lagrangian saves and loads them with DeepSpeed's own
+per-engine checkpoints (:func:`save_engine_states`, :func:`load_engine_states`); the score trainer refuses to resume
+under DeepSpeed (:func:`check_resumable`). Under DeepSpeed every prepared model is an engine that steps itself
+(:func:`optimizer_step`), and its config's batch sizes are filled in before ``prepare`` (:func:`fill_deepspeed_batch`).
 """
 
 from __future__ import annotations
 
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Iterator, Optional
 
 import torch
@@ -48,6 +52,25 @@ def clean_param_name(name: str) -> str:
     for prefix in _WRAPPER_PREFIXES:
         name = name.replace(prefix, "")
     return name
+
+
+def is_deepspeed(accelerator: Any) -> bool:
+    from accelerate.utils import DistributedType
+
+    return getattr(accelerator, "distributed_type", None) == DistributedType.DEEPSPEED
+
+
+def save_engine_states(engines: dict[str, Any], folder: Path) -> None:
+    """DeepSpeed: every prepared model (an engine) writes its trainable weights and each process its partition of the
+    optimiser states into ``folder``/NAME (a collective: every process calls it; frozen weights are left out)."""
+    for name, engine in engines.items():
+        engine.save_checkpoint(str(folder), tag=name, save_latest=False, exclude_frozen_parameters=True)
+
+
+def load_engine_states(engines: dict[str, Any], folder: Path) -> None:
+    """Restore what :func:`save_engine_states` wrote (every process; the same number of processes)."""
+    for name, engine in engines.items():
+        engine.load_checkpoint(str(folder), tag=name, load_module_strict=False, load_optimizer_states=True, load_lr_scheduler_states=False)
 
 
 def check_resumable(accelerator: Any) -> None:
