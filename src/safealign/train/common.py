@@ -190,7 +190,7 @@ def save_checkpoint(
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)  # the checkpoint appears complete or not at all
-        for old in sorted(_checkpoints(out), key=lambda p: checkpoint_step(p))[:-keep_last] if keep_last > 0 else []:
+        for old in sorted(_checkpoints(out), key=checkpoint_step)[:-keep_last] if keep_last > 0 else []:
             shutil.rmtree(old, ignore_errors=True)
     _barrier(accelerator)
     return final

@@ -74,9 +74,7 @@ def load_engine_states(engines: dict[str, Any], folder: Path) -> None:
 
 
 def check_resumable(accelerator: Any) -> None:
-    from accelerate.utils import DistributedType
-
-    if getattr(accelerator, "distributed_type", None) == DistributedType.DEEPSPEED:
+    if is_deepspeed(accelerator):
         raise ConfigError("resuming a checkpoint is not supported under DeepSpeed (its optimiser states are partitioned per rank): "
                           "resume with DDP or FSDP, or start over with --no-resume")
 
@@ -104,9 +102,7 @@ def optimizer_step(accelerator: Any, model: Any, optimizer: Any, loss: torch.Ten
     (0: no clipping), step. Under DeepSpeed every prepared model is its own engine, which runs backward, clipping
     (its config's ``gradient_clipping``) and the step itself; ``accelerator.backward`` would send every loss through
     the engine prepared last (one of PPO's critics)."""
-    from accelerate.utils import DistributedType
-
-    if getattr(accelerator, "distributed_type", None) == DistributedType.DEEPSPEED:
+    if is_deepspeed(accelerator):
         model.backward(loss)
         model.step()
         return
