@@ -154,24 +154,60 @@ import json, sys
 from pathlib import Path
 from safealign.testing import ppo_resume_check
 
-res = ppo_resume_check(sys.argv[1], ("head", "top"))
+res = ppo_resume_check(sys.argv[1], tuple(sys.argv[2].split(",")))
 if res:
     Path(sys.argv[1], "check.json").write_text(json.dumps(res))
 '''
 
 
-def test_ppo_lag_resumes_under_zero2_to_the_uninterrupted_result(tmp_path):
+@pytest.mark.parametrize("zero,modes", [(2, "head,top"), (3, "head")])
+def test_ppo_lag_resumes_under_deepspeed_to_the_uninterrupted_result(tmp_path, zero, modes):
     """--resume under DeepSpeed: each engine saves its trainable weights and each process its optimiser partition
     (DeepSpeed's own checkpoint, frozen weights left out), and loads them back. 4 steps straight against 2 + resumed
-    to 4 (LoRA actor; value-head and top-layer critics)."""
+    to 4 (LoRA actor; value-head and, under ZeRO-2, top-layer critics)."""
     script = tmp_path / "run.py"
     script.write_text(RESUME)
-    res = launch(2, [str(script), str(tmp_path)])
+    res = launch(zero, [str(script), str(tmp_path), modes])
     assert res.returncode == 0, res.stderr[-4000:]
     check = json.loads((tmp_path / "check.json").read_text())
     assert check["distributed_type"] == "DistributedType.DEEPSPEED" and check["num_processes"] == 2
+    assert sorted(check["modes"]) == sorted(modes.split(","))
     for mode, m in check["modes"].items():
         assert m["steps_logged"] == [4, 4] and m["lora_tensors"] > 0, mode
         assert m["max_abs_weight_diff"] == 0 and m["max_abs_metric_diff"] == 0 and m["lagrange_equal"], (mode, m)
     ck = tmp_path / "head" / "resumed" / "checkpoint" / "deepspeed"
     assert {"actor", "cost_critic", "reward_critic"} <= {p.name for p in ck.iterdir()}  # one DeepSpeed checkpoint per engine
+
+
+JANUS_RESUME = r'''
+import sys
+from pathlib import Path
+sys.path.insert(0, str(Path.cwd() / "tests"))
+from test_janus_multiprocess import COMMON
+from safealign.testing import SimulatedCrash, crash_in_step
+from safealign.train.sft import SFTTrainConfig, train_sft
+
+ws, out = Path(sys.argv[1]), Path(sys.argv[2])
+cfg = dict(model=str(ws / "base"), data=str(ws / "data.jsonl"), batch_size=2, **dict(COMMON, max_steps=4, save_every=2))
+train_sft(SFTTrainConfig(output_dir=str(out / "straight"), **cfg))
+try:
+    with crash_in_step(3):
+        train_sft(SFTTrainConfig(output_dir=str(out / "resumed"), **cfg))
+except SimulatedCrash:
+    pass
+train_sft(SFTTrainConfig(output_dir=str(out / "resumed"), **cfg))
+'''
+
+
+def test_janus_sft_killed_in_step_3_resumes_under_zero3(ws, tmp_path):
+    """Janus checkpoints under DeepSpeed are transformers' own (each process's partitions); a run that dies in step 3
+    continues from checkpoint-2 and ends with the straight run's losses and merged weights."""
+    script = tmp_path / "run.py"
+    script.write_text(JANUS_RESUME)
+    res = launch(3, [str(script), str(ws), str(tmp_path)])
+    assert res.returncode == 0, res.stderr[-4000:]
+    m = json.loads((tmp_path / "resumed" / "metrics.json").read_text())
+    assert m["resumed_from"] == str(tmp_path / ".work-resumed" / "checkpoint-2") and m["steps"] == 4 and m["merged"] is True
+    assert m["processes"] == 2
+    assert len(_losses(tmp_path / "straight")) == 4 and _losses(tmp_path / "resumed") == pytest.approx(_losses(tmp_path / "straight"), abs=1e-6)
+    assert _same_weights(tmp_path / "resumed", tmp_path / "straight") < 1e-6

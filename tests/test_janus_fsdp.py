@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path.cwd() / "tests"))
 from test_janus_multiprocess import COMMON
 import safealign.train.preference as preference
 import safealign.train.sft as sft
-from safealign.testing import fsdp2_cpu_trainers
+from safealign.testing import SimulatedCrash, crash_in_step, fsdp2_cpu_trainers
 
 torch.set_num_threads(1)
 out = Path(sys.argv[1])
@@ -52,20 +52,11 @@ with fsdp2_cpu_trainers():
     # continues from checkpoint-2 and ends where a straight run ends
     long = dict(COMMON, max_steps=4, save_every=2)
     sft.train_sft(sft.SFTTrainConfig(model=str(out / "base"), data=str(out / "data.jsonl"), output_dir=str(out / "straight"), batch_size=2, **long))
-    from transformers import Trainer
-    original_step = Trainer._maybe_log_save_evaluate
-
-    def crash_in_step_3(self, *args, **kwargs):
-        original_step(self, *args, **kwargs)
-        if self.state.global_step == 3:
-            raise KeyboardInterrupt
-
-    Trainer._maybe_log_save_evaluate = crash_in_step_3
     try:
-        sft.train_sft(sft.SFTTrainConfig(model=str(out / "base"), data=str(out / "data.jsonl"), output_dir=str(out / "resumed"), batch_size=2, **long))
-    except KeyboardInterrupt:
+        with crash_in_step(3):
+            sft.train_sft(sft.SFTTrainConfig(model=str(out / "base"), data=str(out / "data.jsonl"), output_dir=str(out / "resumed"), batch_size=2, **long))
+    except SimulatedCrash:
         pass
-    Trainer._maybe_log_save_evaluate = original_step
     sft.train_sft(sft.SFTTrainConfig(model=str(out / "base"), data=str(out / "data.jsonl"), output_dir=str(out / "resumed"), batch_size=2, **long))
 torch.distributed.destroy_process_group()
 '''

@@ -101,20 +101,15 @@ def test_bad_method_and_empty_data(tmp_path):
         sft_rows(SFTTrainConfig(data=str(empty)))
 
 
-class _Crash(Exception):
-    pass
-
-
 @pytest.mark.parametrize("method", ["sft", "dpo"])
-def test_a_run_killed_after_a_checkpoint_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch, method):
+def test_a_run_killed_after_a_checkpoint_resumes_to_the_uninterrupted_result(tmp_path, method):
     """--save-every 2, a crash in step 3: the work folder holds checkpoint-2 and no model is written; the same command
     again continues from checkpoint-2 (an unfinished newer checkpoint is passed over and removed) and ends with the
     same losses and weights as a run that was never interrupted."""
     import torch
     from safetensors.torch import load_file
-    from transformers import Trainer
 
-    from safealign.testing import save_tiny_lm
+    from safealign.testing import SimulatedCrash, crash_in_step, save_tiny_lm
 
     save_tiny_lm(tmp_path / "base", seed=0)
     common = dict(model=str(tmp_path / "base"), data=_data(tmp_path), batch_size=2, max_steps=4, save_every=2, lr_scheduler="constant",
@@ -130,17 +125,8 @@ def test_a_run_killed_after_a_checkpoint_resumes_to_the_uninterrupted_result(tmp
 
     straight = run("straight")
     assert json.loads((straight / "metrics.json").read_text())["resumed_from"] is None
-    original = Trainer._maybe_log_save_evaluate
-
-    def crash_in_step_3(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        if self.state.global_step == 3:
-            raise _Crash
-
-    monkeypatch.setattr(Trainer, "_maybe_log_save_evaluate", crash_in_step_3)
-    with pytest.raises(_Crash):
+    with pytest.raises(SimulatedCrash), crash_in_step(3):
         run("run")
-    monkeypatch.undo()
     work = tmp_path / ".work-run"
     assert [p.name for p in work.glob("checkpoint-*")] == ["checkpoint-2"] and not (tmp_path / "run").exists()
     (work / "checkpoint-3").mkdir()  # cut short while being written: no trainer_state.json

@@ -224,6 +224,31 @@ def fsdp2_cpu_trainers() -> Iterator[None]:
         Trainer.create_accelerator_and_postprocess = original
 
 
+class SimulatedCrash(Exception):
+    """Raised by :func:`crash_in_step`."""
+
+
+@contextmanager
+def crash_in_step(step: int) -> Iterator[None]:
+    """Within the block, a transformers/TRL ``Trainer`` dies (``SimulatedCrash``) at the end of optimiser step
+    ``step``, after that step's logging and checkpointing, as a killed run would."""
+    from transformers import Trainer
+
+    original = Trainer._maybe_log_save_evaluate
+
+    def crashing(self: Any, *args: Any, **kwargs: Any) -> Any:
+        out = original(self, *args, **kwargs)
+        if self.state.global_step == step:
+            raise SimulatedCrash(f"simulated crash in step {step}")
+        return out
+
+    Trainer._maybe_log_save_evaluate = crashing
+    try:
+        yield
+    finally:
+        Trainer._maybe_log_save_evaluate = original
+
+
 RESUME_PROMPTS = [("hi", None), ("bake bread?", "Answer briefly."), ("[redacted] please", None), ("2+2?", None),
                   ("a poem", "You are a poet."), ("why is the sky blue", None)]
 
