@@ -80,7 +80,19 @@ def _score_weights(folder: Path) -> dict:
     return {**load_file(str(folder / "model.safetensors")), **{f"head.{k}": v for k, v in load_file(str(folder / "score_head.safetensors")).items()}}
 
 
-def test_reward_model_under_zero3_matches_one_process_and_refuses_resume(ws):
+def test_score_trainer_under_zero3_matches_one_process_and_resumes_bit_identical(tmp_path):
+    """The cost trainer (full fine-tuning and cached-trunk top layers) under ZeRO-3: the same checks as under FSDP2
+    (``test_score_fsdp.py``), the resume going through DeepSpeed's per-process optimiser partitions."""
+    from test_score_fsdp import SCRIPT, check_two_process_runs
+
+    script = tmp_path / "run.py"
+    script.write_text(SCRIPT)
+    res = launch(3, [str(script), str(tmp_path), "launcher"])
+    assert res.returncode == 0, res.stderr[-4000:]
+    check_two_process_runs(tmp_path)
+
+
+def test_reward_command_under_zero3_matches_one_process(ws):
     common = ["train", "reward", "--model", str(ws / "base"), "--data", str(ws / "pairs.jsonl"), "--eval-data", str(ws / "pairs.jsonl"),
               "--max-steps", "3", "--learning-rate", "1e-2", "--lr-scheduler", "constant", "--warmup-ratio", "0", "--no-progress", "--seed", "3",
               "--save-every", "2"]
@@ -101,13 +113,12 @@ def test_reward_model_under_zero3_matches_one_process_and_refuses_resume(ws):
     assert w2.keys() == w1.keys()
     for k in w1:  # whole tensors (ZeRO-3 placeholders are empty), equal to one process
         assert w2[k].shape == w1[k].shape and float((w2[k].double() - w1[k].double()).abs().max()) < 1e-4, k
-    # a run that left a checkpoint behind (a finished run removes its checkpoints): continuing it under DeepSpeed is
-    # refused in one line before anything is read (DeepSpeed partitions the optimiser states per rank)
+    # a checkpoint written without DeepSpeed cannot be continued under it: one line from each rank, nothing read
     (ws / "rm-cut" / "checkpoint-2").mkdir(parents=True)
     (ws / "rm-cut" / "checkpoint-2" / "trainer_state.json").write_text("{}")
     res = launch(3, ["-m", "safealign", *common, "--batch-size", "2", "--output-dir", str(ws / "rm-cut")])
     assert res.returncode != 0 and "]: Traceback" not in res.stderr, res.stderr[-3000:]  # the ranks exit with one line (the launcher adds its own report)
-    assert "error: resuming a checkpoint is not supported under DeepSpeed" in res.stderr and "--no-resume" in res.stderr
+    assert "was written without DeepSpeed; resume it without DeepSpeed" in res.stderr and "--no-resume" in res.stderr
 
 
 @pytest.mark.parametrize("zero,lora", [(2, True), (3, False)])

@@ -6,6 +6,7 @@ uninterrupted one. (:func:`safealign.testing.fsdp2_cpu_accelerator` says what st
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 
 import pytest
 import torch
@@ -26,15 +27,44 @@ from safealign.train.score_trainer import train_score_model
 sys.path.insert(0, str(Path.cwd() / "tests"))
 from test_score_fsdp import config, pairs
 
+from test_score_fsdp import crash_in_step
+
 out = Path(sys.argv[1])
+launcher = sys.argv[2] if len(sys.argv) > 2 else "fsdp2-cpu"
 for mode in ("full", "top"):
-    for run, steps, resume in (("straight", 6, False), ("resumed", 4, False), ("resumed", 6, True)):
-        acc = fsdp2_cpu_accelerator()
-        cfg = config(out / mode / run, mode, batch_size=2, max_steps=steps, resume=resume)
-        train_score_model(cfg, model=ScoreModel(tiny_lm(0)[0], ScoreConfig(kind="cost")), processing_class=tiny_lm(0)[1],
-                          train_pairs=pairs(), eval_pairs=pairs()[:4], accelerator=acc)
+    # straight 6 steps; then the same run killed in step 5 (checkpoints at steps 2 and 4) and started again
+    for run, crash, resume in (("straight", None, False), ("resumed", 5, False), ("resumed", None, True)):
+        acc = fsdp2_cpu_accelerator() if launcher == "fsdp2-cpu" else None  # None: the trainer's own, from the launch
+        cfg = config(out / mode / run, mode, batch_size=2, max_steps=6, resume=resume)
+        try:
+            with crash_in_step(crash):
+                train_score_model(cfg, model=ScoreModel(tiny_lm(0)[0], ScoreConfig(kind="cost")), processing_class=tiny_lm(0)[1],
+                                  train_pairs=pairs(), eval_pairs=pairs()[:4], accelerator=acc)
+        except KeyboardInterrupt:
+            pass
 torch.distributed.destroy_process_group()
 '''
+
+
+@contextmanager
+def crash_in_step(step):
+    """Within the block the score trainer dies (KeyboardInterrupt) in optimiser step ``step`` (None: never), before
+    that step's update, as a killed run would."""
+    import safealign.train.score_trainer as st
+
+    real, calls = st.pair_loss, {"n": 0}
+
+    def flaky(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == step:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    st.pair_loss = flaky
+    try:
+        yield
+    finally:
+        st.pair_loss = real
 
 
 def pairs():
@@ -62,6 +92,12 @@ def _losses(folder) -> list[float]:
 def test_score_trainer_under_fsdp2_matches_one_process_and_resumes_bit_identical(tmp_path):
     res = torchrun_source(SCRIPT, tmp_path, timeout=400)
     assert res.returncode == 0, res.stderr[-3000:]
+    check_two_process_runs(tmp_path)
+
+
+def check_two_process_runs(tmp_path) -> None:
+    """What SCRIPT wrote under 2 processes: the straight run equals one process on the same global batch (whole
+    weights), and the killed-and-resumed run equals the straight one."""
     torch.set_num_threads(1)
     for mode in ("full", "top"):
         straight, resumed = tmp_path / mode / "straight", tmp_path / mode / "resumed"
@@ -81,7 +117,8 @@ def test_score_trainer_under_fsdp2_matches_one_process_and_resumes_bit_identical
             torch.testing.assert_close(w2[k], w1[k], atol=1e-5, rtol=0, msg=k)
         changed = [k for k in w1 if not torch.equal(w1[k], _weights_init(mode)[k])]
         assert changed and (mode == "full" or all(k.startswith(("layers.1.", "norm.", "head.")) for k in changed)), changed
-        # interrupted after step 4 (checkpoint at steps 2 and 4), resumed to 6: the same as uninterrupted
+        # killed in step 5 (checkpoints at steps 2 and 4), run again: continues from step 4 and ends as the straight run
+        assert str(json.loads((resumed / "train_summary.json").read_text())["resumed_from"]).endswith("checkpoint-4")
         assert _losses(resumed) == _losses(straight)
         wr = _weights(resumed)
         for k in w2:

@@ -149,7 +149,8 @@ def save_checkpoint(
 ) -> Path:
     """Write ``output_dir/checkpoint-{step}`` atomically (every rank must call it; only rank 0 writes files other
     than its own RNG state). ``model`` is the UNWRAPPED model; only trainable parameters are stored, as full tensors
-    also when the parameters are sharded (FSDP / ZeRO-3: gathered from ``wrapped``, the prepared model)."""
+    also when the parameters are sharded (FSDP / ZeRO-3: gathered from ``wrapped``, the prepared model). Under
+    DeepSpeed the optimiser states stay partitioned: the engine writes DeepSpeed's own checkpoint beside them."""
     from safetensors.torch import save_file
 
     from safealign.train import sharding
@@ -173,6 +174,9 @@ def save_checkpoint(
     else:
         weights = trainable_state_dict(model) if main else None
     if optimizer is None:
+        opt_state = None
+    elif sharding.is_deepspeed(accelerator):  # each process writes its optimiser partition (a collective)
+        sharding.save_engine_states({"model": wrapped}, tmp / sharding.DEEPSPEED_DIR)
         opt_state = None
     elif accelerator is not None:
         opt_state = sharding.gathered_optimizer_state(accelerator, wrapped if wrapped is not None else model, optimizer)
@@ -226,21 +230,24 @@ def load_checkpoint(
 ) -> TrainerState:
     """Restore what :func:`save_checkpoint` wrote into the (unwrapped) ``model``, the optimizer and scheduler, and
     this rank's RNG state (rank 0's when the run had fewer processes). With sharded parameters (FSDP) each process
-    takes its shard of the saved full tensors and optimiser states (``wrapped``: the prepared model)."""
+    takes its shard of the saved full tensors and optimiser states (``wrapped``: the prepared model); under DeepSpeed
+    the engine (``wrapped``) reads its weights and this process's optimiser partition from DeepSpeed's own files."""
     from safetensors.torch import load_file
 
     from safealign.errors import ConfigError
     from safealign.train import sharding
 
     path = Path(path)
-    if accelerator is not None:
-        sharding.check_resumable(accelerator)
+    deepspeed = sharding.check_checkpoint_kind(path, accelerator)
     saved = load_file(str(path / "trainable.safetensors"))
     params = {sharding.clean_param_name(n) for n, _ in model.named_parameters()}
     missing = [n for n in saved if n not in params]
     if missing:
         raise ConfigError(f"checkpoint {path} does not match the model (unknown parameters, e.g. {missing[0]})")
-    sharding.copy_full_state(model, saved, every_key=False)
+    if deepspeed:  # the engine restores its weights and this process's optimiser partition
+        sharding.load_engine_states({"model": wrapped}, path / sharding.DEEPSPEED_DIR)
+    else:
+        sharding.copy_full_state(model, saved, every_key=False)
     if optimizer is not None and (path / "optimizer.pt").exists():
         opt_state = torch.load(path / "optimizer.pt", weights_only=False)
         sharding.load_optimizer_state(accelerator, wrapped if wrapped is not None else model, optimizer, opt_state)

@@ -35,6 +35,8 @@ from safealign.config import BaseConfig, help_field
 from safealign.data.records import PromptRecord
 from safealign.errors import ConfigError, DataError
 from safealign.train.sharding import (
+    DEEPSPEED_DIR,
+    check_checkpoint_kind,
     clean_param_name,
     copy_full_state,
     full_state_dict,
@@ -839,7 +841,7 @@ class PPOLagTrainer:
                 if optimizers is not None:
                     torch.save(optimizers, tmp / "optimizers.pt")
                 else:
-                    os.replace(engines, tmp / "deepspeed")
+                    os.replace(engines, tmp / DEEPSPEED_DIR)
                 atomic_write_json(tmp / "lagrange.json", self.lagrange.state_dict())
                 if self.score_scale is not None:
                     atomic_write_json(tmp / "score_scale.json", self.score_scale.state_dict())
@@ -854,12 +856,8 @@ class PPOLagTrainer:
         state = json.loads((path / "trainer_state.json").read_text())
         if state["num_processes"] != self.acc.num_processes:
             raise ConfigError(f"checkpoint was written by {state['num_processes']} process(es), this run has {self.acc.num_processes}")
-        written_by_deepspeed = (path / "deepspeed").is_dir()
-        if written_by_deepspeed != is_deepspeed(self.acc):
-            raise ConfigError(f"--resume: {path} was written {'under' if written_by_deepspeed else 'without'} DeepSpeed; resume it "
-                              f"{'under DeepSpeed' if written_by_deepspeed else 'without DeepSpeed (DDP or FSDP)'} with the same number of processes")
-        if written_by_deepspeed:  # each engine restores its weights and this process's optimiser partition
-            load_engine_states(self._trained_models(), path / "deepspeed")
+        if check_checkpoint_kind(path, self.acc):  # each engine restores its weights and this process's optimiser partition
+            load_engine_states(self._trained_models(), path / DEEPSPEED_DIR)
         else:
             # every tensor is loaded to the CPU and copied into place (an accelerator's device may be "cpu:0", which
             # torch.load cannot map to; optimiser states follow their parameters' device when loaded)

@@ -6,9 +6,8 @@ Under FSDP2 every process holds a shard of each parameter (a DTensor); ``named_p
 EVERY process must enter (:func:`full_state_dict`, :func:`gathered_optimizer_state`); resuming hands each process
 its own shard of them (:func:`copy_full_state`, :func:`load_optimizer_state`). Tested on 2 CPU processes
 (:func:`safealign.testing.fsdp2_cpu_accelerator`) and on a GPU under ``accelerate launch`` with the shipped FSDP config.
-DeepSpeed partitions optimiser states its own way: PPO-Lagrangian saves and loads them with DeepSpeed's own
-per-engine checkpoints (:func:`save_engine_states`, :func:`load_engine_states`); the score trainer refuses to resume
-under DeepSpeed (:func:`check_resumable`). Under DeepSpeed every prepared model is an engine that steps itself
+DeepSpeed partitions optimiser states its own way: checkpoints hold DeepSpeed's own per-engine checkpoints
+(:func:`save_engine_states`, :func:`load_engine_states`; :func:`check_checkpoint_kind`). Under DeepSpeed every prepared model is an engine that steps itself
 (:func:`optimizer_step`), and its config's batch sizes are filled in before ``prepare`` (:func:`fill_deepspeed_batch`).
 """
 
@@ -73,10 +72,18 @@ def load_engine_states(engines: dict[str, Any], folder: Path) -> None:
         engine.load_checkpoint(str(folder), tag=name, load_module_strict=False, load_optimizer_states=True, load_lr_scheduler_states=False)
 
 
-def check_resumable(accelerator: Any) -> None:
-    if is_deepspeed(accelerator):
-        raise ConfigError("resuming a checkpoint is not supported under DeepSpeed (its optimiser states are partitioned per rank): "
-                          "resume with DDP or FSDP, or start over with --no-resume")
+DEEPSPEED_DIR = "deepspeed"  # inside a checkpoint: what save_engine_states wrote
+
+
+def check_checkpoint_kind(path: Path, accelerator: Any) -> bool:
+    """Whether the checkpoint at ``path`` was written under DeepSpeed (its optimiser states are partitioned per
+    process, in DeepSpeed's own files); a run of the other kind cannot continue it (one-line ConfigError)."""
+    written = (Path(path) / DEEPSPEED_DIR).is_dir()
+    if written != is_deepspeed(accelerator):
+        raise ConfigError(f"--resume: {path} was written {'under' if written else 'without'} DeepSpeed; resume it "
+                          f"{'under DeepSpeed' if written else 'without DeepSpeed (DDP or FSDP)'} with the same number of processes, "
+                          "or start over with --no-resume")
+    return written
 
 
 def prepare_pair(accelerator: Any, model: Any, optimizer: Any, micro_batch_size: int) -> tuple[Any, Any]:
