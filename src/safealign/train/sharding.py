@@ -27,12 +27,9 @@ _WRAPPER_PREFIXES = ("_fsdp_wrapped_module.", "_checkpoint_wrapped_module.", "_o
 def sharded_parameters(accelerator: Any) -> bool:
     """Whether every process holds only a shard of each parameter: DeepSpeed ZeRO stage 3 or FSDP. Then the
     full weights come from ``accelerator.get_state_dict`` (on every process), not from ``named_parameters()``."""
-    from accelerate.utils import DistributedType
-
-    kind = getattr(accelerator, "distributed_type", None)
-    if kind == DistributedType.FSDP:
+    if is_fsdp(accelerator):
         return True
-    if kind == DistributedType.DEEPSPEED:
+    if is_deepspeed(accelerator):
         plugin = getattr(getattr(accelerator, "state", None), "deepspeed_plugin", None)
         ds_cfg = getattr(plugin, "deepspeed_config", None) or {}
         stage = ds_cfg.get("zero_optimization", {}).get("stage", getattr(plugin, "zero_stage", None))
@@ -46,17 +43,17 @@ def is_fsdp(accelerator: Any) -> bool:
     return getattr(accelerator, "distributed_type", None) == DistributedType.FSDP
 
 
+def is_deepspeed(accelerator: Any) -> bool:
+    from accelerate.utils import DistributedType
+
+    return getattr(accelerator, "distributed_type", None) == DistributedType.DEEPSPEED
+
+
 def clean_param_name(name: str) -> str:
     """A parameter name without FSDP / activation-checkpointing / compile wrapper parts (the state-dict names)."""
     for prefix in _WRAPPER_PREFIXES:
         name = name.replace(prefix, "")
     return name
-
-
-def is_deepspeed(accelerator: Any) -> bool:
-    from accelerate.utils import DistributedType
-
-    return getattr(accelerator, "distributed_type", None) == DistributedType.DEEPSPEED
 
 
 def save_engine_states(engines: dict[str, Any], folder: Path) -> None:
