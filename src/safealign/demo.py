@@ -421,7 +421,7 @@ def run_demo(
 ) -> dict[str, Any]:
     """Run the stages in order; returns the summary (also written to ``RUN/summary.json`` after every stage)."""
     if console is None:
-        from safealign.cli.common import console
+        from safealign.ui import console
     old_tqdm = os.environ.get("TQDM_DISABLE")
     if not verbose:
         os.environ["TQDM_DISABLE"] = "1"  # the stages' own bars; the demo draws one bar per stage

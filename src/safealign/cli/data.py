@@ -151,7 +151,7 @@ def register(apps) -> None:  # noqa: ANN001
         from safealign.data.collect import ComplianceJudge, collect_pairs
         from safealign.data.io import write_jsonl
         from safealign.eval.safety import backend_answerer, load_policy_backend, load_prompt_set
-        from safealign.train.common import progress_bar
+        from safealign.ui import progress_bar
         from safealign.utils.atomic import atomic_write_text
 
         if threads:

@@ -12,6 +12,7 @@ from typing import Any, Optional
 
 import typer
 
+from safealign.cli.common import task_progress
 from safealign.config import BaseConfig, add_config_command, help_field
 from safealign.errors import ConfigError, DataError
 
@@ -35,14 +36,6 @@ class SafetyEvalConfig(BaseConfig):
     batch_size: int = help_field(8, "Generation and scoring batch size.")
     seed: int = help_field(0, "Random seed for sampling.")
     output_dir: str = help_field("runs/eval-safety", "Where safety_answers.jsonl and safety_summary.json are written.")
-
-
-def _progress_bar():  # noqa: ANN202
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from safealign.cli.common import console
-
-    return Progress(TextColumn("[bold]{task.description}[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=True)
 
 
 def _progress_fn(bar: Any) -> Any:
@@ -86,7 +79,7 @@ def run_eval_safety(cfg: SafetyEvalConfig) -> Any:
         raise ConfigError(f"--default-label must be harmful or benign, got {cfg.default_label!r}")
     models = parse_model_specs(cfg.models)
     prompts = load_prompt_set(cfg.prompts, cfg.limit, cfg.default_label)
-    with _progress_bar() as bar:
+    with task_progress() as bar:
         res = run_safety_eval(prompts, models, cfg.reward_model, cfg.cost_model, cfg.guard, cfg.guarded, cfg.max_new_tokens,
                               cfg.temperature, cfg.batch_size, cfg.max_rounds, cfg.threshold, cfg.seed, cfg.default_label,
                               cfg.output_dir, progress=_progress_fn(bar))
@@ -133,7 +126,7 @@ def arena_command(
         specs = parse_model_specs([model_a, model_b])
         name_a, name_b = list(specs)
         ps = load_prompt_set(prompts, limit)
-        with _progress_bar() as bar:
+        with task_progress() as bar:
             res = run_safety_eval(ps, specs, reward_model, cost_model, max_new_tokens=max_new_tokens, batch_size=batch_size,
                                   threshold=threshold, output_dir=out, progress=_progress_fn(bar))
         rows, thr = res.rows, res.threshold

@@ -95,9 +95,7 @@ def guard_command(
     as_json: bool = typer.Option(False, "--json", help="Print the single result as JSON on stdout."),
 ) -> None:
     """Check prompts (and answers) with the guard, or run the full guardrail with --generate."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from safealign.cli.common import console, print_json, summary
+    from safealign.cli.common import console, print_json, summary, task_progress
 
     if (prompt is None) == (input is None):
         raise ConfigError("give either a PROMPT argument or --input FILE (not both)")
@@ -118,7 +116,7 @@ def guard_command(
 
         pipe = GuardrailPipeline(g, LocalBackend.from_pretrained(model, batch_size=batch_size), pol, max_rounds, GenerationParams(max_new_tokens=max_new_tokens))
     results: list[dict[str, Any]] = []
-    with Progress(TextColumn("[bold]guard[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=True, disable=len(rows) < 2) as bar:
+    with task_progress(disable=len(rows) < 2) as bar:
         task = bar.add_task("guard", total=len(rows))
         for b in range(0, len(rows), batch_size):
             chunk = rows[b : b + batch_size]
@@ -196,9 +194,7 @@ def collect_examples(sources: list[str]) -> list[Any]:
 
 
 def run_train_guard(cfg: GuardTrainConfig) -> dict[str, Any]:
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from safealign.cli.common import console, print_json, summary
+    from safealign.cli.common import console, print_json, summary, task_progress
     from safealign.guard import training_data as td
     from safealign.guard.classifier import CascadeConfig, Guard, TrainSettings
 
@@ -210,7 +206,7 @@ def run_train_guard(cfg: GuardTrainConfig) -> dict[str, Any]:
     if cfg.augment:
         examples += td.augment_responses(examples, per_prompt=2, seed=cfg.seed)
     settings = TrainSettings(epochs=cfg.epochs, lr=cfg.learning_rate, hidden=cfg.hidden, calib_fraction=cfg.calib_fraction, seed=cfg.seed)
-    with Progress(TextColumn("[bold]{task.description}[/]"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), console=console, transient=True) as bar:
+    with task_progress() as bar:
         tasks: dict[str, Any] = {}
 
         def progress(stage: str, done: int, total: int) -> None:

@@ -120,7 +120,7 @@ def score_command(
     """Score prompt/response pairs (text or image+text) with a reward or cost model; writes JSONL."""
     from safealign.cli.common import summary
     from safealign.models.score import load_score_model, score_texts
-    from safealign.train.common import progress_bar
+    from safealign.ui import progress_bar
     from safealign.utils.atomic import atomic_write_text
 
     rows = read_score_inputs(input)

@@ -107,7 +107,7 @@ def evaluate_score_model(model: Any, processing_class: Any, pairs: Sequence[Safe
     kind = kind or model.score_config.kind
     pairs = list(pairs)
     if progress:
-        from safealign.train.common import progress_bar
+        from safealign.ui import progress_bar
 
         with progress_bar(2 * len(pairs), "scoring held-out pairs") as advance:
             done = [0]

@@ -28,6 +28,7 @@ from safealign.config import BaseConfig, help_field
 from safealign.data.records import Preference
 from safealign.pluralistic.data import normalise_instruction
 from safealign.pluralistic.taxonomy import Taxonomy, load_taxonomy, verbalize
+from safealign.ui import progress_bar
 from safealign.utils.atomic import atomic_write_json, atomic_write_text
 
 SFT_FILE, DPO_FILE, DONE_FILE = "sft.jsonl", "dpo.jsonl", "done.txt"
@@ -246,12 +247,7 @@ def run_synthesis(cfg: SynthesisConfig) -> dict[str, Any]:
     teacher = make_backend(
         cfg.teacher, cfg.teacher_url, os.environ.get(cfg.api_key_env), cfg.concurrency, cfg.max_retries, cfg.requests_per_second, cfg.batch_size
     )
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    from safealign.cli.common import console
-
-    with Progress(TextColumn("synthesize"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(), console=console) as bar:
-        task = bar.add_task("synthesize", total=len(unique))
+    with progress_bar(len(unique), "synthesize") as advance:
         summary = synthesize(
             unique,
             teacher,
@@ -264,7 +260,7 @@ def run_synthesis(cfg: SynthesisConfig) -> dict[str, Any]:
             cfg.chunk_size,
             cfg.source,
             Path(cfg.instructions).stem,
-            progress=lambda k: bar.advance(task, k),
+            progress=advance,
         )
     summary["duplicates_dropped"] = len(instructions) - len(dedup_instructions(instructions))
     summary["instructions_in"] = len(instructions)

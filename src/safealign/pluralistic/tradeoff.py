@@ -258,7 +258,7 @@ def evaluate_tradeoff(
     points = []
     for name, respond in methods.items():
         if progress:
-            from safealign.cli.common import console
+            from safealign.ui import console
 
             console.print(f"[cyan]trade-off[/] evaluating {name} ...")
         points.append(evaluate_method(name, respond, heldout, attacks, judges, label=(labels or {}).get(name)))
@@ -541,7 +541,7 @@ def run_tradeoff(cfg: TradeoffConfig) -> dict[str, Any]:
     params = GenerationParams(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, seed=0)
     aparams = GenerationParams(max_new_tokens=cfg.attack_max_new_tokens, temperature=cfg.temperature, seed=0)
     points: list[MethodPoint] = []
-    from safealign.cli.common import console
+    from safealign.ui import console
 
     for name, model in methods.items():
         console.print(f"[cyan]trade-off[/] {name}: loading {model}")

@@ -7,7 +7,6 @@
   TRAINABLE parameters, optimizer, scheduler, trainer state and every rank's RNG state; an interrupted run resumes
   from its last complete checkpoint (half-written ones live under ``.tmp-*`` names and are never read).
 - :class:`MetricLogger` — JSONL metrics (one object per line, main process only), optional echo to the console.
-- :func:`progress_bar` — a rich progress bar on stderr (disabled on non-main ranks and when asked).
 """
 
 from __future__ import annotations
@@ -17,10 +16,9 @@ import os
 import random
 import shutil
 import time
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 
 import torch
 from torch import nn
@@ -296,26 +294,3 @@ def _jsonable(x: Any) -> Any:
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     with open(path, encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
-
-
-@contextmanager
-def progress_bar(total: int, description: str, enabled: bool = True) -> Iterator[Any]:
-    """``with progress_bar(n, "training") as advance: advance(1, loss=0.3)`` — rich bar on stderr."""
-    if not enabled:
-        yield lambda n=1, **_: None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    from safealign.cli.common import console
-
-    with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
-        TextColumn("{task.fields[info]}"), console=console, transient=False,
-    ) as prog:
-        task = prog.add_task(description, total=total, info="")
-
-        def advance(n: int = 1, **info: Any) -> None:
-            text = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in info.items())
-            prog.update(task, advance=n, info=text)
-
-        yield advance

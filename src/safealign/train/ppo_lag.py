@@ -52,6 +52,7 @@ from safealign.train.sharding import (
     unsharded_root,
     whole_model_loading,
 )
+from safealign.ui import console
 from safealign.utils.atomic import atomic_dir, atomic_write_json, atomic_write_text
 
 
@@ -394,8 +395,6 @@ class PPOLagTrainer:
         t_find = time.perf_counter()
         self.shared_trunk_depth, why = self._find_shared_trunk()
         if self.acc.is_main_process:
-            from safealign.cli.common import console
-
             console.print(f"ppo-lag: shared frozen trunk: {why} ({time.perf_counter() - t_find:.2f} s)", soft_wrap=True)
 
     # ------------------------------------------------------------------------------------------------ setup

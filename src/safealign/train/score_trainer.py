@@ -38,6 +38,7 @@ from safealign.models.trunk import CachedTopScorer, decoder_layers
 from safealign.train import common, sharding
 from safealign.train.score_config import CostTrainConfig, RewardTrainConfig, ScoreTrainConfig  # noqa: F401 - re-exported
 from safealign.train.score_data import PairCollator, check_pairs, encode_conversations, first_second, is_processor
+from safealign.ui import console, progress_bar
 
 
 # ------------------------------------------------------------------------------------------------ data
@@ -189,7 +190,7 @@ def cache_trunk_states(model: ScoreModel, processing_class: Any, pairs: Sequence
     device = next(model.parameters()).device
     model.eval()
     bs = max(cfg.eval_batch_size, 1)
-    with common.progress_bar(len(todo), "caching trunk states", enabled_bar and bool(todo)) as advance:
+    with progress_bar(len(todo), "caching trunk states", enabled_bar and bool(todo)) as advance:
         for s in range(0, len(todo), bs):
             chunk = [rows[j] for j in todo[s:s + bs]]
             enc = encode_conversations(processing_class, [p.prompt for p, _ in chunk], [p.responses[i] for p, i in chunk], [p.system for p, _ in chunk], max_length=cfg.max_length)
@@ -345,8 +346,6 @@ class ScoreTrainer:
             state = common.load_checkpoint(cp, unwrapped, optimizer, scheduler, acc, wrapped=module)
             resumed_from = str(cp)
             if self.main:
-                from safealign.cli.common import console
-
                 console.print(f"resuming from {cp} (step {state.step}, epoch {state.epoch})")
         logger = common.MetricLogger(self.out / "metrics.jsonl", enabled=self.main, resume=resumed_from is not None)
         params = common.count_parameters(self.model)
@@ -357,7 +356,7 @@ class ScoreTrainer:
         t_train = time.time()
         last: dict[str, float] = {}
         module.train()
-        with common.progress_bar(total_steps, f"training {cfg.kind} model", self.bar) as advance:
+        with progress_bar(total_steps, f"training {cfg.kind} model", self.bar) as advance:
             advance(state.step)
             done = state.step >= total_steps
             for epoch in range(state.epoch, n_epochs):
