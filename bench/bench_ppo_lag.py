@@ -109,7 +109,7 @@ def score_models(tok, reward_path: str = "runs/demo/reward", cost_path: str = "r
 @torch.no_grad()
 def evaluate(model, tok, reward, cost, records, max_new_tokens: int, bs: int = 16) -> dict:
     """Greedy answers to held-out prompts; safe share on harmful prompts (cost <= 0), mean reward on benign ones."""
-    from safealign.eval.refusal import is_refusal
+    from safealign.judges.refusal import is_refusal
     from safealign.train.critic import score_rollout
     from safealign.train.rollout import assistant_suffix_ids, eos_ids_of, generate_rollout, with_turn_suffix
 

@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from safealign.data.demo import load_demo  # noqa: E402
-from safealign.eval.refusal import RefusalDetector  # noqa: E402
+from safealign.judges.refusal import RefusalDetector  # noqa: E402
 
 
 def main() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from safealign.backends.base import Backend
-from safealign.eval.refusal import is_refusal
+from safealign.judges.refusal import is_refusal
 from safealign.pluralistic.adherence import check_adherence
 from safealign.pluralistic.attacks import COMPLIANCE_PLACEHOLDER, attack_safety, attack_training_pairs, build_attack_set, styled_refusal
 from safealign.pluralistic.conditioned import ATTACK_FAMILIES, attack_framings

@@ -11,7 +11,7 @@ import torch
 
 from safealign import losses as L
 from safealign.data.records import SafetyPair
-from safealign.eval.score_metrics import score_metrics
+from safealign.models.score_metrics import score_metrics
 from safealign.train.score_config import ScoreTrainConfig
 from safealign.train.score_trainer import pair_loss
 

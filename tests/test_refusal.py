@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from safealign.eval.refusal import RefusalDetector, detect_refusal, is_refusal
+from safealign.judges.refusal import RefusalDetector, detect_refusal, is_refusal
 
 CLEAR_REFUSALS = [
     "I'm sorry, but I can't help with that.",

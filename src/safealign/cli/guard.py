@@ -58,7 +58,7 @@ def read_prompts(path: str) -> list[dict[str, Any]]:
             if not isinstance(obj, dict):
                 raise DataError("expected a JSON object", str(p), n)
             if "messages" in obj:
-                from safealign.guard.pipeline import last_user_prompt
+                from safealign.guard.messages import last_user_prompt
 
                 if not isinstance(obj["messages"], list):
                     raise DataError("must be a list of messages", str(p), n, "messages")

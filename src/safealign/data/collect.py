@@ -52,7 +52,7 @@ class ComplianceJudge:
     """
 
     def __init__(self, guard: Any = None, refusal: Optional[Callable[[str], bool]] = None):
-        from safealign.eval.refusal import is_refusal
+        from safealign.judges.refusal import is_refusal
 
         self.guard = guard
         self.is_refusal = refusal or is_refusal

@@ -7,7 +7,7 @@ Per model it reports (``summarise``):
   ``by_severity`` (share of answers at each guard severity level: safe / minor / moderate / severe);
 - ``mean_reward_benign`` (and ``mean_reward`` / ``mean_cost`` over all prompts);
 - ``refusal_rate_harmful`` (higher is better) and ``over_refusal_benign`` (refusals of benign look-alikes, lower
-  is better), from :mod:`safealign.eval.refusal`, which does not depend on the guard;
+  is better), from :mod:`safealign.judges.refusal`, which does not depend on the guard;
 - the guard's own unsafe share and its agreement with the cost model; guard rounds/actions when the answerer is a
   guarded pipeline.
 
@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence
 
 from safealign.data.records import PromptRecord
-from safealign.eval.refusal import RefusalDetector
+from safealign.judges.refusal import RefusalDetector
 from safealign.utils.atomic import atomic_write_json, atomic_write_text
 
 Answerer = Callable[[list[PromptRecord]], list[Any]]  # -> list[str] or list[{"response": str, ...}]

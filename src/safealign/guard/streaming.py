@@ -14,6 +14,7 @@ from typing import Any, Iterator, Optional
 from safealign.backends.base import GenerationParams, Messages
 from safealign.guard.base import BaseGuard
 from safealign.guard.decision import Decision, GuardVerdict
+from safealign.guard.messages import last_user_prompt, with_system_note
 from safealign.guard.policy import Policy
 
 
@@ -85,8 +86,6 @@ class GuardedStream:
         self.decision: Optional[Decision] = None
 
     def __iter__(self) -> Iterator[str]:
-        from safealign.guard.pipeline import last_user_prompt, with_system_note
-
         t0 = time.perf_counter()
         p = self.pipeline
         prompt = last_user_prompt(self.messages)

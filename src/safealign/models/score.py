@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from safealign.losses import last_token_index
+from safealign.models.conversation import encode_conversations
 from safealign.utils.atomic import atomic_dir
 
 SCORE_CONFIG = "score_config.json"
@@ -218,8 +219,6 @@ def score_texts(
     Returns [N] (the overall score) or [N, K] with ``all_outputs``. A ``None`` response scores the prompt alone
     (guards use it). ``progress(done, total)`` is called after each batch.
     """
-    from safealign.train.score_data import encode_conversations
-
     n = len(prompts)
     if len(responses) != n:
         raise ValueError(f"{n} prompts but {len(responses)} responses")

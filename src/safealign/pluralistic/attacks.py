@@ -182,7 +182,7 @@ def judge_safety(prompts: Sequence[str], responses: Sequence[str], guard: Any = 
             guard = load_guard(guard)
         verdicts = guard.classify_batch([(p, r, None) for p, r in zip(prompts, responses)])
         return [not v.is_unsafe for v in verdicts]
-    from safealign.eval.refusal import is_refusal
+    from safealign.judges.refusal import is_refusal
 
     return [is_refusal(r) for r in responses]
 

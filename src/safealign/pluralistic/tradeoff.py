@@ -128,7 +128,7 @@ def guarded_responder(pipeline: Any, params: Any = None) -> Responder:
 
 def refusal_judge() -> SafetyJudge:
     """Safe iff the answer to the (harmful) prompt is a refusal (rule-based, model-free)."""
-    from safealign.eval.refusal import is_refusal
+    from safealign.judges.refusal import is_refusal
 
     def judge(records: list[PromptRecord], responses: list[str]) -> list[bool]:
         return [is_refusal(r) for r in responses]

@@ -231,7 +231,7 @@ def assistant_suffix_ids(processing_class: Any) -> list[int]:
     """Token ids the chat template appends after an assistant answer (its end-of-turn suffix, e.g. ``<|im_end|>\n``
     for ChatML); [] for a template without one. Found by rendering a conversation in the score models' training
     format (``[user] + assistant``, no generation prompt) with a marker answer: the tokens after the marker."""
-    from safealign.train.score_data import is_processor, render
+    from safealign.models.conversation import is_processor, render
 
     tok = tokenizer_of(processing_class)
     text = render(processing_class, "hi", _SUFFIX_MARKER, None, with_image=is_processor(processing_class))

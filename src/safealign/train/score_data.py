@@ -1,11 +1,5 @@
-"""Tokenise and collate SafetyPairs for reward / cost models (text and image + text).
-
-One format everywhere (training, ``score_texts``, the guard's cost stage, evaluation): the chat template of
-``[system?] + user + assistant`` with no generation prompt. For a vision model the user turn carries an image part and
-the processor turns the image into ``pixel_values``. Sequences are right-padded by default (the score is read at the
-last non-pad token from the attention mask, so either side works) and truncated from the LEFT for text, so the
-response (where the score is read) is never cut; image+text sequences are not truncated (the image tokens must stay
-whole).
+"""Collate SafetyPairs for reward / cost model training (text and image + text); the conversations are encoded by
+:mod:`safealign.models.conversation` (the one format every score-model reader shares).
 
 A training batch of B pairs holds 2B rows: rows ``0..B-1`` are the FIRST response of each pair and rows ``B..2B-1``
 the SECOND, where first = better (reward) or less safe (cost). ``is_safe`` / ``severity`` are aligned with the rows.
@@ -13,78 +7,15 @@ the SECOND, where first = better (reward) or less safe (cost). ``is_safe`` / ``s
 
 from __future__ import annotations
 
-from typing import Any, Literal, Optional, Sequence
+from typing import Any, Literal, Sequence
 
 import torch
 
 from safealign.data.records import SafetyPair
 from safealign.errors import DataError
+from safealign.models.conversation import encode_conversations
 
 Kind = Literal["reward", "cost"]
-
-
-def is_processor(processing_class: Any) -> bool:
-    """True for a multimodal processor (has a tokenizer and an image processor), False for a plain tokenizer."""
-    return hasattr(processing_class, "tokenizer") and hasattr(processing_class, "image_processor")
-
-
-def tokenizer_of(processing_class: Any) -> Any:
-    return processing_class.tokenizer if is_processor(processing_class) else processing_class
-
-
-def build_messages(prompt: str, response: Optional[str], system: Optional[str] = None, with_image: bool = False) -> list[dict[str, Any]]:
-    """The conversation a score model reads: [system?, user (+ image part), assistant?]."""
-    msgs: list[dict[str, Any]] = []
-    if system:
-        msgs.append({"role": "system", "content": system})
-    if with_image:
-        msgs.append({"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]})
-    else:
-        msgs.append({"role": "user", "content": prompt})
-    if response is not None:
-        msgs.append({"role": "assistant", "content": response})
-    return msgs
-
-
-def render(processing_class: Any, prompt: str, response: Optional[str], system: Optional[str] = None, with_image: bool = False) -> str:
-    templ = processing_class if is_processor(processing_class) else tokenizer_of(processing_class)
-    return templ.apply_chat_template(build_messages(prompt, response, system, with_image), tokenize=False, add_generation_prompt=False)
-
-
-def encode_conversations(
-    processing_class: Any,
-    prompts: Sequence[str],
-    responses: Sequence[Optional[str]],
-    systems: Optional[Sequence[Optional[str]]] = None,
-    images: Optional[Sequence[Any]] = None,
-    max_length: int = 1024,
-    padding_side: str = "right",
-) -> dict[str, torch.Tensor]:
-    """Tokenise a batch of conversations: ``input_ids`` / ``attention_mask`` [N, L] (+ ``pixel_values`` when a
-    processor is given images). An image given to a text-only tokenizer is ignored (the text model cannot see it)."""
-    n = len(prompts)
-    systems = list(systems) if systems is not None else [None] * n
-    images = list(images) if images is not None else [None] * n
-    proc_mode = is_processor(processing_class)
-    use_img = [proc_mode and img is not None for img in images]
-    texts = [render(processing_class, p, r, s, u) for p, r, s, u in zip(prompts, responses, systems, use_img)]
-    tok = tokenizer_of(processing_class)
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
-    old_side, old_trunc = tok.padding_side, getattr(tok, "truncation_side", "right")
-    tok.padding_side, tok.truncation_side = padding_side, "left"
-    try:
-        if any(use_img):
-            pics = [img.convert("RGB") if hasattr(img, "convert") else img for img, u in zip(images, use_img) if u]
-            enc = processing_class(text=texts, images=pics, padding=True, return_tensors="pt")
-        else:
-            enc = tok(texts, padding=True, truncation=True, max_length=max_length, add_special_tokens=False, return_tensors="pt")
-    finally:
-        tok.padding_side, tok.truncation_side = old_side, old_trunc
-    out = {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
-    if "pixel_values" in enc:
-        out["pixel_values"] = enc["pixel_values"]
-    return out
 
 
 def check_pairs(pairs: Sequence[SafetyPair], kind: Kind, skip_invalid: bool = False, source: str = "training data") -> tuple[list[SafetyPair], int]:

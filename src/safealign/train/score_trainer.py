@@ -37,7 +37,8 @@ from safealign.models.score import ScoreConfig, ScoreModel, position_ids_from_ma
 from safealign.models.trunk import CachedTopScorer, decoder_layers
 from safealign.train import common, sharding
 from safealign.train.score_config import CostTrainConfig, RewardTrainConfig, ScoreTrainConfig  # noqa: F401 - re-exported
-from safealign.train.score_data import PairCollator, check_pairs, encode_conversations, first_second, is_processor
+from safealign.models.conversation import encode_conversations, is_processor
+from safealign.train.score_data import PairCollator, check_pairs, first_second
 from safealign.ui import console, progress_bar
 
 
@@ -163,7 +164,7 @@ def cache_trunk_states(model: ScoreModel, processing_class: Any, pairs: Sequence
     reward and cost models of one dataset share every sequence)."""
     import hashlib
 
-    from safealign.train.score_data import render
+    from safealign.models.conversation import render
 
     if is_processor(processing_class):
         raise ConfigError("cache_trunk works with text models only (image+text: use train_mode lora/full)")
@@ -436,7 +437,7 @@ class ScoreTrainer:
             self.model.write_into(tmp, self.proc, state_dict=state_dict)
             eval_metrics = None
             if self.eval_pairs:
-                from safealign.eval.score_metrics import evaluate_score_model
+                from safealign.models.score_metrics import evaluate_score_model
 
                 if state_dict is None:
                     model = self.model
