@@ -12,7 +12,7 @@ Chain (every stage writes under ``--out``; a stage whose output exists is reused
 3. sft      Janus SFT on the demo system-message data (no attack data: the plain Janus recipe)
 4. dpo      Janus DPO from the SFT model
 5. collect  (``--collect-samples N`` > 0) the DPO model's own answers to the PPO prompts, labelled by the compliance
-            judge (safealign.data.collect: an answer to a harmful/attack prompt is unsafe unless it refuses; the
+            judge (safealign.train.collect: an answer to a harmful/attack prompt is unsafe unless it refuses; the
             labelling guard ``--label-guard`` moderates the rest): Safe RLHF's data round, so that the cost model
             knows how the policy it constrains writes
 5b. cost    cost model trained with system-message attack examples (+ the collected pairs; reads the system message)
@@ -195,7 +195,7 @@ def main() -> None:
 
     def collect() -> None:
         from safealign.backends.base import GenerationParams
-        from safealign.data.collect import ComplianceJudge, collect_pairs
+        from safealign.train.collect import ComplianceJudge, collect_pairs
         from safealign.data.io import load_prompts
         from safealign.eval.safety import backend_answerer
         from safealign.pluralistic import tradeoff as T

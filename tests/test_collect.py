@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from safealign.data.collect import FALLBACK_REFUSALS, ComplianceJudge, Judgment, collect_pairs, make_pairs
+from safealign.train.collect import FALLBACK_REFUSALS, ComplianceJudge, Judgment, collect_pairs, make_pairs
 from safealign.data.records import PromptRecord
 from safealign.guard.decision import GuardVerdict
 

@@ -148,7 +148,7 @@ def register(apps) -> None:  # noqa: ANN001
 
         from safealign.backends.base import GenerationParams
         from safealign.cli.common import console, print_json, summary
-        from safealign.data.collect import ComplianceJudge, collect_pairs
+        from safealign.train.collect import ComplianceJudge, collect_pairs
         from safealign.data.io import write_jsonl
         from safealign.eval.safety import backend_answerer, load_policy_backend, load_prompt_set
         from safealign.ui import progress_bar
