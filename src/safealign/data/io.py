@@ -30,7 +30,7 @@ from safealign.errors import DataError
 
 from .adapters import beavertails_v, multifaceted_bench, multifaceted_collection, multifaceted_dpo, pku_saferlhf, prompts
 from .adapters import safealign as ours
-from .adapters._common import RowContext
+from .adapters import RowContext
 from .records import PromptRecord, Record, RubricItem, SafetyPair, SystemExample, SystemPair
 
 # Detection order matters: the most specific schemas first, plain prompt lists last.

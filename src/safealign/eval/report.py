@@ -189,7 +189,7 @@ class _Plots:
 
 def tradeoff_html(points: list[Any], plots: "_Plots", name: str) -> str:
     """The pluralistic trade-off: a table (every judge, the Pareto front, the claim check) and the 2-D plot."""
-    from safealign.pluralistic.tradeoff import _claim_line, compare, pareto_front, plot_tradeoff
+    from safealign.pluralistic.tradeoff import claim_line, compare, pareto_front, plot_tradeoff
 
     front = set(pareto_front(points))
     judges = list(dict.fromkeys(j for pt in points for j in pt.safe_by_judge))
@@ -203,7 +203,7 @@ def tradeoff_html(points: list[Any], plots: "_Plots", name: str) -> str:
     png = plot_tradeoff(points, plots.out_dir / f"{name}.png")
     uri = plots.add_file(png, name)
     caption = "x: judge-free adherence on held-out system messages; y: safe answers under system-message attacks; up-right is better"
-    return (f"<p>{html.escape(_claim_line(compare(points)))}</p><table>{head}{rows}</table>"
+    return (f"<p>{html.escape(claim_line(compare(points)))}</p><table>{head}{rows}</table>"
             + _figures([(caption, uri)]))
 
 

@@ -397,13 +397,14 @@ def write_tradeoff(points: Sequence[MethodPoint], out_dir: str | Path, meta: Opt
     data = tradeoff_json(points, meta)
     paths = {"json": out / "tradeoff.json", "markdown": out / "tradeoff.md"}
     atomic_write_text(paths["json"], json.dumps(data, indent=2, ensure_ascii=False, default=str))
-    atomic_write_text(paths["markdown"], tradeoff_table_markdown(points) + "\n" + _claim_line(data["claim"]) + "\n")
+    atomic_write_text(paths["markdown"], tradeoff_table_markdown(points) + "\n" + claim_line(data["claim"]) + "\n")
     if plot:
         paths["plot"] = plot_tradeoff(points, out / "tradeoff.png")
     return paths
 
 
-def _claim_line(c: Mapping[str, Any]) -> str:
+def claim_line(c: Mapping[str, Any]) -> str:
+    """The claim check of :func:`compare` in one sentence (the trade-off table and the report print it)."""
     if not c.get("checked"):
         return f"Claim not checked: {c.get('reason')}."
     g, u = c["adherence_gain"], c["unsafe_share"]
@@ -425,7 +426,7 @@ def tradeoff_report_section(source: str | Path | Sequence[MethodPoint], image: O
         "system-message attacks (held-out framings). Up and to the right is better; ★ marks the Pareto frontier.",
         "",
         tradeoff_table_markdown(points),
-        _claim_line(compare(points)),
+        claim_line(compare(points)),
     ]
     if image:
         parts += ["", f"![trade-off]({image})"]

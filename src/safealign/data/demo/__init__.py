@@ -40,7 +40,7 @@ def demo_path(name: str) -> Path:
 
 @lru_cache(maxsize=None)
 def _load(name: str) -> tuple:
-    from safealign.data.adapters._common import RowContext
+    from safealign.data.adapters import RowContext
     from safealign.data.adapters.safealign import decode
 
     path = demo_path(name)
