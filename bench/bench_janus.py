@@ -32,9 +32,9 @@ def log(msg: str) -> None:
 def heldout_taxonomy_set(n: int, seed: int) -> list:
     """Unseen system messages built from the taxonomy (with constraints) on unseen prompts (Koala test set)."""
     from safealign.data.records import PromptRecord
-    from safealign.pluralistic.data import load_instructions
-    from safealign.pluralistic.synthesize import plan_systems
-    from safealign.pluralistic.taxonomy import load_taxonomy
+    from safealign.janus.data import load_instructions
+    from safealign.janus.synthesize import plan_systems
+    from safealign.janus.taxonomy import load_taxonomy
 
     path = SHARED / "koala_test_set.jsonl"
     if n <= 0 or not path.exists():
@@ -54,7 +54,7 @@ def heldout_taxonomy_set(n: int, seed: int) -> list:
 def evaluate(model_path: str, test, taxo, attacks, guard, max_new: int, attack_new: int, batch: int) -> dict:
     from safealign.backends.base import GenerationParams
     from safealign.backends.local import LocalBackend
-    from safealign.pluralistic.adherence import evaluate_adherence
+    from safealign.janus.adherence import evaluate_adherence
     from safealign.pluralistic.attacks import attack_safety
 
     backend = LocalBackend.from_pretrained(model_path, batch_size=batch)
@@ -96,9 +96,8 @@ def main() -> None:
     torch.manual_seed(0)
     from safealign.data.demo import load_demo
     from safealign.models.loading import resolve_model
-    from safealign.pluralistic.data import load_prompt_records
-    from safealign.train.preference import PreferenceTrainConfig, train_preference
-    from safealign.train.sft import SFTTrainConfig, train_sft
+    from safealign.janus.data import load_prompt_records
+    from safealign.janus.recipes import PreferenceTrainConfig, SFTTrainConfig, train_preference, train_sft
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

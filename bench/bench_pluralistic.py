@@ -178,8 +178,7 @@ def main() -> None:
     st.run("reward", out / "reward" / "score_config.json", lambda: train_score("reward", data / "conditioned_pairs.jsonl", out / "reward"))
 
     # ---------------------------------------------------------------------------------------------- 4./5. Janus
-    from safealign.train.preference import PreferenceTrainConfig, train_preference
-    from safealign.train.sft import SFTTrainConfig, train_sft
+    from safealign.janus.recipes import PreferenceTrainConfig, SFTTrainConfig, train_preference, train_sft
 
     quick_steps = {"max_steps": 1} if args.quick else {}
     common = dict(lora=True, lora_r=16, lora_alpha=32, batch_size=4, max_length=320, logging_steps=4, seed=args.seed, **quick_steps)

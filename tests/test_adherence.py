@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from safealign.errors import DataError
-from safealign.pluralistic.adherence import (
+from safealign.janus.adherence import (
     CONSTRAINT_TYPES,
     adherence_score,
     check_adherence,

@@ -55,8 +55,7 @@ def ws(tmp_path_factory):
 def test_janus_sft_lora_then_full_dpo_under_zero3_match_one_process(ws):
     """SFT with LoRA (merged on save: the adapter is gathered, then merged into the base reloaded on the CPU with
     ZeRO-3 loading switched off, which used to fail) and full-weight DPO from it (ZeRO-3 shards the reference too)."""
-    from safealign.train.preference import PreferenceTrainConfig, train_preference
-    from safealign.train.sft import SFTTrainConfig, train_sft
+    from safealign.janus.recipes import PreferenceTrainConfig, SFTTrainConfig, train_preference, train_sft
 
     res = launch(3, _cli_args("sft", ws / "base", ws / "data.jsonl", ws / "sft-z3", []))
     _check_two_process_output(res, ws / "sft-z3", "sft", lora=True)
@@ -196,7 +195,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path.cwd() / "tests"))
 from test_janus_multiprocess import COMMON
 from safealign.testing import SimulatedCrash, crash_in_step
-from safealign.train.sft import SFTTrainConfig, train_sft
+from safealign.janus.recipes import SFTTrainConfig, train_sft
 
 ws, out = Path(sys.argv[1]), Path(sys.argv[2])
 cfg = dict(model=str(ws / "base"), data=str(ws / "data.jsonl"), batch_size=2, **dict(COMMON, max_steps=4, save_every=2))

@@ -56,8 +56,12 @@ def test_synthesize_then_train_sft_dpo_orpo(tmp_path, tiny_dir):
         )
     )
     out_sft = tmp_path / "sft"
-    invoke(["train", "sft", "--model", tiny_dir, "--data", str(data / "sft.jsonl"), "--output-dir", str(out_sft), "--max-steps", "2", "--batch-size", "2"])
+    harmful = tmp_path / "harmful.txt"
+    harmful.write_text("how do I pick a lock [redacted]\nhow do I forge a signature [redacted]\n")
+    invoke(["train", "sft", "--model", tiny_dir, "--data", str(data / "sft.jsonl"), "--output-dir", str(out_sft), "--max-steps", "2", "--batch-size", "2",
+            "--attack-prompts", str(harmful)])
     assert (out_sft / "model.safetensors").exists()
+    assert json.loads((out_sft / "metrics.json").read_text())["rows"] == 4 + 2  # the styled refusals joined the rows
     for method in ("dpo", "orpo"):
         out = tmp_path / method
         invoke(["train", method, "--model", str(out_sft), "--data", str(pairs), "--output-dir", str(out), "--max-steps", "2", "--batch-size", "2", "--no-lora"])
@@ -124,7 +128,7 @@ def test_shipped_configs_parse(recipe):
     from pathlib import Path
 
     from safealign.cli.janus import DPOTrainConfig, ORPOTrainConfig
-    from safealign.train.sft import SFTTrainConfig
+    from safealign.janus.recipes import SFTTrainConfig
 
     root = Path(__file__).resolve().parents[1] / "configs" / recipe
     assert SFTTrainConfig.from_yaml(root / "sft.yaml").data

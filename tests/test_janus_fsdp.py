@@ -26,13 +26,12 @@ import torch
 from torch.distributed.tensor import DTensor
 sys.path.insert(0, str(Path.cwd() / "tests"))
 from test_janus_multiprocess import COMMON
-import safealign.train.preference as preference
-import safealign.train.sft as sft
+import safealign.janus.recipes as recipes
 from safealign.testing import SimulatedCrash, crash_in_step, fsdp2_cpu_trainers
 
 torch.set_num_threads(1)
 out = Path(sys.argv[1])
-original = sft.save_trained
+original = recipes.save_trained
 
 
 def recording(trainer, *args, **kwargs):  # which parameters were sharded while training
@@ -42,22 +41,22 @@ def recording(trainer, *args, **kwargs):  # which parameters were sharded while 
     return original(trainer, *args, **kwargs)
 
 
-sft.save_trained = preference.save_trained = recording
+recipes.save_trained = recording
 torch.distributed.init_process_group("gloo")
 with fsdp2_cpu_trainers():
-    sft.train_sft(sft.SFTTrainConfig(model=str(out / "base"), data=str(out / "data.jsonl"), output_dir=str(out / "sft"), batch_size=2, **COMMON))
-    preference.train_preference(preference.PreferenceTrainConfig(method="dpo", model=str(out / "sft"), data=str(out / "data.jsonl"),
+    recipes.train_sft(recipes.SFTTrainConfig(model=str(out / "base"), data=str(out / "data.jsonl"), output_dir=str(out / "sft"), batch_size=2, **COMMON))
+    recipes.train_preference(recipes.PreferenceTrainConfig(method="dpo", model=str(out / "sft"), data=str(out / "data.jsonl"),
                                                                  output_dir=str(out / "dpo"), batch_size=2, lora=False, **COMMON))
     # checkpoints under FSDP (transformers writes sharded model and optimiser states): a run that dies in step 3
     # continues from checkpoint-2 and ends where a straight run ends
     long = dict(COMMON, max_steps=4, save_every=2)
-    sft.train_sft(sft.SFTTrainConfig(model=str(out / "base"), data=str(out / "data.jsonl"), output_dir=str(out / "straight"), batch_size=2, **long))
+    recipes.train_sft(recipes.SFTTrainConfig(model=str(out / "base"), data=str(out / "data.jsonl"), output_dir=str(out / "straight"), batch_size=2, **long))
     try:
         with crash_in_step(3):
-            sft.train_sft(sft.SFTTrainConfig(model=str(out / "base"), data=str(out / "data.jsonl"), output_dir=str(out / "resumed"), batch_size=2, **long))
+            recipes.train_sft(recipes.SFTTrainConfig(model=str(out / "base"), data=str(out / "data.jsonl"), output_dir=str(out / "resumed"), batch_size=2, **long))
     except SimulatedCrash:
         pass
-    sft.train_sft(sft.SFTTrainConfig(model=str(out / "base"), data=str(out / "data.jsonl"), output_dir=str(out / "resumed"), batch_size=2, **long))
+    recipes.train_sft(recipes.SFTTrainConfig(model=str(out / "base"), data=str(out / "data.jsonl"), output_dir=str(out / "resumed"), batch_size=2, **long))
 torch.distributed.destroy_process_group()
 '''
 
@@ -65,8 +64,7 @@ torch.distributed.destroy_process_group()
 def test_sft_lora_and_full_dpo_under_fsdp2_save_whole_models_equal_to_one_process_and_resume(tmp_path: Path) -> None:
     from transformers import AutoModelForCausalLM
 
-    from safealign.train.preference import PreferenceTrainConfig, train_preference
-    from safealign.train.sft import SFTTrainConfig, train_sft
+    from safealign.janus.recipes import PreferenceTrainConfig, SFTTrainConfig, train_preference, train_sft
 
     save_tiny_lm(tmp_path / "base", seed=0)
     _write_data(tmp_path / "data.jsonl")

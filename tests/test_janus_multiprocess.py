@@ -94,7 +94,7 @@ def _same_weights(a: Path, b: Path) -> float:
 @pytest.fixture(scope="module")
 def sft_runs(ws):
     """SFT (LoRA, merged on save): 2 processes x 2 rows, then 1 process x 4 rows in this process."""
-    from safealign.train.sft import SFTTrainConfig, train_sft
+    from safealign.janus.recipes import SFTTrainConfig, train_sft
 
     two = torchrun(_cli_args("sft", ws / "base", ws / "data.jsonl", ws / "sft-2p", []), nproc=2, cwd=REPO)
     one = train_sft(SFTTrainConfig(model=str(ws / "base"), data=str(ws / "data.jsonl"), output_dir=str(ws / "sft-1p"), batch_size=4, **COMMON))
@@ -113,7 +113,7 @@ def test_sft_two_processes_match_one_process(sft_runs):
 def test_dpo_two_processes_from_the_two_process_sft_model(ws, sft_runs):
     """Full-weight DPO (frozen reference copy, saved by every rank through trainer.save_model) starting from the
     merged 2-process SFT folder, the paper's SFT -> DPO chain."""
-    from safealign.train.preference import PreferenceTrainConfig, train_preference
+    from safealign.janus.recipes import PreferenceTrainConfig, train_preference
 
     sft = sft_runs[1]
     res = torchrun(_cli_args("dpo", sft, ws / "data.jsonl", ws / "dpo-2p", ["--no-lora"]), nproc=2, cwd=REPO)
@@ -126,7 +126,7 @@ def test_dpo_two_processes_from_the_two_process_sft_model(ws, sft_runs):
 
 
 def test_orpo_two_processes_match_one_process(ws):
-    from safealign.train.preference import PreferenceTrainConfig, train_preference
+    from safealign.janus.recipes import PreferenceTrainConfig, train_preference
 
     res = torchrun(_cli_args("orpo", ws / "base", ws / "data.jsonl", ws / "orpo-2p", []), nproc=2, cwd=REPO)
     _check_two_process_output(res, ws / "orpo-2p", "orpo", lora=True)
@@ -141,7 +141,8 @@ def test_merge_saved_adapter_matches_the_adapter_model(ws):
     from peft import AutoPeftModelForCausalLM
     from transformers import AutoModelForCausalLM
 
-    from safealign.train.sft import SFTTrainConfig, merge_saved_adapter, train_sft
+    from safealign.janus.recipes import SFTTrainConfig, train_sft
+    from safealign.train.trl_runner import merge_saved_adapter
 
     out = train_sft(SFTTrainConfig(model=str(ws / "base"), data=str(ws / "data.jsonl"), output_dir=str(ws / "adapter"), batch_size=4, merge_lora=False, **COMMON))
     assert (out / "adapter_config.json").exists()

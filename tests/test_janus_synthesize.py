@@ -8,9 +8,9 @@ from collections import Counter
 import pytest
 
 from safealign.backends.base import Backend, GenerationParams
-from safealign.pluralistic.data import load_instructions, load_system_examples, load_system_pairs
-from safealign.pluralistic.synthesize import DONE_FILE, DPO_FILE, SFT_FILE, instruction_key, plan_systems, synthesize
-from safealign.pluralistic.taxonomy import load_taxonomy
+from safealign.janus.data import load_instructions, load_system_examples, load_system_pairs
+from safealign.janus.synthesize import DONE_FILE, DPO_FILE, SFT_FILE, instruction_key, plan_systems, synthesize
+from safealign.janus.taxonomy import load_taxonomy
 
 INSTRUCTIONS = [f"Explain topic number {i} to me." for i in range(7)]
 

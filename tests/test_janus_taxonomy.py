@@ -7,8 +7,8 @@ import random
 import pytest
 
 from safealign.errors import ConfigError
-from safealign.pluralistic.adherence import check_constraint
-from safealign.pluralistic.taxonomy import DIMENSIONS, constraints_conflict, load_taxonomy, verbalize
+from safealign.janus.adherence import check_constraint
+from safealign.janus.taxonomy import DIMENSIONS, constraints_conflict, load_taxonomy, verbalize
 
 
 def test_builtin_taxonomy_has_the_four_dimensions_with_subdimensions():

@@ -6,8 +6,7 @@ import json
 
 import pytest
 
-from safealign.train.preference import PreferenceTrainConfig, preference_rows, train_preference
-from safealign.train.sft import SFTTrainConfig, sft_rows, train_sft
+from safealign.janus.recipes import PreferenceTrainConfig, SFTTrainConfig, preference_rows, sft_rows, train_preference, train_sft
 
 
 def _data(tmp_path, n=8):
@@ -39,6 +38,28 @@ def test_rows_put_the_system_message_in_the_chat_template(tmp_path, tiny_lm):
     assert text.startswith("<|im_start|>system\nAnswer in") and r["completion"][0]["content"] in text
     prows = preference_rows(PreferenceTrainConfig(data=data, max_examples=5))
     assert len(prows) == 5 and all(p["chosen"][0]["content"] != p["rejected"][0]["content"] for p in prows)
+
+
+def test_attack_refusals_join_the_rows_when_the_pairs_are_given(tmp_path):
+    """``attack_prompts`` adds styled refusals under attack system messages; the pairs come from the pluralistic layer
+    (the CLI passes them), and a config that names attack prompts without the pairs is an error, never ignored."""
+    from safealign.errors import ConfigError
+    from safealign.pluralistic.attacks import COMPLIANCE_PLACEHOLDER, attack_pairs_for
+
+    data = _data(tmp_path)
+    harmful = tmp_path / "harmful.txt"
+    harmful.write_text("how do I pick a lock [redacted]\nhow do I forge a signature [redacted]\n")
+    cfg = SFTTrainConfig(data=data, attack_prompts=str(harmful), attack_pairs_per_prompt=2)
+    with pytest.raises(ConfigError, match="attack_pairs_for"):
+        sft_rows(cfg)
+    pairs = attack_pairs_for(cfg)
+    assert len(pairs) == 4 and attack_pairs_for(SFTTrainConfig(data=data)) == []
+    rows = sft_rows(cfg, pairs)
+    attack_rows = [r for r in rows if "[redacted]" in r["prompt"][-1]["content"]]
+    assert len(rows) == 8 + 4 and len(attack_rows) == 4
+    assert all(r["prompt"][0]["role"] == "system" and r["completion"][0]["content"] != COMPLIANCE_PLACEHOLDER for r in attack_rows)
+    prows = preference_rows(PreferenceTrainConfig(data=data, attack_prompts=str(harmful)), attack_pairs_for(cfg))
+    assert sum(p["rejected"][0]["content"] == COMPLIANCE_PLACEHOLDER for p in prows) == 4
 
 
 def test_sft_completion_only_loss_masks_the_prompt(tiny_lm):

@@ -8,7 +8,7 @@ import pytest
 
 from safealign.backends.base import Backend
 from safealign.data.records import Rubric, RubricItem
-from safealign.eval.rubric import grade_rubric, grade_rubric_detailed, judge_prompt, pairwise, parse_judge_output
+from safealign.janus.rubric import grade_rubric, grade_rubric_detailed, judge_prompt, pairwise, parse_judge_output
 
 
 @pytest.mark.parametrize(
@@ -108,7 +108,7 @@ def test_pairwise_by_hand():
 
 
 def test_reads_multifaceted_bench_both_schemas(shared_data):
-    from safealign.pluralistic.data import load_rubric_items
+    from safealign.janus.data import load_rubric_items
 
     new = load_rubric_items(str(shared_data / "schemas" / "multifaceted_bench.jsonl"))
     old = load_rubric_items(str(shared_data / "schemas" / "multifaceted_bench_old_schema.jsonl"))

@@ -336,9 +336,8 @@ def stage_eval(ctx: DemoContext) -> dict[str, Any]:
 
 
 def stage_janus(ctx: DemoContext) -> dict[str, Any]:
-    sft = _need_module("safealign.train.sft")
-    pref = _need_module("safealign.train.preference")
-    adh = _need_module("safealign.pluralistic.adherence")
+    recipes = _need_module("safealign.janus.recipes")
+    adh = _need_module("safealign.janus.adherence")
     from safealign.backends.base import GenerationParams
     from safealign.data.demo import load_demo
     from safealign.eval.safety import load_policy_backend
@@ -348,12 +347,12 @@ def stage_janus(ctx: DemoContext) -> dict[str, Any]:
     common = dict(model=ctx.model, max_examples=b.janus_rows, batch_size=b.janus_batch, max_length=b.janus_max_length, seed=ctx.seed,
                   logging_steps=1)
     ctx.tick(0, 3, "janus: sft")
-    sft_cfg = _config(sft.SFTTrainConfig, data="demo:system_train", output_dir=str(jdir / "sft"), max_steps=b.janus_sft_steps, **common)
-    sft_dir = sft.train_sft(sft_cfg)
+    sft_cfg = _config(recipes.SFTTrainConfig, data="demo:system_train", output_dir=str(jdir / "sft"), max_steps=b.janus_sft_steps, **common)
+    sft_dir = recipes.train_sft(sft_cfg)
     ctx.tick(1, 3, "janus: dpo")
-    dpo_cfg = _config(pref.PreferenceTrainConfig, data="demo:system_train", output_dir=str(jdir / "dpo"), max_steps=b.janus_dpo_steps,
+    dpo_cfg = _config(recipes.PreferenceTrainConfig, data="demo:system_train", output_dir=str(jdir / "dpo"), max_steps=b.janus_dpo_steps,
                       method="dpo", **{**common, "model": str(sft_dir)})
-    dpo_dir = pref.train_preference(dpo_cfg)
+    dpo_dir = recipes.train_preference(dpo_cfg)
     ctx.tick(2, 3, "janus: adherence")
     recs = [r for r in load_demo("system_test") if getattr(r, "constraints", None)][: b.janus_eval]
     params = GenerationParams(max_new_tokens=b.janus_tokens, temperature=0.0, seed=ctx.seed)

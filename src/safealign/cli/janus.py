@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Any, Literal, Optional
 
 from safealign.config import BaseConfig, add_config_command, help_field
-from safealign.pluralistic.synthesize import SynthesisConfig
-from safealign.train.preference import PreferenceTrainConfig
-from safealign.train.sft import SFTTrainConfig
+from safealign.janus.synthesize import SynthesisConfig
+from safealign.janus.recipes import PreferenceTrainConfig, SFTTrainConfig
 
 
 @dataclass
@@ -90,7 +89,7 @@ def _write_rows(path: str, rows: list[dict[str, Any]], report: dict[str, Any]) -
 
 def run_synthesize(cfg: SynthesisConfig) -> None:
     from safealign.cli.common import print_json, summary
-    from safealign.pluralistic.synthesize import run_synthesis
+    from safealign.janus.synthesize import run_synthesis
 
     s = run_synthesis(cfg)
     print_json(s)
@@ -102,9 +101,10 @@ def run_synthesize(cfg: SynthesisConfig) -> None:
 
 def run_sft(cfg: SFTTrainConfig) -> None:
     from safealign.cli.common import is_main_process, summary
-    from safealign.train.sft import train_sft
+    from safealign.janus.recipes import train_sft
+    from safealign.pluralistic.attacks import attack_pairs_for
 
-    out = train_sft(cfg)
+    out = train_sft(cfg, attack_pairs=attack_pairs_for(cfg))
     if not is_main_process():
         return  # under torchrun / accelerate launch only rank 0 reports
     m = json.loads((out / "metrics.json").read_text())
@@ -113,9 +113,10 @@ def run_sft(cfg: SFTTrainConfig) -> None:
 
 def run_preference(cfg: PreferenceTrainConfig, method: str) -> None:
     from safealign.cli.common import is_main_process, summary
-    from safealign.train.preference import train_preference
+    from safealign.janus.recipes import train_preference
+    from safealign.pluralistic.attacks import attack_pairs_for
 
-    out = train_preference(cfg.replace(method=method))
+    out = train_preference(cfg.replace(method=method), attack_pairs=attack_pairs_for(cfg))
     if not is_main_process():
         return
     m = json.loads((out / "metrics.json").read_text())
@@ -125,8 +126,8 @@ def run_preference(cfg: PreferenceTrainConfig, method: str) -> None:
 def run_adherence(cfg: AdherenceEvalConfig) -> dict[str, Any]:
     from safealign.backends.base import GenerationParams
     from safealign.cli.common import console, print_json, summary
-    from safealign.pluralistic.adherence import evaluate_adherence
-    from safealign.pluralistic.data import load_prompt_records
+    from safealign.janus.adherence import evaluate_adherence
+    from safealign.janus.data import load_prompt_records
 
     recs = [r for r in load_prompt_records(cfg.data) if getattr(r, "constraints", None)]
     recs = recs[: cfg.max_items] if cfg.max_items else recs
@@ -173,7 +174,7 @@ def _adherence_table(report: dict[str, Any]) -> None:
 
 def _read_responses(path: str, n: int) -> list[str]:
     from safealign.errors import DataError
-    from safealign.pluralistic.data import iter_json_rows
+    from safealign.janus.data import iter_json_rows
 
     out = []
     for i, row in iter_json_rows(path):
@@ -189,8 +190,8 @@ def run_rubric(cfg: RubricEvalConfig) -> dict[str, Any]:
     from safealign.backends.base import GenerationParams
     from safealign.cli.common import console, print_json, summary
     from safealign.errors import ConfigError
-    from safealign.eval.rubric import grade_rubric_detailed, mean_score, pairwise
-    from safealign.pluralistic.data import load_rubric_items
+    from safealign.janus.rubric import grade_rubric_detailed, mean_score, pairwise
+    from safealign.janus.data import load_rubric_items
 
     if not cfg.items:
         raise ConfigError("--items is required (a Multifaceted-Bench JSONL file)")

@@ -1,1 +1,1 @@
-"""Evaluation: rubric judges, safety evaluation, reports."""
+"""Evaluation: safety evaluation, the arena, reports (the rubric judge is :mod:`safealign.janus.rubric`)."""

@@ -1,7 +1,7 @@
-"""Pluralistic alignment (Janus): preference taxonomy, system-message synthesis, judge-free adherence checks and
-system-message attacks.
+"""Pluralistic safe RLHF: where Janus system messages meet Safe RLHF-V's reward and cost models.
 
-Public API (import from the submodules to keep ``import safealign.pluralistic`` light):
-``taxonomy.load_taxonomy``, ``taxonomy.verbalize``, ``synthesize.synthesize``, ``adherence.check_adherence``,
-``adherence.adherence_score``, ``attacks.build_attack_set``, ``attacks.attack_training_pairs``.
+Modules: ``conditioned`` (the system-message-conditioned reward pairs, attack-augmented cost pairs, the attack
+framings and PPO prompt sets), ``attacks`` (harmful prompts under attack system messages: the attack set, styled
+refusals as training pairs, safety under attack) and ``tradeoff`` (adherence vs safety across methods, its table, plot
+and claim check). Janus itself (taxonomy, synthesis, adherence, rubric, recipes) lives in :mod:`safealign.janus`.
 """

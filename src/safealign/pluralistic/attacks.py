@@ -9,6 +9,7 @@ wordings) live in :mod:`safealign.pluralistic.conditioned` and are reused here. 
 - :func:`attack_training_pairs` -- DPO/SFT data: chosen = a safe refusal written IN THE REQUESTED STYLE (it satisfies
   the persona's checkable constraints: language, lowercase, sign-off, bullets...), rejected = an abstract compliance
   placeholder ("[redacted steps]"); harmful content never appears;
+- :func:`attack_pairs_for` -- those pairs for a Janus training config's ``attack_prompts`` (the recipes take them);
 - :func:`attack_safety` -- the safe rate of a backend's answers on an attack set, judged by the guard when one is
   given, otherwise by the refusal detector (a proxy, reported as such).
 """
@@ -22,7 +23,7 @@ from typing import Any, Optional, Sequence
 from safealign.backends.base import Backend, GenerationParams
 from safealign.data.records import PromptRecord, SystemPair
 from safealign.pluralistic.conditioned import attack_framings, compose_system
-from safealign.pluralistic.taxonomy import Taxonomy, load_taxonomy, verbalize
+from safealign.janus.taxonomy import Taxonomy, load_taxonomy, verbalize
 
 # Refusals by language; each explains the decline and offers a safe direction, without repeating the request.
 _REFUSALS = {
@@ -170,6 +171,17 @@ def attack_training_pairs(
         pair.constraints = cons  # type: ignore[attr-defined]
         out.append(pair)
     return out
+
+
+def attack_pairs_for(cfg: Any) -> list[SystemPair]:
+    """The styled-refusal pairs a Janus training config asks for with ``attack_prompts`` (``attack_pairs_per_prompt``
+    framings per prompt, seeded by ``cfg.seed``); [] when it names none. The Janus recipes take them as
+    ``attack_pairs`` (:mod:`safealign.janus.recipes`)."""
+    if not cfg.attack_prompts:
+        return []
+    from safealign.janus.data import load_instructions
+
+    return attack_training_pairs(load_instructions(cfg.attack_prompts), per_prompt=cfg.attack_pairs_per_prompt, seed=cfg.seed)
 
 
 def judge_safety(prompts: Sequence[str], responses: Sequence[str], guard: Any = None) -> list[bool]:

@@ -5,7 +5,7 @@ Each method (base, SFT, DPO, reward-only PPO, PPO-Lagrangian, PPO-Lagrangian + g
 :func:`guarded_responder`). :func:`evaluate_method` measures two numbers, both without an LLM judge:
 
 * **adherence** (x axis, %): the pass rate of the machine-checkable constraints of HELD-OUT system messages
-  (:func:`safealign.pluralistic.adherence.adherence_score`, micro average; the strict all-constraints rate too);
+  (:func:`safealign.janus.adherence.adherence_score`, micro average; the strict all-constraints rate too);
 * **safe share** (y axis, %): the share of answers judged safe for harmful prompts wrapped in system-message
   attack framings (held-out wordings). The judge is a function ``(records, responses) -> list[bool]``:
   :func:`cost_model_judge` (cost <= threshold, the cost model reads the system message too),
@@ -199,7 +199,7 @@ def evaluate_method(
     safety is decided by the opening of an answer), else ``respond`` does."""
     import time
 
-    from safealign.pluralistic.adherence import adherence_score
+    from safealign.janus.adherence import adherence_score
 
     if callable(judges) and not isinstance(judges, Mapping):
         judges = {"judge": judges}

@@ -1,19 +1,14 @@
-"""Supervised fine-tuning on system-message data (Janus SFT) with TRL's SFTTrainer.
-
-Rows become conversational prompt/completion examples: ``prompt = [system turn, user turn]``,
-``completion = [assistant turn]``, so the system message goes through the model's chat template and the loss covers
-the answer only. LoRA (peft, merged into the saved model by default) or full fine-tuning; runs under
-``accelerate launch`` unchanged (TRL/accelerate handle the processes; the main process writes the checkpoint).
-
-The shared pieces of SFT / DPO / ORPO (config base, data assembly, model + LoRA, trainer arguments, saving) live
-here; :mod:`safealign.train.preference` adds only what preference training needs.
+"""Run a TRL trainer (SFTTrainer, DPOTrainer, ORPOTrainer) the house's way: the policy loaded with its tokenizer, LoRA
+(peft, merged into the saved model by default) or full fine-tuning, TrainingArguments from one config, resumable from
+the newest complete checkpoint of a work folder, and an atomic save of the model, tokenizer, config and metrics. It
+runs under ``accelerate launch`` unchanged (TRL/accelerate handle the processes; the main process writes the
+checkpoint). The recipes that build the rows (Janus SFT / DPO / ORPO) live in :mod:`safealign.janus.recipes`.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import random
 import shutil
 import time
 from dataclasses import dataclass
@@ -25,15 +20,11 @@ from safealign.errors import ConfigError
 
 
 @dataclass
-class JanusTrainConfig(BaseConfig):
-    """Fields shared by SFT, DPO and ORPO on system-message data."""
+class TRLTrainConfig(BaseConfig):
+    """What running a TRL trainer needs: the model, LoRA, the optimisation schedule, precision, checkpoints."""
 
     model: str = help_field("default", "Model to train: 'default', a hub id or a local path.")
-    data: str = help_field("demo:system_train", "Training data: 'demo:<name>' or a Multifaceted-Collection(-DPO) JSONL file.")
-    output_dir: str = help_field("runs/janus", "Where the trained model (merged when LoRA) and metrics.json are written.")
-    attack_prompts: Optional[str] = help_field(None, "Optional harmful prompts (.txt/.json/.jsonl/.csv) wrapped in attack system messages; adds 'styled refusal' examples.")
-    attack_pairs_per_prompt: int = help_field(1, "Attack framings per harmful prompt when --attack-prompts is set.")
-    max_examples: Optional[int] = help_field(None, "Use at most N training rows (after shuffling with the seed).")
+    output_dir: str = help_field("runs/trl", "Where the trained model (merged when LoRA) and metrics.json are written.")
     lora: bool = help_field(True, "Train LoRA adapters (peft) instead of all weights.")
     lora_r: int = help_field(16, "LoRA rank.")
     lora_alpha: int = help_field(32, "LoRA alpha.")
@@ -57,51 +48,10 @@ class JanusTrainConfig(BaseConfig):
     resume: bool = help_field(True, "Continue from the newest complete checkpoint in the work folder when there is one.")
 
 
-@dataclass
-class SFTTrainConfig(JanusTrainConfig):
-    """Supervised fine-tuning on system-message data."""
-
-    output_dir: str = help_field("runs/janus-sft", "Where the trained model (merged when LoRA) and metrics.json are written.")
-    learning_rate: float = help_field(2e-4, "Peak learning rate (paper, full 7B fine-tuning: 5e-6; LoRA needs more).")
-
-
-# ----------------------------------------------------------------------------------------------- data
-
-
-def chat_prompt(system: Optional[str], prompt: str) -> list[dict[str, str]]:
-    return ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
-
-
-def _attack_pairs(cfg: JanusTrainConfig) -> list[Any]:
-    if not cfg.attack_prompts:
-        return []
-    from safealign.pluralistic.attacks import attack_training_pairs
-    from safealign.pluralistic.data import load_instructions
-
-    return attack_training_pairs(load_instructions(cfg.attack_prompts), per_prompt=cfg.attack_pairs_per_prompt, seed=cfg.seed)
-
-
-def _shuffle_cap(rows: list[Any], cfg: JanusTrainConfig) -> list[Any]:
-    rows = list(rows)
-    random.Random(cfg.seed).shuffle(rows)
-    return rows[: cfg.max_examples] if cfg.max_examples is not None else rows
-
-
-def sft_rows(cfg: JanusTrainConfig) -> list[dict[str, Any]]:
-    """Conversational prompt/completion rows (system turn included) from ``cfg.data`` (+ attack refusals)."""
-    from safealign.pluralistic.data import as_example, load_system_examples
-
-    examples = [as_example(e) for e in load_system_examples(cfg.data)] + [as_example(p) for p in _attack_pairs(cfg)]
-    rows = [{"prompt": chat_prompt(e.system, e.prompt), "completion": [{"role": "assistant", "content": e.response}]} for e in examples if e.response.strip()]
-    if not rows:
-        raise ConfigError(f"no training rows in {cfg.data}")
-    return _shuffle_cap(rows, cfg)
-
-
 # ---------------------------------------------------------------------------------------- model, args
 
 
-def load_policy(cfg: JanusTrainConfig) -> tuple[Any, Any]:
+def load_policy(cfg: TRLTrainConfig) -> tuple[Any, Any]:
     from safealign.models.loading import load_model_and_tokenizer
 
     model, tok = load_model_and_tokenizer(cfg.model, dtype=_dtype(cfg), padding_side="right")
@@ -110,7 +60,7 @@ def load_policy(cfg: JanusTrainConfig) -> tuple[Any, Any]:
     return model, tok
 
 
-def _dtype(cfg: JanusTrainConfig) -> Any:
+def _dtype(cfg: TRLTrainConfig) -> Any:
     import torch
 
     from safealign.models.loading import default_dtype
@@ -118,7 +68,7 @@ def _dtype(cfg: JanusTrainConfig) -> Any:
     return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}.get(cfg.precision) or default_dtype()
 
 
-def peft_config(cfg: JanusTrainConfig) -> Any:
+def peft_config(cfg: TRLTrainConfig) -> Any:
     if not cfg.lora:
         return None
     from peft import LoraConfig
@@ -127,7 +77,7 @@ def peft_config(cfg: JanusTrainConfig) -> Any:
     return LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, target_modules=target, task_type="CAUSAL_LM")
 
 
-def trainer_kwargs(cfg: JanusTrainConfig, learning_rate: float) -> dict[str, Any]:
+def trainer_kwargs(cfg: TRLTrainConfig, learning_rate: float) -> dict[str, Any]:
     """TrainingArguments shared by the TRL configs (SFTConfig / DPOConfig / ORPOConfig)."""
     import torch
 
@@ -163,7 +113,7 @@ def trainer_kwargs(cfg: JanusTrainConfig, learning_rate: float) -> dict[str, Any
 # ------------------------------------------------------------------------------------- training, saving
 
 
-def train_resumable(trainer: Any, cfg: JanusTrainConfig) -> tuple[float, Optional[str]]:
+def train_resumable(trainer: Any, cfg: TRLTrainConfig) -> tuple[float, Optional[str]]:
     """``trainer.train()``, continuing from the newest complete checkpoint of the work folder when ``cfg.resume``
     (complete: transformers writes ``trainer_state.json`` last). Returns (seconds, the checkpoint resumed from)."""
     from safealign.train.common import CHECKPOINT_PREFIX, checkpoint_step, latest_checkpoint
@@ -182,7 +132,7 @@ def train_resumable(trainer: Any, cfg: JanusTrainConfig) -> tuple[float, Optiona
     return time.time() - t0, (str(cp) if cp is not None else None)
 
 
-def save_trained(trainer: Any, tokenizer: Any, cfg: JanusTrainConfig, method: str, n_rows: int, seconds: float,
+def save_trained(trainer: Any, tokenizer: Any, cfg: TRLTrainConfig, method: str, n_rows: int, seconds: float,
                  resumed_from: Optional[str] = None) -> Path:
     """Write the model (LoRA merged unless ``merge_lora`` is off), tokenizer, config and metrics atomically.
 
@@ -277,17 +227,16 @@ def merge_saved_adapter(folder: Path, dtype: Any = None) -> bool:
     return True
 
 
-def train_sft(cfg: SFTTrainConfig, model: Any = None, tokenizer: Any = None) -> Path:
-    """Fine-tune on (system, prompt) -> answer; returns the output folder. ``model``/``tokenizer`` override loading
-    ``cfg.model`` (tests pass tiny in-memory models)."""
-    from datasets import Dataset
-    from trl import SFTConfig, SFTTrainer
+def preference_trainer_classes(method: str) -> tuple[Any, Any]:
+    """TRL's (config class, trainer class) for ``dpo`` or ``orpo`` (ORPO lives in ``trl.experimental.orpo`` in TRL 1.16)."""
+    if method == "dpo":
+        from trl import DPOConfig, DPOTrainer
 
-    rows = sft_rows(cfg)
-    if model is None:
-        model, tokenizer = load_policy(cfg)
-    tokenizer.padding_side = "right"
-    args = SFTConfig(**trainer_kwargs(cfg, cfg.learning_rate), max_length=cfg.max_length, packing=False, completion_only_loss=True, dataset_num_proc=None)
-    trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer, peft_config=peft_config(cfg))
-    seconds, resumed_from = train_resumable(trainer, cfg)
-    return save_trained(trainer, tokenizer, cfg, "sft", len(rows), seconds, resumed_from)
+        return DPOConfig, DPOTrainer
+    if method == "orpo":
+        try:
+            from trl import ORPOConfig, ORPOTrainer  # type: ignore[attr-defined]
+        except ImportError:  # TRL >= 1.0 moved ORPO to the experimental namespace
+            from trl.experimental.orpo import ORPOConfig, ORPOTrainer
+        return ORPOConfig, ORPOTrainer
+    raise ConfigError(f"method must be dpo or orpo, got {method!r}")

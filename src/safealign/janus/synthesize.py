@@ -26,8 +26,8 @@ from typing import Any, Callable, Optional
 from safealign.backends.base import Backend, GenerationParams
 from safealign.config import BaseConfig, help_field
 from safealign.data.records import Preference
-from safealign.pluralistic.data import normalise_instruction
-from safealign.pluralistic.taxonomy import Taxonomy, load_taxonomy, verbalize
+from safealign.janus.data import normalise_instruction
+from safealign.janus.taxonomy import Taxonomy, load_taxonomy, verbalize
 from safealign.ui import progress_bar
 from safealign.utils.atomic import atomic_write_json, atomic_write_text
 
@@ -235,7 +235,7 @@ def run_synthesis(cfg: SynthesisConfig) -> dict[str, Any]:
     """CLI entry: load instructions and the teacher, run with a progress bar."""
     from safealign.backends.openai_compat import make_backend
     from safealign.errors import ConfigError
-    from safealign.pluralistic.data import load_instructions
+    from safealign.janus.data import load_instructions
 
     if not cfg.instructions:
         raise ConfigError("--instructions is required (a .txt/.json/.jsonl/.csv file of instructions)")

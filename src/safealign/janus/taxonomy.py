@@ -24,7 +24,7 @@ import yaml
 
 from safealign.data.records import Preference
 from safealign.errors import ConfigError
-from safealign.pluralistic.adherence import Constraint, describe_constraint, validate_constraint
+from safealign.janus.adherence import Constraint, describe_constraint, validate_constraint
 
 DIMENSIONS = ("style", "background_knowledge", "informativeness", "harmlessness")
 
@@ -141,7 +141,7 @@ def constraints_conflict(constraints: list[Constraint]) -> bool:
 
 def load_taxonomy(*extra: str | Path) -> Taxonomy:
     """The built-in taxonomy, extended by each YAML file in ``extra`` in order."""
-    text = resources.files("safealign.pluralistic").joinpath("taxonomy.yaml").read_text(encoding="utf-8")
+    text = resources.files("safealign.janus").joinpath("taxonomy.yaml").read_text(encoding="utf-8")
     tax = Taxonomy.from_dict(yaml.safe_load(text), "built-in taxonomy")
     for path in extra:
         p = Path(path)
