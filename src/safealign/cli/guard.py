@@ -194,7 +194,7 @@ def collect_examples(sources: list[str]) -> list[Any]:
 
 
 def run_train_guard(cfg: GuardTrainConfig) -> dict[str, Any]:
-    from safealign.cli.common import console, print_json, summary, task_progress
+    from safealign.cli.common import print_json, summary, task_progress
     from safealign.guard import training_data as td
     from safealign.guard.classifier import CascadeConfig, Guard, TrainSettings
 

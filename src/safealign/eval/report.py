@@ -26,7 +26,7 @@ from string import Template
 from typing import Any, Iterable, Optional
 
 from safealign.errors import DataError
-from safealign.utils.atomic import atomic_write_json, atomic_write_text
+from safealign.utils.atomic import atomic_file, atomic_write_json, atomic_write_text
 
 PALETTE = ["#0969da", "#cf222e", "#1a7f37", "#8250df", "#bf8700", "#0a7f8c", "#e16f24", "#57606a"]
 PPO_PANELS = [
@@ -168,10 +168,8 @@ class _Plots:
         plt.close(fig)
         data = buf.getvalue()
         path = self.out_dir / f"{name}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".png.tmp")
-        tmp.write_bytes(data)
-        tmp.replace(path)
+        with atomic_file(path, "wb") as f:
+            f.write(data)
         self.paths.append(path)
         uri = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
         self.embedded[name] = uri

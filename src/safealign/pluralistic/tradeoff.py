@@ -27,7 +27,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 
 from safealign.data.records import PromptRecord, SystemExample, SystemPair
 from safealign.errors import DataError
-from safealign.utils.atomic import atomic_write_text
+from safealign.utils.atomic import atomic_file, atomic_write_text
 
 Responder = Callable[[list[PromptRecord]], list[str]]
 SafetyJudge = Callable[[list[PromptRecord], list[str]], list[bool]]
@@ -383,10 +383,9 @@ def plot_tradeoff(points: Sequence[MethodPoint], path: str | Path, title: str = 
     ax.set_title(title + "  (better: up-right)", fontsize=10)
     ax.legend(fontsize=7, loc="lower left")
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp)
+    with atomic_file(path, "wb") as f:
+        fig.savefig(f, format="png")
     plt.close(fig)
-    tmp.replace(path)
     return path
 
 

@@ -112,7 +112,8 @@ class TrainerState:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _rng_state() -> dict[str, Any]:
+def rng_state() -> dict[str, Any]:
+    """This process's random states: Python, NumPy, torch (and CUDA when there is one); checkpoints keep one per rank."""
     import numpy as np
 
     state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
@@ -121,7 +122,8 @@ def _rng_state() -> dict[str, Any]:
     return state
 
 
-def _set_rng_state(state: dict[str, Any]) -> None:
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what :func:`rng_state` returned."""
     import numpy as np
 
     random.setstate(state["python"])
@@ -163,7 +165,7 @@ def save_checkpoint(
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
     _barrier(accelerator)
-    torch.save(_rng_state(), tmp / f"rng_state_{rank}.pt")
+    torch.save(rng_state(), tmp / f"rng_state_{rank}.pt")
     # every process: gathering sharded weights and optimiser states is a collective
     if accelerator is not None and sharding.sharded_parameters(accelerator):
         names = {sharding.clean_param_name(n) for n, p in model.named_parameters() if p.requires_grad}
@@ -256,7 +258,7 @@ def load_checkpoint(
     if not rng.exists():
         rng = path / "rng_state_0.pt"
     if rng.exists():
-        _set_rng_state(torch.load(rng, weights_only=False))
+        set_rng_state(torch.load(rng, weights_only=False))
     data = json.loads((path / STATE_FILE).read_text())
     return TrainerState(**data)
 

@@ -53,7 +53,8 @@ from safealign.train.sharding import (
     whole_model_loading,
 )
 from safealign.ui import console
-from safealign.utils.atomic import atomic_dir, atomic_write_json, atomic_write_text
+from safealign.train.common import rng_state, set_rng_state
+from safealign.utils.atomic import atomic_dir, atomic_torch_save, atomic_write_json, atomic_write_text
 
 
 
@@ -819,7 +820,7 @@ class PPOLagTrainer:
         acc = self.acc
         rng_tmp = path.parent / f".rng-rank{acc.process_index}.pt"
         path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(_rng_state(), rng_tmp)
+        torch.save(rng_state(), rng_tmp)
         weights = self._weights_to_save()  # every process (a collective under ZeRO-3 / FSDP)
         engines = path.parent / f".deepspeed-{path.name}"
         optimizers = None
@@ -875,7 +876,7 @@ class PPOLagTrainer:
             if not (path / "score_scale.json").exists():
                 raise ConfigError(f"--resume: {path} was written without score_scaling: running")
             self.score_scale.load_state_dict(json.loads((path / "score_scale.json").read_text()))
-        _set_rng_state(torch.load(path / f"rng-rank{self.acc.process_index}.pt", weights_only=False))
+        set_rng_state(torch.load(path / f"rng-rank{self.acc.process_index}.pt", weights_only=False))
         self.step = int(state["step"])
         if self.acc.is_main_process and (self.out / METRICS).exists():  # drop metrics logged after the checkpoint
             keep = [l for l in (self.out / METRICS).read_text().splitlines() if l.strip() and json.loads(l)["step"] <= self.step]
@@ -895,7 +896,7 @@ class PPOLagTrainer:
             self.processing_class.save_pretrained(tmp)
         for name in ("reward_critic", "cost_critic"):
             sd = critics[name] if critics is not None else self._module_state(getattr(self, name))
-            _atomic_torch_save(sd, self.out / f"{name}.pt")
+            atomic_torch_save(sd, self.out / f"{name}.pt")
         atomic_write_json(
             self.out / "summary.json",
             {"steps": self.step, "lambda": dict(zip(self.lagrange.names, self.lagrange.values)), "actor": str(self.out / "actor")},
@@ -926,12 +927,6 @@ def _now(device: torch.device) -> float:
     return time.perf_counter()
 
 
-def _atomic_torch_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
 def _seed_everything(seed: int) -> None:
     random.seed(seed)
     torch.manual_seed(seed)
@@ -941,25 +936,6 @@ def _seed_everything(seed: int) -> None:
         np.random.seed(seed % 2**32)
     except ImportError:  # pragma: no cover
         pass
-
-
-def _rng_state() -> dict[str, Any]:
-    import numpy as np
-
-    st: dict[str, Any] = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        st["cuda"] = torch.cuda.get_rng_state_all()
-    return st
-
-
-def _set_rng_state(st: dict[str, Any]) -> None:
-    import numpy as np
-
-    random.setstate(st["python"])
-    np.random.set_state(st["numpy"])
-    torch.set_rng_state(st["torch"])
-    if "cuda" in st and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(st["cuda"])
 
 
 def run_ppo_lag(cfg: PPOLagConfig) -> Path:

@@ -40,6 +40,7 @@ from safealign.train.score_config import CostTrainConfig, RewardTrainConfig, Sco
 from safealign.models.conversation import encode_conversations, is_processor
 from safealign.train.score_data import PairCollator, check_pairs, first_second
 from safealign.ui import console, progress_bar
+from safealign.utils.atomic import atomic_torch_save
 
 
 # ------------------------------------------------------------------------------------------------ data
@@ -203,12 +204,7 @@ def cache_trunk_states(model: ScoreModel, processing_class: Any, pairs: Sequence
                 store[keys[row]] = h[j, :n].detach().cpu().clone()  # right padding: real tokens come first
             advance(len(chunk))
     if cache_file is not None and todo:
-        import os
-
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_file.with_name(f".{cache_file.name}.{os.getpid()}.tmp")
-        torch.save({"tag": [tag], "states": store}, tmp)
-        os.replace(tmp, cache_file)
+        atomic_torch_save({"tag": [tag], "states": store}, cache_file)
     return [(store[keys[2 * i]], store[keys[2 * i + 1]]) for i in range(len(pairs))]
 
 

@@ -8,7 +8,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import IO, Any, Iterator
 
 
 def _read_umask() -> int:
@@ -24,14 +24,17 @@ def _umask() -> int:
     return _UMASK
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write to a temporary sibling and rename it into place; the file gets the usual permissions (0666 & ~umask)."""
+@contextlib.contextmanager
+def atomic_file(path: str | os.PathLike, mode: str = "w") -> Iterator[IO[Any]]:
+    """Yield a file open on a temporary sibling (``mode`` "w" for text, "wb" for bytes); on success it is flushed to
+    disk and renamed into place with the usual permissions (0666 & ~umask). An interrupted block leaves ``path`` as
+    it was."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; a report or dataset should be readable like any file
@@ -42,8 +45,22 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
         raise
 
 
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` (UTF-8) to a temporary sibling and rename it into place."""
+    with atomic_file(path) as f:
+        f.write(text)
+
+
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
+    """``torch.save`` to a temporary sibling, renamed into place."""
+    import torch
+
+    with atomic_file(path, "wb") as f:
+        torch.save(obj, f)
 
 
 @contextlib.contextmanager
