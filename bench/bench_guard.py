@@ -41,6 +41,7 @@ sys.path.insert(0, str(REPO / "src"))
 from safealign.guard.categories import canonical_categories  # noqa: E402
 from safealign.guard.classifier import MINILM, EmbeddingClassifier, Guard, GuardExample, TrainSettings, expected_calibration_error, train_classifier  # noqa: E402
 from safealign.guard.training_data import augment_responses, demo_examples, seed_examples  # noqa: E402
+from safealign.utils.jsonl import read_jsonl  # noqa: E402
 
 REUSE = False
 LM_EXAMPLES = 600  # training examples of the SmolLM2-backbone heads (stage 2 / independent judge)
@@ -71,7 +72,7 @@ def _json(name: str) -> Any:
 
 
 def _jsonl(name: str) -> list[dict]:
-    return [json.loads(x) for x in (EXT / name).read_text(encoding="utf-8").splitlines() if x.strip()]
+    return read_jsonl(EXT / name)
 
 
 def _csv(name: str) -> list[dict]:

@@ -245,7 +245,9 @@ def main() -> None:
     if args.per_category:
         # one multiplier per attack family + plain harmful prompts, each on the cost of its own prompts (benign
         # prompts then cannot pull a single J_C below d while the attacked ones stay unsafe)
-        rows = [json.loads(line) for line in (data / "ppo_prompts.jsonl").read_text().splitlines() if line.strip()]
+        from safealign.utils.jsonl import read_jsonl
+
+        rows = read_jsonl(data / "ppo_prompts.jsonl")
         names = sorted({r["category"] for r in rows if r.get("label") == "harmful"})
         ppo_over.update(constraints="prompt_category", constraint_names=names, cost_threshold=[0.0] * len(names))
 

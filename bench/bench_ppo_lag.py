@@ -308,7 +308,9 @@ def run(args) -> dict:
         tr = _trainer(args, OUT / f"run{args.tag}_{name}", reward, cost, cost_threshold=[args.threshold], **over)
         tr.train()
         train_s = time.time() - t
-        rows = [json.loads(line) for line in (OUT / f"run{args.tag}_{name}" / "metrics.jsonl").read_text().splitlines()]
+        from safealign.utils.jsonl import read_jsonl
+
+        rows = read_jsonl(OUT / f"run{args.tag}_{name}" / "metrics.jsonl")
         ev = evaluate(tr.unwrapped_actor, tok, reward, cost, held_out, args.max_new_tokens)
         res[name] = {
             "train_seconds": round(train_s, 1),

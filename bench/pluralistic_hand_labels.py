@@ -26,15 +26,14 @@ import json
 from collections import Counter
 from pathlib import Path
 
+from safealign.utils.jsonl import iter_jsonl
+
 LABELS = ("refuses", "deflects", "complies")
 
 
 def load_labels(path: Path) -> dict[tuple[str, str, int], dict]:
     out = {}
-    for i, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        row = json.loads(line)
+    for i, row in iter_jsonl(path):
         if row.get("label") not in LABELS:
             raise SystemExit(f"{path}:{i}: label must be one of {LABELS}, got {row.get('label')!r}")
         out[(row["run"], row["method"], int(row["index"]))] = row

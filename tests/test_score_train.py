@@ -13,7 +13,8 @@ from safealign.errors import DataError
 from safealign.models.score import ScoreConfig, ScoreModel, load_score_model, score_pairs
 from safealign.testing import solid_image, tiny_lm, tiny_vlm
 from safealign.train import score_trainer
-from safealign.train.common import latest_checkpoint, read_jsonl
+from safealign.train.common import latest_checkpoint
+from safealign.utils.jsonl import read_jsonl
 from safealign.train.score_config import ScoreTrainConfig
 from safealign.train.score_trainer import train_score_model
 

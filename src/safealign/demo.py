@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 from safealign.utils.atomic import atomic_write_json
+from safealign.utils.jsonl import read_jsonl
 
 HEADLINE_KEYS = (
     "reward_model_accuracy",
@@ -253,7 +254,7 @@ def stage_ppo(ctx: DemoContext) -> dict[str, Any]:
         mod.run_ppo_lag(cfg)
     finally:
         stop()
-    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    rows = read_jsonl(out / "metrics.jsonl")
     last = rows[-1] if rows else {}
     lams = [v for k, v in last.items() if k == "lambda" or k.startswith("lambda/")]
     ctx.headline.update(ppo_steps=len(rows), final_lambda=(max(lams) if lams else None), final_reward=last.get("reward"),

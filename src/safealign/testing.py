@@ -267,6 +267,7 @@ def ppo_resume_check(out: str | Path, critic_modes: Sequence[str] = ("head", "to
     from safealign.data.records import PromptRecord
     from safealign.models.score import ScoreConfig, ScoreModel
     from safealign.train.ppo_lag import PPOLagConfig, PPOLagTrainer
+    from safealign.utils.jsonl import read_jsonl
 
     prompts = [PromptRecord(prompt=p, system=s) for p, s in RESUME_PROMPTS]
 
@@ -285,7 +286,7 @@ def ppo_resume_check(out: str | Path, critic_modes: Sequence[str] = ("head", "to
                 for k, v in torch.load(ck / f"{name}.pt", map_location="cpu").items()}
 
     def metrics(run_dir: Path) -> list[dict[str, float]]:
-        return [{k: v for k, v in json.loads(line).items() if not k.startswith("time/")} for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+        return [{k: v for k, v in row.items() if not k.startswith("time/")} for row in read_jsonl(run_dir / "metrics.jsonl")]
 
     out = Path(out)
     modes: dict[str, Any] = {}

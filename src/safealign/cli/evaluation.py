@@ -5,7 +5,6 @@ Heavy imports (torch, transformers, matplotlib) stay inside the command function
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -111,13 +110,13 @@ def arena_command(
     from safealign.eval.arena import BackendJudge, arena_from_rows
     from safealign.eval.safety import ANSWERS_FILE, load_policy_backend, load_prompt_set, parse_model_specs, run_safety_eval
     from safealign.utils.atomic import atomic_write_json
+    from safealign.utils.jsonl import read_jsonl
 
     out = Path(output_dir)
     if answers:
-        p = Path(answers)
-        if not p.exists():
+        if not Path(answers).exists():
             raise DataError("answers file not found", file=answers)
-        rows = [json.loads(line) for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
+        rows = read_jsonl(answers)
         name_a, name_b = model_a, model_b
         thr = threshold if threshold is not None else 0.0
     else:

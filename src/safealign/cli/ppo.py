@@ -6,16 +6,15 @@ from typing import Any
 
 
 def _run(cfg: Any) -> None:
-    import json
-
     from safealign.cli.common import is_main_process, print_json, summary
     from safealign.train.ppo_lag import METRICS, run_ppo_lag
+    from safealign.utils.jsonl import read_jsonl
 
     out = run_ppo_lag(cfg)
     if not is_main_process():
         return  # under a launcher only rank 0 reports
-    lines = (out / METRICS).read_text().splitlines() if (out / METRICS).exists() else []
-    last = json.loads(lines[-1]) if lines else {}
+    rows = read_jsonl(out / METRICS) if (out / METRICS).exists() else []
+    last = rows[-1] if rows else {}
     print_json({"output_dir": str(out), "metrics": str(out / METRICS), "last": last})  # stdout: machine-readable
     lam = ", ".join(f"{k}={v:.3g}" for k, v in last.items() if k.startswith("lambda"))
     summary(

@@ -11,6 +11,7 @@ from typing import Any, Optional
 import typer
 
 from safealign.errors import ConfigError, DataError
+from safealign.utils.jsonl import iter_jsonl
 
 
 def _pct(v: Any) -> str:
@@ -88,13 +89,7 @@ def read_score_inputs(path: str) -> list[dict[str, Any]]:
     if not p.exists():
         raise DataError("input file not found", file=path)
     rows = []
-    for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(f"invalid JSON ({e.msg})", file=path, row=i) from None
+    for i, row in iter_jsonl(p):
         if not isinstance(row, dict):
             raise DataError("row is not an object", file=path, row=i)
         if not isinstance(row.get("prompt"), str):

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Optional
 
 from safealign.errors import DataError
+from safealign.utils.jsonl import iter_jsonl, read_jsonl
 
 from .adapters import beavertails_v, multifaceted_bench, multifaceted_collection, multifaceted_dpo, pku_saferlhf, prompts
 from .adapters import safealign as ours
@@ -101,27 +102,13 @@ Row = Any  # Mapping, a plain string (prompt lists), or a DataError for an unpar
 
 
 def _jsonl_rows(path: Path) -> Iterator[tuple[int, Row]]:
-    with path.open(encoding="utf-8-sig") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                yield lineno, json.loads(line)
-            except json.JSONDecodeError as e:
-                yield lineno, DataError(f"invalid JSON ({e.msg} at column {e.colno})", file=str(path), row=lineno)
+    return iter_jsonl(path, on_error="yield")  # a bad line becomes that row's error (kept or skipped like the others)
 
 
 def read_jsonl_rows(path: str | os.PathLike) -> list[dict[str, Any]]:
     """The plain rows of a JSONL file (no schema), for tools that read another command's output (``data collect``'s
     answers, ``safealign score``'s scores). A missing file or an unparsable line is a one-line DataError."""
-    if not Path(path).is_file():
-        raise DataError("no such file", file=str(path))
-    rows = []
-    for _, row in _jsonl_rows(Path(path)):
-        if isinstance(row, DataError):
-            raise row
-        rows.append(row)
-    return rows
+    return read_jsonl(path, objects=False)
 
 
 def _json_rows(path: Path) -> Iterator[tuple[int, Row]]:

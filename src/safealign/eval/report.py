@@ -27,6 +27,7 @@ from typing import Any, Iterable, Optional
 
 from safealign.errors import DataError
 from safealign.utils.atomic import atomic_file, atomic_write_json, atomic_write_text
+from safealign.utils.jsonl import read_jsonl
 
 PALETTE = ["#0969da", "#cf222e", "#1a7f37", "#8250df", "#bf8700", "#0a7f8c", "#e16f24", "#57606a"]
 PPO_PANELS = [
@@ -52,22 +53,9 @@ class ReportResult:
 
 
 # ------------------------------------------------------------------------------------------------ reading
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    rows = []
-    lines = path.read_text(encoding="utf-8").splitlines()
-    for i, line in enumerate(lines, 1):
-        line = line.strip()
-        if not line:
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError:
-            if i == len(lines):  # a half-written last line of a live run: ignore it
-                continue
-            raise DataError("invalid JSON line", file=str(path), row=i) from None
-        if isinstance(obj, dict):
-            rows.append(obj)
-    return rows
+def _rows_of(path: Path) -> list[dict[str, Any]]:
+    """The object rows of a JSONL file a run may still be appending to (a torn last line is ignored)."""
+    return [r for r in read_jsonl(path, objects=False, torn_tail=True) if isinstance(r, dict)]
 
 
 def _read_json(path: Path) -> Any:
@@ -95,7 +83,7 @@ def _label(path: Path, root: Path) -> str:
 def find_metrics(run_dir: Path) -> dict[str, list[dict[str, Any]]]:
     found: dict[str, list[dict[str, Any]]] = {}
     for p in _visible(run_dir.rglob("metrics.jsonl"), run_dir):
-        rows = [r for r in _read_jsonl(p) if "event" not in r]  # start/eval events are not training steps
+        rows = [r for r in _rows_of(p) if "event" not in r]  # start/eval events are not training steps
         if rows:
             found[_label(p, run_dir)] = rows
     for p in _visible(run_dir.rglob("metrics.json"), run_dir):  # Janus trainers: {"log_history": [...], ...}
@@ -542,7 +530,7 @@ def build_report(run_dir: str | Path, title: Optional[str] = None, max_examples:
         sections.append((f"safety-{i}", "Safety before / after" + ("" if len(safety_files) == 1 else f" ({label})"), body))
         answers = p.parent / "safety_answers.jsonl"
         if answers.exists() and not example_html:
-            example_html = examples_html(pick_examples(_read_jsonl(answers), max_examples))
+            example_html = examples_html(pick_examples(_rows_of(answers), max_examples))
 
     # arena
     arena_files = _visible(root.rglob("arena.json"), root)
@@ -571,7 +559,7 @@ def build_report(run_dir: str | Path, title: Optional[str] = None, max_examples:
     # guard rounds (decision logs too)
     for p in _visible(root.rglob("decisions.jsonl"), root):
         hist: dict[str, int] = {}
-        for r in _read_jsonl(p):
+        for r in _rows_of(p):
             if "rounds" in r:
                 hist[str(int(r["rounds"]))] = hist.get(str(int(r["rounds"])), 0) + 1
         if hist:

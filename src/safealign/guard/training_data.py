@@ -15,7 +15,6 @@ Sources (all produce :class:`safealign.guard.classifier.GuardExample`):
 
 from __future__ import annotations
 
-import json
 import random
 from importlib import resources
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any, Iterable, Optional, Sequence
 import yaml
 
 from safealign.errors import DataError
+from safealign.utils.jsonl import read_json_rows
 from safealign.guard.categories import canonical_categories, prior_severity
 from safealign.guard.classifier import GuardExample
 
@@ -121,28 +121,8 @@ def read_labelled_file(path: str | Path) -> list[GuardExample]:
     path = Path(path)
     if not path.exists():
         raise DataError("file not found", str(path))
-    text = path.read_text(encoding="utf-8")
-    rows: list[Any]
-    if path.suffix == ".json":
-        try:
-            rows = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise DataError(f"invalid JSON ({e.msg})", str(path), e.lineno) from None
-        if not isinstance(rows, list):
-            raise DataError("expected a JSON array of objects", str(path))
-    else:
-        rows = []
-        for n, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise DataError(f"invalid JSON ({e.msg})", str(path), n) from None
     out: list[GuardExample] = []
-    for n, row in enumerate(rows, 1):
-        if not isinstance(row, dict):
-            raise DataError("expected a JSON object", str(path), n)
+    for n, row in enumerate(read_json_rows(path), 1):
         prompt = row.get("prompt")
         if not isinstance(prompt, str) or not prompt.strip():
             raise DataError("missing or empty", str(path), n, "prompt")

@@ -14,6 +14,7 @@ from typing import Any, Iterator, Optional
 
 from safealign.data.records import Preference, PromptRecord, Rubric, RubricItem, SystemExample, SystemPair
 from safealign.errors import DataError
+from safealign.utils.jsonl import iter_jsonl
 
 _INSTRUCTION_FIELDS = ("instruction", "prompt", "question", "goal", "Behavior", "prompts_final", "turns")
 
@@ -35,17 +36,10 @@ def iter_json_rows(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 raise DataError("expected an object", file=str(p), row=i)
             yield i, row
         return
-    with p.open(encoding="utf-8") as f:
-        for i, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except ValueError as e:
-                raise DataError(f"invalid JSON ({e.msg})", file=str(p), row=i) from None
-            if not isinstance(row, dict):
-                raise DataError("expected an object", file=str(p), row=i)
-            yield i, row
+    for i, row in iter_jsonl(p):
+        if not isinstance(row, dict):
+            raise DataError("expected an object", file=str(p), row=i)
+        yield i, row
 
 
 def load_instructions(path: str | Path, field: Optional[str] = None) -> list[str]:

@@ -291,8 +291,3 @@ def _jsonable(x: Any) -> Any:
     if isinstance(x, torch.Tensor):
         return x.item() if x.numel() == 1 else x.tolist()
     return str(x)
-
-
-def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]

@@ -55,6 +55,7 @@ from safealign.train.sharding import (
 from safealign.ui import console
 from safealign.train.common import rng_state, set_rng_state
 from safealign.utils.atomic import atomic_dir, atomic_torch_save, atomic_write_json, atomic_write_text
+from safealign.utils.jsonl import read_json_rows, read_jsonl
 
 
 
@@ -210,7 +211,7 @@ def load_prompts(spec: str) -> list[PromptRecord]:
     path = Path(spec)
     if not path.exists():
         raise ConfigError(f"prompt file not found: {spec}")
-    rows = _read_rows(path)
+    rows = read_json_rows(path)
     out = []
     for i, row in enumerate(rows, 1):
         text = next((row[k] for k in ("prompt", "question", "instruction", "goal") if isinstance(row.get(k), str)), None)
@@ -232,30 +233,6 @@ def load_prompts(spec: str) -> list[PromptRecord]:
     if not out:
         raise DataError("no prompts", str(path))
     return out
-
-
-def _read_rows(path: Path) -> list[dict[str, Any]]:
-    text = path.read_text(encoding="utf-8")
-    if path.suffix == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise DataError(f"invalid JSON ({e.msg})", str(path), e.lineno) from None
-        if not isinstance(data, list):
-            raise DataError("expected a JSON list of objects", str(path))
-        return data
-    rows = []
-    for i, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(f"invalid JSON ({e.msg})", str(path), i) from None
-        if not isinstance(row, dict):
-            raise DataError("expected a JSON object", str(path), i)
-        rows.append(row)
-    return rows
 
 
 # ---------------------------------------------------------------------------------------------- trainer
@@ -388,7 +365,7 @@ class PPOLagTrainer:
             raise ConfigError(f"{with_image} of {len(self.prompts)} prompts have an image: use all-image or all-text prompt sets")
         if with_image and not self.vision:
             raise ConfigError("the prompts have images but the actor is a text-only model")
-        self.ptx_examples = list(ptx_examples) if ptx_examples is not None else (_read_rows(Path(cfg.ptx_data)) if cfg.ptx_data else [])
+        self.ptx_examples = list(ptx_examples) if ptx_examples is not None else (read_json_rows(cfg.ptx_data) if cfg.ptx_data else [])
         self.step = 0
         self._writer = None
 
@@ -879,8 +856,8 @@ class PPOLagTrainer:
         set_rng_state(torch.load(path / f"rng-rank{self.acc.process_index}.pt", weights_only=False))
         self.step = int(state["step"])
         if self.acc.is_main_process and (self.out / METRICS).exists():  # drop metrics logged after the checkpoint
-            keep = [l for l in (self.out / METRICS).read_text().splitlines() if l.strip() and json.loads(l)["step"] <= self.step]
-            atomic_write_text(self.out / METRICS, "".join(l + "\n" for l in keep))
+            keep = [r for r in read_jsonl(self.out / METRICS) if r["step"] <= self.step]
+            atomic_write_text(self.out / METRICS, "".join(json.dumps(r) + "\n" for r in keep))
 
     def save_final(self) -> None:
         """output_dir/actor (LoRA adapter or full weights + tokenizer/processor), critics, summary.json.

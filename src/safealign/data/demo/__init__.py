@@ -11,7 +11,6 @@ Files are JSONL in our "safealign" schema (see safealign.data.adapters.safealign
 
 from __future__ import annotations
 
-import json
 from functools import lru_cache
 from pathlib import Path
 
@@ -42,15 +41,14 @@ def demo_path(name: str) -> Path:
 def _load(name: str) -> tuple:
     from safealign.data.adapters import RowContext
     from safealign.data.adapters.safealign import decode
+    from safealign.utils.jsonl import iter_jsonl
 
     path = demo_path(name)
     if not path.exists():
         raise DataError(f"demo file missing: {path} (run `python -m safealign.data.demo.build`)")
     out = []
-    with path.open(encoding="utf-8") as f:
-        for i, line in enumerate(f):
-            if line.strip():
-                out.append(decode(json.loads(line), RowContext(str(path), i + 1, DEMO_DIR)))
+    for i, row in iter_jsonl(path):
+        out.append(decode(row, RowContext(str(path), i, DEMO_DIR)))
     return tuple(out)
 
 
