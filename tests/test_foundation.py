@@ -118,3 +118,20 @@ def test_atomic_writes_get_normal_permissions(tmp_path):
         (tmp / "w.bin").write_bytes(b"1")
     assert (tmp_path / "r.html").stat().st_mode & 0o777 == 0o666 & ~atomic._UMASK
     assert (tmp_path / "model").stat().st_mode & 0o777 == 0o777 & ~atomic._UMASK
+
+
+def test_an_interrupted_atomic_file_keeps_the_old_one_and_torch_objects_are_saved_whole(tmp_path):
+    import torch
+
+    from safealign.utils import atomic
+
+    target = tmp_path / "critic.pt"
+    atomic.atomic_torch_save({"w": torch.arange(3.0)}, target)
+    assert torch.equal(torch.load(target)["w"], torch.arange(3.0))
+    assert target.stat().st_mode & 0o777 == 0o666 & ~atomic._UMASK
+    with pytest.raises(RuntimeError):
+        with atomic.atomic_file(target, "wb") as f:
+            f.write(b"half a tensor")
+            raise RuntimeError("killed while writing")
+    assert torch.equal(torch.load(target)["w"], torch.arange(3.0))  # the previous complete file is still there
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["critic.pt"]  # and no temporary file is left behind
