@@ -1,8 +1,11 @@
-"""Every formula of the two papers in one place (REFERENCE.md section 1).
+"""Every formula of the papers in one place: the score-model losses and PPO-Lagrangian of Safe RLHF / Safe RLHF-V
+(reward and cost models, KL-penalised rewards, GAE, the combined advantage, clipped actor and value losses, the
+multiplier step) and the PTX loss.
 
 Shapes: B = batch, T = response length. ``mask`` is 1.0 on real response tokens and 0.0 on padding; every
 reduction over tokens is a masked mean so that padding never contributes. Each function has a unit test
-against values computed by hand (tests/test_losses.py).
+against values computed by hand (tests/test_losses_preference.py for the score-model losses,
+tests/test_losses_rl.py for PPO-Lagrangian).
 """
 
 from __future__ import annotations

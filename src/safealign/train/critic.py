@@ -2,7 +2,7 @@
 
 A frozen score model (reward R or cost C) is read once per rollout by :func:`score_rollout`: one batched forward
 of its trunk gives the end scores (frozen head at the last non-pad token) AND the hidden states a critic reads.
-The critics are initialised from the score models (REFERENCE.md: V_R from R, V_C from C):
+The critics are initialised from the score models (as in Safe RLHF-V: V_R from R, V_C from C):
 
 - ``mode="head"`` (default, cheapest): the critic SHARES the frozen trunk; only a linear value head is trained. Its
   inputs are the trunk's final hidden states at the response positions, cached by the scoring pass, so neither the

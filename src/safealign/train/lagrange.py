@@ -1,4 +1,4 @@
-"""The Lagrange multiplier(s) of PPO-Lagrangian (REFERENCE.md section 1, "Multiplier").
+"""The Lagrange multiplier(s) of PPO-Lagrangian (Safe RLHF / Safe RLHF-V: the learned multiplier of the min-max objective).
 
 lambda_k = exp(log_lambda_k); each ``log_lambda_k`` takes one SGD step per RL step on the multiplier loss
 ``-(J_C,k - d_k) * lambda_k`` (see :func:`safealign.losses.lagrange_step`), where ``J_C,k`` is the mean end-cost

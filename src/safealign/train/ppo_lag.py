@@ -1,5 +1,5 @@
 """PPO-Lagrangian (Safe RLHF / Safe RLHF-V) for text and vision-language policies. Orchestration only: every
-formula comes from :mod:`safealign.losses` (REFERENCE.md section 1).
+formula comes from :mod:`safealign.losses` (the PPO-Lagrangian of the Safe RLHF / Safe RLHF-V papers).
 
 One RL step:
   1. rollout: batched KV-cached sampling, per-token log-probs of the unwarped policy   (time/generation)

@@ -1,4 +1,4 @@
-"""One trainer for the reward model R and the cost model C (Safe RLHF / Safe RLHF-V, REFERENCE.md section 1).
+"""One trainer for the reward model R and the cost model C (the score models of Safe RLHF / Safe RLHF-V).
 
 The two differ only in which response comes first in a batch and in the loss (both from :mod:`safealign.losses`):
 
