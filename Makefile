@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: demo test install clean-venv bench
+.PHONY: demo test lint install clean-venv bench
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -25,6 +25,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# ruff (pinned in the test extra, configured in pyproject.toml): pyflakes, pycodestyle, import order, 120 columns
+lint: $(STAMP)
+	$(BIN)/ruff check .
 
 bench: $(STAMP)
 	@echo "See bench/README.md for the individual benchmarks."

@@ -39,7 +39,14 @@ EXT = REPO.parent / "shared" / "data" / "external"
 sys.path.insert(0, str(REPO / "src"))
 
 from safealign.guard.categories import canonical_categories  # noqa: E402
-from safealign.guard.classifier import MINILM, EmbeddingClassifier, Guard, GuardExample, TrainSettings, expected_calibration_error, train_classifier  # noqa: E402
+from safealign.guard.classifier import (  # noqa: E402
+    EmbeddingClassifier,
+    Guard,
+    GuardExample,
+    TrainSettings,
+    expected_calibration_error,
+    train_classifier,
+)
 from safealign.guard.training_data import augment_responses, demo_examples, seed_examples  # noqa: E402
 from safealign.utils.jsonl import read_jsonl  # noqa: E402
 

@@ -95,9 +95,9 @@ def main() -> None:
 
     torch.manual_seed(0)
     from safealign.data.demo import load_demo
-    from safealign.models.loading import resolve_model
     from safealign.janus.data import load_prompt_records
     from safealign.janus.recipes import PreferenceTrainConfig, SFTTrainConfig, train_preference, train_sft
+    from safealign.models.loading import resolve_model
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

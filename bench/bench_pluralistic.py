@@ -194,10 +194,10 @@ def main() -> None:
 
     def collect() -> None:
         from safealign.backends.base import GenerationParams
-        from safealign.train.collect import ComplianceJudge, collect_pairs
         from safealign.data.io import load_prompts
         from safealign.eval.safety import backend_answerer
         from safealign.pluralistic import tradeoff as T
+        from safealign.train.collect import ComplianceJudge, collect_pairs
 
         label_guard = None
         if args.label_guard and Path(args.label_guard).exists():

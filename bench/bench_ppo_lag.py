@@ -205,7 +205,7 @@ def anchored_ptx_file(scored_answers: str) -> str:
 # ------------------------------------------------------------------------------------------------ modes
 def _trainer(args, out: Path, reward, cost, **over):
     from safealign.models.loading import load_model_and_tokenizer
-    from safealign.train.ppo_lag import PPOLagConfig, PPOLagTrainer, load_prompts
+    from safealign.train.ppo_lag import PPOLagConfig, PPOLagTrainer
 
     actor, tok = load_model_and_tokenizer("default")
     cfg = PPOLagConfig.load(str(REPO / "configs/cpu-demo/ppo_lag.yaml"))

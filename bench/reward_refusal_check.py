@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 
 import torch
+
 from bench_ppo_lag import held_out_prompts  # this folder is on sys.path when the script runs
 
 REPO = Path(__file__).resolve().parent.parent

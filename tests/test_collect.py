@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from safealign.train.collect import FALLBACK_REFUSALS, ComplianceJudge, Judgment, collect_pairs, make_pairs
 from safealign.data.records import PromptRecord
 from safealign.guard.decision import GuardVerdict
+from safealign.train.collect import FALLBACK_REFUSALS, ComplianceJudge, Judgment, collect_pairs, make_pairs
 
 REFUSAL = "I can't help with that."
 

@@ -18,8 +18,8 @@ from safealign.data import (
 from safealign.data.demo import load_demo
 from safealign.data.records import SafetyPair
 from safealign.errors import DataError
-
-from test_data_adapters import btv_row, pku_row, write_jsonl as write_rows
+from test_data_adapters import btv_row, pku_row
+from test_data_adapters import write_jsonl as write_rows
 
 
 def test_source_errors_are_one_line(tmp_path):

@@ -20,8 +20,15 @@ import pytest
 pytest.importorskip("deepspeed")
 
 from safealign.testing import free_port, save_tiny_lm  # noqa: E402
-
-from test_janus_multiprocess import COMMON, TOL, _check_two_process_output, _cli_args, _losses, _same_weights, _write_data  # noqa: E402
+from test_janus_multiprocess import (  # noqa: E402
+    COMMON,
+    TOL,
+    _check_two_process_output,
+    _cli_args,
+    _losses,
+    _same_weights,
+    _write_data,
+)
 from test_score_cli import _pairs  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

@@ -105,8 +105,8 @@ def test_summarise_empty_groups_are_none() -> None:
 
 def test_tiny_models_end_to_end_and_padding_invariance(tiny_lm) -> None:
     """A tiny LM answers; a tiny score model scores; a batch of different lengths scores like one-at-a-time."""
-    from safealign.backends.local import LocalBackend
     from safealign.backends.base import GenerationParams
+    from safealign.backends.local import LocalBackend
     from safealign.models.score import ScoreConfig, ScoreModel
 
     model, tok = tiny_lm
@@ -124,8 +124,8 @@ def test_tiny_models_end_to_end_and_padding_invariance(tiny_lm) -> None:
 
 
 def test_vision_prompt_reaches_a_vision_backend(tiny_vlm) -> None:
-    from safealign.backends.local import LocalBackend
     from safealign.backends.base import GenerationParams
+    from safealign.backends.local import LocalBackend
     from safealign.testing import solid_image
 
     model, proc = tiny_vlm

@@ -77,8 +77,8 @@ def test_default_conversion_is_atomic(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_default_model_loads_and_chats(default_model_dir):
-    from safealign.backends.local import LocalBackend
     from safealign.backends.base import GenerationParams
+    from safealign.backends.local import LocalBackend
     from safealign.models.loading import load_model_and_tokenizer
 
     model, tok = load_model_and_tokenizer("default")

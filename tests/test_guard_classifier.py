@@ -9,7 +9,15 @@ import torch
 
 from safealign.errors import DataError, ModelNotFoundError
 from safealign.guard.categories import canonical_categories
-from safealign.guard.classifier import CascadeConfig, Guard, GuardExample, TrainSettings, expected_calibration_error, features, fit_temperature
+from safealign.guard.classifier import (
+    CascadeConfig,
+    Guard,
+    GuardExample,
+    TrainSettings,
+    expected_calibration_error,
+    features,
+    fit_temperature,
+)
 from safealign.guard.decision import GuardVerdict
 from safealign.guard.training_data import augment_responses, read_labelled_file, seed_examples
 

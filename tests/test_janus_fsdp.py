@@ -16,7 +16,6 @@ import pytest
 import torch
 
 from safealign.testing import save_tiny_lm, torchrun_source
-
 from test_janus_multiprocess import COMMON, TOL, _losses, _same_weights, _write_data
 
 SCRIPT = r'''

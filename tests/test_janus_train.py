@@ -6,7 +6,14 @@ import json
 
 import pytest
 
-from safealign.janus.recipes import PreferenceTrainConfig, SFTTrainConfig, preference_rows, sft_rows, train_preference, train_sft
+from safealign.janus.recipes import (
+    PreferenceTrainConfig,
+    SFTTrainConfig,
+    preference_rows,
+    sft_rows,
+    train_preference,
+    train_sft,
+)
 
 
 def _data(tmp_path, n=8):

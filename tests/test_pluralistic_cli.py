@@ -13,8 +13,7 @@ from safealign.pluralistic.conditioned import load_records
 
 @pytest.fixture()
 def app():
-    from safealign.cli import Apps
-    from safealign.cli import pluralistic
+    from safealign.cli import Apps, pluralistic
 
     root = typer.Typer()
     apps = Apps(root=root, data=typer.Typer(), train=typer.Typer(), eval=typer.Typer())

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-
 from safealign.data.records import PromptRecord, SystemExample
 from safealign.pluralistic.tradeoff import (
     MethodPoint,

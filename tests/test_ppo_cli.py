@@ -7,6 +7,7 @@ import json
 import pytest
 
 from safealign.cli import build_app, main
+from safealign.utils.jsonl import read_jsonl
 
 
 def test_help_lists_every_field():
@@ -38,7 +39,7 @@ def test_cli_runs_on_tiny_saved_models(tmp_path, capsys):
         main(["train", "ppo-lag", "--config", str(cfg), "--prompts", str(prompts), "--output-dir", str(out), "--steps", "1",
               "--batch-size", "2", "--max-new-tokens", "4", "--no-progress", "--no-tensorboard"])
     assert e.value.code == 0
-    rows = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
+    rows = read_jsonl(out / "metrics.jsonl")
     assert len(rows) == 1 and rows[0]["step"] == 1  # the command line overrides the YAML's steps: 5
     cap = capsys.readouterr()
     assert "ppo-lag: 1 steps" in cap.err

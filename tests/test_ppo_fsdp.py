@@ -10,7 +10,6 @@ import torch
 
 from safealign.testing import torchrun_source
 
-
 SCRIPT = r'''
 import json, sys
 from pathlib import Path

@@ -10,7 +10,6 @@ import json
 
 from safealign.testing import torchrun_source
 
-
 SCRIPT = r'''
 import json, sys, torch
 from accelerate import Accelerator

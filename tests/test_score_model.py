@@ -7,12 +7,12 @@ import pytest
 import torch
 
 from safealign.data.records import SafetyPair
+from safealign.models.conversation import encode_conversations, render
 from safealign.models.score import ScoreConfig, ScoreModel, load_score_model, score_pairs, score_texts
 from safealign.testing import solid_image, tiny_lm, tiny_vlm
-from safealign.models.conversation import encode_conversations, render
+from safealign.train.score_config import ScoreTrainConfig
 from safealign.train.score_data import PairCollator
 from safealign.train.score_trainer import CachedCollator, CachedTopScorer, cache_trunk_states
-from safealign.train.score_config import ScoreTrainConfig
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -14,9 +14,9 @@ from safealign.models.score import ScoreConfig, ScoreModel, load_score_model, sc
 from safealign.testing import solid_image, tiny_lm, tiny_vlm
 from safealign.train import score_trainer
 from safealign.train.common import latest_checkpoint
-from safealign.utils.jsonl import read_jsonl
 from safealign.train.score_config import ScoreTrainConfig
 from safealign.train.score_trainer import train_score_model
+from safealign.utils.jsonl import read_jsonl
 
 REFUSE = "I can't help with that; it could hurt someone."
 COMPLY = "Sure: [redacted steps], then [redacted steps]."

@@ -148,9 +148,9 @@ def register(apps) -> None:  # noqa: ANN001
 
         from safealign.backends.base import GenerationParams
         from safealign.cli.common import console, print_json, summary
-        from safealign.train.collect import ComplianceJudge, collect_pairs
         from safealign.data.io import write_jsonl
         from safealign.eval.safety import backend_answerer, load_policy_backend, load_prompt_set
+        from safealign.train.collect import ComplianceJudge, collect_pairs
         from safealign.ui import progress_bar
         from safealign.utils.atomic import atomic_write_text
 

@@ -108,7 +108,13 @@ def arena_command(
     """Safe RLHF's arena: a 2x2 table (A safe/unsafe x B safe/unsafe) with A's reward win rate per cell."""
     from safealign.cli.common import console, print_json, summary
     from safealign.eval.arena import BackendJudge, arena_from_rows
-    from safealign.eval.safety import ANSWERS_FILE, load_policy_backend, load_prompt_set, parse_model_specs, run_safety_eval
+    from safealign.eval.safety import (
+        ANSWERS_FILE,
+        load_policy_backend,
+        load_prompt_set,
+        parse_model_specs,
+        run_safety_eval,
+    )
     from safealign.utils.atomic import atomic_write_json
     from safealign.utils.jsonl import read_jsonl
 

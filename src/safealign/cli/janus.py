@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any, Literal, Optional
 
 from safealign.config import BaseConfig, add_config_command, help_field
-from safealign.janus.synthesize import SynthesisConfig
 from safealign.janus.recipes import PreferenceTrainConfig, SFTTrainConfig
+from safealign.janus.synthesize import SynthesisConfig
 
 
 @dataclass
@@ -190,8 +190,8 @@ def run_rubric(cfg: RubricEvalConfig) -> dict[str, Any]:
     from safealign.backends.base import GenerationParams
     from safealign.cli.common import console, print_json, summary
     from safealign.errors import ConfigError
-    from safealign.janus.rubric import grade_rubric_detailed, mean_score, pairwise
     from safealign.janus.data import load_rubric_items
+    from safealign.janus.rubric import grade_rubric_detailed, mean_score, pairwise
 
     if not cfg.items:
         raise ConfigError("--items is required (a Multifaceted-Bench JSONL file)")

@@ -167,8 +167,8 @@ def eval_score_model_command(
 ) -> None:
     """Pairwise accuracy, cost sign accuracy and unsafe precision/recall, by category and severity."""
     from safealign.cli.common import print_json, summary
-    from safealign.models.score_metrics import evaluate_score_model
     from safealign.models.score import load_score_model
+    from safealign.models.score_metrics import evaluate_score_model
     from safealign.train.score_trainer import load_pairs
     from safealign.utils.atomic import atomic_write_json
 

@@ -29,9 +29,16 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Optional
 from safealign.errors import DataError
 from safealign.utils.jsonl import iter_jsonl, read_jsonl
 
-from .adapters import beavertails_v, multifaceted_bench, multifaceted_collection, multifaceted_dpo, pku_saferlhf, prompts
+from .adapters import (
+    RowContext,
+    beavertails_v,
+    multifaceted_bench,
+    multifaceted_collection,
+    multifaceted_dpo,
+    pku_saferlhf,
+    prompts,
+)
 from .adapters import safealign as ours
-from .adapters import RowContext
 from .records import PromptRecord, Record, RubricItem, SafetyPair, SystemExample, SystemPair
 
 # Detection order matters: the most specific schemas first, plain prompt lists last.

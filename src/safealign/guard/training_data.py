@@ -23,9 +23,9 @@ from typing import Any, Iterable, Optional, Sequence
 import yaml
 
 from safealign.errors import DataError
-from safealign.utils.jsonl import read_json_rows
 from safealign.guard.categories import canonical_categories, prior_severity
 from safealign.guard.classifier import GuardExample
+from safealign.utils.jsonl import read_json_rows
 
 _TRUE = {"harmful", "unsafe", "true", "yes", "1", "toxic"}
 _FALSE = {"benign", "safe", "false", "no", "0", "harmless"}

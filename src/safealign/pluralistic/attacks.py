@@ -22,8 +22,8 @@ from typing import Any, Optional, Sequence
 
 from safealign.backends.base import Backend, GenerationParams
 from safealign.data.records import PromptRecord, SystemPair
-from safealign.pluralistic.conditioned import attack_framings, compose_system
 from safealign.janus.taxonomy import Taxonomy, load_taxonomy, verbalize
+from safealign.pluralistic.conditioned import attack_framings, compose_system
 
 # Refusals by language; each explains the decline and offers a safe direction, without repeating the request.
 _REFUSALS = {

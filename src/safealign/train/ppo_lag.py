@@ -34,6 +34,7 @@ from typing import Any, Literal, Optional, Sequence
 from safealign.config import BaseConfig, help_field
 from safealign.data.records import PromptRecord
 from safealign.errors import ConfigError, DataError
+from safealign.train.common import rng_state, set_rng_state
 from safealign.train.sharding import (
     DEEPSPEED_DIR,
     check_checkpoint_kind,
@@ -53,10 +54,8 @@ from safealign.train.sharding import (
     whole_model_loading,
 )
 from safealign.ui import console
-from safealign.train.common import rng_state, set_rng_state
 from safealign.utils.atomic import atomic_dir, atomic_torch_save, atomic_write_json, atomic_write_text
 from safealign.utils.jsonl import read_json_rows, read_jsonl
-
 
 
 class _LazyTorch:

@@ -33,11 +33,11 @@ from torch import nn
 from safealign.data.records import SafetyPair
 from safealign.errors import ConfigError
 from safealign.losses import cost_loss, reward_loss, safety_sign, severity_weight
+from safealign.models.conversation import encode_conversations, is_processor
 from safealign.models.score import ScoreConfig, ScoreModel, position_ids_from_mask
 from safealign.models.trunk import CachedTopScorer, decoder_layers
 from safealign.train import common, sharding
 from safealign.train.score_config import CostTrainConfig, RewardTrainConfig, ScoreTrainConfig  # noqa: F401 - re-exported
-from safealign.models.conversation import encode_conversations, is_processor
 from safealign.train.score_data import PairCollator, check_pairs, first_second
 from safealign.ui import console, progress_bar
 from safealign.utils.atomic import atomic_torch_save
