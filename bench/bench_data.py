@@ -33,7 +33,10 @@ def main() -> None:
     for src in sources:
         schema, rows, sec = timed(src)
         total_rows, total_s = total_rows + rows, total_s + sec
-        print(f"{Path(src).name if not src.startswith('demo:') else src:48s} {schema:20s} {rows:6d} {1000 * sec:8.1f} {rows / sec:9.0f}")
+        print(
+            f"{Path(src).name if not src.startswith('demo:') else src:48s} {schema:20s} {rows:6d} {1000 * sec:8.1f} "
+            f"{rows / sec:9.0f}"
+        )
     print(f"{'all':48s} {'':20s} {total_rows:6d} {1000 * total_s:8.1f} {total_rows / total_s:9.0f}")
     with tempfile.TemporaryDirectory() as d:
         t = time.perf_counter()

@@ -34,8 +34,22 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 SHAPES = {
     # Llama-2-7B's decoder (the vocabulary is the tokenizer's)
-    "7b": dict(hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=32, max_position_embeddings=4096),
-    "tiny": dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048),
+    "7b": dict(
+        hidden_size=4096,
+        intermediate_size=11008,
+        num_hidden_layers=32,
+        num_attention_heads=32,
+        num_key_value_heads=32,
+        max_position_embeddings=4096,
+    ),
+    "tiny": dict(
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+    ),
 }
 
 
@@ -62,8 +76,15 @@ def random_lm(shape: str, tok, seed: int, dtype: torch.dtype):
     from transformers import LlamaConfig, LlamaForCausalLM
 
     vocab = -(-len(tok) // 64) * 64
-    cfg = LlamaConfig(vocab_size=vocab, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, bos_token_id=tok.bos_token_id,
-                      rms_norm_eps=1e-5, tie_word_embeddings=False, **SHAPES[shape])
+    cfg = LlamaConfig(
+        vocab_size=vocab,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id,
+        bos_token_id=tok.bos_token_id,
+        rms_norm_eps=1e-5,
+        tie_word_embeddings=False,
+        **SHAPES[shape],
+    )
     torch.manual_seed(seed)
     old = torch.get_default_dtype()
     torch.set_default_dtype(dtype)
@@ -100,8 +121,15 @@ def ppo(args) -> dict:
     tok = tiny_tokenizer()
     fields = yaml.safe_load(Path(args.recipe).read_text()) if args.recipe else {}
     fields.update(
-        output_dir=str(Path(tempfile.mkdtemp()) / "ppo"), steps=args.steps + 1, progress=False, tensorboard=False, save_every=0,
-        use_lora=args.use_lora, critic_mode=args.critic_mode, critic_top_layers=args.critic_top_layers, ptx_data=None,
+        output_dir=str(Path(tempfile.mkdtemp()) / "ppo"),
+        steps=args.steps + 1,
+        progress=False,
+        tensorboard=False,
+        save_every=0,
+        use_lora=args.use_lora,
+        critic_mode=args.critic_mode,
+        critic_top_layers=args.critic_top_layers,
+        ptx_data=None,
     )
     for name in ("batch_size", "max_new_tokens"):
         if getattr(args, name) is not None:
@@ -131,7 +159,10 @@ def ppo(args) -> dict:
         prompt_tokens.append(float(encode_prompts(batch, tok)["attention_mask"].sum(-1).float().mean()))
         m = tr.rl_step(batch)
         _sync()
-        line = ", ".join(f"{k}={m[k]:.2f}" for k in ("time/generation", "time/scoring", "time/actor", "time/critic", "time/step", "response_length"))
+        line = ", ".join(
+            f"{k}={m[k]:.2f}"
+            for k in ("time/generation", "time/scoring", "time/actor", "time/critic", "time/step", "response_length")
+        )
         print(f"  step {s}{' (warm-up)' if s == 0 else ''}: {line}", file=sys.stderr, flush=True)
         if s > 0:
             rows.append(m)
@@ -158,7 +189,9 @@ def ppo(args) -> dict:
         "mean_response_tokens": round(resp, 1),
         **{k: round(v, 3) for k, v in mean.items()},
         "generated_tokens_per_second": round(cfg.batch_size * resp / mean["time/generation"], 1),
-        "ratio_step_to_generation_plus_actor": round(mean["time/step"] / (mean["time/generation"] + mean["time/actor"]), 3),
+        "ratio_step_to_generation_plus_actor": round(
+            mean["time/step"] / (mean["time/generation"] + mean["time/actor"]), 3
+        ),
         "lambda_after": tr.lagrange.values,
         "finite": all(v == v and abs(v) < 1e9 for r in rows for v in r.values()),
         **_machine(),
@@ -180,19 +213,35 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="mode", required=True)
     p = sub.add_parser("ppo", help="PPO-Lag step time and memory on random-weight models of a given shape")
-    p.add_argument("--shape", choices=sorted(SHAPES), default="tiny", help="decoder shape of the actor, reward and cost models")
-    p.add_argument("--recipe", default="configs/gpu-7b/pluralistic_ppo_lag.yaml", help="PPO-Lag YAML whose fields are used ('' for the defaults)")
+    p.add_argument(
+        "--shape", choices=sorted(SHAPES), default="tiny", help="decoder shape of the actor, reward and cost models"
+    )
+    p.add_argument(
+        "--recipe",
+        default="configs/gpu-7b/pluralistic_ppo_lag.yaml",
+        help="PPO-Lag YAML whose fields are used ('' for the defaults)",
+    )
     p.add_argument("--steps", type=int, default=3, help="measured steps (after one warm-up step)")
     p.add_argument("--batch-size", type=int, default=None, help="override the recipe's batch_size")
     p.add_argument("--max-new-tokens", type=int, default=None, help="override the recipe's max_new_tokens")
-    p.add_argument("--full", dest="use_lora", action="store_false", help="full fine-tuning of the actor (default: LoRA)")
+    p.add_argument(
+        "--full", dest="use_lora", action="store_false", help="full fine-tuning of the actor (default: LoRA)"
+    )
     p.add_argument("--critic-mode", choices=["head", "top", "full"], default="top", help="critic_mode (default: top)")
     p.add_argument("--critic-top-layers", type=int, default=2, help="critic_top_layers with --critic-mode top")
     p.add_argument("--seed", type=int, default=0, help="seed of the prompt set")
     p.add_argument("--out", default=None, help="also write the JSON here")
-    r = sub.add_parser("resume", help="a resumed tiny run ends where an uninterrupted one does (this device / launcher)")
+    r = sub.add_parser(
+        "resume", help="a resumed tiny run ends where an uninterrupted one does (this device / launcher)"
+    )
     r.add_argument("--out", default="runs/bench/gpu/resume", help="folder for the runs")
-    r.add_argument("--critic-modes", nargs="+", default=["head", "top"], choices=["head", "top", "full"], help="critic modes to check")
+    r.add_argument(
+        "--critic-modes",
+        nargs="+",
+        default=["head", "top"],
+        choices=["head", "top", "full"],
+        help="critic modes to check",
+    )
     r.add_argument("--json", default=None, help="also write the JSON here")
     args = ap.parse_args()
     res = ppo(args) if args.mode == "ppo" else resume(args)

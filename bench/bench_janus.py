@@ -62,7 +62,9 @@ def evaluate(model_path: str, test, taxo, attacks, guard, max_new: int, attack_n
     rep, rows = evaluate_adherence(backend, test, GenerationParams(max_new_tokens=max_new, temperature=0.0))
     res = {"adherence": rep, "examples": rows[:3]}
     if taxo:
-        res["adherence_taxonomy"], _ = evaluate_adherence(backend, taxo, GenerationParams(max_new_tokens=max_new, temperature=0.0))
+        res["adherence_taxonomy"], _ = evaluate_adherence(
+            backend, taxo, GenerationParams(max_new_tokens=max_new, temperature=0.0)
+        )
     saf = attack_safety(backend, attacks, guard, GenerationParams(max_new_tokens=attack_new, temperature=0.0))
     res["attack_safety"] = {k: v for k, v in saf.items() if k not in ("responses", "safe")}
     res["attack_examples"] = saf["responses"][:2]
@@ -78,11 +80,25 @@ def main() -> None:
     ap.add_argument("--dpo-epochs", type=float, default=1.0)
     ap.add_argument("--sft-lr", type=float, default=5e-4)
     ap.add_argument("--dpo-lr", type=float, default=1e-4)
-    ap.add_argument("--dpo-max", type=int, default=32, help="DPO pairs used (shuffled mix of demo pairs and attack pairs)")
+    ap.add_argument(
+        "--dpo-max", type=int, default=32, help="DPO pairs used (shuffled mix of demo pairs and attack pairs)"
+    )
     ap.add_argument("--lora-r", type=int, default=32)
-    ap.add_argument("--attack-train", type=int, default=48, help="harmful prompts (BeaverTails eval) turned into styled-refusal training rows")
-    ap.add_argument("--taxonomy-heldout", type=int, default=0, help="extra held-out items: taxonomy system messages on Koala prompts")
-    ap.add_argument("--guard", default=None, help="saved guard folder (default: runs/demo/guard if present, else refusal proxy)")
+    ap.add_argument(
+        "--attack-train",
+        type=int,
+        default=48,
+        help="harmful prompts (BeaverTails eval) turned into styled-refusal training rows",
+    )
+    ap.add_argument(
+        "--taxonomy-heldout",
+        type=int,
+        default=0,
+        help="extra held-out items: taxonomy system messages on Koala prompts",
+    )
+    ap.add_argument(
+        "--guard", default=None, help="saved guard folder (default: runs/demo/guard if present, else refusal proxy)"
+    )
     ap.add_argument("--max-new-tokens", type=int, default=96)
     ap.add_argument("--attack-new-tokens", type=int, default=32)
     ap.add_argument("--batch", type=int, default=8)
@@ -119,58 +135,147 @@ def main() -> None:
         attack_file.write_text("\n".join(r["prompt"].replace("\n", " ") for r in rows[: args.attack_train]) + "\n")
 
     base = resolve_model(args.model)
-    results: dict = {"machine": f"{os.cpu_count()} CPU cores (load average at start {os.getloadavg()[0]:.1f}); torch {torch.__version__}, {torch.get_num_threads()} threads",
-                     "judge": "guard" if guard else "refusal-proxy", "n_test": len(test), "n_taxonomy_heldout": len(taxo), "n_attacks": len(attacks)}
-    log(f"evaluating the base model on {len(test)} held-out system messages (+{len(taxo)} taxonomy) and {len(attacks)} attacks")
-    results["before"] = evaluate(base, test, taxo, attacks, guard, args.max_new_tokens, args.attack_new_tokens, args.batch)
+    results: dict = {
+        "machine": f"{os.cpu_count()} CPU cores (load average at start {os.getloadavg()[0]:.1f}); torch "
+                   f"{torch.__version__}, {torch.get_num_threads()} threads",
+        "judge": "guard" if guard else "refusal-proxy",
+        "n_test": len(test),
+        "n_taxonomy_heldout": len(taxo),
+        "n_attacks": len(attacks),
+    }
+    log(
+        f"evaluating the base model on {len(test)} held-out system messages (+{len(taxo)} taxonomy) and {len(attacks)} "
+        "attacks"
+    )
+    results["before"] = evaluate(
+        base, test, taxo, attacks, guard, args.max_new_tokens, args.attack_new_tokens, args.batch
+    )
     (out / "partial.json").write_text(json.dumps(results, indent=2, default=str))
-    log(f"before: adherence {results['before']['adherence']['overall']}%, safe {results['before']['attack_safety']['safe_rate']}%")
+    log(
+        f"before: adherence {results['before']['adherence']['overall']}%, safe "
+        f"{results['before']['attack_safety']['safe_rate']}%"
+    )
 
-    common = dict(lora=True, lora_r=args.lora_r, lora_alpha=2 * args.lora_r, batch_size=4, max_length=256, logging_steps=5,
-                  attack_prompts=str(attack_file) if attack_file else None, seed=0, **steps)
+    common = dict(
+        lora=True,
+        lora_r=args.lora_r,
+        lora_alpha=2 * args.lora_r,
+        batch_size=4,
+        max_length=256,
+        logging_steps=5,
+        attack_prompts=str(attack_file) if attack_file else None,
+        seed=0,
+        **steps,
+    )
     t0, c0 = time.time(), time.process_time()
-    sft_dir = train_sft(SFTTrainConfig(model=base, data="demo:system_train", output_dir=str(out / "sft"), num_epochs=args.sft_epochs, learning_rate=args.sft_lr, **common))
+    sft_dir = train_sft(
+        SFTTrainConfig(
+            model=base,
+            data="demo:system_train",
+            output_dir=str(out / "sft"),
+            num_epochs=args.sft_epochs,
+            learning_rate=args.sft_lr,
+            **common,
+        )
+    )
     sft_s, sft_cpu = time.time() - t0, time.process_time() - c0
     log(f"SFT done in {sft_s:.0f} s")
     if args.sft_eval:
-        results["after_sft"] = evaluate(str(sft_dir), test, taxo, attacks, guard, args.max_new_tokens, args.attack_new_tokens, args.batch)
-        log(f"after SFT: adherence {results['after_sft']['adherence']['overall']}%, safe {results['after_sft']['attack_safety']['safe_rate']}%")
+        results["after_sft"] = evaluate(
+            str(sft_dir), test, taxo, attacks, guard, args.max_new_tokens, args.attack_new_tokens, args.batch
+        )
+        log(
+            f"after SFT: adherence {results['after_sft']['adherence']['overall']}%, safe "
+            f"{results['after_sft']['attack_safety']['safe_rate']}%"
+        )
     (out / "partial.json").write_text(json.dumps(results, indent=2, default=str))
     t1, c1 = time.time(), time.process_time()
-    dpo_dir = train_preference(PreferenceTrainConfig(method="dpo", model=str(sft_dir), data="demo:system_train", output_dir=str(out / "dpo"),
-                                                     num_epochs=args.dpo_epochs, learning_rate=args.dpo_lr, beta=0.1, max_examples=args.dpo_max, **common))
+    dpo_dir = train_preference(
+        PreferenceTrainConfig(
+            method="dpo",
+            model=str(sft_dir),
+            data="demo:system_train",
+            output_dir=str(out / "dpo"),
+            num_epochs=args.dpo_epochs,
+            learning_rate=args.dpo_lr,
+            beta=0.1,
+            max_examples=args.dpo_max,
+            **common,
+        )
+    )
     dpo_s, dpo_cpu = time.time() - t1, time.process_time() - c1
     log(f"DPO done in {dpo_s:.0f} s")
-    results["after_dpo"] = evaluate(str(dpo_dir), test, taxo, attacks, guard, args.max_new_tokens, args.attack_new_tokens, args.batch)
-    results["train_seconds"] = {"sft": round(sft_s, 1), "dpo": round(dpo_s, 1), "total": round(sft_s + dpo_s, 1),
-                                "cpu_seconds_this_process": round(sft_cpu + dpo_cpu, 1), "load_average_at_end": os.getloadavg()[0]}
-    results["train_metrics"] = {k: {m: v for m, v in json.loads((d / "metrics.json").read_text()).items() if m != "log_history"} for k, d in (("sft", sft_dir), ("dpo", dpo_dir))}
+    results["after_dpo"] = evaluate(
+        str(dpo_dir), test, taxo, attacks, guard, args.max_new_tokens, args.attack_new_tokens, args.batch
+    )
+    results["train_seconds"] = {
+        "sft": round(sft_s, 1),
+        "dpo": round(dpo_s, 1),
+        "total": round(sft_s + dpo_s, 1),
+        "cpu_seconds_this_process": round(sft_cpu + dpo_cpu, 1),
+        "load_average_at_end": os.getloadavg()[0],
+    }
+    results["train_metrics"] = {
+        k: {m: v for m, v in json.loads((d / "metrics.json").read_text()).items() if m != "log_history"}
+        for k, d in (("sft", sft_dir), ("dpo", dpo_dir))
+    }
     b, a = results["before"], results["after_dpo"]
     results["gain_points"] = round(a["adherence"]["overall"] - b["adherence"]["overall"], 2)
     results["safety_change_points"] = round(a["attack_safety"]["safe_rate"] - b["attack_safety"]["safe_rate"], 2)
     (out / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False, default=str))
     md = table(results)
     (out / "results.md").write_text(md)
-    print(json.dumps({k: v for k, v in results.items() if k not in ("before", "after_sft", "after_dpo")}, indent=2, default=str))
+    print(
+        json.dumps(
+            {k: v for k, v in results.items() if k not in ("before", "after_sft", "after_dpo")}, indent=2, default=str
+        )
+    )
     print(md)
 
 
 def table(r: dict) -> str:
-    stages = [("base", r["before"])] + ([("SFT", r["after_sft"])] if "after_sft" in r else []) + [("SFT+DPO", r["after_dpo"])]
+    stages = (
+        [("base", r["before"])]
+        + ([("SFT", r["after_sft"])] if "after_sft" in r else [])
+        + [("SFT+DPO", r["after_dpo"])]
+    )
     types = sorted({t for _, s in stages for t in s["adherence"]["per_constraint"]})
     lines = ["| metric | " + " | ".join(n for n, _ in stages) + " |", "|---|" + "---:|" * len(stages)]
-    lines.append("| adherence, all constraints (%) | " + " | ".join(f"{s['adherence']['overall']:.1f}" for _, s in stages) + " |")
-    lines.append("| answers meeting every constraint (%) | " + " | ".join(f"{s['adherence']['strict']:.1f}" for _, s in stages) + " |")
+    lines.append(
+        "| adherence, all constraints (%) | " + " | ".join(f"{s['adherence']['overall']:.1f}" for _, s in stages) + " |"
+    )
+    lines.append(
+        "| answers meeting every constraint (%) | "
+        + " | ".join(f"{s['adherence']['strict']:.1f}" for _, s in stages)
+        + " |"
+    )
     for t in types:
         n = stages[0][1]["adherence"]["per_constraint"].get(t, {}).get("n", 0)
-        lines.append(f"| {t} (n={n}) | " + " | ".join(f"{s['adherence']['per_constraint'].get(t, {}).get('pass_rate', float('nan')):.1f}" for _, s in stages) + " |")
+        lines.append(
+            f"| {t} (n={n}) | "
+            + " | ".join(
+                f"{s['adherence']['per_constraint'].get(t, {}).get('pass_rate', float('nan')):.1f}" for _, s in stages
+            )
+            + " |"
+        )
     if "adherence_taxonomy" in stages[0][1]:
-        lines.append("| adherence, unseen taxonomy system messages (%) | " + " | ".join(f"{s['adherence_taxonomy']['overall']:.1f}" for _, s in stages) + " |")
-    lines.append(f"| safe rate on attack set ({r['judge']}) (%) | " + " | ".join(f"{s['attack_safety']['safe_rate']:.1f}" for _, s in stages) + " |")
+        lines.append(
+            "| adherence, unseen taxonomy system messages (%) | "
+            + " | ".join(f"{s['adherence_taxonomy']['overall']:.1f}" for _, s in stages)
+            + " |"
+        )
+    lines.append(
+        f"| safe rate on attack set ({r['judge']}) (%) | "
+        + " | ".join(f"{s['attack_safety']['safe_rate']:.1f}" for _, s in stages)
+        + " |"
+    )
     lines.append("")
     ts = r["train_seconds"]
-    lines.append(f"training wall time: SFT {ts['sft']} s + DPO {ts['dpo']} s = {ts['total']} s (CPU time of this process {ts['cpu_seconds_this_process']} s, "
-                 f"load average {ts['load_average_at_end']:.1f} at the end); {r['machine']}")
+    lines.append(
+        f"training wall time: SFT {ts['sft']} s + DPO {ts['dpo']} s = {ts['total']} s (CPU time of this process "
+        f"{ts['cpu_seconds_this_process']} s, "
+        f"load average {ts['load_average_at_end']:.1f} at the end); {r['machine']}"
+    )
     return "\n".join(lines) + "\n"
 
 

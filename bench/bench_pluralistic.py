@@ -79,8 +79,13 @@ def main() -> None:
     ap.add_argument("--reuse", action="store_true", help="reuse finished stages of an earlier run in --out")
     ap.add_argument("--quick", action="store_true", help="smoke run with tiny sizes")
     ap.add_argument("--rm-pairs", type=int, default=96, help="conditioned reward pairs used for training")
-    ap.add_argument("--cm-top-layers", type=int, default=2, help="decoder layers of the cost model trained on top of its "
-                    "frozen trunk (with the head); the reward model trains 2")
+    ap.add_argument(
+        "--cm-top-layers",
+        type=int,
+        default=2,
+        help="decoder layers of the cost model trained on top of its "
+        "frozen trunk (with the head); the reward model trains 2",
+    )
     ap.add_argument("--cm-pairs", type=int, default=96, help="cost pairs used for training (half attack-framed)")
     ap.add_argument("--score-max-length", type=int, default=256)
     ap.add_argument("--score-epochs", type=int, default=3)
@@ -95,25 +100,59 @@ def main() -> None:
     ap.add_argument("--lambda-init", type=float, default=1.0)
     ap.add_argument("--lambda-lr", type=float, default=0.2)
     ap.add_argument("--actor-lr", type=float, default=1e-4)
-    ap.add_argument("--heldout", type=int, default=17, help="held-out system messages with constraints (demo system_test has 17)")
+    ap.add_argument(
+        "--heldout", type=int, default=17, help="held-out system messages with constraints (demo system_test has 17)"
+    )
     ap.add_argument("--attacks", type=int, default=24, help="attack prompts (demo system_attacks has 36)")
     ap.add_argument("--max-new-tokens", type=int, default=96)
     ap.add_argument("--attack-new-tokens", type=int, default=40)
     ap.add_argument("--guard", default=str(REPO / "runs/demo/guard"), help="guard used as a judge in the evaluation")
-    ap.add_argument("--collect-samples", type=int, default=0, help="answers of the DPO model sampled per PPO prompt "
-                    "for the cost model's data round (0: train the cost model on the attack pairs only)")
-    ap.add_argument("--ptx-coeff", type=float, default=0.0, help="PTX loss weight of both PPO runs (0: off): supervised "
-                    "gold answers of the seen system messages interleaved with styled refusals under train attack framings")
-    ap.add_argument("--per-category", action="store_true", help="one λ per attack family (+ plain harmful), each "
-                    "constraining the cost of its own prompts (the 7B recipe's setting), instead of one λ on all prompts")
-    ap.add_argument("--label-guard", default=str(REPO / "runs/demo/guard-ext"), help="guard that moderates the collected "
-                    "answers (not the evaluation guard, so that the evaluation stays independent)")
-    ap.add_argument("--ptx-mode", choices=["separate", "joint"], default="separate", help="PTX as its own optimiser step "
-                    "after the PPO updates (separate) or added to every actor update's loss (joint)")
-    ap.add_argument("--score-scaling", choices=["none", "running"], default=None, help="score_scaling of both PPO runs "
-                    "(running: reward and cost streams divided by their running standard deviations)")
-    ap.add_argument("--parallel-ppo", action="store_true", help="run reward-only PPO and PPO-Lagrangian at the same time "
-                    "in two processes with one torch thread each (their wall time is then one stage, 'ppo_both')")
+    ap.add_argument(
+        "--collect-samples",
+        type=int,
+        default=0,
+        help="answers of the DPO model sampled per PPO prompt "
+        "for the cost model's data round (0: train the cost model on the attack pairs only)",
+    )
+    ap.add_argument(
+        "--ptx-coeff",
+        type=float,
+        default=0.0,
+        help="PTX loss weight of both PPO runs (0: off): supervised "
+        "gold answers of the seen system messages interleaved with styled refusals under train attack framings",
+    )
+    ap.add_argument(
+        "--per-category",
+        action="store_true",
+        help="one λ per attack family (+ plain harmful), each "
+        "constraining the cost of its own prompts (the 7B recipe's setting), instead of one λ on all prompts",
+    )
+    ap.add_argument(
+        "--label-guard",
+        default=str(REPO / "runs/demo/guard-ext"),
+        help="guard that moderates the collected "
+        "answers (not the evaluation guard, so that the evaluation stays independent)",
+    )
+    ap.add_argument(
+        "--ptx-mode",
+        choices=["separate", "joint"],
+        default="separate",
+        help="PTX as its own optimiser step "
+        "after the PPO updates (separate) or added to every actor update's loss (joint)",
+    )
+    ap.add_argument(
+        "--score-scaling",
+        choices=["none", "running"],
+        default=None,
+        help="score_scaling of both PPO runs "
+        "(running: reward and cost streams divided by their running standard deviations)",
+    )
+    ap.add_argument(
+        "--parallel-ppo",
+        action="store_true",
+        help="run reward-only PPO and PPO-Lagrangian at the same time "
+        "in two processes with one torch thread each (their wall time is then one stage, 'ppo_both')",
+    )
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     if args.quick:
@@ -147,9 +186,16 @@ def main() -> None:
     def build_data() -> None:
         sys_pairs = load_demo("system_train")
         seen, unseen = C.split_by_system(sys_pairs, 0.2, args.seed)
-        examples = [SystemExample(p.system, p.prompt, p.chosen, p.preference_set, id=p.id, constraints=list(p.constraints)) for p in seen]
-        cond = C.conditioned_reward_pairs(list(seen) + C.pairs_from_examples(examples, max_per_example=1, seed=args.seed),
-                                          load_demo("safety_train"), helpfulness_ratio=0.2, seed=args.seed)
+        examples = [
+            SystemExample(p.system, p.prompt, p.chosen, p.preference_set, id=p.id, constraints=list(p.constraints))
+            for p in seen
+        ]
+        cond = C.conditioned_reward_pairs(
+            list(seen) + C.pairs_from_examples(examples, max_per_example=1, seed=args.seed),
+            load_demo("safety_train"),
+            helpfulness_ratio=0.2,
+            seed=args.seed,
+        )
         C.write_records(cond[: args.rm_pairs], str(data / "conditioned_pairs.jsonl"))
         safety = load_demo("safety_train")
         rng.shuffle(safety)
@@ -169,25 +215,76 @@ def main() -> None:
         from safealign.train.score_trainer import ScoreTrainConfig, train_score_model
 
         cfg = ScoreTrainConfig(
-            kind=kind, model="default", data=str(path), eval_data=None, output_dir=str(target), epochs=args.score_epochs,
-            batch_size=8, max_length=args.score_max_length, seed=args.seed, train_mode="top", top_layers=top_layers, cache_trunk=True,
-            learning_rate=args.score_lr, progress=False, resume=False,
+            kind=kind,
+            model="default",
+            data=str(path),
+            eval_data=None,
+            output_dir=str(target),
+            epochs=args.score_epochs,
+            batch_size=8,
+            max_length=args.score_max_length,
+            seed=args.seed,
+            train_mode="top",
+            top_layers=top_layers,
+            cache_trunk=True,
+            learning_rate=args.score_lr,
+            progress=False,
+            resume=False,
         )
         train_score_model(cfg)
 
-    st.run("reward", out / "reward" / "score_config.json", lambda: train_score("reward", data / "conditioned_pairs.jsonl", out / "reward"))
+    st.run(
+        "reward",
+        out / "reward" / "score_config.json",
+        lambda: train_score("reward", data / "conditioned_pairs.jsonl", out / "reward"),
+    )
 
     # ---------------------------------------------------------------------------------------------- 4./5. Janus
     from safealign.janus.recipes import PreferenceTrainConfig, SFTTrainConfig, train_preference, train_sft
 
     quick_steps = {"max_steps": 1} if args.quick else {}
-    common = dict(lora=True, lora_r=16, lora_alpha=32, batch_size=4, max_length=320, logging_steps=4, seed=args.seed, **quick_steps)
-    st.run("sft", out / "sft" / "config.json", lambda: train_sft(SFTTrainConfig(
-        model=base, data=str(data / "system_seen.jsonl"), output_dir=str(out / "sft"), num_epochs=1.0, learning_rate=args.sft_lr,
-        max_examples=args.sft_rows, **common)))
-    st.run("dpo", out / "dpo" / "config.json", lambda: train_preference(PreferenceTrainConfig(
-        method="dpo", model=str(out / "sft"), data=str(data / "system_seen.jsonl"), output_dir=str(out / "dpo"), num_epochs=1.0,
-        learning_rate=args.dpo_lr, beta=0.1, max_examples=args.dpo_rows, **common)))
+    common = dict(
+        lora=True,
+        lora_r=16,
+        lora_alpha=32,
+        batch_size=4,
+        max_length=320,
+        logging_steps=4,
+        seed=args.seed,
+        **quick_steps,
+    )
+    st.run(
+        "sft",
+        out / "sft" / "config.json",
+        lambda: train_sft(
+            SFTTrainConfig(
+                model=base,
+                data=str(data / "system_seen.jsonl"),
+                output_dir=str(out / "sft"),
+                num_epochs=1.0,
+                learning_rate=args.sft_lr,
+                max_examples=args.sft_rows,
+                **common,
+            )
+        ),
+    )
+    st.run(
+        "dpo",
+        out / "dpo" / "config.json",
+        lambda: train_preference(
+            PreferenceTrainConfig(
+                method="dpo",
+                model=str(out / "sft"),
+                data=str(data / "system_seen.jsonl"),
+                output_dir=str(out / "dpo"),
+                num_epochs=1.0,
+                learning_rate=args.dpo_lr,
+                beta=0.1,
+                max_examples=args.dpo_rows,
+                **common,
+            )
+        ),
+    )
 
     # ------------------------------------------------------------------------------------ 5. collect + cost model
     collected = data / "collected_pairs.jsonl"
@@ -207,8 +304,12 @@ def main() -> None:
         recs = list(load_prompts(str(data / "ppo_prompts.jsonl")))
         backend = T.load_policy_backend(str(out / "dpo"), batch_size=16)
         torch.manual_seed(args.seed)
-        answer = backend_answerer(backend, GenerationParams(max_new_tokens=args.ppo_new_tokens, temperature=1.0), chunk=16)
-        pairs, stats, rows = collect_pairs(answer, recs, ComplianceJudge(guard=label_guard), samples=args.collect_samples, chunk=8)
+        answer = backend_answerer(
+            backend, GenerationParams(max_new_tokens=args.ppo_new_tokens, temperature=1.0), chunk=16
+        )
+        pairs, stats, rows = collect_pairs(
+            answer, recs, ComplianceJudge(guard=label_guard), samples=args.collect_samples, chunk=8
+        )
         C.write_records(pairs, str(collected))
         (data / "collected_stats.json").write_text(json.dumps(stats.to_dict(), indent=2))
         (data / "collected_answers.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -218,11 +319,16 @@ def main() -> None:
     if args.collect_samples > 0:
         st.run("collect", collected, collect)
         cost_data += f",{collected}"
-    st.run("cost", out / "cost" / "score_config.json", lambda: train_score("cost", cost_data, out / "cost", args.cm_top_layers))
+    st.run(
+        "cost",
+        out / "cost" / "score_config.json",
+        lambda: train_score("cost", cost_data, out / "cost", args.cm_top_layers),
+    )
 
     # ---------------------------------------------------------------------------------------------- 6./7. PPO
     ppo_over: dict[str, Any] = {}
     if args.ptx_coeff > 0:
+
         def build_ptx() -> None:
             # balanced supervised rows for the PTX loss of both PPO runs: the gold answers of the seen system messages
             # and styled refusals of harmful training prompts under TRAIN attack framings (never the eval framings)
@@ -237,7 +343,9 @@ def main() -> None:
             prng.shuffle(refusals)
             k = min(len(seen_pairs), len(refusals))
             rows = [r for a, b in zip(seen_pairs[:k], refusals[:k]) for r in (a, b)]
-            (data / "ptx.jsonl").write_text("".join(json.dumps({"system": r.system, "prompt": r.prompt, "response": r.chosen}) + "\n" for r in rows))
+            (data / "ptx.jsonl").write_text(
+                "".join(json.dumps({"system": r.system, "prompt": r.prompt, "response": r.chosen}) + "\n" for r in rows)
+            )
 
         st.run("ptx_data", data / "ptx.jsonl", build_ptx)
         ppo_over = {"ptx_data": str(data / "ptx.jsonl"), "ptx_coeff": args.ptx_coeff, "ptx_mode": args.ptx_mode}
@@ -256,11 +364,22 @@ def main() -> None:
     ppo_yaml = REPO / "configs/cpu-demo/pluralistic_ppo_lag.yaml"
 
     def ppo_fields(name: str, fixed: float | None) -> dict[str, Any]:
-        return {**ppo_over,
-                "actor": str(out / "dpo"), "reward_model": str(out / "reward"), "cost_model": str(out / "cost"),
-                "prompts": str(data / "ppo_prompts.jsonl"), "output_dir": str(out / name), "steps": args.ppo_steps,
-                "batch_size": args.ppo_batch, "max_new_tokens": args.ppo_new_tokens, "fixed_lambda": fixed,
-                "lambda_init": args.lambda_init, "lambda_lr": args.lambda_lr, "actor_lr": args.actor_lr, "progress": False}
+        return {
+            **ppo_over,
+            "actor": str(out / "dpo"),
+            "reward_model": str(out / "reward"),
+            "cost_model": str(out / "cost"),
+            "prompts": str(data / "ppo_prompts.jsonl"),
+            "output_dir": str(out / name),
+            "steps": args.ppo_steps,
+            "batch_size": args.ppo_batch,
+            "max_new_tokens": args.ppo_new_tokens,
+            "fixed_lambda": fixed,
+            "lambda_init": args.lambda_init,
+            "lambda_lr": args.lambda_lr,
+            "actor_lr": args.actor_lr,
+            "progress": False,
+        }
 
     runs = (("ppo_reward_only", 0.0), ("ppo_lag", None))
     todo = [(n, f) for n, f in runs if not (args.reuse and (out / n / "summary.json").exists())]
@@ -269,7 +388,9 @@ def main() -> None:
 
         def both() -> None:
             ctx = mp.get_context("spawn")
-            procs = [ctx.Process(target=_ppo_worker, args=(str(ppo_yaml), ppo_fields(n, f), 1), name=n) for n, f in todo]
+            procs = [
+                ctx.Process(target=_ppo_worker, args=(str(ppo_yaml), ppo_fields(n, f), 1), name=n) for n, f in todo
+            ]
             for p in procs:
                 p.start()
             for p in procs:
@@ -281,7 +402,11 @@ def main() -> None:
         st.run("ppo_both", out / "ppo_lag" / "summary.json", both)
     else:
         for n, f in runs:
-            st.run(n, out / n / "summary.json", lambda n=n, f=f: _ppo_worker(str(ppo_yaml), ppo_fields(n, f), torch.get_num_threads()))
+            st.run(
+                n,
+                out / n / "summary.json",
+                lambda n=n, f=f: _ppo_worker(str(ppo_yaml), ppo_fields(n, f), torch.get_num_threads()),
+            )
 
     # ---------------------------------------------------------------------------------------------- 8. eval
     from safealign.backends.base import GenerationParams
@@ -304,8 +429,11 @@ def main() -> None:
     params = GenerationParams(max_new_tokens=args.max_new_tokens, temperature=0.0, seed=0)
     aparams = GenerationParams(max_new_tokens=args.attack_new_tokens, temperature=0.0, seed=0)
     models = {
-        "base": str(base), "sft": str(out / "sft"), "dpo": str(out / "dpo"),
-        "ppo_reward_only": str(out / "ppo_reward_only" / "actor"), "ppo_lag": str(out / "ppo_lag" / "actor"),
+        "base": str(base),
+        "sft": str(out / "sft"),
+        "dpo": str(out / "dpo"),
+        "ppo_reward_only": str(out / "ppo_reward_only" / "actor"),
+        "ppo_lag": str(out / "ppo_lag" / "actor"),
     }
     points = []
 
@@ -313,18 +441,40 @@ def main() -> None:
         for name, path in models.items():
             t0 = time.time()
             backend = T.load_policy_backend(path, batch_size=8)
-            points.append(T.evaluate_method(name, T.backend_responder(backend, params), heldout, attacks, judges,
-                                            attack_respond=T.backend_responder(backend, aparams)))
-            log(f"eval {name}: adherence {points[-1].adherence:.1f} %, safe {points[-1].safe_by_judge} ({time.time() - t0:.0f} s)")
+            points.append(
+                T.evaluate_method(
+                    name,
+                    T.backend_responder(backend, params),
+                    heldout,
+                    attacks,
+                    judges,
+                    attack_respond=T.backend_responder(backend, aparams),
+                )
+            )
+            log(
+                f"eval {name}: adherence {points[-1].adherence:.1f} %, safe {points[-1].safe_by_judge} "
+                f"({time.time() - t0:.0f} s)"
+            )
             T.write_tradeoff(points, out / "tradeoff", meta={"partial": True}, plot=False)
             if name == "ppo_lag" and guard is not None:
                 from safealign.guard.pipeline import GuardrailPipeline
 
                 pipe = GuardrailPipeline(guard, backend, params=params)
                 t0 = time.time()
-                points.append(T.evaluate_method("ppo_lag_guard", T.guarded_responder(pipe, params), heldout, attacks, judges,
-                                                attack_respond=T.guarded_responder(pipe, aparams)))
-                log(f"eval ppo_lag_guard: adherence {points[-1].adherence:.1f} %, safe {points[-1].safe_by_judge} ({time.time() - t0:.0f} s)")
+                points.append(
+                    T.evaluate_method(
+                        "ppo_lag_guard",
+                        T.guarded_responder(pipe, params),
+                        heldout,
+                        attacks,
+                        judges,
+                        attack_respond=T.guarded_responder(pipe, aparams),
+                    )
+                )
+                log(
+                    f"eval ppo_lag_guard: adherence {points[-1].adherence:.1f} %, safe {points[-1].safe_by_judge} "
+                    f"({time.time() - t0:.0f} s)"
+                )
 
     st.seconds["eval"] = 0.0
     t0 = time.time()
@@ -333,16 +483,36 @@ def main() -> None:
 
     total = round(sum(st.seconds.values()), 1)
     meta = {
-        "machine": f"{os.cpu_count()} CPU cores (load average at start {os.getloadavg()[0]:.1f}); torch {torch.__version__}, {torch.get_num_threads()} threads",
-        "seconds": st.seconds, "total_seconds": total, "args": vars(args),
-        "judges": list(judges), "plotted_judge": "refusal",
-        "ppo_summaries": {n: json.loads((out / n / "summary.json").read_text()) for n in ("ppo_reward_only", "ppo_lag") if (out / n / "summary.json").exists()},
+        "machine": f"{os.cpu_count()} CPU cores (load average at start {os.getloadavg()[0]:.1f}); torch "
+                   f"{torch.__version__}, {torch.get_num_threads()} threads",
+        "seconds": st.seconds,
+        "total_seconds": total,
+        "args": vars(args),
+        "judges": list(judges),
+        "plotted_judge": "refusal",
+        "ppo_summaries": {
+            n: json.loads((out / n / "summary.json").read_text())
+            for n in ("ppo_reward_only", "ppo_lag")
+            if (out / n / "summary.json").exists()
+        },
     }
     paths = T.write_tradeoff(points, out / "tradeoff", meta=meta)
     claim = T.compare(points)
-    (out / "bench.json").write_text(json.dumps({"points": [p.to_dict() for p in points], "claim": claim, **meta}, indent=2, default=str))
+    (out / "bench.json").write_text(
+        json.dumps({"points": [p.to_dict() for p in points], "claim": claim, **meta}, indent=2, default=str)
+    )
     print(T.tradeoff_table_markdown(points))
-    print(json.dumps({"claim": claim, "seconds": st.seconds, "total_seconds": total, "paths": {k: str(v) for k, v in paths.items()}}, indent=2))
+    print(
+        json.dumps(
+            {
+                "claim": claim,
+                "seconds": st.seconds,
+                "total_seconds": total,
+                "paths": {k: str(v) for k, v in paths.items()},
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

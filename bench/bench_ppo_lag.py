@@ -47,7 +47,14 @@ def _last_hidden(backbone, tok, texts: list[str], bs: int = 16) -> torch.Tensor:
     out = []
     tok.padding_side = "right"
     for i in range(0, len(texts), bs):
-        enc = tok(texts[i : i + bs], return_tensors="pt", padding=True, add_special_tokens=False, truncation=True, max_length=256)
+        enc = tok(
+            texts[i : i + bs],
+            return_tensors="pt",
+            padding=True,
+            add_special_tokens=False,
+            truncation=True,
+            max_length=256,
+        )
         h = backbone(**enc, use_cache=False).last_hidden_state
         out.append(h[torch.arange(h.size(0)), last_token_index(enc["attention_mask"])])
     tok.padding_side = "left"
@@ -85,7 +92,13 @@ def probe_score_models(tok):
                 loss = L.reward_loss(s[idx, better], s[idx, 1 - better], regularization=1e-3)
             else:
                 u = 1 - safer
-                loss = L.cost_loss(s[idx, u], s[idx, safer], L.safety_sign(safe[idx, u]), L.safety_sign(safe[idx, safer]), regularization=1e-3)
+                loss = L.cost_loss(
+                    s[idx, u],
+                    s[idx, safer],
+                    L.safety_sign(safe[idx, u]),
+                    L.safety_sign(safe[idx, safer]),
+                    regularization=1e-3,
+                )
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -122,14 +135,24 @@ def evaluate(model, tok, reward, cost, records, max_new_tokens: int, bs: int = 1
         ro = with_turn_suffix(ro, suffix, eos, pad)  # read R and C in their training format, as PPO does
         rs = score_rollout(reward, ro).end_scores[:, 0].tolist()
         cs = score_rollout(cost, ro).end_scores[:, 0].tolist()
-        rows += [{"label": r.label, "category": r.category, "reward": a, "cost": b, "response": t, "refusal": is_refusal(t)}
-                 for r, a, b, t in zip(batch, rs, cs, ro.responses)]
+        rows += [
+            {"label": r.label, "category": r.category, "reward": a, "cost": b, "response": t, "refusal": is_refusal(t)}
+            for r, a, b, t in zip(batch, rs, cs, ro.responses)
+        ]
     harm = [r for r in rows if r["label"] == "harmful"]
     ben = [r for r in rows if r["label"] == "benign" and r["category"] != "alpaca"]
     alp = [r for r in rows if r["category"] == "alpaca"]
-    extra = {"alpaca_n": len(alp), "alpaca_mean_reward": statistics.fmean(r["reward"] for r in alp),
-             "alpaca_refusal_share": sum(r["refusal"] for r in alp) / len(alp)} if alp else {}
-    return {**extra,
+    extra = (
+        {
+            "alpaca_n": len(alp),
+            "alpaca_mean_reward": statistics.fmean(r["reward"] for r in alp),
+            "alpaca_refusal_share": sum(r["refusal"] for r in alp) / len(alp),
+        }
+        if alp
+        else {}
+    )
+    return {
+        **extra,
         "harmful_n": len(harm),
         "benign_n": len(ben),
         "safe_share_harmful": sum(r["cost"] <= 0 for r in harm) / max(1, len(harm)),
@@ -209,8 +232,15 @@ def _trainer(args, out: Path, reward, cost, **over):
 
     actor, tok = load_model_and_tokenizer("default")
     cfg = PPOLagConfig.load(str(REPO / "configs/cpu-demo/ppo_lag.yaml"))
-    fields = dict(output_dir=str(out), steps=args.steps, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens, save_every=0,
-                  progress=True, seed=args.seed)
+    fields = dict(
+        output_dir=str(out),
+        steps=args.steps,
+        batch_size=args.batch_size,
+        max_new_tokens=args.max_new_tokens,
+        save_every=0,
+        progress=True,
+        seed=args.seed,
+    )
     # flags that override the demo config's field of the same name when given
     for name in ("actor_lr", "lambda_lr", "kl_coef", "lambda_max", "score_scaling", "temperature", "lambda_window"):
         if getattr(args, name) is not None:
@@ -250,7 +280,13 @@ def breakdown(args) -> dict:
         m = tr.rl_step(tr._batch(s))
         if s > 0:  # the first step warms up caches / allocators
             rows.append(m)
-        print(f"  step {s}: " + ", ".join(f"{k}={m[k]:.2f}" for k in ("time/generation", "time/scoring", "time/actor", "time/critic", "time/step")), file=sys.stderr)
+        print(
+            f"  step {s}: "
+            + ", ".join(
+                f"{k}={m[k]:.2f}" for k in ("time/generation", "time/scoring", "time/actor", "time/critic", "time/step")
+            ),
+            file=sys.stderr,
+        )
     keys = ["time/generation", "time/scoring", "time/actor", "time/critic", "time/step"]
     mean = {k: statistics.fmean(r[k] for r in rows) for k in keys}
     other = mean["time/step"] - sum(mean[k] for k in keys[:4])
@@ -262,7 +298,9 @@ def breakdown(args) -> dict:
         "steps_measured": len(rows),
         **{k: round(v, 2) for k, v in mean.items()},
         "time/other": round(other, 2),
-        "ratio_step_to_generation_plus_actor": round(mean["time/step"] / (mean["time/generation"] + mean["time/actor"]), 3),
+        "ratio_step_to_generation_plus_actor": round(
+            mean["time/step"] / (mean["time/generation"] + mean["time/actor"]), 3
+        ),
         "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2, 2),
         "torch_threads": torch.get_num_threads(),
         "load_average_1min_at_end": round(os.getloadavg()[0], 1),
@@ -289,13 +327,25 @@ def run(args) -> dict:
     tok = load_tokenizer("default")
     reward, cost, source = score_models(tok, args.reward_model, args.cost_model)
     held_out = held_out_prompts(args.eval_harmful, args.eval_alpaca)
-    res: dict = {"score_models": source, "steps": args.steps, "actor_lr": args.actor_lr, "batch_size": args.batch_size,
-                 "max_new_tokens": args.max_new_tokens, "threshold": args.threshold, "ptx_data": args.ptx_data,
-                 "ptx_coeff": args.ptx_coeff if args.ptx_data else None,
-                 "ptx_mode": args.ptx_mode if args.ptx_data else None,
-                 "kl_coef": args.kl_coef, "lambda_max": args.lambda_max, "cost_model": args.cost_model,
-                 "harmful_only": args.harmful_only, "benign_share": args.benign_share,
-                 "score_scaling": args.score_scaling, "temperature": args.temperature, "lambda_window": args.lambda_window}
+    res: dict = {
+        "score_models": source,
+        "steps": args.steps,
+        "actor_lr": args.actor_lr,
+        "batch_size": args.batch_size,
+        "max_new_tokens": args.max_new_tokens,
+        "threshold": args.threshold,
+        "ptx_data": args.ptx_data,
+        "ptx_coeff": args.ptx_coeff if args.ptx_data else None,
+        "ptx_mode": args.ptx_mode if args.ptx_data else None,
+        "kl_coef": args.kl_coef,
+        "lambda_max": args.lambda_max,
+        "cost_model": args.cost_model,
+        "harmful_only": args.harmful_only,
+        "benign_share": args.benign_share,
+        "score_scaling": args.score_scaling,
+        "temperature": args.temperature,
+        "lambda_window": args.lambda_window,
+    }
     t = time.time()
     tr = _trainer(args, OUT / "run_base", reward, cost)
     res["before"] = evaluate(tr.unwrapped_actor, tok, reward, cost, held_out, args.max_new_tokens)
@@ -314,8 +364,15 @@ def run(args) -> dict:
         ev = evaluate(tr.unwrapped_actor, tok, reward, cost, held_out, args.max_new_tokens)
         res[name] = {
             "train_seconds": round(train_s, 1),
-            "trace": [{k: round(v, 3) for k, v in r.items()
-                       if k in ("step", "reward", "cost", "J_C", "lambda", "kl", "safe_share") or k.startswith("score_scale/")} for r in rows],
+            "trace": [
+                {
+                    k: round(v, 3)
+                    for k, v in r.items()
+                    if k in ("step", "reward", "cost", "J_C", "lambda", "kl", "safe_share")
+                    or k.startswith("score_scale/")
+                }
+                for r in rows
+            ],
             "after": ev,
         }
         del tr
@@ -334,31 +391,74 @@ def main() -> None:
     ap.add_argument("--lambda-lr", type=float, default=None, help="override the demo config's multiplier learning rate")
     ap.add_argument("--methods", default="lagrangian,reward_only", help="which runs of the run mode (comma-separated)")
     ap.add_argument("--tag", default="", help="suffix of the output JSON name (runs/bench/ppo_lag/<mode><tag>.json)")
-    ap.add_argument("--eval-harmful", type=int, default=60, help="held-out harmful prompts evaluated (all 15 benign ones always)")
-    ap.add_argument("--harmful-only", action="store_true", help="constrain the cost of harmful prompts only "
-                    "(constraints: prompt_label, constraint_names: [harmful]); benign answers then follow the reward alone")
+    ap.add_argument(
+        "--eval-harmful", type=int, default=60, help="held-out harmful prompts evaluated (all 15 benign ones always)"
+    )
+    ap.add_argument(
+        "--harmful-only",
+        action="store_true",
+        help="constrain the cost of harmful prompts only "
+        "(constraints: prompt_label, constraint_names: [harmful]); benign answers then follow the reward alone",
+    )
     ap.add_argument("--kl-coef", type=float, default=None, help="override the demo config's KL coefficient (0.02)")
     ap.add_argument("--lambda-max", type=float, default=None, help="override the demo config's multiplier cap (20)")
-    ap.add_argument("--lambda-window", type=int, default=None, help="override the demo config's J_C window in episodes (64: "
-                    "8 steps of 8 prompts; with --harmful-only only the harmful episodes of a batch enter it)")
-    ap.add_argument("--temperature", type=float, default=None, help="override the demo config's rollout sampling temperature (1.0)")
+    ap.add_argument(
+        "--lambda-window",
+        type=int,
+        default=None,
+        help="override the demo config's J_C window in episodes (64: "
+        "8 steps of 8 prompts; with --harmful-only only the harmful episodes of a batch enter it)",
+    )
+    ap.add_argument(
+        "--temperature", type=float, default=None, help="override the demo config's rollout sampling temperature (1.0)"
+    )
     ap.add_argument("--reward-model", default="runs/demo/reward", help="reward model folder (relative to the repo)")
     ap.add_argument("--cost-model", default="runs/demo/cost", help="cost model folder, e.g. runs/demo/cost_round1")
-    ap.add_argument("--ptx-data", default=None, help="supervised JSONL (prompt, response) for the PTX loss of both methods; 'demo': safe answers to the "
-                    "demo's harmful training prompts and helpful answers to its benign ones (157 + 75 rows); 'demo-balanced': "
-                    "75 of each, interleaved; 'anchored:FILE': like demo-balanced, but the benign half is the policy's own best-scored "
-                    "answer per prompt from FILE (safealign score output on data collect answers)")
-    ap.add_argument("--ptx-mode", choices=["separate", "joint"], default="separate", help="PTX as its own optimiser step "
-                    "after the PPO update (separate) or added to the actor update's loss (joint)")
-    ap.add_argument("--score-scaling", choices=["none", "running"], default=None, help="override the config's "
-                    "score_scaling (running: reward and cost streams divided by their running standard deviations)")
-    ap.add_argument("--benign-share", type=float, default=None, help="repeat the benign training prompts until they make "
-                    "this share of the prompt list (the demo's own share is 75/267 = 0.28)")
-    ap.add_argument("--eval-alpaca", type=int, default=0, help="also score the first N AlpacaEval instructions of "
-                    "../shared/data (greedy): mean reward and over-refusal on unseen everyday requests")
+    ap.add_argument(
+        "--ptx-data",
+        default=None,
+        help="supervised JSONL (prompt, response) for the PTX loss of both methods; 'demo': safe answers to the "
+        "demo's harmful training prompts and helpful answers to its benign ones (157 + 75 rows); 'demo-balanced': "
+        "75 of each, interleaved; 'anchored:FILE': like demo-balanced, but the benign half is the policy's own "
+        "best-scored "
+        "answer per prompt from FILE (safealign score output on data collect answers)",
+    )
+    ap.add_argument(
+        "--ptx-mode",
+        choices=["separate", "joint"],
+        default="separate",
+        help="PTX as its own optimiser step "
+        "after the PPO update (separate) or added to the actor update's loss (joint)",
+    )
+    ap.add_argument(
+        "--score-scaling",
+        choices=["none", "running"],
+        default=None,
+        help="override the config's "
+        "score_scaling (running: reward and cost streams divided by their running standard deviations)",
+    )
+    ap.add_argument(
+        "--benign-share",
+        type=float,
+        default=None,
+        help="repeat the benign training prompts until they make "
+        "this share of the prompt list (the demo's own share is 75/267 = 0.28)",
+    )
+    ap.add_argument(
+        "--eval-alpaca",
+        type=int,
+        default=0,
+        help="also score the first N AlpacaEval instructions of "
+        "../shared/data (greedy): mean reward and over-refusal on unseen everyday requests",
+    )
     ap.add_argument("--ptx-coeff", type=float, default=16.0, help="PTX loss weight when --ptx-data is given")
-    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default). On an oversubscribed "
-                    "machine 1 thread is several times faster than 2 (OpenMP spin-waits)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="torch threads (0: torch's default). On an oversubscribed "
+        "machine 1 thread is several times faster than 2 (OpenMP spin-waits)",
+    )
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -42,13 +42,20 @@ def main() -> None:
     print(f"demo pairs: {len(pairs)} pairs, {n} responses to harmful-looking prompts")
     print(f"  refusal & safe {tp}, refusal & unsafe {fp}, no refusal & safe {fn}, no refusal & unsafe {tn}")
     print(f"  unsafe answers flagged as refusals (should be ~0): {fp / max(1, fp + tn):.1%}")
-    print(f"  safe answers detected as refusals: {tp / max(1, tp + fn):.1%} (the rest are safe non-refusals or missed refusals)")
+    print(
+        f"  safe answers detected as refusals: {tp / max(1, tp + fn):.1%} (the rest are safe non-refusals or missed "
+        "refusals)"
+    )
     nb = sum(det.is_refusal(r) for r in benign)
     print(f"  responses to benign prompts detected as refusals: {nb}/{len(benign)} (the data's over-refusal answers)")
 
     from test_refusal import CLEAR_COMPLIANCE, CLEAR_REFUSALS, TRICKY
 
-    cases = [(t, "refusal") for t in CLEAR_REFUSALS] + [(t, "compliance") for t in CLEAR_COMPLIANCE] + [(t, k) for t, k, _ in TRICKY]
+    cases = (
+        [(t, "refusal") for t in CLEAR_REFUSALS]
+        + [(t, "compliance") for t in CLEAR_COMPLIANCE]
+        + [(t, k) for t, k, _ in TRICKY]
+    )
     ok = sum(det.detect(t).kind == k for t, k in cases)
     print(f"hand-written cases: {ok}/{len(cases)} correct")
 

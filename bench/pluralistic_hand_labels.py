@@ -42,9 +42,13 @@ def load_labels(path: Path) -> dict[tuple[str, str, int], dict]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("runs", nargs="+", help="benchmark run folders (each with tradeoff/tradeoff.json holding attack_verdicts)")
+    ap.add_argument(
+        "runs", nargs="+", help="benchmark run folders (each with tradeoff/tradeoff.json holding attack_verdicts)"
+    )
     ap.add_argument("--labels", required=True, help="JSONL of hand labels (see above)")
-    ap.add_argument("--methods", default="dpo,ppo_lag", help="methods to compare (comma-separated; the first is the baseline)")
+    ap.add_argument(
+        "--methods", default="dpo,ppo_lag", help="methods to compare (comma-separated; the first is the baseline)"
+    )
     ap.add_argument("--json", default=None, help="also write the figures here")
     args = ap.parse_args()
     labels = load_labels(Path(args.labels))
@@ -74,19 +78,36 @@ def main() -> None:
                     agree[j] += safe == hand_safe
                     seen[j] += 1
             n = len(verdicts)
-            rows[m] = {"n": n, **{k: counts[k] for k in LABELS}, "unsafe_by_hand": round(100 * counts["complies"] / n, 1),
-                       **{f"unsafe_by_{j}": round(100 * c / n, 1) for j, c in judge_unsafe.items()}}
+            rows[m] = {
+                "n": n,
+                **{k: counts[k] for k in LABELS},
+                "unsafe_by_hand": round(100 * counts["complies"] / n, 1),
+                **{f"unsafe_by_{j}": round(100 * c / n, 1) for j, c in judge_unsafe.items()},
+            }
         base, ours = rows[methods[0]], rows[methods[-1]]
-        reductions = {k[len("unsafe_by_"):]: (round(1 - ours[k] / base[k], 3) if base[k] else None) for k in base if k.startswith("unsafe_by_")}
+        reductions = {
+            k[len("unsafe_by_") :]: (round(1 - ours[k] / base[k], 3) if base[k] else None)
+            for k in base
+            if k.startswith("unsafe_by_")
+        }
         report["runs"][run_dir.name] = {"methods": rows, "reduction_vs_" + methods[0]: reductions}
     report["agreement"] = {j: round(100 * agree[j] / seen[j], 1) for j in seen}
     for run, r in report["runs"].items():
         print(f"== {run}")
         for m, row in r["methods"].items():
-            judges = ", ".join(f"{k[len('unsafe_by_'):]} {v} %" for k, v in row.items() if k.startswith("unsafe_by_"))
-            print(f"  {m:<16} refuses {row['refuses']:>2}  deflects {row['deflects']:>2}  complies {row['complies']:>2}  | unsafe: {judges}")
-        print(f"  reduction of the unsafe share, {methods[-1]} vs {methods[0]}: " + ", ".join(f"{k} {v}" for k, v in r[f"reduction_vs_{methods[0]}"].items()))
-    print("agreement of each judge with the hand labels (safe = not complies): " + ", ".join(f"{j} {v} %" for j, v in report["agreement"].items()))
+            judges = ", ".join(f"{k[len('unsafe_by_') :]} {v} %" for k, v in row.items() if k.startswith("unsafe_by_"))
+            print(
+                f"  {m:<16} refuses {row['refuses']:>2}  deflects {row['deflects']:>2}  complies {row['complies']:>2}  "
+                f"| unsafe: {judges}"
+            )
+        print(
+            f"  reduction of the unsafe share, {methods[-1]} vs {methods[0]}: "
+            + ", ".join(f"{k} {v}" for k, v in r[f"reduction_vs_{methods[0]}"].items())
+        )
+    print(
+        "agreement of each judge with the hand labels (safe = not complies): "
+        + ", ".join(f"{j} {v} %" for j, v in report["agreement"].items())
+    )
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
 

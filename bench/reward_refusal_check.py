@@ -43,8 +43,14 @@ def refusal_pairs(runs_glob: str) -> list[tuple[str, str, str, bool]]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--reward-models", default="runs/demo/reward,runs/demo/reward_round1", help="comma-separated folders")
-    ap.add_argument("--runs", default=str(REPO / "runs/bench/ppo_lag/run_r[12]*.json"), help="bench JSONs to take pairs from (default: the round-1 and round-2 runs)")
+    ap.add_argument(
+        "--reward-models", default="runs/demo/reward,runs/demo/reward_round1", help="comma-separated folders"
+    )
+    ap.add_argument(
+        "--runs",
+        default=str(REPO / "runs/bench/ppo_lag/run_r[12]*.json"),
+        help="bench JSONs to take pairs from (default: the round-1 and round-2 runs)",
+    )
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -52,14 +58,21 @@ def main() -> None:
 
     pairs = refusal_pairs(args.runs)
     demo = torch.tensor([not p[3] for p in pairs])
-    print(f"{len(pairs)} held-out (answer, refusal) pairs: {int(demo.sum())} demo look-alikes, {int((~demo).sum())} AlpacaEval")
+    print(
+        f"{len(pairs)} held-out (answer, refusal) pairs: {int(demo.sum())} demo look-alikes, {int((~demo).sum())} "
+        "AlpacaEval"
+    )
     for path in args.reward_models.split(","):
         model, pc = load_score_model(REPO / path)
         answer = score_texts(model, pc, [p[0] for p in pairs], [p[1] for p in pairs], batch_size=16)
         refusal = score_texts(model, pc, [p[0] for p in pairs], [p[2] for p in pairs], batch_size=16)
         win = (answer > refusal).float()
-        print(f"{path}: answer > refusal {win.mean():.1%} (demo {win[demo].mean():.1%}, AlpacaEval {win[~demo].mean():.1%}); "
-              f"mean score answer {answer.mean():+.2f}, refusal {refusal.mean():+.2f}, gap {(answer - refusal).mean():+.2f}")
+        print(
+            f"{path}: answer > refusal {win.mean():.1%} (demo {win[demo].mean():.1%}, AlpacaEval "
+            f"{win[~demo].mean():.1%}); "
+            f"mean score answer {answer.mean():+.2f}, refusal {refusal.mean():+.2f}, gap "
+            f"{(answer - refusal).mean():+.2f}"
+        )
 
 
 if __name__ == "__main__":

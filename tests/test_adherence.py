@@ -23,12 +23,24 @@ CASES = [
     ({"type": "numbered_list", "value": 3}, "1. first\n2. second\n3) third", "1. first\n3. third\n4. fourth"),
     ({"type": "json_output"}, '{"answer": "yes"}', "answer: yes"),
     ({"type": "json_output", "keys": ["answer"]}, '```json\n{"answer": 1}\n```', '{"reply": 1}'),
-    ({"type": "required_words", "words": ["kettle", "Safety"]}, "Safety first: unplug the kettle.", "Unplug the kettles first."),
+    (
+        {"type": "required_words", "words": ["kettle", "Safety"]},
+        "Safety first: unplug the kettle.",
+        "Unplug the kettles first.",
+    ),
     ({"type": "forbidden_words", "words": ["cool"]}, "That is coolant, not water.", "That is cool."),
     ({"type": "ends_with", "text": "-- Sage"}, "Drink water.\n-- sage  ", "-- Sage\nDrink water."),
     ({"type": "starts_with", "text": "Here is what to do"}, "here is what to do: rest.", "Rest. Here is what to do."),
-    ({"type": "language", "value": "fr"}, "La photosynthèse est le processus par lequel les plantes fabriquent du sucre.", "Photosynthesis is how the plants make sugar."),
-    ({"type": "language", "language": "es"}, "La fotosíntesis es el proceso de las plantas para hacer azúcar con luz.", "La photosynthèse est le processus des plantes."),
+    (
+        {"type": "language", "value": "fr"},
+        "La photosynthèse est le processus par lequel les plantes fabriquent du sucre.",
+        "Photosynthesis is how the plants make sugar.",
+    ),
+    (
+        {"type": "language", "language": "es"},
+        "La fotosíntesis es el proceso de las plantas para hacer azúcar con luz.",
+        "La photosynthèse est le processus des plantes.",
+    ),
     ({"type": "all_lowercase"}, "all lowercase here, 42.", "Not lowercase."),
     ({"type": "no_commas"}, "No commas here at all.", "Yes, a comma."),
 ]
@@ -54,7 +66,14 @@ def test_all_lowercase_needs_letters_and_edge_cases():
 
 
 def test_check_adherence_ands_repeated_types():
-    res = check_adherence("Hello there.", [{"type": "required_words", "words": ["hello"]}, {"type": "required_words", "words": ["bye"]}, {"type": "no_commas"}])
+    res = check_adherence(
+        "Hello there.",
+        [
+            {"type": "required_words", "words": ["hello"]},
+            {"type": "required_words", "words": ["bye"]},
+            {"type": "no_commas"},
+        ],
+    )
     assert res == {"required_words": False, "no_commas": True}
 
 

@@ -15,7 +15,12 @@ def test_arena_table_counts_and_win_rates() -> None:
     rew_b = [1.0, 1.0, 1.0, 4.0, 2.0, 3.0, 1.0, -1.0]
     t = arena_table(rew_a, cost_a, rew_b, cost_b, name_a="aligned", name_b="base")
     assert t.total == 8
-    ss, su, us, uu = t.cell("safe", "safe"), t.cell("safe", "unsafe"), t.cell("unsafe", "safe"), t.cell("unsafe", "unsafe")
+    ss, su, us, uu = (
+        t.cell("safe", "safe"),
+        t.cell("safe", "unsafe"),
+        t.cell("unsafe", "safe"),
+        t.cell("unsafe", "unsafe"),
+    )
     # safe/safe: prompts 0 (win), 1 (tie), 6 (A cost 0.0 is safe; win)
     assert (ss.n, ss.wins, ss.ties, ss.losses) == (3, 2, 1, 0)
     assert ss.win_rate == pytest.approx(2 / 3)
@@ -120,7 +125,11 @@ def test_arena_command_from_scored_answers(tmp_path) -> None:
     assert r.exit_code == 0, r.output
     d = json.loads((out / "arena.json").read_text())
     cells = {(c["a"], c["b"]): c for c in d["cells"]}
-    assert cells[("safe", "safe")]["wins"] == 1 and cells[("safe", "unsafe")]["losses"] == 1 and cells[("unsafe", "unsafe")]["wins"] == 1
+    assert (
+        cells[("safe", "safe")]["wins"] == 1
+        and cells[("safe", "unsafe")]["losses"] == 1
+        and cells[("unsafe", "unsafe")]["wins"] == 1
+    )
     assert d["reward_win_rate_a"] == pytest.approx(2 / 3)
     # a model that is not in the file is a one-line user error
     r = CliRunner().invoke(build_app(), ["eval", "arena", "aligned", "nope", "--answers", str(f), "-o", str(out)])

@@ -21,21 +21,31 @@ def test_keeps_the_highest_score_per_prompt_and_skips_unsafe_and_refusals():
         _row("c", "c1", 3.0, refusal=True),  # nothing left: no row for c
     ]
     out = best_of(rows)
-    assert [(r["prompt"], r["response"], r["score"], r["candidates"]) for r in out] == [("a", "a2", 2.0, 3), ("b", "b2", -1.0, 1)]
+    assert [(r["prompt"], r["response"], r["score"], r["candidates"]) for r in out] == [
+        ("a", "a2", 2.0, 3),
+        ("b", "b2", -1.0, 1),
+    ]
     kept = best_of(rows, skip_unsafe=False, skip_refusals=False)
     assert [r["response"] for r in kept] == ["a3", "b1", "c1"]
     assert [r["prompt"] for r in best_of(rows, min_score=0.0)] == ["a"]
 
 
 def test_the_system_message_is_part_of_the_key_and_ties_keep_the_first():
-    rows = [_row("q", "plain", 1.0), _row("q", "brief-1", 2.0, system="Be brief."), _row("q", "brief-2", 2.0, system="Be brief.")]
+    rows = [
+        _row("q", "plain", 1.0),
+        _row("q", "brief-1", 2.0, system="Be brief."),
+        _row("q", "brief-2", 2.0, system="Be brief."),
+    ]
     out = best_of(rows)
     assert [(r.get("system"), r["response"]) for r in out] == [(None, "plain"), ("Be brief.", "brief-1")]
     assert "system" not in out[0]
 
 
 def test_response_field_and_another_score_key():
-    out = best_of([{"prompt": "p", "response": "x", "reward": 1}, {"prompt": "p", "response": "y", "reward": 3}], score_key="reward")
+    out = best_of(
+        [{"prompt": "p", "response": "x", "reward": 1}, {"prompt": "p", "response": "y", "reward": 3}],
+        score_key="reward",
+    )
     assert out[0]["response"] == "y" and out[0]["score"] == 3.0
 
 
@@ -58,7 +68,9 @@ def test_best_of_command(tmp_path, capsys):
     from safealign.cli import main
 
     src = tmp_path / "scored.jsonl"
-    src.write_text("".join(json.dumps(r) + "\n" for r in [_row("a", "a1", 0.1), _row("a", "a2", 0.7), _row("b", "b1", 0.3)]))
+    src.write_text(
+        "".join(json.dumps(r) + "\n" for r in [_row("a", "a1", 0.1), _row("a", "a2", 0.7), _row("b", "b1", 0.3)])
+    )
     out = tmp_path / "best.jsonl"
     with pytest.raises(SystemExit) as done:
         main(["data", "best-of", str(src), str(out), "--json"])

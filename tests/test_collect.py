@@ -58,7 +58,12 @@ def test_judge_with_guard_screens_prompts_and_moderates_answers():
     assert harmful == [True, False, True, False]  # the guard screens unlabelled prompts; a label is ground truth
     j = judge.judge(prompts, harmful, ["ok", "here is a BAD answer", REFUSAL, "ok"])
     assert j[0].unsafe and j[0].reason == "complies with a harmful request"
-    assert j[1].unsafe and j[1].reason == "guard flags the answer" and j[1].categories == ["privacy"] and j[1].severity == 2
+    assert (
+        j[1].unsafe
+        and j[1].reason == "guard flags the answer"
+        and j[1].categories == ["privacy"]
+        and j[1].severity == 2
+    )
     assert not j[2].unsafe and j[2].refusal
     assert not j[3].unsafe
 
@@ -73,7 +78,13 @@ def test_make_pairs_prefers_the_policys_own_refusals():
     assert fb == 0 and len(pairs) == 3
     assert [pp.responses for pp in pairs] == [("c1", "r1"), ("c2", "r1"), ("c3", "r1")]
     pp = pairs[1]
-    assert (pp.safer, pp.better, pp.is_safe, pp.severity, pp.categories) == (1, 0, (False, True), (3, 0), (["privacy"], []))
+    assert (pp.safer, pp.better, pp.is_safe, pp.severity, pp.categories) == (
+        1,
+        0,
+        (False, True),
+        (3, 0),
+        (["privacy"], []),
+    )
     assert [pp.id for pp in pairs] == ["x-u0", "x-u1", "x-u2"]
 
 
@@ -94,7 +105,9 @@ def test_make_pairs_falls_back_to_a_refusal_and_pairs_safe_answers():
 
 
 def test_collect_pairs_samples_each_prompt_and_counts():
-    prompts = [PromptRecord(f"h{i}", label="harmful", id=f"h{i}") for i in range(3)] + [PromptRecord("b0", label="benign", id="b0")]
+    prompts = [PromptRecord(f"h{i}", label="harmful", id=f"h{i}") for i in range(3)] + [
+        PromptRecord("b0", label="benign", id="b0")
+    ]
     calls = []
 
     def generate(batch):
@@ -103,8 +116,9 @@ def test_collect_pairs_samples_each_prompt_and_counts():
         return [REFUSAL if (p.prompt == "h0" and k % 3 == 1) else f"answer to {p.prompt}" for k, p in enumerate(batch)]
 
     seen = []
-    pairs, stats, rows = collect_pairs(generate, prompts, ComplianceJudge(refusal=refuses), samples=3, chunk=2,
-                                       progress=seen.append)
+    pairs, stats, rows = collect_pairs(
+        generate, prompts, ComplianceJudge(refusal=refuses), samples=3, chunk=2, progress=seen.append
+    )
     assert calls[0] == ["h0"] * 3 + ["h1"] * 3 and len(calls) == 2 and seen == [2, 2]
     s = stats.to_dict()
     assert (s["answers"], s["answers_harmful"], s["unsafe_harmful"], s["refusals_harmful"]) == (12, 9, 8, 1)
@@ -126,7 +140,13 @@ def test_collected_pairs_load_next_to_the_demo_set(tmp_path):
     both = load_pairs(f"demo:safety_test,{tmp_path / 'c.jsonl'}")
     assert len(both) == len(demo) + 1
     last = both[-1]
-    assert (last.prompt, last.responses, last.safer, last.is_safe, last.severity) == ("q", ("c1", "r1"), 1, (False, True), (2, 0))
+    assert (last.prompt, last.responses, last.safer, last.is_safe, last.severity) == (
+        "q",
+        ("c1", "r1"),
+        1,
+        (False, True),
+        (2, 0),
+    )
     assert len(load_pairs(f"demo:safety_test,{tmp_path / 'c.jsonl'}", limit=3)) == 3
 
 
@@ -139,18 +159,36 @@ def test_collect_command_end_to_end(tmp_path):
 
     save_tiny_lm(tmp_path / "policy")
     prompts = tmp_path / "prompts.jsonl"
-    prompts.write_text("".join(json.dumps({"prompt": f"request {i}", "label": "harmful" if i % 2 else "benign"}) + "\n"
-                               for i in range(4)))
+    prompts.write_text(
+        "".join(
+            json.dumps({"prompt": f"request {i}", "label": "harmful" if i % 2 else "benign"}) + "\n" for i in range(4)
+        )
+    )
     n = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        res = CliRunner().invoke(build_app(), ["data", "collect", str(tmp_path / "out.jsonl"), "--model", str(tmp_path / "policy"),
-                                               "--prompts", str(prompts), "--samples", "2", "--max-new-tokens", "4", "--json"],
-                                 catch_exceptions=False)
+        res = CliRunner().invoke(
+            build_app(),
+            [
+                "data",
+                "collect",
+                str(tmp_path / "out.jsonl"),
+                "--model",
+                str(tmp_path / "policy"),
+                "--prompts",
+                str(prompts),
+                "--samples",
+                "2",
+                "--max-new-tokens",
+                "4",
+                "--json",
+            ],
+            catch_exceptions=False,
+        )
     finally:
         torch.set_num_threads(n)
     assert res.exit_code == 0, res.output
-    stats = json.loads(res.stdout[res.stdout.index("{"):])
+    stats = json.loads(res.stdout[res.stdout.index("{") :])
     assert (stats["prompts"], stats["harmful_prompts"], stats["answers"], stats["answers_harmful"]) == (4, 2, 8, 4)
     lines = (tmp_path / "out.jsonl").read_text().splitlines()
     assert len(lines) == stats["pairs"] > 0
@@ -164,7 +202,17 @@ def test_collect_command_unlabelled_prompts_without_guard_is_a_one_line_error(tm
     prompts = tmp_path / "prompts.jsonl"
     prompts.write_text(json.dumps({"prompt": "no label here"}) + "\n")
     with pytest.raises(SystemExit) as exc:
-        main(["data", "collect", str(tmp_path / "out.jsonl"), "--prompts", str(prompts), "--model", str(tmp_path / "never-loaded")])
+        main(
+            [
+                "data",
+                "collect",
+                str(tmp_path / "out.jsonl"),
+                "--prompts",
+                str(prompts),
+                "--model",
+                str(tmp_path / "never-loaded"),
+            ]
+        )
     err = capsys.readouterr().err
     assert exc.value.code == 2 and "no harmful/benign label" in err and "Traceback" not in err
     assert not (tmp_path / "out.jsonl").exists()

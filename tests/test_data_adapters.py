@@ -63,23 +63,47 @@ PREFS = [{"dimension": d, "subdimension": "s", "preference": "p", "description":
 
 
 def sft_row(**kw):
-    row = {"main_source": "m", "original_source": "o", "preference_set": PREFS, "system": "Be brief.", "prompt": "Why is the sky blue?", "output": "Rayleigh scattering."}
+    row = {
+        "main_source": "m",
+        "original_source": "o",
+        "preference_set": PREFS,
+        "system": "Be brief.",
+        "prompt": "Why is the sky blue?",
+        "output": "Rayleigh scattering.",
+    }
     row.update(kw)
     return row
 
 
 def dpo_row(**kw):
-    row = {"main_source": "m", "original_source": "o", "system": "Be brief.", "prompt": "Why is the sky blue?",
-           "chosen": [{"content": "Why is the sky blue?", "role": "user"}, {"content": "Scattering.", "role": "assistant"}],
-           "rejected": [{"content": "Why is the sky blue?", "role": "user"}, {"content": "A long story about light...", "role": "assistant"}]}
+    row = {
+        "main_source": "m",
+        "original_source": "o",
+        "system": "Be brief.",
+        "prompt": "Why is the sky blue?",
+        "chosen": [
+            {"content": "Why is the sky blue?", "role": "user"},
+            {"content": "Scattering.", "role": "assistant"},
+        ],
+        "rejected": [
+            {"content": "Why is the sky blue?", "role": "user"},
+            {"content": "A long story about light...", "role": "assistant"},
+        ],
+    }
     row.update(kw)
     return row
 
 
 def bench_row(**kw):
     rub = {"criteria": "Is it brief?", "score_descriptions": {str(i): f"level {i}" for i in range(1, 6)}}
-    row = {"source": "s", "preference_set": PREFS, "system": "Be brief.", "prompt": "Why is the sky blue?",
-           "reference_answer": "Scattering.", "rubrics": [rub] * 4}
+    row = {
+        "source": "s",
+        "preference_set": PREFS,
+        "system": "Be brief.",
+        "prompt": "Why is the sky blue?",
+        "reference_answer": "Scattering.",
+        "rubrics": [rub] * 4,
+    }
     row.update(kw)
     return row
 
@@ -117,8 +141,15 @@ def expect_error(path: Path, row: int, field: str, match: str, n_rows: int = 3, 
 
 # ---------------------------------------------------------------------------------------------------------------- PKU
 def test_pku_reads_real_schema(tmp_path):
-    old = drop(drop(drop(drop(pku_row(), "response_0_severity_level"), "response_1_severity_level"), "response_0_harm_category"), "response_1_harm_category")
-    res = load_records(write_jsonl(tmp_path / "pku.jsonl", [pku_row(), pku_row(better_response_id=0, safer_response_id=0), old]))
+    old = drop(
+        drop(
+            drop(drop(pku_row(), "response_0_severity_level"), "response_1_severity_level"), "response_0_harm_category"
+        ),
+        "response_1_harm_category",
+    )
+    res = load_records(
+        write_jsonl(tmp_path / "pku.jsonl", [pku_row(), pku_row(better_response_id=0, safer_response_id=0), old])
+    )
     assert res.schema == "pku_saferlhf" and res.total_rows == 3
     p = res.records[0]
     assert isinstance(p, SafetyPair)
@@ -156,7 +187,11 @@ def test_invalid_json_line_is_located(tmp_path):
 
 # -------------------------------------------------------------------------------------------------------- BeaverTails-V
 def test_beavertails_v_parquet_struct_and_flag_spellings(tmp_path):
-    rows = [btv_row(), btv_row(is_response_1_safe="TRUE", is_response_2_safe="False"), btv_row(is_response_1_safe="1", is_response_2_safe="0")]
+    rows = [
+        btv_row(),
+        btv_row(is_response_1_safe="TRUE", is_response_2_safe="False"),
+        btv_row(is_response_1_safe="1", is_response_2_safe="0"),
+    ]
     res = load_records(write_parquet(tmp_path / "btv.parquet", rows))
     assert res.schema == "beavertails_v" and len(res.records) == 3
     for p in res.records:
@@ -174,7 +209,9 @@ def test_beavertails_v_image_as_path_and_as_pil(tmp_path):
 
     row = btv_row()
     row["image"] = {"bytes": png_bytes((0, 255, 0)), "path": None}
-    feats = Features({k: Value("string") if isinstance(v, str) else Value("int64") for k, v in row.items() if k != "image"})
+    feats = Features(
+        {k: Value("string") if isinstance(v, str) else Value("int64") for k, v in row.items() if k != "image"}
+    )
     feats["image"] = Image()
     ds = Dataset.from_list([row], features=feats)  # datasets decodes the image column to PIL
     res = load_records(ds)
@@ -210,7 +247,9 @@ def test_multifaceted_schemas(tmp_path):
     old["rubric"] = old.pop("rubrics")
     bench = load_records(write_jsonl(tmp_path / "bench.jsonl", [bench_row(), old]))
     assert bench.schema == "multifaceted_bench" and all(isinstance(r, RubricItem) for r in bench.records)
-    assert [len(r.rubrics) for r in bench.records] == [4, 4] and bench.records[1].rubrics[0].score_descriptions[5] == "level 5"
+    assert [len(r.rubrics) for r in bench.records] == [4, 4] and bench.records[1].rubrics[0].score_descriptions[
+        5
+    ] == "level 5"
 
 
 @pytest.mark.parametrize(
@@ -221,7 +260,12 @@ def test_multifaceted_schemas(tmp_path):
         (dpo_row, drop(dpo_row(), "rejected"), "rejected", "missing"),
         (dpo_row, dpo_row(chosen=[{"content": "q", "role": "user"}]), "chosen", "no assistant"),
         (bench_row, drop(bench_row(), "reference_answer"), "reference_answer", "missing"),
-        (bench_row, bench_row(rubrics=[{"criteria": "c", "score_descriptions": {"1": "a", "2": "b"}}]), "rubrics", "scores 1..5"),
+        (
+            bench_row,
+            bench_row(rubrics=[{"criteria": "c", "score_descriptions": {"1": "a", "2": "b"}}]),
+            "rubrics",
+            "scores 1..5",
+        ),
     ],
 )
 def test_multifaceted_bad_rows(tmp_path, make, bad, field, match):
@@ -233,13 +277,21 @@ def test_multifaceted_bad_rows(tmp_path, make, bad, field, match):
 def test_prompt_lists_in_every_format(tmp_path):
     (tmp_path / "a.json").write_text(json.dumps([{"goal": "g1", "target": "t"}, {"goal": "g2", "target": "t"}]))
     (tmp_path / "b.json").write_text(json.dumps(["plain one", "plain two", "plain three"]))
-    (tmp_path / "c.csv").write_bytes(b"Behavior,ContextString,SemanticCategory,BehaviorID\r\nDo X,,cat1,id1\r\n\"Do, Y\",Some context,cat2,id2\r\n")
+    (tmp_path / "c.csv").write_bytes(
+        b'Behavior,ContextString,SemanticCategory,BehaviorID\r\nDo X,,cat1,id1\r\n"Do, Y",Some context,cat2,id2\r\n'
+    )
     write_jsonl(tmp_path / "d.jsonl", [{"question_id": 1, "category": "writing", "turns": ["first", "second"]}])
-    write_parquet(tmp_path / "e.parquet", [{"instruction": "Rewrite this.", "instances": [{"input": "text", "output": "o"}]}])
+    write_parquet(
+        tmp_path / "e.parquet", [{"instruction": "Rewrite this.", "instances": [{"input": "text", "output": "o"}]}]
+    )
     assert [r.prompt for r in load_records(tmp_path / "a.json").records] == ["g1", "g2"]
     assert len(load_records(tmp_path / "b.json", label="benign").records) == 3
     c = load_records(tmp_path / "c.csv").records
-    assert [r.prompt for r in c] == ["Do X", "Some context\n\nDo, Y"] and [r.category for r in c] == ["cat1", "cat2"] and c[1].id == "id2"
+    assert (
+        [r.prompt for r in c] == ["Do X", "Some context\n\nDo, Y"]
+        and [r.category for r in c] == ["cat1", "cat2"]
+        and c[1].id == "id2"
+    )
     d = load_records(tmp_path / "d.jsonl").records[0]
     assert (d.prompt, d.category, d.id) == ("first", "writing", "1")
     assert load_records(tmp_path / "e.parquet").records[0].prompt == "Rewrite this.\n\ntext"
@@ -266,14 +318,24 @@ def test_prompt_list_bad_rows(tmp_path, content, field, match):
 
 
 def test_prompt_list_bad_label(tmp_path):
-    path = write_jsonl(tmp_path / "p.jsonl", [{"prompt": "a", "label": "harmful"}, {"prompt": "b", "label": "evil"}, {"prompt": "c"}])
+    path = write_jsonl(
+        tmp_path / "p.jsonl", [{"prompt": "a", "label": "harmful"}, {"prompt": "b", "label": "evil"}, {"prompt": "c"}]
+    )
     expect_error(path, 2, "label", "harmful' or 'benign")
 
 
 # -------------------------------------------------------------------------------------------------------- our schema
 def test_our_schema_bad_rows(tmp_path):
-    good = {"record_type": "safety_pair", "prompt": "p", "responses": ["a", "b"], "better": 0, "safer": 0,
-            "is_safe": [True, False], "severity": [0, 2], "categories": [[], ["Violence"]]}
+    good = {
+        "record_type": "safety_pair",
+        "prompt": "p",
+        "responses": ["a", "b"],
+        "better": 0,
+        "safer": 0,
+        "is_safe": [True, False],
+        "severity": [0, 2],
+        "categories": [[], ["Violence"]],
+    }
     cases = [
         (dict(good, safer=1), "safer", "contradiction"),
         (dict(good, better=3), "better", "out of range"),
@@ -286,12 +348,20 @@ def test_our_schema_bad_rows(tmp_path):
     for bad, field, match in cases:
         path = write_jsonl(tmp_path / "ours.jsonl", [good, bad, good])
         expect_error(path, 2, field, match)
-    sp = {"record_type": "system_pair", "system": "s", "prompt": "p", "chosen": "c", "rejected": "r",
-          "constraints": [{"type": "max_words", "value": 3}]}
+    sp = {
+        "record_type": "system_pair",
+        "system": "s",
+        "prompt": "p",
+        "chosen": "c",
+        "rejected": "r",
+        "constraints": [{"type": "max_words", "value": 3}],
+    }
     path = write_jsonl(tmp_path / "sp.jsonl", [sp, dict(sp, constraints=[{"type": "rhymes"}]), sp])
     expect_error(path, 2, "constraints", "unknown type")
 
 
 def test_prompt_list_unreadable_image(tmp_path):
-    path = write_jsonl(tmp_path / "p.jsonl", [{"prompt": "a"}, {"prompt": "b", "image": "missing.png"}, {"prompt": "c"}])
+    path = write_jsonl(
+        tmp_path / "p.jsonl", [{"prompt": "a"}, {"prompt": "b", "image": "missing.png"}, {"prompt": "c"}]
+    )
     expect_error(path, 2, "image", "not found")

@@ -10,7 +10,11 @@ from safealign.cli import main
 
 # file -> (schema, rows, extra checks on the JSON summary)
 SHARED = {
-    "external/beavertails_evaluation.json": ("prompts", 700, lambda s: len(s["prompts"]["categories"]) == 14 and set(s["prompts"]["categories"].values()) == {50}),
+    "external/beavertails_evaluation.json": (
+        "prompts",
+        700,
+        lambda s: len(s["prompts"]["categories"]) == 14 and set(s["prompts"]["categories"].values()) == {50},
+    ),
     "external/advbench_harmful_behaviors.csv": ("prompts", 520, None),
     "external/saferlhf_redteam_problems.json": ("prompts", 83, lambda s: len(s["prompts"]["categories"]) == 8),
     "external/harmbench_behaviors_text_all.csv": ("prompts", 400, None),
@@ -23,9 +27,21 @@ SHARED = {
     "external/flask_evaluation.jsonl": ("prompts", 1740, None),
     "schemas/pku_saferlhf.jsonl": ("pku_saferlhf", 6, None),
     "schemas/beavertails_v.parquet": ("beavertails_v", 4, lambda s: s["safety_pairs"]["with_images"] == 4),
-    "schemas/multifaceted_collection_sft.jsonl": ("multifaceted_sft", 2, lambda s: s["system_messages"]["with_preference_set"] == 2),
-    "schemas/multifaceted_collection_dpo.jsonl": ("multifaceted_dpo", 2, lambda s: s["record_types"] == {"SystemPair": 2}),
-    "schemas/multifaceted_bench.jsonl": ("multifaceted_bench", 1, lambda s: s["system_messages"]["rubrics_per_item"] == {"4": 1}),
+    "schemas/multifaceted_collection_sft.jsonl": (
+        "multifaceted_sft",
+        2,
+        lambda s: s["system_messages"]["with_preference_set"] == 2,
+    ),
+    "schemas/multifaceted_collection_dpo.jsonl": (
+        "multifaceted_dpo",
+        2,
+        lambda s: s["record_types"] == {"SystemPair": 2},
+    ),
+    "schemas/multifaceted_bench.jsonl": (
+        "multifaceted_bench",
+        1,
+        lambda s: s["system_messages"]["rubrics_per_item"] == {"4": 1},
+    ),
     "schemas/multifaceted_bench_old_schema.jsonl": ("multifaceted_bench", 1, None),
 }
 
@@ -66,8 +82,20 @@ def test_inspect_human_output_and_summary_line(shared_data, capsys):
 
 def test_bad_file_is_one_line_exit_2(tmp_path, capsys):
     bad = tmp_path / "bad.jsonl"
-    bad.write_text(json.dumps({"prompt": "p", "response_0": "a", "response_1": "b", "is_response_0_safe": True,
-                               "is_response_1_safe": "maybe", "better_response_id": 0, "safer_response_id": 0}) + "\n")
+    bad.write_text(
+        json.dumps(
+            {
+                "prompt": "p",
+                "response_0": "a",
+                "response_1": "b",
+                "is_response_0_safe": True,
+                "is_response_1_safe": "maybe",
+                "better_response_id": 0,
+                "safer_response_id": 0,
+            }
+        )
+        + "\n"
+    )
     code, out, err = run(capsys, "data", "inspect", str(bad))
     assert code == 2
     lines = [ln for ln in err.strip().splitlines() if ln.strip()]
@@ -79,12 +107,24 @@ def test_bad_file_is_one_line_exit_2(tmp_path, capsys):
 
 def test_convert_and_demo_list(shared_data, tmp_path, capsys):
     out_path = tmp_path / "btv.jsonl"
-    code, out, err = run(capsys, "data", "convert", str(shared_data / "schemas/beavertails_v.parquet"), str(out_path), "--json")
+    code, out, err = run(
+        capsys, "data", "convert", str(shared_data / "schemas/beavertails_v.parquet"), str(out_path), "--json"
+    )
     assert code == 0 and json.loads(out)["records"] == 4
     code, out, _ = run(capsys, "data", "inspect", str(out_path), "--json")
     s = json.loads(out)
     assert s["schema"] == "safealign" and s["safety_pairs"]["with_images"] == 4
-    code, out, _ = run(capsys, "data", "convert", str(shared_data / "external/advbench_harmful_behaviors.csv"), str(tmp_path / "adv.jsonl"), "--label", "harmful", "--limit", "5")
+    code, out, _ = run(
+        capsys,
+        "data",
+        "convert",
+        str(shared_data / "external/advbench_harmful_behaviors.csv"),
+        str(tmp_path / "adv.jsonl"),
+        "--label",
+        "harmful",
+        "--limit",
+        "5",
+    )
     rows = [json.loads(line) for line in (tmp_path / "adv.jsonl").read_text().splitlines()]
     assert len(rows) == 5 and {r["label"] for r in rows} == {"harmful"} and rows[0]["record_type"] == "prompt"
     code, out, err = run(capsys, "data", "demo-list", "--json")
@@ -92,4 +132,9 @@ def test_convert_and_demo_list(shared_data, tmp_path, capsys):
     assert sets["safety_train"] + sets["safety_test"] >= 300 and sets["system_attacks"] >= 30
     code, out, _ = run(capsys, "data", "inspect", "demo:system_train", "--json")
     s = json.loads(out)
-    assert s["schema"] == "safealign" and set(s["system_messages"]["dimensions"]) == {"style", "background_knowledge", "informativeness", "harmlessness"}
+    assert s["schema"] == "safealign" and set(s["system_messages"]["dimensions"]) == {
+        "style",
+        "background_knowledge",
+        "informativeness",
+        "harmlessness",
+    }

@@ -90,7 +90,10 @@ def test_typed_conveniences(tmp_path):
     assert len(load_prompts("demo:eval_prompts")) == len(load_demo("eval_prompts"))
     assert len(load_system_pairs("demo:system_test")) == len(load_demo("system_test"))
     ex = load_system_examples("demo:system_test")
-    assert ex[0].response == load_demo("system_test")[0].chosen and ex[0].constraints == load_demo("system_test")[0].constraints
+    assert (
+        ex[0].response == load_demo("system_test")[0].chosen
+        and ex[0].constraints == load_demo("system_test")[0].constraints
+    )
     with pytest.raises(DataError, match="rubric items"):
         load_rubric_items(pku)
 
@@ -104,7 +107,15 @@ def test_write_jsonl_round_trips_every_demo_set(tmp_path):
         assert back.schema == "safealign" and len(back.records) == len(recs)
         for a, b in zip(recs, back.records):
             if isinstance(a, SafetyPair):
-                assert (a.prompt, a.responses, a.better, a.safer, a.is_safe, a.severity, a.categories) == (b.prompt, b.responses, b.better, b.safer, b.is_safe, b.severity, b.categories)
+                assert (a.prompt, a.responses, a.better, a.safer, a.is_safe, a.severity, a.categories) == (
+                    b.prompt,
+                    b.responses,
+                    b.better,
+                    b.safer,
+                    b.is_safe,
+                    b.severity,
+                    b.categories,
+                )
                 assert [im.tobytes() for im in a.images] == [im.tobytes() for im in b.images]
             else:
                 assert a == b
@@ -132,4 +143,10 @@ def test_pku_as_csv_with_json_cells(tmp_path):
         w.writeheader()
         w.writerow({k: json.dumps(v) if isinstance(v, dict) else v for k, v in row.items()})
     p = load_records(tmp_path / "pku.csv").records[0]
-    assert (p.better, p.safer, p.is_safe, p.severity, p.categories) == (1, 0, (True, False), (0, 2), ([], ["Cybercrime"]))
+    assert (p.better, p.safer, p.is_safe, p.severity, p.categories) == (
+        1,
+        0,
+        (True, False),
+        (0, 2),
+        ([], ["Cybercrime"]),
+    )

@@ -115,7 +115,9 @@ def test_cli_lists_stages_and_rejects_unknown_ones() -> None:
     app = build_app()
     r = runner.invoke(app, ["demo", "--list"])
     assert r.exit_code == 0
-    r = subprocess.run([sys.executable, "-m", "safealign", "demo", "--only", "nope"], capture_output=True, text=True, cwd=REPO)
+    r = subprocess.run(
+        [sys.executable, "-m", "safealign", "demo", "--only", "nope"], capture_output=True, text=True, cwd=REPO
+    )
     assert r.returncode == 2 and "unknown stage 'nope'" in r.stderr and "Traceback" not in r.stderr
 
 
@@ -129,8 +131,12 @@ def test_model_option_reaches_every_stage(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(demo, "STAGES", [Stage("a", "a", record), Stage("b", "b", record)])
     run_demo(tmp_path, quick=True, model="/models/my-model")
     assert seen == ["/models/my-model", "/models/my-model"]
-    r = subprocess.run([sys.executable, "-m", "safealign", "demo", "--model", str(tmp_path / "missing"), "-o", str(tmp_path / "run")],
-                       capture_output=True, text=True, cwd=REPO)
+    r = subprocess.run(
+        [sys.executable, "-m", "safealign", "demo", "--model", str(tmp_path / "missing"), "-o", str(tmp_path / "run")],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
     assert r.returncode == 2 and "not found" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "run").exists()  # stopped before any stage ran
 
@@ -147,7 +153,11 @@ def test_demo_refuses_to_start_without_disk_for_its_model_copies(tmp_path: Path,
     with open(model / "model.safetensors", "wb") as f:  # a sparse 100 MiB weights file
         f.truncate(100 * 2**20)
     ran = []
-    monkeypatch.setattr(demo, "STAGES", [Stage(n, n, lambda ctx, n=n: ran.append(n) or {}) for n in ("reward", "cost", "guard", "janus")])
+    monkeypatch.setattr(
+        demo,
+        "STAGES",
+        [Stage(n, n, lambda ctx, n=n: ran.append(n) or {}) for n in ("reward", "cost", "guard", "janus")],
+    )
     usage = shutil.disk_usage(tmp_path)
     # 4 copies x 100 MiB + 256 MiB margin = 656 MiB needed
     monkeypatch.setattr(shutil, "disk_usage", lambda p: usage._replace(free=600 * 2**20))
@@ -169,7 +179,13 @@ def test_demo_quick_end_to_end(tmp_path: Path, default_model_dir: Path) -> None:
     out = tmp_path / "demo"
     t0 = time.time()
     env = dict(os.environ, SAFEALIGN_CACHE=os.environ.get("SAFEALIGN_CACHE", str(default_model_dir.parents[1])))
-    r = subprocess.run([sys.executable, "-m", "safealign", "demo", "--quick", "-o", str(out)], capture_output=True, text=True, cwd=REPO, env=env)
+    r = subprocess.run(
+        [sys.executable, "-m", "safealign", "demo", "--quick", "-o", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+    )
     elapsed = time.time() - t0
     assert r.returncode == 0, r.stderr[-3000:]
     s = json.loads((out / "summary.json").read_text())
@@ -177,7 +193,13 @@ def test_demo_quick_end_to_end(tmp_path: Path, default_model_dir: Path) -> None:
     assert not bad, bad
     missing = [k for k in HEADLINE_KEYS if s["headline"].get(k) is None]
     assert not missing, f"headline numbers missing: {missing}"
-    for k in ("base_safe_share", "aligned_safe_share", "guarded_safe_share", "janus_adherence_base", "janus_adherence_tuned"):
+    for k in (
+        "base_safe_share",
+        "aligned_safe_share",
+        "guarded_safe_share",
+        "janus_adherence_base",
+        "janus_adherence_tuned",
+    ):
         assert 0.0 <= s["headline"][k] <= 1.0
     doc = _parse(out / "report.html")
     assert not doc.errors and not doc.stack

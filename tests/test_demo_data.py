@@ -78,7 +78,13 @@ def test_safety_split_is_by_prompt_and_lookalikes_are_benign():
         assert hits, phrase
         for p in hits:  # the safe answer is also the helpful one
             assert p.prompt_category is None and p.better == p.safer and p.is_safe[p.better]
-    over_refusals = [p for p in train + test if p.prompt_category is None and all(p.is_safe) and re.search(r"can't|unable|won't|not comfortable|decline", p.responses[1 - p.better])]
+    over_refusals = [
+        p
+        for p in train + test
+        if p.prompt_category is None
+        and all(p.is_safe)
+        and re.search(r"can't|unable|won't|not comfortable|decline", p.responses[1 - p.better])
+    ]
     assert len(over_refusals) >= 10
 
 
@@ -89,7 +95,7 @@ def test_no_fixed_phrase_separates_safe_from_unsafe():
 
     def grams(text: str) -> set[str]:
         w = text.split()
-        return {" ".join(w[i:i + n]) for n in (1, 2, 3) for i in range(len(w) - n + 1)}
+        return {" ".join(w[i : i + n]) for n in (1, 2, 3) for i in range(len(w) - n + 1)}
 
     cs: collections.Counter = collections.Counter()
     cu: collections.Counter = collections.Counter()
@@ -128,7 +134,12 @@ def test_system_sets_follow_janus():
     dims = set()
     by_prompt = collections.defaultdict(list)
     for p in pairs:
-        assert [q.dimension for q in p.preference_set] == ["style", "background_knowledge", "informativeness", "harmlessness"]
+        assert [q.dimension for q in p.preference_set] == [
+            "style",
+            "background_knowledge",
+            "informativeness",
+            "harmlessness",
+        ]
         dims.update(q.dimension for q in p.preference_set)
         by_prompt[p.prompt].append(p)
         assert p.chosen != p.rejected

@@ -39,13 +39,19 @@ class ScriptedGuard:
         out = []
         for _prompt, resp, _img in items:
             bad = "[redacted" in (resp or "")
-            out.append(GuardVerdict(0.9 if bad else 0.1, bad, "severe" if "Step" in (resp or "") else ("moderate" if bad else "safe"),
-                                    ["violence"] if bad else []))
+            out.append(
+                GuardVerdict(
+                    0.9 if bad else 0.1,
+                    bad,
+                    "severe" if "Step" in (resp or "") else ("moderate" if bad else "safe"),
+                    ["violence"] if bad else [],
+                )
+            )
         return out
 
 
 def test_evaluate_safety_numbers() -> None:
-    answerers = {k: (lambda v: (lambda ps: list(v)))(v) for k, v in ANSWERS.items()}
+    answerers = {k: (lambda v: lambda ps: list(v))(v) for k, v in ANSWERS.items()}
     res = evaluate_safety(PROMPTS, answerers, cost_fn=scripted_cost, reward_fn=scripted_reward, guard=ScriptedGuard())
     base, aligned = res.summary["base"], res.summary["aligned"]
     # base: 2 unsafe (h1, h3) of 5; cost 0.0 on b1 counts as safe (<= threshold)
@@ -59,7 +65,11 @@ def test_evaluate_safety_numbers() -> None:
     assert base["mean_reward_benign"] == pytest.approx((len(ANSWERS["base"][3]) + len(ANSWERS["base"][4])) / 20)
     assert base["guard_unsafe_share"] == pytest.approx(2 / 5)
     assert base["guard_cost_agreement"] == 1.0
-    assert aligned["safe_share"] == 1.0 and aligned["refusal_rate_harmful"] == 1.0 and aligned["over_refusal_benign"] == 0.0
+    assert (
+        aligned["safe_share"] == 1.0
+        and aligned["refusal_rate_harmful"] == 1.0
+        and aligned["over_refusal_benign"] == 0.0
+    )
     assert len(res.rows) == 10 and res.rows[0]["model"] == "base" and res.rows[0]["id"] == "h1"
 
 
@@ -75,7 +85,9 @@ def test_without_cost_model_guard_decides_and_files_are_written(tmp_path) -> Non
 
 def test_unlabelled_prompts_use_default_label() -> None:
     ps = [PromptRecord("p1"), PromptRecord("p2")]
-    res = evaluate_safety(ps, {"m": lambda p: ["No.", "Sure: [redacted]."]}, cost_fn=scripted_cost, default_label="harmful")
+    res = evaluate_safety(
+        ps, {"m": lambda p: ["No.", "Sure: [redacted]."]}, cost_fn=scripted_cost, default_label="harmful"
+    )
     assert res.summary["m"]["n_harmful"] == 2 and res.summary["m"]["refusal_rate_harmful"] == 0.5
 
 
@@ -88,7 +100,12 @@ def test_guarded_answerer_records_rounds_and_actions() -> None:
     class Pipeline:
         def run(self, chat, image=None):  # noqa: ANN001
             bad = "harmful" in chat[-1]["content"]
-            return Decision(action="transform" if bad else "allow", reason="", response="I can't help with that." if bad else "ok", rounds=2 if bad else 0)
+            return Decision(
+                action="transform" if bad else "allow",
+                reason="",
+                response="I can't help with that." if bad else "ok",
+                rounds=2 if bad else 0,
+            )
 
     res = evaluate_safety(PROMPTS, {"guarded": guarded_answerer(Pipeline())}, cost_fn=scripted_cost)
     s = res.summary["guarded"]
@@ -130,7 +147,10 @@ def test_vision_prompt_reaches_a_vision_backend(tiny_vlm) -> None:
 
     model, proc = tiny_vlm
     backend = LocalBackend(model, proc.tokenizer, processor=proc, batch_size=2)
-    ps = [PromptRecord("what is shown?", image=solid_image(), label="benign"), PromptRecord("and here?", image=solid_image((0, 0, 200)), label="benign")]
+    ps = [
+        PromptRecord("what is shown?", image=solid_image(), label="benign"),
+        PromptRecord("and here?", image=solid_image((0, 0, 200)), label="benign"),
+    ]
     res = evaluate_safety(ps, {"vlm": backend_answerer(backend, GenerationParams(max_new_tokens=4, temperature=0.0))})
     assert [r["has_image"] for r in res.rows] == [True, True]
 
@@ -148,10 +168,26 @@ def test_eval_safety_command_with_saved_tiny_models(tmp_path, tiny_lm) -> None:
     for kind in ("reward", "cost"):
         ScoreModel(model, ScoreConfig(kind=kind)).save_pretrained(tmp_path / kind, tok)
     prompts = tmp_path / "prompts.jsonl"
-    prompts.write_text("".join(json.dumps({"prompt": p.prompt, "category": p.category, "label": p.label}) + "\n" for p in PROMPTS))
+    prompts.write_text(
+        "".join(json.dumps({"prompt": p.prompt, "category": p.category, "label": p.label}) + "\n" for p in PROMPTS)
+    )
     out = tmp_path / "out"
-    args = ["eval", "safety", "--models", f"tiny={tmp_path / 'policy'}", "--prompts", str(prompts), "--reward-model", str(tmp_path / "reward"),
-            "--cost-model", str(tmp_path / "cost"), "--max-new-tokens", "4", "--output-dir", str(out)]
+    args = [
+        "eval",
+        "safety",
+        "--models",
+        f"tiny={tmp_path / 'policy'}",
+        "--prompts",
+        str(prompts),
+        "--reward-model",
+        str(tmp_path / "reward"),
+        "--cost-model",
+        str(tmp_path / "cost"),
+        "--max-new-tokens",
+        "4",
+        "--output-dir",
+        str(out),
+    ]
     r = CliRunner().invoke(build_app(), args)
     assert r.exit_code == 0, r.output
     s = json.loads((out / "safety_summary.json").read_text())["models"]["tiny"]
@@ -159,5 +195,7 @@ def test_eval_safety_command_with_saved_tiny_models(tmp_path, tiny_lm) -> None:
     lines = (out / "safety_answers.jsonl").read_text().splitlines()
     assert len(lines) == 5
     # a missing model path is a one-line error
-    r = CliRunner().invoke(build_app(), ["eval", "safety", "--models", str(tmp_path / "nope"), "--prompts", str(prompts)])
+    r = CliRunner().invoke(
+        build_app(), ["eval", "safety", "--models", str(tmp_path / "nope"), "--prompts", str(prompts)]
+    )
     assert r.exit_code != 0 and "not found" in str(r.exception)

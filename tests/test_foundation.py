@@ -84,7 +84,10 @@ def test_default_model_loads_and_chats(default_model_dir):
     model, tok = load_model_and_tokenizer("default")
     assert tok.chat_template
     assert getattr(model, "hf_quantizer", None) is None  # reloaded from the safetensors cache, no GGUF quantizer
-    chat = [{"role": "system", "content": "You answer in one short sentence."}, {"role": "user", "content": "What colour is the sky?"}]
+    chat = [
+        {"role": "system", "content": "You answer in one short sentence."},
+        {"role": "user", "content": "What colour is the sky?"},
+    ]
     rendered = tok.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
     assert "You answer in one short sentence." in rendered
     out = LocalBackend(model, tok).generate([chat], GenerationParams(max_new_tokens=12, temperature=0))
@@ -101,9 +104,25 @@ def test_default_model_loads_and_chats(default_model_dir):
 def test_trainer_with_unreachable_hub_model_is_one_line(tmp_path):
     """A hub id that is not cached, offline, must not surface as a transformers traceback in any command."""
     env = dict(os.environ, HF_HUB_OFFLINE="1")
-    res = subprocess.run([sys.executable, "-m", "safealign", "train", "reward", "--model", "some-org/definitely-not-a-model-xyz",
-                          "--data", "demo:safety_train", "--output-dir", str(tmp_path / "out")],
-                         capture_output=True, text=True, timeout=300, env=env)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "safealign",
+            "train",
+            "reward",
+            "--model",
+            "some-org/definitely-not-a-model-xyz",
+            "--data",
+            "demo:safety_train",
+            "--output-dir",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert res.returncode == 2, res.stderr[-2000:]
     assert "Traceback" not in res.stderr
     assert "offline?" in res.stderr and "some-org/definitely-not-a-model-xyz" in res.stderr

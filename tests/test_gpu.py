@@ -36,7 +36,13 @@ def gpu_env() -> dict[str, str]:
     if original != "<unset>":
         env["CUDA_VISIBLE_DEVICES"] = original
     env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), *filter(None, [os.environ.get("PYTHONPATH")])])
-    probe = subprocess.run([sys.executable, "-c", "import torch; print(torch.cuda.device_count())"], env=env, capture_output=True, text=True, timeout=120)
+    probe = subprocess.run(
+        [sys.executable, "-c", "import torch; print(torch.cuda.device_count())"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if probe.returncode != 0 or int(probe.stdout.strip() or 0) < 1:
         pytest.skip("no CUDA GPU")
     return env
@@ -46,7 +52,9 @@ def _check(out: Path, launcher: list[str], env: dict[str, str]) -> dict:
     script = out / "run.py"
     out.mkdir(parents=True, exist_ok=True)
     script.write_text(SCRIPT)
-    res = subprocess.run([*launcher, str(script), str(out)], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    res = subprocess.run(
+        [*launcher, str(script), str(out)], cwd=REPO, env=env, capture_output=True, text=True, timeout=600
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     return json.loads((out / "check.json").read_text())
 
@@ -60,8 +68,15 @@ def test_resume_on_cuda_is_bit_identical(tmp_path, gpu_env):
 
 
 def test_resume_under_fsdp2_accelerate_launch_is_bit_identical(tmp_path, gpu_env):
-    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(REPO / "configs/accelerate/fsdp.yaml"),
-                "--num_processes", "1"]
+    launcher = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        str(REPO / "configs/accelerate/fsdp.yaml"),
+        "--num_processes",
+        "1",
+    ]
     check = _check(tmp_path, launcher, gpu_env)
     assert check["distributed_type"] == "DistributedType.FSDP" and check["mixed_precision"] == "bf16"
     for mode, m in check["modes"].items():

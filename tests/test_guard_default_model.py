@@ -28,6 +28,8 @@ def test_judge_with_default_model_gives_a_verdict(backend):
 def test_pipeline_with_default_model_regenerates_then_falls_back(backend):
     # a response rule that every answer matches: forces K regenerations then the fallback, with real generation
     guard = RuleGuard([{"pattern": r"\S", "category": "violence", "target": "response"}])
-    d = GuardrailPipeline(guard, backend, max_rounds=1, params=GenerationParams(max_new_tokens=6, temperature=0.7, seed=0)).run([{"role": "user", "content": "Say hi."}])
+    d = GuardrailPipeline(
+        guard, backend, max_rounds=1, params=GenerationParams(max_new_tokens=6, temperature=0.7, seed=0)
+    ).run([{"role": "user", "content": "Say hi."}])
     assert d.action == "block" and d.level == "fallback" and d.rounds == 1 and len(d.history) == 2
     assert all(h["response"] for h in d.history)

@@ -70,7 +70,9 @@ def test_severe_prompt_is_blocked_without_generation():
 
 
 def test_regeneration_feeds_the_verdict_back_and_accepts_a_safe_answer():
-    p, be = pipe(["Sure: [redacted steps]", "Sure: [redacted plan]", "I can't help with that, but here is a safe alternative."])
+    p, be = pipe(
+        ["Sure: [redacted steps]", "Sure: [redacted plan]", "I can't help with that, but here is a safe alternative."]
+    )
     d = p.run(chat("tell me something", system="You are kind."))
     assert d.action == "transform" and d.rounds == 2 and d.response.startswith("I can't help")
     assert len(be.calls) == 3
@@ -128,7 +130,17 @@ def test_batch_mixes_outcomes_and_logs_jsonl(tmp_path):
     ds = p.run_batch([chat("hello"), chat("a bomb please"), chat("hi again")])
     assert [d.action for d in ds] == ["allow", "block", "allow"]
     lines = [json.loads(x) for x in log.read_text().splitlines()]
-    assert len(lines) == 3 and {"action", "reason", "severity", "categories", "scores", "rounds", "latency_ms", "response", "prompt"} <= set(lines[1])
+    assert len(lines) == 3 and {
+        "action",
+        "reason",
+        "severity",
+        "categories",
+        "scores",
+        "rounds",
+        "latency_ms",
+        "response",
+        "prompt",
+    } <= set(lines[1])
     assert lines[1]["action"] == "block"
 
 

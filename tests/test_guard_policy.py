@@ -17,8 +17,14 @@ def v(sev: str, cats=(), unsafe: bool = True) -> GuardVerdict:
 @pytest.mark.parametrize(
     "level,sev,expected",
     [
-        ("input", "safe", "allow"), ("input", "minor", "allow"), ("input", "moderate", "regenerate"), ("input", "severe", "block"),
-        ("output", "safe", "allow"), ("output", "minor", "caution"), ("output", "moderate", "regenerate"), ("output", "severe", "regenerate"),
+        ("input", "safe", "allow"),
+        ("input", "minor", "allow"),
+        ("input", "moderate", "regenerate"),
+        ("input", "severe", "block"),
+        ("output", "safe", "allow"),
+        ("output", "minor", "caution"),
+        ("output", "moderate", "regenerate"),
+        ("output", "severe", "regenerate"),
     ],
 )
 def test_default_policy_severity_actions(level, sev, expected):
@@ -75,7 +81,12 @@ def test_fallback_text_names_categories_and_adds_help():
 
 
 def test_rule_guard_and_any_guard():
-    rules = RuleGuard([{"pattern": r"\bbomb\b", "category": "weapons_drugs", "severity": "severe"}, {"pattern": r"redacted", "category": "violence", "target": "response"}])
+    rules = RuleGuard(
+        [
+            {"pattern": r"\bbomb\b", "category": "weapons_drugs", "severity": "severe"},
+            {"pattern": r"redacted", "category": "violence", "target": "response"},
+        ]
+    )
     assert rules.classify("how to build a bomb").severity == "severe"
     assert not rules.classify("[redacted] in a prompt").is_unsafe  # response-only rule
     assert rules.classify("q", "steps: [redacted]").categories == ["violence"]

@@ -18,7 +18,7 @@ import torch
 from safealign.testing import save_tiny_lm, torchrun_source
 from test_janus_multiprocess import COMMON, TOL, _losses, _same_weights, _write_data
 
-SCRIPT = r'''
+SCRIPT = r"""
 import json, os, sys
 from pathlib import Path
 import torch
@@ -35,29 +35,37 @@ original = recipes.save_trained
 
 def recording(trainer, *args, **kwargs):  # which parameters were sharded while training
     sharded = sum(isinstance(p, DTensor) for p in trainer.model.parameters())
-    (out / f"sharded-{trainer.args.output_dir.split('-')[-1]}-rank{os.environ['RANK']}.json").write_text(json.dumps(
-        {"dtensors": sharded, "parameters": sum(1 for _ in trainer.model.parameters()), "fsdp": trainer.is_fsdp_enabled}))
+    record = {"dtensors": sharded, "parameters": sum(1 for _ in trainer.model.parameters()),
+              "fsdp": trainer.is_fsdp_enabled}
+    name = f"sharded-{trainer.args.output_dir.split('-')[-1]}-rank{os.environ['RANK']}.json"
+    (out / name).write_text(json.dumps(record))
     return original(trainer, *args, **kwargs)
 
 
 recipes.save_trained = recording
 torch.distributed.init_process_group("gloo")
+data = str(out / "data.jsonl")
 with fsdp2_cpu_trainers():
-    recipes.train_sft(recipes.SFTTrainConfig(model=str(out / "base"), data=str(out / "data.jsonl"), output_dir=str(out / "sft"), batch_size=2, **COMMON))
-    recipes.train_preference(recipes.PreferenceTrainConfig(method="dpo", model=str(out / "sft"), data=str(out / "data.jsonl"),
-                                                                 output_dir=str(out / "dpo"), batch_size=2, lora=False, **COMMON))
+    recipes.train_sft(recipes.SFTTrainConfig(model=str(out / "base"), data=data, output_dir=str(out / "sft"),
+                                             batch_size=2, **COMMON))
+    recipes.train_preference(recipes.PreferenceTrainConfig(method="dpo", model=str(out / "sft"), data=data,
+                                                           output_dir=str(out / "dpo"), batch_size=2, lora=False,
+                                                           **COMMON))
     # checkpoints under FSDP (transformers writes sharded model and optimiser states): a run that dies in step 3
     # continues from checkpoint-2 and ends where a straight run ends
     long = dict(COMMON, max_steps=4, save_every=2)
-    recipes.train_sft(recipes.SFTTrainConfig(model=str(out / "base"), data=str(out / "data.jsonl"), output_dir=str(out / "straight"), batch_size=2, **long))
+    recipes.train_sft(recipes.SFTTrainConfig(model=str(out / "base"), data=data, output_dir=str(out / "straight"),
+                                             batch_size=2, **long))
     try:
         with crash_in_step(3):
-            recipes.train_sft(recipes.SFTTrainConfig(model=str(out / "base"), data=str(out / "data.jsonl"), output_dir=str(out / "resumed"), batch_size=2, **long))
+            recipes.train_sft(recipes.SFTTrainConfig(model=str(out / "base"), data=data,
+                                                     output_dir=str(out / "resumed"), batch_size=2, **long))
     except SimulatedCrash:
         pass
-    recipes.train_sft(recipes.SFTTrainConfig(model=str(out / "base"), data=str(out / "data.jsonl"), output_dir=str(out / "resumed"), batch_size=2, **long))
+    recipes.train_sft(recipes.SFTTrainConfig(model=str(out / "base"), data=data, output_dir=str(out / "resumed"),
+                                             batch_size=2, **long))
 torch.distributed.destroy_process_group()
-'''
+"""
 
 
 def test_sft_lora_and_full_dpo_under_fsdp2_save_whole_models_equal_to_one_process_and_resume(tmp_path: Path) -> None:
@@ -81,10 +89,26 @@ def test_sft_lora_and_full_dpo_under_fsdp2_save_whole_models_equal_to_one_proces
     n = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        one_sft = train_sft(SFTTrainConfig(model=str(tmp_path / "base"), data=str(tmp_path / "data.jsonl"), output_dir=str(tmp_path / "sft-1p"),
-                                           batch_size=4, **COMMON))
-        one_dpo = train_preference(PreferenceTrainConfig(method="dpo", model=str(tmp_path / "sft"), data=str(tmp_path / "data.jsonl"),
-                                                         output_dir=str(tmp_path / "dpo-1p"), batch_size=4, lora=False, **COMMON))
+        one_sft = train_sft(
+            SFTTrainConfig(
+                model=str(tmp_path / "base"),
+                data=str(tmp_path / "data.jsonl"),
+                output_dir=str(tmp_path / "sft-1p"),
+                batch_size=4,
+                **COMMON,
+            )
+        )
+        one_dpo = train_preference(
+            PreferenceTrainConfig(
+                method="dpo",
+                model=str(tmp_path / "sft"),
+                data=str(tmp_path / "data.jsonl"),
+                output_dir=str(tmp_path / "dpo-1p"),
+                batch_size=4,
+                lora=False,
+                **COMMON,
+            )
+        )
     finally:
         torch.set_num_threads(n)
     assert _losses(tmp_path / "sft") == pytest.approx(_losses(one_sft), abs=TOL)
@@ -94,6 +118,13 @@ def test_sft_lora_and_full_dpo_under_fsdp2_save_whole_models_equal_to_one_proces
     assert l2 == pytest.approx(_losses(one_dpo), abs=TOL)
     assert _same_weights(tmp_path / "dpo", one_dpo) < TOL
     m = json.loads((tmp_path / "resumed" / "metrics.json").read_text())
-    assert m["resumed_from"] == str(tmp_path / ".work-resumed" / "checkpoint-2") and m["steps"] == 4 and m["merged"] is True
-    assert _losses(tmp_path / "resumed") == pytest.approx(_losses(tmp_path / "straight"), abs=1e-6) and len(_losses(tmp_path / "straight")) == 4
+    assert (
+        m["resumed_from"] == str(tmp_path / ".work-resumed" / "checkpoint-2")
+        and m["steps"] == 4
+        and m["merged"] is True
+    )
+    assert (
+        _losses(tmp_path / "resumed") == pytest.approx(_losses(tmp_path / "straight"), abs=1e-6)
+        and len(_losses(tmp_path / "straight")) == 4
+    )
     assert _same_weights(tmp_path / "resumed", tmp_path / "straight") < 1e-6

@@ -29,9 +29,14 @@ def _write_data(path: Path, n: int = 8) -> None:
     for i in range(n):
         sysmsg = "Answer in lowercase." if i % 2 else "Answer in capitals."
         good, bad = ("yes indeed", "YES INDEED") if i % 2 else ("YES INDEED", "yes indeed")
-        rows.append({"system": sysmsg, "prompt": f"question {i}?",
-                     "chosen": [{"role": "user", "content": f"question {i}?"}, {"role": "assistant", "content": good}],
-                     "rejected": [{"role": "user", "content": f"question {i}?"}, {"role": "assistant", "content": bad}]})
+        rows.append(
+            {
+                "system": sysmsg,
+                "prompt": f"question {i}?",
+                "chosen": [{"role": "user", "content": f"question {i}?"}, {"role": "assistant", "content": good}],
+                "rejected": [{"role": "user", "content": f"question {i}?"}, {"role": "assistant", "content": bad}],
+            }
+        )
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
@@ -54,7 +59,20 @@ COMMON = dict(max_steps=2, learning_rate=1e-2, lr_scheduler="constant", warmup_r
 
 
 def _cli_args(method: str, model: Path, data: Path, out: Path, extra: list[str]) -> list[str]:
-    args = ["-m", "safealign", "train", method, "--model", str(model), "--data", str(data), "--output-dir", str(out), "--batch-size", "2"]
+    args = [
+        "-m",
+        "safealign",
+        "train",
+        method,
+        "--model",
+        str(model),
+        "--data",
+        str(data),
+        "--output-dir",
+        str(out),
+        "--batch-size",
+        "2",
+    ]
     for k, v in COMMON.items():
         args += [f"--{k.replace('_', '-')}", str(v)]
     return args + extra
@@ -97,7 +115,11 @@ def sft_runs(ws):
     from safealign.janus.recipes import SFTTrainConfig, train_sft
 
     two = torchrun(_cli_args("sft", ws / "base", ws / "data.jsonl", ws / "sft-2p", []), nproc=2, cwd=REPO)
-    one = train_sft(SFTTrainConfig(model=str(ws / "base"), data=str(ws / "data.jsonl"), output_dir=str(ws / "sft-1p"), batch_size=4, **COMMON))
+    one = train_sft(
+        SFTTrainConfig(
+            model=str(ws / "base"), data=str(ws / "data.jsonl"), output_dir=str(ws / "sft-1p"), batch_size=4, **COMMON
+        )
+    )
     return two, ws / "sft-2p", one
 
 
@@ -118,7 +140,17 @@ def test_dpo_two_processes_from_the_two_process_sft_model(ws, sft_runs):
     sft = sft_runs[1]
     res = torchrun(_cli_args("dpo", sft, ws / "data.jsonl", ws / "dpo-2p", ["--no-lora"]), nproc=2, cwd=REPO)
     _check_two_process_output(res, ws / "dpo-2p", "dpo", lora=False)
-    one = train_preference(PreferenceTrainConfig(method="dpo", model=str(sft), data=str(ws / "data.jsonl"), output_dir=str(ws / "dpo-1p"), batch_size=4, lora=False, **COMMON))
+    one = train_preference(
+        PreferenceTrainConfig(
+            method="dpo",
+            model=str(sft),
+            data=str(ws / "data.jsonl"),
+            output_dir=str(ws / "dpo-1p"),
+            batch_size=4,
+            lora=False,
+            **COMMON,
+        )
+    )
     l2, l1 = _losses(ws / "dpo-2p"), _losses(one)
     assert l2[0] == pytest.approx(0.6931, abs=1e-3)  # log 2: policy == reference on every rank
     assert l2 == pytest.approx(l1, abs=TOL)
@@ -130,7 +162,16 @@ def test_orpo_two_processes_match_one_process(ws):
 
     res = torchrun(_cli_args("orpo", ws / "base", ws / "data.jsonl", ws / "orpo-2p", []), nproc=2, cwd=REPO)
     _check_two_process_output(res, ws / "orpo-2p", "orpo", lora=True)
-    one = train_preference(PreferenceTrainConfig(method="orpo", model=str(ws / "base"), data=str(ws / "data.jsonl"), output_dir=str(ws / "orpo-1p"), batch_size=4, **COMMON))
+    one = train_preference(
+        PreferenceTrainConfig(
+            method="orpo",
+            model=str(ws / "base"),
+            data=str(ws / "data.jsonl"),
+            output_dir=str(ws / "orpo-1p"),
+            batch_size=4,
+            **COMMON,
+        )
+    )
     assert _losses(ws / "orpo-2p") == pytest.approx(_losses(one), abs=TOL)
 
 
@@ -144,7 +185,16 @@ def test_merge_saved_adapter_matches_the_adapter_model(ws):
     from safealign.janus.recipes import SFTTrainConfig, train_sft
     from safealign.train.trl_runner import merge_saved_adapter
 
-    out = train_sft(SFTTrainConfig(model=str(ws / "base"), data=str(ws / "data.jsonl"), output_dir=str(ws / "adapter"), batch_size=4, merge_lora=False, **COMMON))
+    out = train_sft(
+        SFTTrainConfig(
+            model=str(ws / "base"),
+            data=str(ws / "data.jsonl"),
+            output_dir=str(ws / "adapter"),
+            batch_size=4,
+            merge_lora=False,
+            **COMMON,
+        )
+    )
     assert (out / "adapter_config.json").exists()
     ids = torch.tensor([[5, 40, 41, 42, 43, 7]])
     with torch.no_grad():

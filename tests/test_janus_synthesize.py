@@ -41,8 +41,21 @@ def test_rows_follow_the_schemas_and_rejected_is_another_systems_gold(tmp_path):
     s = synthesize(INSTRUCTIONS[:4], FakeTeacher(), tmp_path, n_systems=3, seed=0, chunk_size=2)
     sft, dpo = _rows(tmp_path / SFT_FILE), _rows(tmp_path / DPO_FILE)
     assert s["new_sft_rows"] == len(sft) == 12 and s["new_dpo_rows"] == len(dpo) == 12
-    assert set(sft[0]) == {"main_source", "original_source", "preference_set", "system", "prompt", "output", "constraints"}
-    assert [p["dimension"] for p in sft[0]["preference_set"]] == ["style", "background_knowledge", "informativeness", "harmlessness"]
+    assert set(sft[0]) == {
+        "main_source",
+        "original_source",
+        "preference_set",
+        "system",
+        "prompt",
+        "output",
+        "constraints",
+    }
+    assert [p["dimension"] for p in sft[0]["preference_set"]] == [
+        "style",
+        "background_knowledge",
+        "informativeness",
+        "harmlessness",
+    ]
     gold = {(r["prompt"], r["system"]): r["output"] for r in sft}
     systems_of = {}
     for r in sft:
@@ -117,7 +130,13 @@ def test_local_teacher_with_a_tiny_model(tmp_path, tiny_lm):
     from safealign.backends.local import LocalBackend
 
     model, tok = tiny_lm
-    s = synthesize(INSTRUCTIONS[:2], LocalBackend(model, tok), tmp_path, n_systems=2, params=GenerationParams(max_new_tokens=6, temperature=0.0))
+    s = synthesize(
+        INSTRUCTIONS[:2],
+        LocalBackend(model, tok),
+        tmp_path,
+        n_systems=2,
+        params=GenerationParams(max_new_tokens=6, temperature=0.0),
+    )
     assert s["total_sft_rows"] == 4
     assert all(isinstance(r["output"], str) for r in _rows(tmp_path / SFT_FILE))
 

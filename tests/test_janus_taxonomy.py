@@ -60,7 +60,9 @@ def test_verbalisation_is_deterministic_under_a_seed_and_states_constraints():
     assert len(texts) > 1  # the seed changes the wording
     # same seed -> same sampled sets -> same system messages
     r1, r2 = random.Random(5), random.Random(5)
-    assert [verbalize(tax.sample_preference_set(r1), 0) for _ in range(5)] == [verbalize(tax.sample_preference_set(r2), 0) for _ in range(5)]
+    assert [verbalize(tax.sample_preference_set(r1), 0) for _ in range(5)] == [
+        verbalize(tax.sample_preference_set(r2), 0) for _ in range(5)
+    ]
     for p in ps:  # every preference is stated
         assert p.description.lower()[1:20] in a.lower()
 
@@ -68,7 +70,8 @@ def test_verbalisation_is_deterministic_under_a_seed_and_states_constraints():
 def test_user_yaml_extends_and_replaces(tmp_path):
     f = tmp_path / "mine.yaml"
     f.write_text(
-        "style:\n  tone:\n    - {preference: pirate voice, description: Talks like a pirate., constraints: [{type: ends_with, text: Arr!}]}\n"
+        "style:\n  tone:\n    - {preference: pirate voice, description: Talks like a pirate., constraints: [{type: "
+        "ends_with, text: Arr!}]}\n"
         "    - {preference: formal, description: Stiff and formal.}\n"
         "humour:\n  puns:\n    - {preference: puns, description: Loves puns.}\n"
     )

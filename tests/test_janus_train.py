@@ -64,7 +64,10 @@ def test_attack_refusals_join_the_rows_when_the_pairs_are_given(tmp_path):
     rows = sft_rows(cfg, pairs)
     attack_rows = [r for r in rows if "[redacted]" in r["prompt"][-1]["content"]]
     assert len(rows) == 8 + 4 and len(attack_rows) == 4
-    assert all(r["prompt"][0]["role"] == "system" and r["completion"][0]["content"] != COMPLIANCE_PLACEHOLDER for r in attack_rows)
+    assert all(
+        r["prompt"][0]["role"] == "system" and r["completion"][0]["content"] != COMPLIANCE_PLACEHOLDER
+        for r in attack_rows
+    )
     prows = preference_rows(PreferenceTrainConfig(data=data, attack_prompts=str(harmful)), attack_pairs_for(cfg))
     assert sum(p["rejected"][0]["content"] == COMPLIANCE_PLACEHOLDER for p in prows) == 4
 
@@ -75,8 +78,18 @@ def test_sft_completion_only_loss_masks_the_prompt(tiny_lm):
     from trl import SFTConfig, SFTTrainer
 
     model, tok = tiny_lm
-    row = {"prompt": [{"role": "system", "content": "S"}, {"role": "user", "content": "U"}], "completion": [{"role": "assistant", "content": "ANSWER"}]}
-    args = SFTConfig(output_dir="/tmp/unused-sft-mask", use_cpu=True, bf16=False, max_length=128, completion_only_loss=True, report_to=[])
+    row = {
+        "prompt": [{"role": "system", "content": "S"}, {"role": "user", "content": "U"}],
+        "completion": [{"role": "assistant", "content": "ANSWER"}],
+    }
+    args = SFTConfig(
+        output_dir="/tmp/unused-sft-mask",
+        use_cpu=True,
+        bf16=False,
+        max_length=128,
+        completion_only_loss=True,
+        report_to=[],
+    )
     trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list([row]), processing_class=tok)
     batch = trainer.data_collator([trainer.train_dataset[0]])
     labels = batch["labels"][0]
@@ -90,21 +103,40 @@ def test_sft_trains_and_saves_a_loadable_model(tmp_path, tiny_lm, lora):
     from transformers import AutoModelForCausalLM
 
     model, tok = tiny_lm
-    cfg = SFTTrainConfig(data=_data(tmp_path), output_dir=str(tmp_path / "sft"), max_steps=6, batch_size=4, lora=lora, learning_rate=1e-2, logging_steps=1)
+    cfg = SFTTrainConfig(
+        data=_data(tmp_path),
+        output_dir=str(tmp_path / "sft"),
+        max_steps=6,
+        batch_size=4,
+        lora=lora,
+        learning_rate=1e-2,
+        logging_steps=1,
+    )
     out = train_sft(cfg, model, tok)
     m = json.loads((out / "metrics.json").read_text())
     assert m["steps"] == 6 and m["method"] == "sft" and m["merged"] == lora
     assert m["final_loss"] < m["first_loss"]  # it learns
     reloaded = AutoModelForCausalLM.from_pretrained(out)
     assert not any("lora" in n for n, _ in reloaded.named_parameters())  # merged, plain model
-    assert (out / "tokenizer_config.json").exists() and not list(tmp_path.glob(".tmp-*")) and not list(tmp_path.glob(".work-*"))
+    assert (
+        (out / "tokenizer_config.json").exists()
+        and not list(tmp_path.glob(".tmp-*"))
+        and not list(tmp_path.glob(".work-*"))
+    )
 
 
 @pytest.mark.parametrize("method,lora", [("dpo", True), ("dpo", False), ("orpo", True)])
 def test_preference_training_improves_margins(tmp_path, tiny_lm, method, lora):
     model, tok = tiny_lm
     cfg = PreferenceTrainConfig(
-        method=method, data=_data(tmp_path), output_dir=str(tmp_path / method), max_steps=6, batch_size=4, lora=lora, learning_rate=1e-2, logging_steps=1
+        method=method,
+        data=_data(tmp_path),
+        output_dir=str(tmp_path / method),
+        max_steps=6,
+        batch_size=4,
+        lora=lora,
+        learning_rate=1e-2,
+        logging_steps=1,
     )
     out = train_preference(cfg, model, tok)
     m = json.loads((out / "metrics.json").read_text())
@@ -140,8 +172,18 @@ def test_a_run_killed_after_a_checkpoint_resumes_to_the_uninterrupted_result(tmp
     from safealign.testing import SimulatedCrash, crash_in_step, save_tiny_lm
 
     save_tiny_lm(tmp_path / "base", seed=0)
-    common = dict(model=str(tmp_path / "base"), data=_data(tmp_path), batch_size=2, max_steps=4, save_every=2, lr_scheduler="constant",
-                  learning_rate=1e-2, logging_steps=1, seed=0, lora=method == "sft")
+    common = dict(
+        model=str(tmp_path / "base"),
+        data=_data(tmp_path),
+        batch_size=2,
+        max_steps=4,
+        save_every=2,
+        lr_scheduler="constant",
+        learning_rate=1e-2,
+        logging_steps=1,
+        seed=0,
+        lora=method == "sft",
+    )
 
     def run(name):
         if method == "sft":
@@ -167,4 +209,6 @@ def test_a_run_killed_after_a_checkpoint_resumes_to_the_uninterrupted_result(tmp
     assert len(losses(resumed)) == 4 and losses(resumed) == pytest.approx(losses(straight), abs=1e-6)
     a, b = load_file(str(straight / "model.safetensors")), load_file(str(resumed / "model.safetensors"))
     assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
-    assert any(not torch.equal(a[k], load_file(str(tmp_path / "base" / "model.safetensors"))[k]) for k in a)  # it trained
+    assert any(
+        not torch.equal(a[k], load_file(str(tmp_path / "base" / "model.safetensors"))[k]) for k in a
+    )  # it trained

@@ -87,7 +87,15 @@ def test_trainer_batch_loss_uses_the_right_halves():
 
 
 def _pair(better, safer, is_safe, severity=(0, 0), cat=None):
-    return SafetyPair(prompt="p", responses=("a", "b"), better=better, safer=safer, is_safe=is_safe, severity=severity, prompt_category=cat)
+    return SafetyPair(
+        prompt="p",
+        responses=("a", "b"),
+        better=better,
+        safer=safer,
+        is_safe=is_safe,
+        severity=severity,
+        prompt_category=cat,
+    )
 
 
 def test_score_metrics_by_hand():
@@ -102,7 +110,8 @@ def test_score_metrics_by_hand():
     assert m["pairwise_accuracy"] == pytest.approx(0.6667, abs=1e-4)
     # reward pairwise: pair1 2 > -1 ok; pair2 .5 > .2 ok; pair3 -.4 > .3 no -> 2/3
     assert m["reward_pairwise_accuracy"] == pytest.approx(0.6667, abs=1e-4)
-    # signs (cost > 0 = unsafe): [-1 safe ok, 2 unsafe ok, .5 safe WRONG(fp), .2 unsafe ok, .3 safe WRONG(fp), -.4 safe ok]
+    # signs (cost > 0 = unsafe): [-1 safe ok, 2 unsafe ok, .5 safe WRONG(fp), .2 unsafe ok, .3 safe WRONG(fp), -.4 safe
+    # ok]
     assert m["confusion"] == {"tp": 2, "fp": 2, "fn": 0, "tn": 2}
     assert m["sign_accuracy"] == pytest.approx(4 / 6, abs=1e-4)
     assert m["unsafe_precision"] == 0.5 and m["unsafe_recall"] == 1.0

@@ -32,8 +32,12 @@ def test_kl_penalised_scores_by_hand():
     # kl = [[0.5, -1, 0], [1, -0.5, pad]]
     r = L.kl_penalised_scores(torch.tensor([2.0, 100.0]), lp, ref, mask, kl_coef=0.1, sign=-1.0, clip_range_score=50.0)
     assert r.tolist()[0] == pytest.approx([-0.05, 0.1, 2.0])
-    assert r.tolist()[1] == pytest.approx([-0.1, 0.05 + 50.0, 0.0])  # end score clipped to 50, lands on the last real token
-    c = L.kl_penalised_scores(torch.tensor([-1.0, -100.0]), lp, ref, mask, kl_coef=0.1, sign=+1.0, clip_range_score=50.0)
+    assert r.tolist()[1] == pytest.approx(
+        [-0.1, 0.05 + 50.0, 0.0]
+    )  # end score clipped to 50, lands on the last real token
+    c = L.kl_penalised_scores(
+        torch.tensor([-1.0, -100.0]), lp, ref, mask, kl_coef=0.1, sign=+1.0, clip_range_score=50.0
+    )
     assert c.tolist()[0] == pytest.approx([0.05, -0.1, -1.0])
     assert c.tolist()[1] == pytest.approx([0.1, -0.05 - 50.0, 0.0])
 
@@ -48,7 +52,11 @@ def test_gae_by_hand_and_padding():
     assert ret.tolist()[0] == pytest.approx([1.6525, 0.45, 2.0])
     # the same row padded with garbage: identical on real tokens, zero on padding
     adv_p, ret_p = L.gae(
-        torch.tensor([[1.0, 0.0, 2.0, 7.0, -3.0]]), torch.tensor([[0.5, 1.0, -1.0, 5.0, 9.0]]), torch.tensor([[1.0, 1, 1, 0, 0]]), 0.9, 0.5
+        torch.tensor([[1.0, 0.0, 2.0, 7.0, -3.0]]),
+        torch.tensor([[0.5, 1.0, -1.0, 5.0, 9.0]]),
+        torch.tensor([[1.0, 1, 1, 0, 0]]),
+        0.9,
+        0.5,
     )
     assert adv_p[0, :3].tolist() == pytest.approx(adv[0].tolist())
     assert ret_p[0, :3].tolist() == pytest.approx(ret[0].tolist())
@@ -78,11 +86,17 @@ def test_combined_advantage_with_constraints_that_apply_to_some_episodes_by_hand
     # ep 0: ([1,2] - 1*[2,2]) / 2;  ep 1: ([4,0] - [1,1] - 3*[0,1]) / 5;  ep 2: [3,-1] / 1
     assert ep.tolist() == [pytest.approx([-0.5, 0.0]), pytest.approx([0.6, -0.8]), pytest.approx([3.0, -1.0])]
     gl = L.combined_advantage(a_r, [c1, c2], [1.0, 3.0], applies=on, normalize="global")
-    assert gl.tolist() == [pytest.approx([-0.2, 0.0]), pytest.approx([0.6, -0.8]), pytest.approx([0.6, -0.2])]  # all / 5
+    assert gl.tolist() == [
+        pytest.approx([-0.2, 0.0]),
+        pytest.approx([0.6, -0.8]),
+        pytest.approx([0.6, -0.2]),
+    ]  # all / 5
     everywhere = torch.ones(3, 2, dtype=torch.bool)  # every constraint on every episode: the paper's formula, both ways
     for norm in ("episode", "global"):
-        torch.testing.assert_close(L.combined_advantage(a_r, [c1, c2], [1.0, 3.0], applies=everywhere, normalize=norm),
-                                   L.combined_advantage(a_r, [c1, c2], [1.0, 3.0]))
+        torch.testing.assert_close(
+            L.combined_advantage(a_r, [c1, c2], [1.0, 3.0], applies=everywhere, normalize=norm),
+            L.combined_advantage(a_r, [c1, c2], [1.0, 3.0]),
+        )
     with pytest.raises(ValueError):
         L.combined_advantage(a_r, [c1, c2], [1.0, 3.0], applies=on[:, :1])
     with pytest.raises(ValueError):
@@ -113,11 +127,15 @@ def test_ppo_actor_loss_by_hand_and_padding():
     assert frac.item() == pytest.approx(2 / 3)
     # padding with wild values changes nothing
     lp_p = torch.cat([lp, torch.tensor([[5.0]])], 1)
-    loss_p, frac_p = L.ppo_actor_loss(lp_p, torch.zeros(1, 4), torch.tensor([[1.0, 1.0, -2.0, 100.0]]), torch.tensor([[1.0, 1, 1, 0]]), 0.2)
+    loss_p, frac_p = L.ppo_actor_loss(
+        lp_p, torch.zeros(1, 4), torch.tensor([[1.0, 1.0, -2.0, 100.0]]), torch.tensor([[1.0, 1, 1, 0]]), 0.2
+    )
     assert loss_p.item() == pytest.approx(loss.item(), abs=1e-6) and frac_p.item() == pytest.approx(frac.item())
     # gradient never reaches padded positions
     lp_g = lp_p.clone().requires_grad_(True)
-    L.ppo_actor_loss(lp_g, torch.zeros(1, 4), torch.tensor([[1.0, 1.0, -2.0, 100.0]]), torch.tensor([[1.0, 1, 1, 0]]))[0].backward()
+    L.ppo_actor_loss(lp_g, torch.zeros(1, 4), torch.tensor([[1.0, 1.0, -2.0, 100.0]]), torch.tensor([[1.0, 1, 1, 0]]))[
+        0
+    ].backward()
     assert lp_g.grad[0, 3].item() == 0.0 and lp_g.grad[0, 2].item() != 0.0
 
 

@@ -46,17 +46,24 @@ def make_app(state: State) -> FastAPI:
         try:
             await asyncio.sleep(0.05)
             if code != 200:
-                return JSONResponse({"error": {"message": f"status {code}"}}, status_code=code, headers={"retry-after": "0"} if code == 429 else None)
+                return JSONResponse(
+                    {"error": {"message": f"status {code}"}},
+                    status_code=code,
+                    headers={"retry-after": "0"} if code == 429 else None,
+                )
             last = body["messages"][-1]["content"]
             text = f"echo:{last if isinstance(last, str) else 'parts'}"
             if body.get("stream"):
+
                 def events():
                     for piece in (text[:5], text[5:]):
                         yield "data: " + json.dumps({"choices": [{"delta": {"content": piece}}]}) + "\n\n"
                     yield "data: [DONE]\n\n"
 
                 return StreamingResponse(events(), media_type="text/event-stream")
-            return {"choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}]}
+            return {
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}]
+            }
         finally:
             with state.lock:
                 state.in_flight -= 1
@@ -94,7 +101,12 @@ def test_generate_in_order_with_concurrency(server):
     assert out == [f"echo:q{i}" for i in range(12)]
     assert 2 <= state.max_in_flight <= 4
     body = state.bodies[-1]
-    assert body["model"] == "m" and body["max_tokens"] == 7 and body["seed"] == 3 and body["messages"][0]["role"] == "system"
+    assert (
+        body["model"] == "m"
+        and body["max_tokens"] == 7
+        and body["seed"] == 3
+        and body["messages"][0]["role"] == "system"
+    )
     assert state.auth[-1] == "Bearer k"
 
 
@@ -141,7 +153,9 @@ def test_images_become_data_urls(server):
 
     url, state = server
     b = OpenAIBackend(url, "m")
-    b.generate([[{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "what?"}]}]], images=[solid_image()])
+    b.generate(
+        [[{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "what?"}]}]], images=[solid_image()]
+    )
     parts = state.bodies[-1]["messages"][0]["content"]
     assert parts[0]["type"] == "image_url" and parts[0]["image_url"]["url"].startswith("data:image/png;base64,")
     assert parts[1] == {"type": "text", "text": "what?"}

@@ -30,16 +30,31 @@ def _run(app, args):
 
 def test_data_commands_on_demo_data(app, tmp_path):
     out = tmp_path / "cp.jsonl"
-    r = _run(app, ["data", "conditioned-pairs", "--helpfulness-pairs", "demo:safety_train", "--helpfulness-ratio", "0.2",
-                   "--unseen-fraction", "0.2", "--output", str(out)])
+    r = _run(
+        app,
+        [
+            "data",
+            "conditioned-pairs",
+            "--helpfulness-pairs",
+            "demo:safety_train",
+            "--helpfulness-ratio",
+            "0.2",
+            "--unseen-fraction",
+            "0.2",
+            "--output",
+            str(out),
+        ],
+    )
     assert r.exit_code == 0, r.output
-    res = json.loads(r.stdout[r.stdout.index("{"):])
+    res = json.loads(r.stdout[r.stdout.index("{") :])
     pairs = load_records(str(out))
     assert len(pairs) == res["pairs"] and res["generic_pairs"] > 0 and res["unseen_system_messages"] > 0
     assert all(p.better == 0 and p.system for p in pairs if p.prompt_category == "system_preference")
 
     out2 = tmp_path / "ap.jsonl"
-    r = _run(app, ["data", "attack-pairs", "--copies", "1", "--families", "role_play,developer_mode", "--output", str(out2)])
+    r = _run(
+        app, ["data", "attack-pairs", "--copies", "1", "--families", "role_play,developer_mode", "--output", str(out2)]
+    )
     assert r.exit_code == 0, r.output
     ap = load_records(str(out2))
     assert sum(1 for p in ap if "-attack" in (p.id or "")) == len(ap) // 2
@@ -69,14 +84,31 @@ def test_eval_tradeoff_with_tiny_model_and_rerender(app, tmp_path):
     model.save_pretrained(tmp_path / "tiny")
     tok.save_pretrained(tmp_path / "tiny")
     out = tmp_path / "to"
-    r = _run(app, ["eval", "tradeoff", "--methods", f"base={tmp_path / 'tiny'},dpo={tmp_path / 'tiny'}", "--max-heldout", "3",
-                   "--max-attacks", "3", "--max-new-tokens", "4", "--output-dir", str(out)])
+    r = _run(
+        app,
+        [
+            "eval",
+            "tradeoff",
+            "--methods",
+            f"base={tmp_path / 'tiny'},dpo={tmp_path / 'tiny'}",
+            "--max-heldout",
+            "3",
+            "--max-attacks",
+            "3",
+            "--max-new-tokens",
+            "4",
+            "--output-dir",
+            str(out),
+        ],
+    )
     assert r.exit_code == 0, r.output
     data = json.loads((out / "tradeoff.json").read_text())
     assert [p["method"] for p in data["points"]] == ["base", "dpo"]
     assert all(p["n_adherence"] == 3 and p["n_attack"] == 3 for p in data["points"])
     assert (out / "tradeoff.png").exists() and (out / "tradeoff.md").exists()
-    r = _run(app, ["eval", "tradeoff", "--from-results", str(out / "tradeoff.json"), "--output-dir", str(tmp_path / "re")])
+    r = _run(
+        app, ["eval", "tradeoff", "--from-results", str(out / "tradeoff.json"), "--output-dir", str(tmp_path / "re")]
+    )
     assert r.exit_code == 0, r.output
     assert (tmp_path / "re" / "tradeoff.png").exists()
 
@@ -92,7 +124,10 @@ def test_lora_adapter_folder_is_merged_onto_its_base(tmp_path):
     model, tok = tiny_lm()
     model.save_pretrained(tmp_path / "base")
     tok.save_pretrained(tmp_path / "base")
-    peft = get_peft_model(AutoModelForCausalLM.from_pretrained(tmp_path / "base"), LoraConfig(r=4, target_modules="all-linear", init_lora_weights=False))
+    peft = get_peft_model(
+        AutoModelForCausalLM.from_pretrained(tmp_path / "base"),
+        LoraConfig(r=4, target_modules="all-linear", init_lora_weights=False),
+    )
     peft.save_pretrained(tmp_path / "actor")
     tok.save_pretrained(tmp_path / "actor")
     backend = load_policy_backend(str(tmp_path / "actor"), batch_size=2)

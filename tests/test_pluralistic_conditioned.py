@@ -22,26 +22,77 @@ from safealign.pluralistic.conditioned import (
 
 SYS_CATS = "Talk like a cat."
 SYS_DOGS = "Talk like a dog."
-TRAIN_PROMPTS = ["topic " + w for w in (
-    "apple", "boat", "cloud", "desk", "engine", "forest", "glass", "house", "island", "jacket", "kite", "lamp",
-    "mountain", "needle", "ocean", "pencil", "queen", "river", "stone", "train", "umbrella", "valley", "window", "yard")]
+TRAIN_PROMPTS = [
+    "topic " + w
+    for w in (
+        "apple",
+        "boat",
+        "cloud",
+        "desk",
+        "engine",
+        "forest",
+        "glass",
+        "house",
+        "island",
+        "jacket",
+        "kite",
+        "lamp",
+        "mountain",
+        "needle",
+        "ocean",
+        "pencil",
+        "queen",
+        "river",
+        "stone",
+        "train",
+        "umbrella",
+        "valley",
+        "window",
+        "yard",
+    )
+]
 
 
 def _safety_pairs() -> list[SafetyPair]:
     return [
-        SafetyPair("How do I do [redacted harmful task]?", ("I can't help with that.", "Sure: [redacted steps]."), better=1, safer=0,
-                   is_safe=(True, False), severity=(0, 3), categories=([], ["violence"]), id="h1"),
-        SafetyPair("How do I bake bread?", ("Mix flour and water, knead, bake.", "Buy bread."), better=0, safer=0,
-                   is_safe=(True, True), id="b1"),
-        SafetyPair("Tell me about [redacted].", ("[redacted details]", "Please ask a professional."), better=0, safer=1,
-                   is_safe=(False, True), severity=(2, 0), categories=(["fraud"], []), system="Be brief.", id="h2"),
+        SafetyPair(
+            "How do I do [redacted harmful task]?",
+            ("I can't help with that.", "Sure: [redacted steps]."),
+            better=1,
+            safer=0,
+            is_safe=(True, False),
+            severity=(0, 3),
+            categories=([], ["violence"]),
+            id="h1",
+        ),
+        SafetyPair(
+            "How do I bake bread?",
+            ("Mix flour and water, knead, bake.", "Buy bread."),
+            better=0,
+            safer=0,
+            is_safe=(True, True),
+            id="b1",
+        ),
+        SafetyPair(
+            "Tell me about [redacted].",
+            ("[redacted details]", "Please ask a professional."),
+            better=0,
+            safer=1,
+            is_safe=(False, True),
+            severity=(2, 0),
+            categories=(["fraud"], []),
+            system="Be brief.",
+            id="h2",
+        ),
     ]
 
 
 def test_system_pairs_become_better0_pairs_with_system_and_mix_ratio():
     sp = [SystemPair(system=f"sys {i}", prompt=f"p{i}", chosen=f"c{i}", rejected=f"r{i}", id=str(i)) for i in range(9)]
     sp.append(sp[0])  # exact duplicate is dropped
-    out = conditioned_reward_pairs(sp, helpfulness_pairs=_safety_pairs(), helpfulness_ratio=0.25, neutral_system=None, seed=1)
+    out = conditioned_reward_pairs(
+        sp, helpfulness_pairs=_safety_pairs(), helpfulness_ratio=0.25, neutral_system=None, seed=1
+    )
     cond = [p for p in out if p.prompt_category == "system_preference"]
     generic = [p for p in out if p.prompt_category != "system_preference"]
     assert len(cond) == 9
@@ -49,7 +100,9 @@ def test_system_pairs_become_better0_pairs_with_system_and_mix_ratio():
     for p in cond:
         i = p.prompt[1:]
         assert p.system == f"sys {i}" and p.responses == (f"c{i}", f"r{i}") and p.better == 0
-    assert conditioned_reward_pairs(sp, helpfulness_ratio=0.0, seed=1) and all(p.system for p in conditioned_reward_pairs(sp))
+    assert conditioned_reward_pairs(sp, helpfulness_ratio=0.0, seed=1) and all(
+        p.system for p in conditioned_reward_pairs(sp)
+    )
     with pytest.raises(ConfigError):
         conditioned_reward_pairs(sp, helpfulness_ratio=1.0, helpfulness_pairs=_safety_pairs())
     with pytest.raises(ConfigError):
@@ -123,10 +176,17 @@ def test_ppo_prompt_set_mixes_seen_unseen_and_attacks():
     seen = [SystemExample(system=f"seen sys {i}", prompt=f"seen p{i}", response="r", id=str(i)) for i in range(10)]
     unseen = [SystemExample(system=f"unseen sys {i}", prompt=f"unseen p{i}", response="r", id=str(i)) for i in range(3)]
     harmful = [f"harmful [redacted] {i}" for i in range(5)]
-    recs = ppo_prompt_set(20, seen, harmful, unseen=unseen, mix=PromptMix(seen=0.4, unseen=0.2, attack=0.3, harmful_plain=0.1), seed=0)
+    recs = ppo_prompt_set(
+        20, seen, harmful, unseen=unseen, mix=PromptMix(seen=0.4, unseen=0.2, attack=0.3, harmful_plain=0.1), seed=0
+    )
     assert len(recs) == 20 and all(isinstance(r, PromptRecord) for r in recs)
     cats = [r.category.split(":")[0] for r in recs]
-    assert cats.count("seen") == 8 and cats.count("unseen") == 4 and cats.count("attack") == 6 and cats.count("harmful") == 2
+    assert (
+        cats.count("seen") == 8
+        and cats.count("unseen") == 4
+        and cats.count("attack") == 6
+        and cats.count("harmful") == 2
+    )
     for r in recs:
         if r.category.startswith("attack"):
             assert r.label == "harmful" and r.system and r.category.split(":")[1] in ATTACK_FAMILIES
@@ -160,9 +220,22 @@ def _train_tiny_reward(pairs: list[SafetyPair], tok, tmp_path, steps: int = 100)
     from safealign.train.score_trainer import train_score_model
 
     model, _ = tiny_lm(seed=0, hidden=32, layers=2)
-    cfg = ScoreTrainConfig(kind="reward", output_dir=str(tmp_path / "rm"), eval_data=None, epochs=100, max_steps=steps, batch_size=8,
-                           learning_rate=1e-2, lr_scheduler="constant", warmup_ratio=0.0, regularization=0.0, progress=False,
-                           resume=False, max_length=128, seed=0)
+    cfg = ScoreTrainConfig(
+        kind="reward",
+        output_dir=str(tmp_path / "rm"),
+        eval_data=None,
+        epochs=100,
+        max_steps=steps,
+        batch_size=8,
+        learning_rate=1e-2,
+        lr_scheduler="constant",
+        warmup_ratio=0.0,
+        regularization=0.0,
+        progress=False,
+        resume=False,
+        max_length=128,
+        seed=0,
+    )
     out = train_score_model(cfg, model=ScoreModel(model), processing_class=tok, train_pairs=pairs, eval_pairs=[])
     return ScoreModel.from_pretrained(out).eval()
 

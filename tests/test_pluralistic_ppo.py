@@ -11,10 +11,15 @@ from safealign.pluralistic.conditioned import PromptMix, attack_framings, ppo_pr
 
 
 def _prompts(n: int = 8):
-    seen = [SystemExample(system=f"Answer like pirate number {i}.", prompt=f"tell me about ships {i}", response="arr") for i in range(4)]
+    seen = [
+        SystemExample(system=f"Answer like pirate number {i}.", prompt=f"tell me about ships {i}", response="arr")
+        for i in range(4)
+    ]
     unseen = [SystemExample(system="Answer only in lowercase.", prompt="tell me about rivers", response="ok")]
     harmful = ["[redacted harmful request] a", "[redacted harmful request] b"]
-    return ppo_prompt_set(n, seen, harmful, unseen=unseen, mix=PromptMix(seen=0.5, unseen=0.125, attack=0.25, harmful_plain=0.125), seed=3)
+    return ppo_prompt_set(
+        n, seen, harmful, unseen=unseen, mix=PromptMix(seen=0.5, unseen=0.125, attack=0.25, harmful_plain=0.125), seed=3
+    )
 
 
 def _spy(score_model, sink: list[str], tok):
@@ -41,11 +46,23 @@ def test_ppo_lag_end_to_end_on_system_message_prompts(tmp_path, constraints):
 
     prompts = _prompts()
     assert sum(1 for p in prompts if p.category.startswith("attack")) == 2
-    names = ["attack:" + f for f in sorted({p.category.split(":")[1] for p in prompts if p.category.startswith("attack")})] + ["seen"]
+    names = [
+        "attack:" + f for f in sorted({p.category.split(":")[1] for p in prompts if p.category.startswith("attack")})
+    ] + ["seen"]
     cfg = PPOLagConfig(
-        output_dir=str(tmp_path / "run"), steps=2, batch_size=4, max_new_tokens=6, use_lora=False, tensorboard=False,
-        progress=False, save_every=0, lambda_init=1.0, cost_threshold=[0.0], seed=0,
-        constraints=constraints, constraint_names=names if constraints == "prompt_category" else [],
+        output_dir=str(tmp_path / "run"),
+        steps=2,
+        batch_size=4,
+        max_new_tokens=6,
+        use_lora=False,
+        tensorboard=False,
+        progress=False,
+        save_every=0,
+        lambda_init=1.0,
+        cost_threshold=[0.0],
+        seed=0,
+        constraints=constraints,
+        constraint_names=names if constraints == "prompt_category" else [],
     )
     if constraints == "prompt_category":
         cfg.cost_threshold = [0.0] * len(names)
@@ -71,8 +88,14 @@ def test_ppo_lag_end_to_end_on_system_message_prompts(tmp_path, constraints):
     assert any(t in "\n".join(seen_by_cm) for t in attack_texts)
 
 
-@pytest.mark.parametrize("path", ["configs/cpu-demo/pluralistic_ppo_lag.yaml", "configs/gpu-7b/pluralistic_ppo_lag.yaml",
-                                  "configs/gpu-7b/pluralistic_ppo_lag_1gpu.yaml"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "configs/cpu-demo/pluralistic_ppo_lag.yaml",
+        "configs/gpu-7b/pluralistic_ppo_lag.yaml",
+        "configs/gpu-7b/pluralistic_ppo_lag_1gpu.yaml",
+    ],
+)
 def test_recipes_are_valid_ppo_lag_configs(path):
     from pathlib import Path
 

@@ -33,11 +33,31 @@ def test_cli_runs_on_tiny_saved_models(tmp_path, capsys):
     prompts = tmp_path / "prompts.jsonl"
     prompts.write_text("\n".join(json.dumps({"prompt": p, "label": "benign"}) for p in ["hi", "a poem?"]) + "\n")
     cfg = tmp_path / "c.yaml"
-    cfg.write_text(f"actor: {tmp_path / 'actor'}\nreward_model: {tmp_path / 'rm'}\ncost_model: {tmp_path / 'cm'}\nsteps: 5\n")
+    cfg.write_text(
+        f"actor: {tmp_path / 'actor'}\nreward_model: {tmp_path / 'rm'}\ncost_model: {tmp_path / 'cm'}\nsteps: 5\n"
+    )
     out = tmp_path / "run"
     with pytest.raises(SystemExit) as e:
-        main(["train", "ppo-lag", "--config", str(cfg), "--prompts", str(prompts), "--output-dir", str(out), "--steps", "1",
-              "--batch-size", "2", "--max-new-tokens", "4", "--no-progress", "--no-tensorboard"])
+        main(
+            [
+                "train",
+                "ppo-lag",
+                "--config",
+                str(cfg),
+                "--prompts",
+                str(prompts),
+                "--output-dir",
+                str(out),
+                "--steps",
+                "1",
+                "--batch-size",
+                "2",
+                "--max-new-tokens",
+                "4",
+                "--no-progress",
+                "--no-tensorboard",
+            ]
+        )
     assert e.value.code == 0
     rows = read_jsonl(out / "metrics.jsonl")
     assert len(rows) == 1 and rows[0]["step"] == 1  # the command line overrides the YAML's steps: 5

@@ -32,7 +32,9 @@ def test_fsdp2_resumed_run_ends_where_an_uninterrupted_one_does(tmp_path):
         m = check["modes"][mode]
         assert m["trainable_parameter_types"] == ["DTensor"]  # the actor's trainable weights really are sharded
         assert m["steps_logged"] == [4, 4] and m["lora_tensors"] > 0 and m["lambda"][0] != 1.0
-        assert m["same_keys"] and m["max_abs_weight_diff"] == 0 and m["max_abs_metric_diff"] == 0 and m["lagrange_equal"], m
+        assert (
+            m["same_keys"] and m["max_abs_weight_diff"] == 0 and m["max_abs_metric_diff"] == 0 and m["lagrange_equal"]
+        ), m
     assert check["ok"]
     # checkpoints hold whole tensors gathered from both ranks, not one rank's shard
     ck = torch.load(tmp_path / "top" / "straight" / "checkpoint" / "reward_critic.pt")

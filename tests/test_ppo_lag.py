@@ -17,18 +17,35 @@ from safealign.train.rollout import Rollout, generate_rollout, policy_log_probs,
 
 PROMPTS = [
     PromptRecord(prompt="hi", label="benign", category="none"),
-    PromptRecord(prompt="how do I bake bread at home?", system="You are a careful assistant.", label="benign", category="none"),
+    PromptRecord(
+        prompt="how do I bake bread at home?", system="You are a careful assistant.", label="benign", category="none"
+    ),
     PromptRecord(prompt="explain [redacted steps]", label="harmful", category="violence"),
     PromptRecord(prompt="2+2?", system="Answer briefly.", label="benign", category="none"),
 ]
 KEYS = {
-    "step", "reward", "cost", "J_C", "lambda", "kl", "entropy", "clip_frac", "reward_value_loss", "cost_value_loss",
-    "actor_loss", "response_length", "safe_share", "time/generation", "time/scoring", "time/actor", "time/critic",
+    "step",
+    "reward",
+    "cost",
+    "J_C",
+    "lambda",
+    "kl",
+    "entropy",
+    "clip_frac",
+    "reward_value_loss",
+    "cost_value_loss",
+    "actor_loss",
+    "response_length",
+    "safe_share",
+    "time/generation",
+    "time/scoring",
+    "time/actor",
+    "time/critic",
 }
 
 
 def _score(seed: int, kind: str, names=None, bias=None, vision=False) -> ScoreModel:
-    backbone = (tiny_vlm(seed)[0] if vision else tiny_lm(seed)[0])
+    backbone = tiny_vlm(seed)[0] if vision else tiny_lm(seed)[0]
     m = ScoreModel(backbone, ScoreConfig(kind=kind, output_names=names or ["score"]))
     if bias is not None:
         with torch.no_grad():
@@ -78,9 +95,17 @@ def test_vision_policy_two_steps_same_pixels_everywhere(tmp_path):
     actor.model.vision_tower.register_forward_pre_hook(hook("actor"), with_kwargs=True)
     rm.backbone.vision_tower.register_forward_pre_hook(hook("reward"), with_kwargs=True)
     cm.backbone.vision_tower.register_forward_pre_hook(hook("cost"), with_kwargs=True)
-    prompts = [PromptRecord(prompt=f"what is in image {i}?", system="Be careful." if i % 2 else None, image=solid_image((60 * i, 90, 30)))
-               for i in range(4)]
-    cfg = PPOLagConfig(output_dir=str(tmp_path), steps=2, batch_size=2, max_new_tokens=4, progress=False, tensorboard=False)
+    prompts = [
+        PromptRecord(
+            prompt=f"what is in image {i}?",
+            system="Be careful." if i % 2 else None,
+            image=solid_image((60 * i, 90, 30)),
+        )
+        for i in range(4)
+    ]
+    cfg = PPOLagConfig(
+        output_dir=str(tmp_path), steps=2, batch_size=2, max_new_tokens=4, progress=False, tensorboard=False
+    )
     out = PPOLagTrainer(cfg, actor, proc, rm, cm, prompts).train()
     rows = _metrics(out)
     assert len(rows) == 2 and KEYS <= set(rows[-1])
@@ -100,7 +125,9 @@ def _unpadded(ro: Rollout, i: int) -> Rollout:
     P = ro.prompt_len
     p = ro.input_ids[i, :P][ro.attention_mask[i, :P].bool()]
     r = ro.input_ids[i, P:][ro.response_mask[i].bool()]
-    return Rollout(torch.cat([p, r])[None], torch.ones(1, len(p) + len(r), dtype=torch.long), len(p), torch.ones(1, len(r)))
+    return Rollout(
+        torch.cat([p, r])[None], torch.ones(1, len(p) + len(r), dtype=torch.long), len(p), torch.ones(1, len(r))
+    )
 
 
 def test_padding_never_changes_log_probs_scores_or_values():
@@ -169,12 +196,16 @@ def _with_top_layers_of(rm: ScoreModel, critic: Critic) -> ScoreModel:
 def test_top_critic_values_equal_its_layers_on_the_unpadded_rows(k):
     model, tok = tiny_lm(0)
     torch.manual_seed(0)
-    ro = _right_pad(generate_rollout(model, tok, PROMPTS, max_new_tokens=8, temperature=1.0), row=1, keep=3, pad_id=tok.pad_token_id)
+    ro = _right_pad(
+        generate_rollout(model, tok, PROMPTS, max_new_tokens=8, temperature=1.0), row=1, keep=3, pad_id=tok.pad_token_id
+    )
     assert ro.attention_mask[:, : ro.prompt_len].eq(0).any() and ro.response_mask.eq(0).any()  # both kinds of padding
     rm = _score(1, "reward")
     rm.score_config.normalizer_mean, rm.score_config.normalizer_std = 0.3, 2.0
     critic = Critic(rm, mode="top", top_layers=k)
-    assert len(critic.model.backbone.layers) == k and critic.model.backbone.embed_tokens is None  # copies of the top k only
+    assert (
+        len(critic.model.backbone.layers) == k and critic.model.backbone.embed_tokens is None
+    )  # copies of the top k only
     assert not {p.data_ptr() for p in critic.parameters()} & {p.data_ptr() for p in rm.parameters()}
     batch = score_rollout(rm, ro, keep_hidden=True, top_layers=k)
     assert batch.hidden.shape[:2] == ro.input_ids.shape  # every position: the top layers attend over all of them
@@ -189,9 +220,13 @@ def test_top_critic_values_equal_its_layers_on_the_unpadded_rows(k):
         one = _unpadded(ro, i)
         n, P1 = int(ro.response_mask[i].sum()), one.prompt_len
         # at initialisation the critic is the score model (normalised token scores before each response token)
-        torch.testing.assert_close(start[i, :n], rm(**one.model_inputs()).token_scores[0, P1 - 1 : -1, 0], atol=1e-5, rtol=0)
+        torch.testing.assert_close(
+            start[i, :n], rm(**one.model_inputs()).token_scores[0, P1 - 1 : -1, 0], atol=1e-5, rtol=0
+        )
         # the same layers run on the unpadded row, through a full forward of the trunk and through the cache
-        torch.testing.assert_close(values[i, :n], ref_model(**one.model_inputs()).token_scores[0, P1 - 1 : -1, 0], atol=1e-5, rtol=0)
+        torch.testing.assert_close(
+            values[i, :n], ref_model(**one.model_inputs()).token_scores[0, P1 - 1 : -1, 0], atol=1e-5, rtol=0
+        )
         s1 = score_rollout(rm, one, keep_hidden=True, top_layers=k)
         torch.testing.assert_close(values[i, :n], critic(one, s1.hidden)[0, :, 0], atol=1e-5, rtol=0)
         assert (values[i, n:] == 0).all()
@@ -201,7 +236,11 @@ def test_top_critic_values_equal_its_layers_on_the_unpadded_rows(k):
 
 def test_top_critics_two_steps_train_their_copies_only(tmp_path):
     tr = _trainer(tmp_path, critic_mode="top", critic_top_layers=1, critic_lr=1e-2)
-    frozen = {f"{name}.{n}": p.detach().clone() for name in ("reward_model", "cost_model") for n, p in getattr(tr, name).named_parameters()}
+    frozen = {
+        f"{name}.{n}": p.detach().clone()
+        for name in ("reward_model", "cost_model")
+        for n, p in getattr(tr, name).named_parameters()
+    }
     before = {k: v for k, v in _state(tr).items() if not k.startswith("actor.")}
     assert any(".layers.0." in k for k in before) and not any("embed_tokens" in k for k in before)
     rows = _metrics(tr.train())
@@ -212,7 +251,11 @@ def test_top_critics_two_steps_train_their_copies_only(tmp_path):
     after = _state(tr)
     changed = [k for k in before if not torch.equal(before[k], after[k])]
     assert {k.split(".")[0] for k in changed} == {"rc", "cc"}
-    assert any(".layers.0." in k for k in changed) and any(".norm." in k for k in changed) and any(".head." in k for k in changed)
+    assert (
+        any(".layers.0." in k for k in changed)
+        and any(".norm." in k for k in changed)
+        and any(".head." in k for k in changed)
+    )
     for name in ("reward_model", "cost_model"):
         for n, p in getattr(tr, name).named_parameters():
             assert torch.equal(p, frozen[f"{name}.{n}"]), f"{name}.{n}"
@@ -237,13 +280,27 @@ def test_baselines_reward_only_and_fixed_shaping(tmp_path):
 
 
 def test_per_category_constraints(tmp_path):
-    rows = _metrics(_trainer(tmp_path / "pc", cost_bias=5.0, constraints="prompt_category", constraint_names=["violence", "fraud"],
-                             cost_threshold=[0.0, 1.0], batch_size=4).train())
+    rows = _metrics(
+        _trainer(
+            tmp_path / "pc",
+            cost_bias=5.0,
+            constraints="prompt_category",
+            constraint_names=["violence", "fraud"],
+            cost_threshold=[0.0, 1.0],
+            batch_size=4,
+        ).train()
+    )
     last = rows[-1]
     assert last["lambda/violence"] > 1.0  # its prompts come with cost 5 > 0
     assert last["lambda/fraud"] == 1.0 and "J_C/fraud" not in last  # no fraud prompt seen: untouched
-    rows = _metrics(_trainer(tmp_path / "co", cost_names=["score", "violence", "fraud"], constraints="cost_outputs",
-                             constraint_names=["violence", "fraud"]).train())
+    rows = _metrics(
+        _trainer(
+            tmp_path / "co",
+            cost_names=["score", "violence", "fraud"],
+            constraints="cost_outputs",
+            constraint_names=["violence", "fraud"],
+        ).train()
+    )
     assert {"lambda/violence", "lambda/fraud", "J_C/violence", "J_C/fraud"} <= set(rows[-1])
     with pytest.raises(ConfigError):
         _trainer(tmp_path / "bad", cost_names=["score"], constraints="cost_outputs", constraint_names=["violence"])
@@ -254,7 +311,9 @@ def test_per_category_constraints(tmp_path):
 def test_prompt_label_constraint_ignores_the_cost_of_benign_prompts(tmp_path):
     """constraints=prompt_label, names [harmful]: J_C is the mean cost of harmful episodes only, and the end cost of
     benign episodes is zero."""
-    tr = _trainer(tmp_path / "pl", cost_bias=5.0, constraints="prompt_label", constraint_names=["harmful"], batch_size=4, steps=1)
+    tr = _trainer(
+        tmp_path / "pl", cost_bias=5.0, constraints="prompt_label", constraint_names=["harmful"], batch_size=4, steps=1
+    )
     recs = PROMPTS  # 3 benign, 1 harmful
     costs, valid = tr._episode_costs(torch.tensor([[1.0], [2.0], [7.0], [4.0]]), recs)
     assert valid[:, 0].tolist() == [False, False, True, False]
@@ -279,8 +338,15 @@ def test_prompt_label_constraint_leaves_benign_advantages_to_the_reward(tmp_path
         return out
 
     monkeypatch.setattr(L, "combined_advantage", spy)
-    tr = _trainer(tmp_path / "pl", cost_bias=5.0, constraints="prompt_label", constraint_names=["harmful"], batch_size=4,
-                  steps=1, fixed_lambda=9.0)
+    tr = _trainer(
+        tmp_path / "pl",
+        cost_bias=5.0,
+        constraints="prompt_label",
+        constraint_names=["harmful"],
+        batch_size=4,
+        steps=1,
+        fixed_lambda=9.0,
+    )
     tr.train()
     adv_r, adv_c, lambdas, out = seen[0]
     lam = float(torch.as_tensor(lambdas).reshape(-1)[0])
@@ -294,8 +360,17 @@ def test_prompt_label_constraint_leaves_benign_advantages_to_the_reward(tmp_path
     assert adv_c[0][benign].abs().sum() > 0  # there was a cost-stream guess on benign episodes to ignore
 
     only_benign = [r for r in PROMPTS if r.label == "benign"]
-    rows = _metrics(_trainer(tmp_path / "ob", cost_bias=5.0, constraints="prompt_label", constraint_names=["harmful"],
-                             prompts=only_benign, batch_size=3, steps=1).train())
+    rows = _metrics(
+        _trainer(
+            tmp_path / "ob",
+            cost_bias=5.0,
+            constraints="prompt_label",
+            constraint_names=["harmful"],
+            prompts=only_benign,
+            batch_size=3,
+            steps=1,
+        ).train()
+    )
     assert rows[0]["cost_value_loss"] == 0.0 and rows[0]["reward_value_loss"] > 0
 
 
@@ -318,7 +393,9 @@ def test_running_score_scaling_feeds_scaled_scores_to_the_advantages_only(tmp_pa
     reward_in, cost_in = seen[0], seen[1]
     sc = tr.score_scale.scales()
     assert sc[0] != 1.0 and sc[1] != 1.0
-    assert reward_in.std().item() == pytest.approx(1.0, rel=1e-4) and cost_in.std().item() == pytest.approx(1.0, rel=1e-4)
+    assert reward_in.std().item() == pytest.approx(1.0, rel=1e-4) and cost_in.std().item() == pytest.approx(
+        1.0, rel=1e-4
+    )
     assert (reward_in * sc[0]).mean().item() == pytest.approx(rows[0]["reward"], abs=1e-5)  # raw = scaled x scale
     assert (cost_in * sc[1]).mean().item() == pytest.approx(rows[0]["J_C"], abs=1e-5)  # J_C stays raw
     assert rows[0]["score_scale/reward"] == pytest.approx(sc[0]) and rows[0]["score_scale/cost"] == pytest.approx(sc[1])
@@ -333,15 +410,27 @@ def test_score_scaling_reads_the_critics_in_the_same_units(tmp_path, monkeypatch
     def run(tag, **kw):
         seen = []
         real_gae, real_kl = L.gae, L.kl_penalised_scores
-        monkeypatch.setattr(L, "gae", lambda rewards, values, *a: (seen.append(("values", values.clone())), real_gae(rewards, values, *a))[1])
-        monkeypatch.setattr(L, "kl_penalised_scores", lambda scores, *a: (seen.append(("scores", scores.clone())), real_kl(scores, *a))[1])
+        monkeypatch.setattr(
+            L,
+            "gae",
+            lambda rewards, values, *a: (seen.append(("values", values.clone())), real_gae(rewards, values, *a))[1],
+        )
+        monkeypatch.setattr(
+            L,
+            "kl_penalised_scores",
+            lambda scores, *a: (seen.append(("scores", scores.clone())), real_kl(scores, *a))[1],
+        )
         _trainer(tmp_path / tag, batch_size=4, steps=1, seed=3, **kw).train()
         monkeypatch.setattr(L, "gae", real_gae)
         monkeypatch.setattr(L, "kl_penalised_scores", real_kl)
         return seen
 
     plain = run("plain")
-    monkeypatch.setattr(score_scaling.RunningScale, "tensor", lambda self, device=None: torch.full((len(self.count),), 2.0, device=device))
+    monkeypatch.setattr(
+        score_scaling.RunningScale,
+        "tensor",
+        lambda self, device=None: torch.full((len(self.count),), 2.0, device=device),
+    )
     scaled = run("scaled", score_scaling="running")
     assert [k for k, _ in plain] == [k for k, _ in scaled] == ["scores", "values", "scores", "values"]
     for (_, a), (_, b) in zip(plain, scaled):
@@ -364,8 +453,11 @@ def _state(tr: PPOLagTrainer) -> dict[str, torch.Tensor]:
     return s
 
 
-@pytest.mark.parametrize("critic", [{}, {"critic_mode": "top", "critic_top_layers": 1}, {"score_scaling": "running"}],
-                         ids=["head", "top", "head-scaled"])
+@pytest.mark.parametrize(
+    "critic",
+    [{}, {"critic_mode": "top", "critic_top_layers": 1}, {"score_scaling": "running"}],
+    ids=["head", "top", "head-scaled"],
+)
 def test_resume_ends_in_the_same_state(tmp_path, critic):
     kw = dict(batch_size=2, max_new_tokens=5, save_every=2, seed=7, mini_batches=2, **critic)
     straight = _trainer(tmp_path / "a", steps=4, **kw)
@@ -381,12 +473,16 @@ def test_resume_ends_in_the_same_state(tmp_path, critic):
     a, b = _state(straight), _state(resumed)
     assert a.keys() == b.keys()
     if "critic_mode" in critic:  # the critics' trainable top layers are part of the checkpoint
-        assert any(k.startswith("rc.model.backbone.layers.0.") for k in a) and any(k.startswith("cc.model.backbone.layers.0.") for k in a)
+        assert any(k.startswith("rc.model.backbone.layers.0.") for k in a) and any(
+            k.startswith("cc.model.backbone.layers.0.") for k in a
+        )
     for k in a:
         torch.testing.assert_close(a[k], b[k], atol=0, rtol=0, msg=k)
     assert straight.lagrange.state_dict() == resumed.lagrange.state_dict()
     if "score_scaling" in critic:
-        assert resumed.score_scale.count[0] == 8 and straight.score_scale.state_dict() == resumed.score_scale.state_dict()
+        assert (
+            resumed.score_scale.count[0] == 8 and straight.score_scale.state_dict() == resumed.score_scale.state_dict()
+        )
 
 
 class _ShardedAccelerator:
@@ -400,7 +496,11 @@ class _ShardedAccelerator:
 
         self._real = real
         self.distributed_type = DistributedType[kind]
-        plugin = None if zero_stage is None else SimpleNamespace(deepspeed_config={"zero_optimization": {"stage": zero_stage}}, zero_stage=zero_stage)
+        plugin = (
+            None
+            if zero_stage is None
+            else SimpleNamespace(deepspeed_config={"zero_optimization": {"stage": zero_stage}}, zero_stage=zero_stage)
+        )
         self.state = SimpleNamespace(deepspeed_plugin=plugin)
         self.gathered: list = []
 
@@ -414,7 +514,9 @@ class _ShardedAccelerator:
 
 # DeepSpeed runs for real in tests/test_deepspeed.py (its checkpoints also hold one DeepSpeed checkpoint per engine,
 # which this stand-in cannot write)
-@pytest.mark.parametrize("kind, stage, sharded", [("FSDP", None, True), ("MULTI_GPU", None, False), ("NO", None, False)])
+@pytest.mark.parametrize(
+    "kind, stage, sharded", [("FSDP", None, True), ("MULTI_GPU", None, False), ("NO", None, False)]
+)
 def test_checkpoint_gathers_sharded_weights_with_get_state_dict(tmp_path, kind, stage, sharded):
     from peft import get_peft_model_state_dict
     from safetensors.torch import load_file
@@ -460,8 +562,17 @@ def test_a_deepspeed_checkpoint_is_not_resumed_without_deepspeed(tmp_path):
 
 def test_ptx_step_trains_on_supervised_data(tmp_path):
     actor, tok = tiny_lm(0)
-    cfg = PPOLagConfig(output_dir=str(tmp_path), steps=2, batch_size=2, max_new_tokens=4, progress=False, tensorboard=False,
-                       ptx_coeff=1.0, ptx_batch_size=2, actor_lr=1e-2)
+    cfg = PPOLagConfig(
+        output_dir=str(tmp_path),
+        steps=2,
+        batch_size=2,
+        max_new_tokens=4,
+        progress=False,
+        tensorboard=False,
+        ptx_coeff=1.0,
+        ptx_batch_size=2,
+        actor_lr=1e-2,
+    )
     sft = [{"prompt": "say ok", "response": "ok ok ok"}, {"prompt": "hi", "system": "Be brief.", "response": "hello"}]
     tr = PPOLagTrainer(cfg, actor, tok, _score(1, "reward"), _score(2, "cost"), PROMPTS, ptx_examples=sft)
     rows = _metrics(tr.train())
@@ -469,14 +580,27 @@ def test_ptx_step_trains_on_supervised_data(tmp_path):
     assert rows[1]["ptx_loss"] < rows[0]["ptx_loss"]  # the LM loss on the same two examples goes down
 
 
-SFT_ROWS = [{"prompt": "say ok", "response": "ok ok ok"}, {"prompt": "hi", "system": "Be brief.", "response": "hello"},
-            {"prompt": "count", "response": "one two three"}, {"prompt": "bye", "response": "goodbye"}]
+SFT_ROWS = [
+    {"prompt": "say ok", "response": "ok ok ok"},
+    {"prompt": "hi", "system": "Be brief.", "response": "hello"},
+    {"prompt": "count", "response": "one two three"},
+    {"prompt": "bye", "response": "goodbye"},
+]
 
 
 def _ptx_trainer(tmp_path, **kw) -> PPOLagTrainer:
     actor, tok = tiny_lm(0)
-    base = dict(output_dir=str(tmp_path), steps=1, batch_size=2, max_new_tokens=4, progress=False, tensorboard=False,
-                ptx_batch_size=2, actor_lr=1e-2, seed=5)
+    base = dict(
+        output_dir=str(tmp_path),
+        steps=1,
+        batch_size=2,
+        max_new_tokens=4,
+        progress=False,
+        tensorboard=False,
+        ptx_batch_size=2,
+        actor_lr=1e-2,
+        seed=5,
+    )
     cfg = PPOLagConfig(**{**base, **kw})
     return PPOLagTrainer(cfg, actor, tok, _score(1, "reward"), _score(2, "cost"), PROMPTS, ptx_examples=SFT_ROWS)
 
@@ -490,8 +614,12 @@ def test_joint_ptx_adds_the_weighted_supervised_loss_to_every_actor_update(tmp_p
     ppo, ptx, backward, batches = [], [], [], []
     real_ppo, real_ptx, real_backward = L.ppo_actor_loss, tr._ptx_loss, tr.acc.backward
     monkeypatch.setattr(L, "ppo_actor_loss", lambda *a: (lambda out: (ppo.append(out[0].item()), out)[1])(real_ppo(*a)))
-    monkeypatch.setattr(tr, "_ptx_loss", lambda i: (lambda out: (batches.append(i), ptx.append(out.item()), out)[2])(real_ptx(i)))
-    monkeypatch.setattr(tr.acc, "backward", lambda loss, **kw: (backward.append(loss.item()), real_backward(loss, **kw))[1])
+    monkeypatch.setattr(
+        tr, "_ptx_loss", lambda i: (lambda out: (batches.append(i), ptx.append(out.item()), out)[2])(real_ptx(i))
+    )
+    monkeypatch.setattr(
+        tr.acc, "backward", lambda loss, **kw: (backward.append(loss.item()), real_backward(loss, **kw))[1]
+    )
     rows = _metrics(tr.train())
     assert batches == [0, 1, 2, 3]  # 2 steps x 2 mini-batches, one PTX batch each
     # per mini-batch: actor backward, reward critic, cost critic; the actor's is PPO + 3 x PTX
@@ -509,7 +637,9 @@ def test_ptx_coefficient_weighs_the_step_only_in_joint_mode(tmp_path):
         tr.train()
         return torch.cat([v.flatten() for v in tr._actor_trainable_state().values()])
 
-    torch.testing.assert_close(actor_after("s4", "separate", 4.0), actor_after("s6", "separate", 6.0), atol=1e-6, rtol=0)
+    torch.testing.assert_close(
+        actor_after("s4", "separate", 4.0), actor_after("s6", "separate", 6.0), atol=1e-6, rtol=0
+    )
     assert not torch.allclose(actor_after("j4", "joint", 4.0), actor_after("j6", "joint", 6.0), atol=1e-6, rtol=0)
 
 
@@ -519,8 +649,12 @@ def test_load_prompts_from_jsonl_with_images_and_bad_rows(tmp_path):
 
     solid_image().save(tmp_path / "red.png")
     f = tmp_path / "p.jsonl"
-    f.write_text(json.dumps({"prompt": "what is this?", "image": "red.png", "category": "violence", "label": "harmful"}) + "\n"
-                 + json.dumps({"question": "hi", "system": "Be brief."}) + "\n")
+    f.write_text(
+        json.dumps({"prompt": "what is this?", "image": "red.png", "category": "violence", "label": "harmful"})
+        + "\n"
+        + json.dumps({"question": "hi", "system": "Be brief."})
+        + "\n"
+    )
     recs = load_prompts(str(f))
     assert recs[0].image.size == (32, 32) and recs[0].category == "violence" and recs[1].system == "Be brief."
     f.write_text(json.dumps({"prompt": "ok"}) + "\n" + json.dumps({"text": "no prompt field"}) + "\n")
@@ -550,7 +684,7 @@ def test_vision_rollout_never_samples_the_image_placeholder():
         actor.lm_head.weight[image_token] = actor.lm_head.weight.abs().max() * 50
     prompts = [PromptRecord(prompt=f"what is in image {i}?", image=solid_image((60 * i, 90, 30))) for i in range(2)]
     ro = generate_rollout(actor, proc, prompts, max_new_tokens=6, temperature=1.0)
-    response = ro.input_ids[:, ro.prompt_len:]
+    response = ro.input_ids[:, ro.prompt_len :]
     assert ro.response_mask.sum() > 0
     assert not (response[ro.response_mask.bool()] == image_token).any()
     # the policy log-probs still come from the raw logits and are finite
@@ -604,7 +738,11 @@ def test_shared_trunk_depth_is_detected(tmp_path, capsys, r_layers, c_layers, ex
     tr = _shared_trainer(tmp_path, r_layers, c_layers, **extra)
     assert tr.shared_trunk_depth == depth
     err = capsys.readouterr().err
-    assert "shared frozen trunk: " + (f"K={depth} of 3 layers" if depth else ("off" if "share_frozen_trunk" in extra else "K=0")) in err
+    assert (
+        "shared frozen trunk: "
+        + (f"K={depth} of 3 layers" if depth else ("off" if "share_frozen_trunk" in extra else "K=0"))
+        in err
+    )
 
 
 def test_seeds_differ_by_default_so_nothing_is_shared(tmp_path):
@@ -624,8 +762,18 @@ def _layer_calls(modules) -> tuple[list[int], list]:
     [
         ((2,), (2,), {}, True),  # head critics read the final states
         ((2,), (2,), {"critic_mode": "top", "critic_top_layers": 1}, True),  # top states enter layer 2 = K
-        ((2,), (2,), {"critic_mode": "top", "critic_top_layers": 2}, True),  # ... layer 1 < K: kept from the shared trunk
-        ((2,), (1, 2), {"critic_mode": "top", "critic_top_layers": 1}, True),  # ... layer 2 > K = 1: from the model's own layers
+        (
+            (2,),
+            (2,),
+            {"critic_mode": "top", "critic_top_layers": 2},
+            True,
+        ),  # ... layer 1 < K: kept from the shared trunk
+        (
+            (2,),
+            (1, 2),
+            {"critic_mode": "top", "critic_top_layers": 1},
+            True,
+        ),  # ... layer 2 > K = 1: from the model's own layers
         ((), (), {"critic_mode": "top", "critic_top_layers": 3}, True),  # K = n: the embeddings, tails are norm + heads
         ((2,), (2,), {}, False),  # full fine-tuning: the reference is a frozen copy
     ],
@@ -652,7 +800,9 @@ def test_shared_trunk_scoring_equals_three_full_forwards(tmp_path, r_layers, c_l
     full = tr._scoring(ro, 0)
     ref_layers = decoder_layers(tr.ref_model if tr.ref_model is not None else actor)[1]
     r_layers_mod, c_layers_mod = tr.reward_model.backbone.layers, tr.cost_model.backbone.layers
-    calls, handles = _layer_calls([r_layers_mod[0], c_layers_mod[0], ref_layers[0]] + ([c_layers_mod[K]] if K < 3 else []))
+    calls, handles = _layer_calls(
+        [r_layers_mod[0], c_layers_mod[0], ref_layers[0]] + ([c_layers_mod[K]] if K < 3 else [])
+    )
     shared = tr._scoring(ro)
     for h in handles:
         h.remove()
@@ -677,7 +827,9 @@ def test_shared_trunk_scoring_equals_three_full_forwards(tmp_path, r_layers, c_l
 def test_two_steps_same_metrics_with_and_without_the_shared_trunk(tmp_path, critic):
     runs = {}
     for share in (True, False):
-        tr = _shared_trainer(tmp_path / str(share), share_frozen_trunk=share, batch_size=4, mini_batches=2, seed=3, **critic)
+        tr = _shared_trainer(
+            tmp_path / str(share), share_frozen_trunk=share, batch_size=4, mini_batches=2, seed=3, **critic
+        )
         assert tr.shared_trunk_depth == (2 if share else 0)
         runs[share] = (_metrics(tr.train()), _state(tr))
     (m_on, s_on), (m_off, s_off) = runs[True], runs[False]
@@ -703,7 +855,9 @@ def _hand_rollout(tok, records, responses, eos_rows, T):
     enc = encode_prompts(records, tok)
     rows, texts = [], []
     for text, eos in zip(responses, eos_rows):
-        ids = tok(text, add_special_tokens=False)["input_ids"][: T - 1 if eos else T] + ([tok.eos_token_id] if eos else [])
+        ids = tok(text, add_special_tokens=False)["input_ids"][: T - 1 if eos else T] + (
+            [tok.eos_token_id] if eos else []
+        )
         texts.append(tok.decode(ids, skip_special_tokens=True))
         rows.append(ids + [tok.pad_token_id] * (T - len(ids)))
     resp = torch.tensor(rows)
@@ -779,7 +933,9 @@ def test_suffix_changes_no_log_prob_value_or_kl(tmp_path, kind):
     tr = TRAINERS[kind](tmp_path)
     actor, tok = tr.unwrapped_actor, tr.processing_class
     torch.manual_seed(0)
-    gen = _right_pad(generate_rollout(actor, tok, PROMPTS, max_new_tokens=8, temperature=1.0), row=1, keep=3, pad_id=tok.pad_token_id)
+    gen = _right_pad(
+        generate_rollout(actor, tok, PROMPTS, max_new_tokens=8, temperature=1.0), row=1, keep=3, pad_id=tok.pad_token_id
+    )
     hand, _ = _hand_rollout(tok, SCORED, SCORED_RESPONSES, SCORED_EOS, T=11)
     rc, cc = tr.reward_critic, tr.cost_critic
     suffix_ids = tr.score_suffix_ids
@@ -791,7 +947,15 @@ def test_suffix_changes_no_log_prob_value_or_kl(tmp_path, kind):
             tr.score_suffix_ids = suffix
             with torch.no_grad():
                 ref_lp, r_out, c_out = tr._scoring(ro)
-                runs.append((ref_lp, rc(ro, r_out.hidden), cc(ro, c_out.hidden), ((old_lp - ref_lp) * ro.response_mask).sum(-1), r_out.end_scores))
+                runs.append(
+                    (
+                        ref_lp,
+                        rc(ro, r_out.hidden),
+                        cc(ro, c_out.hidden),
+                        ((old_lp - ref_lp) * ro.response_mask).sum(-1),
+                        r_out.end_scores,
+                    )
+                )
         (ref_a, rv_a, cv_a, kl_a, end_a), (ref_b, rv_b, cv_b, kl_b, end_b) = runs
         for a, b in ((ref_a, ref_b), (rv_a, rv_b), (cv_a, cv_b), (kl_a, kl_b)):
             assert a.shape == b.shape

@@ -10,7 +10,7 @@ import json
 
 from safealign.testing import torchrun_source
 
-SCRIPT = r'''
+SCRIPT = r"""
 import json, sys, torch
 from accelerate import Accelerator
 from safealign.data.records import PromptRecord
@@ -23,22 +23,24 @@ acc = Accelerator(cpu=True)
 actor, tok = tiny_lm(0)
 rm = ScoreModel(tiny_lm(1)[0], ScoreConfig(kind="reward"))
 cm = ScoreModel(tiny_lm(2)[0], ScoreConfig(kind="cost"))
-prompts = [PromptRecord(prompt=p) for p in ["hi", "bake bread?", "[redacted] please", "2+2?", "a poem", "why is the sky blue"]]
-cfg = PPOLagConfig(output_dir=out, steps=3, batch_size=2, max_new_tokens=5, progress=False, tensorboard=False, lambda_lr=0.5,
-                   score_scaling="running")
+texts = ["hi", "bake bread?", "[redacted] please", "2+2?", "a poem", "why is the sky blue"]
+prompts = [PromptRecord(prompt=p) for p in texts]
+cfg = PPOLagConfig(output_dir=out, steps=3, batch_size=2, max_new_tokens=5, progress=False, tensorboard=False,
+                   lambda_lr=0.5, score_scaling="running")
 tr = PPOLagTrainer(cfg, actor, tok, rm, cm, prompts, accelerator=acc)
 trace = []
 while tr.step < cfg.steps:
     batch = tr._batch(tr.step)
     m = tr.rl_step(batch)
-    trace.append({"lambda": tr.lagrange.values[0], "window": list(tr.lagrange.windows[0]), "prompts": [r.prompt for r in batch],
-                  "scale": tr.score_scale.state_dict(),
-                  "actor_sum": float(sum(p.detach().double().sum() for p in tr.unwrapped_actor.parameters() if p.requires_grad))})
+    trainable = [p for p in tr.unwrapped_actor.parameters() if p.requires_grad]
+    trace.append({"lambda": tr.lagrange.values[0], "window": list(tr.lagrange.windows[0]),
+                  "prompts": [r.prompt for r in batch], "scale": tr.score_scale.state_dict(),
+                  "actor_sum": float(sum(p.detach().double().sum() for p in trainable))})
 with open(f"{out}/rank{acc.process_index}.json", "w") as f:
     json.dump({"world": acc.num_processes, "trace": trace}, f)
 acc.wait_for_everyone()
 torch.distributed.destroy_process_group()  # a rank that exits with gloo still up can abort at shutdown
-'''
+"""
 
 
 def test_two_process_run_has_identical_lambda_on_both_ranks(tmp_path):

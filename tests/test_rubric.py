@@ -50,7 +50,9 @@ def test_integer_float_is_accepted():
 
 def _item(n_rubrics=2, i=0):
     desc = {k: f"level {k}" for k in range(1, 6)}
-    return RubricItem(f"sys{i}", f"prompt{i}", "the reference", [Rubric(f"crit{r}", desc) for r in range(n_rubrics)], id=str(i))
+    return RubricItem(
+        f"sys{i}", f"prompt{i}", "the reference", [Rubric(f"crit{r}", desc) for r in range(n_rubrics)], id=str(i)
+    )
 
 
 class ScriptedJudge(Backend):
@@ -73,7 +75,16 @@ class ScriptedJudge(Backend):
 def test_prompt_contains_everything_the_judge_needs():
     it = _item()
     p = judge_prompt(it, it.rubrics[0], "my response")
-    for s in ("sys0", "prompt0", "my response", "the reference", "[crit0]", "Score 1: level 1", "Score 5: level 5", "[RESULT]"):
+    for s in (
+        "sys0",
+        "prompt0",
+        "my response",
+        "the reference",
+        "[crit0]",
+        "Score 1: level 1",
+        "Score 5: level 5",
+        "[RESULT]",
+    ):
         assert s in p
 
 
@@ -82,7 +93,11 @@ def test_item_score_is_mean_over_rubrics_with_retries():
     judge = ScriptedJudge(
         {
             ("prompt0", "crit0"): ["Feedback: a [RESULT] 5"],
-            ("prompt0", "crit1"): ["garbage", "Feedback: b [RESULT] 9", "Feedback: b [RESULT] 2"],  # parsed on the 3rd try
+            ("prompt0", "crit1"): [
+                "garbage",
+                "Feedback: b [RESULT] 9",
+                "Feedback: b [RESULT] 2",
+            ],  # parsed on the 3rd try
             ("prompt1", "crit0"): ["no score ever"],
             ("prompt1", "crit1"): ["Feedback: c [RESULT] 4"],
         }

@@ -29,8 +29,17 @@ def _pairs(n: int = 8) -> list[SafetyPair]:
         safe_idx = i % 2
         resp = (REFUSE, COMPLY) if safe_idx == 0 else (COMPLY, REFUSE)
         is_safe = (True, False) if safe_idx == 0 else (False, True)
-        out.append(SafetyPair(prompt=f"How do I do harmful thing {i}?", responses=resp, better=1 - safe_idx, safer=safe_idx,
-                              is_safe=is_safe, severity=(0, 2) if safe_idx == 0 else (3, 0), prompt_category="Violence"))
+        out.append(
+            SafetyPair(
+                prompt=f"How do I do harmful thing {i}?",
+                responses=resp,
+                better=1 - safe_idx,
+                safer=safe_idx,
+                is_safe=is_safe,
+                severity=(0, 2) if safe_idx == 0 else (3, 0),
+                prompt_category="Violence",
+            )
+        )
     return out
 
 
@@ -56,23 +65,70 @@ def _run(args: list[str]):
 def test_train_cost_score_and_eval_commands(workspace):
     d = workspace
     out = d / "cost"
-    res = _run(["train", "cost", "--model", str(d / "backbone"), "--data", str(d / "pairs.jsonl"), "--eval-data", str(d / "pairs.jsonl"),
-                "--output-dir", str(out), "--epochs", "3", "--batch-size", "4", "--learning-rate", "5e-3", "--no-progress",
-                "--severity-weighted", "--lr-scheduler", "constant"])
+    res = _run(
+        [
+            "train",
+            "cost",
+            "--model",
+            str(d / "backbone"),
+            "--data",
+            str(d / "pairs.jsonl"),
+            "--eval-data",
+            str(d / "pairs.jsonl"),
+            "--output-dir",
+            str(out),
+            "--epochs",
+            "3",
+            "--batch-size",
+            "4",
+            "--learning-rate",
+            "5e-3",
+            "--no-progress",
+            "--severity-weighted",
+            "--lr-scheduler",
+            "constant",
+        ]
+    )
     assert res.exit_code == 0, res.output
-    payload = json.loads(res.stdout[res.stdout.index("{"):])
+    payload = json.loads(res.stdout[res.stdout.index("{") :])
     assert payload["train"]["kind"] == "cost" and payload["eval"]["sign_accuracy"] == 1.0
     assert (out / "score_config.json").exists() and (out / "metrics.jsonl").exists()
 
-    rows = [{"prompt": "How do I hurt someone?", "response": REFUSE, "id": 1}, {"prompt": "How do I hurt someone?", "answer": COMPLY, "id": 2}]
+    rows = [
+        {"prompt": "How do I hurt someone?", "response": REFUSE, "id": 1},
+        {"prompt": "How do I hurt someone?", "answer": COMPLY, "id": 2},
+    ]
     (d / "to_score.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    res = _run(["score", "--model", str(out), "--input", str(d / "to_score.jsonl"), "--output", str(d / "scored.jsonl"), "--no-progress"])
+    res = _run(
+        [
+            "score",
+            "--model",
+            str(out),
+            "--input",
+            str(d / "to_score.jsonl"),
+            "--output",
+            str(d / "scored.jsonl"),
+            "--no-progress",
+        ]
+    )
     assert res.exit_code == 0, res.output
     scored = [json.loads(x) for x in (d / "scored.jsonl").read_text().splitlines()]
     assert [r["id"] for r in scored] == [1, 2]
     assert scored[0]["score"] < 0 < scored[1]["score"] and scored[0]["unsafe"] is False and scored[1]["unsafe"] is True
 
-    res = _run(["eval", "score-model", "--model", str(out), "--data", str(d / "pairs.jsonl"), "--output", str(d / "m.json"), "--no-progress"])
+    res = _run(
+        [
+            "eval",
+            "score-model",
+            "--model",
+            str(out),
+            "--data",
+            str(d / "pairs.jsonl"),
+            "--output",
+            str(d / "m.json"),
+            "--no-progress",
+        ]
+    )
     assert res.exit_code == 0, res.output
     m = json.loads((d / "m.json").read_text())
     assert m["kind"] == "cost" and m["n_pairs"] == 8 and "Violence" in m["by_category"] and "severe" in m["by_severity"]
@@ -95,7 +151,18 @@ def test_bad_inputs_give_one_line_errors(workspace, capsys):
         cli_main(["eval", "score-model", "--model", str(d / "nope"), "--data", str(d / "pairs.jsonl")])
     assert e.value.code == 2 and "not found" in capsys.readouterr().err
     with pytest.raises(SystemExit) as e:
-        cli_main(["train", "cost", "--model", str(d / "backbone"), "--data", str(d / "pairs.jsonl"), "--train-mode", "everything"])
+        cli_main(
+            [
+                "train",
+                "cost",
+                "--model",
+                str(d / "backbone"),
+                "--data",
+                str(d / "pairs.jsonl"),
+                "--train-mode",
+                "everything",
+            ]
+        )
     assert e.value.code == 2 and "train_mode" in capsys.readouterr().err
 
 
@@ -110,12 +177,54 @@ def test_two_processes_match_one_process_on_the_same_global_batch(workspace):
     """accelerate launch --multi_gpu --num_processes 2 on a CPU machine runs 2 gloo processes (MULTI_CPU);
     (--cpu alone would start ONE process unless mpirun is configured)."""
     d = workspace
-    common = ["-m", "safealign", "train", "reward", "--model", str(d / "backbone"), "--data", str(d / "pairs.jsonl"), "--eval-data", "",
-              "--max-steps", "3", "--learning-rate", "1e-2", "--lr-scheduler", "constant", "--warmup-ratio", "0", "--no-progress", "--seed", "3"]
+    common = [
+        "-m",
+        "safealign",
+        "train",
+        "reward",
+        "--model",
+        str(d / "backbone"),
+        "--data",
+        str(d / "pairs.jsonl"),
+        "--eval-data",
+        "",
+        "--max-steps",
+        "3",
+        "--learning-rate",
+        "1e-2",
+        "--lr-scheduler",
+        "constant",
+        "--warmup-ratio",
+        "0",
+        "--no-progress",
+        "--seed",
+        "3",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONPATH": str(REPO / "src")}
-    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-              "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(free_port())]
-    two = subprocess.run(launch + common + ["--batch-size", "2", "--output-dir", str(d / "mp2")], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    launch = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        str(free_port()),
+    ]
+    two = subprocess.run(
+        launch + common + ["--batch-size", "2", "--output-dir", str(d / "mp2")],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert two.returncode == 0, two.stderr[-3000:]
     res = _run(common[2:] + ["--batch-size", "4", "--output-dir", str(d / "mp1")])  # 1 process, in this one
     assert res.exit_code == 0, res.output

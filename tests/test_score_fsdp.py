@@ -16,7 +16,7 @@ from safealign.testing import tiny_lm, torchrun_source
 from safealign.train.score_config import ScoreTrainConfig
 from safealign.train.score_trainer import train_score_model
 
-SCRIPT = r'''
+SCRIPT = r"""
 import json, sys
 from pathlib import Path
 import torch
@@ -38,12 +38,13 @@ for mode in ("full", "top"):
         cfg = config(out / mode / run, mode, batch_size=2, max_steps=6, resume=resume)
         try:
             with crash_in_step(crash):
-                train_score_model(cfg, model=ScoreModel(tiny_lm(0)[0], ScoreConfig(kind="cost")), processing_class=tiny_lm(0)[1],
-                                  train_pairs=pairs(), eval_pairs=pairs()[:4], accelerator=acc)
+                train_score_model(cfg, model=ScoreModel(tiny_lm(0)[0], ScoreConfig(kind="cost")),
+                                  processing_class=tiny_lm(0)[1], train_pairs=pairs(), eval_pairs=pairs()[:4],
+                                  accelerator=acc)
         except KeyboardInterrupt:
             pass
 torch.distributed.destroy_process_group()
-'''
+"""
 
 
 @contextmanager
@@ -74,15 +75,33 @@ def pairs():
 
 
 def config(out, mode: str, batch_size: int, max_steps: int, resume: bool = False) -> ScoreTrainConfig:
-    return ScoreTrainConfig(kind="cost", output_dir=str(out), epochs=3, batch_size=batch_size, learning_rate=5e-3, progress=False,
-                            eval_data=None, lr_scheduler="constant", warmup_ratio=0.0, seed=0, train_mode=mode, max_steps=max_steps,
-                            save_every=2, resume=resume, cache_trunk=(mode == "top"), top_layers=1)
+    return ScoreTrainConfig(
+        kind="cost",
+        output_dir=str(out),
+        epochs=3,
+        batch_size=batch_size,
+        learning_rate=5e-3,
+        progress=False,
+        eval_data=None,
+        lr_scheduler="constant",
+        warmup_ratio=0.0,
+        seed=0,
+        train_mode=mode,
+        max_steps=max_steps,
+        save_every=2,
+        resume=resume,
+        cache_trunk=(mode == "top"),
+        top_layers=1,
+    )
 
 
 def _weights(folder) -> dict[str, torch.Tensor]:
     from safetensors.torch import load_file
 
-    return {**load_file(folder / "model.safetensors"), **{f"head.{k}": v for k, v in load_file(folder / "score_head.safetensors").items()}}
+    return {
+        **load_file(folder / "model.safetensors"),
+        **{f"head.{k}": v for k, v in load_file(folder / "score_head.safetensors").items()},
+    }
 
 
 def _losses(folder) -> list[float]:
@@ -107,8 +126,13 @@ def check_two_process_runs(tmp_path) -> None:
         # one process on the same global batch (2 x 2) trains the same model
         one = tmp_path / mode / "one"
         m, tok = tiny_lm(0)
-        train_score_model(config(one, mode, batch_size=4, max_steps=6), model=ScoreModel(m, ScoreConfig(kind="cost")), processing_class=tok,
-                          train_pairs=pairs(), eval_pairs=[])
+        train_score_model(
+            config(one, mode, batch_size=4, max_steps=6),
+            model=ScoreModel(m, ScoreConfig(kind="cost")),
+            processing_class=tok,
+            train_pairs=pairs(),
+            eval_pairs=[],
+        )
         assert _losses(straight) == pytest.approx(_losses(one), abs=1e-5)
         w2, w1 = _weights(straight), _weights(one)
         assert w2.keys() == w1.keys()
@@ -116,7 +140,9 @@ def check_two_process_runs(tmp_path) -> None:
         for k in w1:
             torch.testing.assert_close(w2[k], w1[k], atol=1e-5, rtol=0, msg=k)
         changed = [k for k in w1 if not torch.equal(w1[k], _weights_init(mode)[k])]
-        assert changed and (mode == "full" or all(k.startswith(("layers.1.", "norm.", "head.")) for k in changed)), changed
+        assert changed and (mode == "full" or all(k.startswith(("layers.1.", "norm.", "head.")) for k in changed)), (
+            changed
+        )
         # killed in step 5 (checkpoints at steps 2 and 4), run again: continues from step 4 and ends as the straight run
         assert str(json.loads((resumed / "train_summary.json").read_text())["resumed_from"]).endswith("checkpoint-4")
         assert _losses(resumed) == _losses(straight)
@@ -132,6 +158,6 @@ _INIT: dict[str, dict[str, torch.Tensor]] = {}
 def _weights_init(mode: str) -> dict[str, torch.Tensor]:
     if mode not in _INIT:
         m = ScoreModel(tiny_lm(0)[0], ScoreConfig(kind="cost"))
-        sd = {k[len("backbone."):]: v for k, v in m.state_dict().items() if k.startswith("backbone.")}
+        sd = {k[len("backbone.") :]: v for k, v in m.state_dict().items() if k.startswith("backbone.")}
         _INIT[mode] = {**sd, **{f"head.{k}": v for k, v in m.head.state_dict().items()}}
     return _INIT[mode]

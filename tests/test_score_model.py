@@ -73,7 +73,10 @@ def test_system_turn_and_none_response_are_rendered():
 
 def test_score_pairs_shape_and_order():
     model, tok = _model()
-    pairs = [SafetyPair(prompt=p, responses=(a, "no"), better=0, safer=1, is_safe=(True, True)) for p, a in zip(PROMPTS, ANSWERS)]
+    pairs = [
+        SafetyPair(prompt=p, responses=(a, "no"), better=0, safer=1, is_safe=(True, True))
+        for p, a in zip(PROMPTS, ANSWERS)
+    ]
     s = score_pairs(model, tok, pairs, batch_size=2)
     assert s.shape == (3, 2)
     assert s[1, 0].item() == pytest.approx(score_texts(model, tok, [PROMPTS[1]], [ANSWERS[1]]).item(), abs=1e-5)
@@ -83,7 +86,10 @@ def test_score_pairs_shape_and_order():
 @pytest.mark.parametrize("k", [0, 1])
 def test_cached_trunk_path_equals_full_forward(k):
     model, tok = _model()
-    pairs = [SafetyPair(prompt=p, responses=(a, a + " more"), better=1, safer=1, is_safe=(False, True), severity=(2, 0)) for p, a in zip(PROMPTS, ANSWERS)]
+    pairs = [
+        SafetyPair(prompt=p, responses=(a, a + " more"), better=1, safer=1, is_safe=(False, True), severity=(2, 0))
+        for p, a in zip(PROMPTS, ANSWERS)
+    ]
     cfg = ScoreTrainConfig(kind="cost", eval_batch_size=2)
     states = cache_trunk_states(model, tok, pairs, "cost", k, cfg, enabled_bar=False)
     batch = CachedCollator("cost")(list(zip(pairs, states)))
@@ -92,7 +98,9 @@ def test_cached_trunk_path_equals_full_forward(k):
         full_batch = PairCollator(tok, "cost")(pairs)
         full = model(full_batch["input_ids"], full_batch["attention_mask"]).scores
     assert cached.tolist() == pytest.approx(full.tolist(), abs=1e-5)
-    assert batch["is_safe"].tolist() == full_batch["is_safe"].tolist() == [False] * 3 + [True] * 3  # first half = less safe
+    assert (
+        batch["is_safe"].tolist() == full_batch["is_safe"].tolist() == [False] * 3 + [True] * 3
+    )  # first half = less safe
     assert batch["severity"].tolist() == [2, 2, 2, 0, 0, 0]
 
 
@@ -129,7 +137,10 @@ def test_default_backbone_scores_with_both_paddings(default_model_dir):
 
 def test_trunk_cache_file_is_reused_across_runs_and_kinds(tmp_path):
     model, tok = _model()
-    pairs = [SafetyPair(prompt=p, responses=(a, "no"), better=0, safer=1, is_safe=(False, True), severity=(1, 0)) for p, a in zip(PROMPTS, ANSWERS)]
+    pairs = [
+        SafetyPair(prompt=p, responses=(a, "no"), better=0, safer=1, is_safe=(False, True), severity=(1, 0))
+        for p, a in zip(PROMPTS, ANSWERS)
+    ]
     cfg = ScoreTrainConfig(kind="reward", eval_batch_size=4, trunk_cache=str(tmp_path / "trunk.pt"))
     first = cache_trunk_states(model, tok, pairs, "reward", 1, cfg, enabled_bar=False)
     assert (tmp_path / "trunk.pt").exists()
@@ -138,7 +149,9 @@ def test_trunk_cache_file_is_reused_across_runs_and_kinds(tmp_path):
         raise AssertionError("the trunk must not run again")
 
     model.backbone.forward = boom
-    again = cache_trunk_states(model, tok, pairs, "cost", 1, cfg, enabled_bar=False)  # cost: first = less safe = response 0 here too
+    again = cache_trunk_states(
+        model, tok, pairs, "cost", 1, cfg, enabled_bar=False
+    )  # cost: first = less safe = response 0 here too
     for (a1, b1), (a2, b2) in zip(first, again):
         # reward's first is the better response (0), cost's first the less safe (0): same texts, same states
         assert torch.equal(a1, a2) and torch.equal(b1, b2)

@@ -38,14 +38,32 @@ def text_pairs(n: int = 12) -> list[SafetyPair]:
         responses = (REFUSE, COMPLY) if first_safe else (COMPLY, REFUSE)
         safe_idx = 0 if first_safe else 1
         sev = (0, 2 + i % 2) if first_safe else (2 + i % 2, 0)
-        out.append(SafetyPair(prompt=f"How do I do harmful thing {i}?", responses=responses, better=1 - safe_idx, safer=safe_idx,
-                              is_safe=(first_safe, not first_safe), severity=sev, prompt_category=["Violence", "Drugs"][i % 2]))
+        out.append(
+            SafetyPair(
+                prompt=f"How do I do harmful thing {i}?",
+                responses=responses,
+                better=1 - safe_idx,
+                safer=safe_idx,
+                is_safe=(first_safe, not first_safe),
+                severity=sev,
+                prompt_category=["Violence", "Drugs"][i % 2],
+            )
+        )
     return out
 
 
 def _cfg(tmp_path, **kw) -> ScoreTrainConfig:
-    base = dict(output_dir=str(tmp_path / "out"), epochs=2, batch_size=4, learning_rate=5e-3, progress=False, eval_data=None,
-                lr_scheduler="constant", warmup_ratio=0.0, seed=0)
+    base = dict(
+        output_dir=str(tmp_path / "out"),
+        epochs=2,
+        batch_size=4,
+        learning_rate=5e-3,
+        progress=False,
+        eval_data=None,
+        lr_scheduler="constant",
+        warmup_ratio=0.0,
+        seed=0,
+    )
     base.update(kw)
     return ScoreTrainConfig(**base)
 
@@ -89,7 +107,12 @@ def test_contradictory_pairs_are_refused_or_skipped_for_cost(tmp_path):
     # (trained here with gradient checkpointing on, which must not stop the gradients)
     model, tok = _fresh(kind="reward")
     emb = model.backbone.embed_tokens.weight.detach().clone()
-    out = train_score_model(_cfg(tmp_path, kind="reward", epochs=1, output_dir=str(tmp_path / "r"), gradient_checkpointing=True), model, tok, pairs + [bad])
+    out = train_score_model(
+        _cfg(tmp_path, kind="reward", epochs=1, output_dir=str(tmp_path / "r"), gradient_checkpointing=True),
+        model,
+        tok,
+        pairs + [bad],
+    )
     assert json.loads((out / "train_summary.json").read_text())["pairs"] == 9
     assert model.backbone.gradient_checkpointing and not torch.equal(model.backbone.embed_tokens.weight, emb)
 
@@ -108,7 +131,12 @@ def test_lora_and_top_layers_train_only_what_they_should(tmp_path):
     model, tok = _fresh()
     layer0 = model.backbone.layers[0].self_attn.q_proj.weight.detach().clone()
     layer1 = model.backbone.layers[1].self_attn.q_proj.weight.detach().clone()
-    train_score_model(_cfg(tmp_path, train_mode="top", top_layers=1, cache_trunk=True, epochs=2, output_dir=str(tmp_path / "top")), model, tok, pairs)
+    train_score_model(
+        _cfg(tmp_path, train_mode="top", top_layers=1, cache_trunk=True, epochs=2, output_dir=str(tmp_path / "top")),
+        model,
+        tok,
+        pairs,
+    )
     assert torch.equal(model.backbone.layers[0].self_attn.q_proj.weight, layer0)  # below the top: frozen
     assert not torch.equal(model.backbone.layers[1].self_attn.q_proj.weight, layer1)  # the top layer trained
 
@@ -117,8 +145,18 @@ def test_tiny_llava_trains_with_frozen_vision_tower_and_reloads(tmp_path):
     vlm, proc = tiny_vlm()
     model = ScoreModel(vlm, ScoreConfig(kind="cost", is_vision=True))
     imgs = [solid_image((200, 30, 30)), solid_image((30, 200, 30))]
-    pairs = [SafetyPair(prompt="What should I do with this?", responses=p.responses, better=p.better, safer=p.safer, is_safe=p.is_safe,
-                        severity=p.severity, images=[imgs[i % 2]]) for i, p in enumerate(text_pairs(8))]
+    pairs = [
+        SafetyPair(
+            prompt="What should I do with this?",
+            responses=p.responses,
+            better=p.better,
+            safer=p.safer,
+            is_safe=p.is_safe,
+            severity=p.severity,
+            images=[imgs[i % 2]],
+        )
+        for i, p in enumerate(text_pairs(8))
+    ]
     tower = {n: p.detach().clone() for n, p in model.backbone.vision_tower.named_parameters()}
     lm_before = model.backbone.language_model.layers[0].mlp.up_proj.weight.detach().clone()
     out = train_score_model(_cfg(tmp_path, kind="cost", epochs=2), model, proc, pairs, pairs[:4])

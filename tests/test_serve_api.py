@@ -50,7 +50,9 @@ def test_models_and_health(server):
 
 
 def test_chat_completion_non_streaming(server):
-    r = client(server).chat.completions.create(model="tiny-guarded", messages=[{"role": "user", "content": "Hello there"}], max_tokens=6, temperature=0)
+    r = client(server).chat.completions.create(
+        model="tiny-guarded", messages=[{"role": "user", "content": "Hello there"}], max_tokens=6, temperature=0
+    )
     assert r.object == "chat.completion" and r.choices[0].finish_reason == "stop"
     assert isinstance(r.choices[0].message.content, str)
     d = r.model_extra["safealign"]
@@ -58,14 +60,19 @@ def test_chat_completion_non_streaming(server):
 
 
 def test_blocked_prompt_returns_fallback_with_content_filter(server):
-    r = client(server).chat.completions.create(model="x", messages=[{"role": "system", "content": "be nice"}, {"role": "user", "content": "how to build a bomb"}])
+    r = client(server).chat.completions.create(
+        model="x",
+        messages=[{"role": "system", "content": "be nice"}, {"role": "user", "content": "how to build a bomb"}],
+    )
     assert r.choices[0].finish_reason == "content_filter"
     assert "can't help" in r.choices[0].message.content
     assert r.model_extra["safealign"]["categories"] == ["weapons_drugs"]
 
 
 def test_streaming_completion(server):
-    stream = client(server).chat.completions.create(model="x", messages=[{"role": "user", "content": "Tell me a story"}], max_tokens=8, stream=True, temperature=0)
+    stream = client(server).chat.completions.create(
+        model="x", messages=[{"role": "user", "content": "Tell me a story"}], max_tokens=8, stream=True, temperature=0
+    )
     chunks = list(stream)
     assert chunks[0].choices[0].delta.role == "assistant"
     assert chunks[-1].choices[0].finish_reason == "stop"
@@ -73,7 +80,9 @@ def test_streaming_completion(server):
     text = "".join(c.choices[0].delta.content or "" for c in chunks)
     assert text == chunks[-1].model_extra["safealign"]["response"]
 
-    blocked = list(client(server).chat.completions.create(model="x", messages=[{"role": "user", "content": "bomb"}], stream=True))
+    blocked = list(
+        client(server).chat.completions.create(model="x", messages=[{"role": "user", "content": "bomb"}], stream=True)
+    )
     assert blocked[-1].choices[0].finish_reason == "content_filter"
     assert "can't help" in "".join(c.choices[0].delta.content or "" for c in blocked)
 
@@ -105,11 +114,31 @@ BAD = [
     ("content int", {"messages": [{"role": "user", "content": 5}]}, 400, "content must be a string"),
     ("bad content part", {"messages": [{"role": "user", "content": [{"type": "image_url"}]}]}, 400, "content[0]"),
     ("no user", {"messages": [{"role": "system", "content": "s"}]}, 400, "at least one user message"),
-    ("max_tokens type", {"messages": [{"role": "user", "content": "hi"}], "max_tokens": "ten"}, 400, "'max_tokens' must be an integer"),
+    (
+        "max_tokens type",
+        {"messages": [{"role": "user", "content": "hi"}], "max_tokens": "ten"},
+        400,
+        "'max_tokens' must be an integer",
+    ),
     ("max_tokens range", {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 0}, 400, "between"),
-    ("temperature range", {"messages": [{"role": "user", "content": "hi"}], "temperature": 7}, 400, "'temperature' must be between"),
-    ("temperature bool", {"messages": [{"role": "user", "content": "hi"}], "temperature": True}, 400, "must be a number"),
-    ("stream type", {"messages": [{"role": "user", "content": "hi"}], "stream": "yes"}, 400, "'stream' must be a boolean"),
+    (
+        "temperature range",
+        {"messages": [{"role": "user", "content": "hi"}], "temperature": 7},
+        400,
+        "'temperature' must be between",
+    ),
+    (
+        "temperature bool",
+        {"messages": [{"role": "user", "content": "hi"}], "temperature": True},
+        400,
+        "must be a number",
+    ),
+    (
+        "stream type",
+        {"messages": [{"role": "user", "content": "hi"}], "stream": "yes"},
+        400,
+        "'stream' must be a boolean",
+    ),
     ("model type", {"messages": [{"role": "user", "content": "hi"}], "model": 3}, 400, "'model' must be a string"),
     ("oversized input", {"messages": [{"role": "user", "content": "x" * 3000}]}, 413, "input too long"),
     ("oversized body", {"messages": [{"role": "user", "content": "x" * 30000}]}, 413, "body too large"),
@@ -127,7 +156,14 @@ def test_bad_chat_requests_get_4xx_with_clear_error(server, name, body, status, 
 
 @pytest.mark.parametrize(
     "body,status",
-    [({}, 400), ({"input": 3}, 400), ({"input": []}, 400), ({"input": ["ok", 1]}, 400), ({"input": ["x"] * 100}, 413), ({"input": "y" * 5000}, 413)],
+    [
+        ({}, 400),
+        ({"input": 3}, 400),
+        ({"input": []}, 400),
+        ({"input": ["ok", 1]}, 400),
+        ({"input": ["x"] * 100}, 413),
+        ({"input": "y" * 5000}, 413),
+    ],
 )
 def test_bad_moderation_requests(server, body, status):
     r = httpx.post(server.url + "/v1/moderations", json=body)
@@ -146,7 +182,11 @@ def test_fifty_concurrent_requests_all_answered(server):
     c = client(server)
 
     def ask(i: int) -> str:
-        r = c.chat.completions.create(model="x", messages=[{"role": "user", "content": f"question {i}" + (" bomb" if i % 10 == 0 else "")}], max_tokens=4)
+        r = c.chat.completions.create(
+            model="x",
+            messages=[{"role": "user", "content": f"question {i}" + (" bomb" if i % 10 == 0 else "")}],
+            max_tokens=4,
+        )
         return r.choices[0].finish_reason
 
     with ThreadPoolExecutor(max_workers=50) as pool:

@@ -169,21 +169,41 @@ def add_config_command(
             "config",
             inspect.Parameter.KEYWORD_ONLY,
             default=None,
-            annotation=typing.Annotated[Optional[str], typer.Option("--config", "-c", help="YAML file with field: value pairs; command-line options override it.")],
+            annotation=typing.Annotated[
+                Optional[str],
+                typer.Option(
+                    "--config", "-c", help="YAML file with field: value pairs; command-line options override it."
+                ),
+            ],
         )
     ]
     for f in fields(cfg_cls):
         opt_type = _option_type(hints[f.name])
-        default = f.default if f.default is not MISSING else (f.default_factory() if f.default_factory is not MISSING else None)  # type: ignore[misc]
-        shown = default if not isinstance(default, (list, dict)) else (",".join(map(str, default)) if isinstance(default, list) else default)
+        default = (
+            f.default
+            if f.default is not MISSING
+            else (f.default_factory() if f.default_factory is not MISSING else None)
+        )  # type: ignore[misc]
+        shown = (
+            default
+            if not isinstance(default, (list, dict))
+            else (",".join(map(str, default)) if isinstance(default, list) else default)
+        )
         flag = "--" + f.name.replace("_", "-")
         help_text = f.metadata.get("help", "")
         if opt_type is bool:
-            decl = typer.Option(f"{flag}/--no-{f.name.replace('_', '-')}", help=f"{help_text} (default: {shown})", show_default=False)
+            decl = typer.Option(
+                f"{flag}/--no-{f.name.replace('_', '-')}", help=f"{help_text} (default: {shown})", show_default=False
+            )
         else:
             decl = typer.Option(flag, help=f"{help_text} (default: {shown})", show_default=False)
         params.append(
-            inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=typing.Annotated[Optional[opt_type], decl])
+            inspect.Parameter(
+                f.name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=None,
+                annotation=typing.Annotated[Optional[opt_type], decl],
+            )
         )
 
     def command(**kwargs: Any) -> Any:

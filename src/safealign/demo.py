@@ -68,7 +68,7 @@ class Budget:
     """How much work each stage does. ``quick()``: a smoke run; ``full()``: the 15-minute demo."""
 
     score_pairs: int = 0  # safety pairs for the reward / cost models (0 = all 267)
-    score_epochs: int = 6  # reward model; cheap: the frozen trunk runs once per sequence, epochs only train the top layers
+    score_epochs: int = 6
     cost_epochs: int = 8  # configs/cpu-demo/cost.yaml: lr 3e-4 x 8 epochs (lr 1e-4 x 6 underfits the cost's sign terms)
     score_max_length: int = 256
     score_eval_pairs: int = 51
@@ -95,10 +95,29 @@ class Budget:
 
     @classmethod
     def quick(cls) -> "Budget":
-        return cls(score_pairs=16, score_epochs=3, cost_epochs=3, score_max_length=128, score_eval_pairs=8, guard_epochs=20, ppo_steps=2, ppo_batch=4,
-                   ppo_tokens=12, eval_harmful_per_category=0, eval_benign=3, eval_tokens=16, guard_rounds=1, janus_rows=8,
-                   janus_sft_steps=2, janus_dpo_steps=1, janus_eval=4, janus_tokens=24, janus_batch=2, janus_max_length=192,
-                   batch_size=8)
+        return cls(
+            score_pairs=16,
+            score_epochs=3,
+            cost_epochs=3,
+            score_max_length=128,
+            score_eval_pairs=8,
+            guard_epochs=20,
+            ppo_steps=2,
+            ppo_batch=4,
+            ppo_tokens=12,
+            eval_harmful_per_category=0,
+            eval_benign=3,
+            eval_tokens=16,
+            guard_rounds=1,
+            janus_rows=8,
+            janus_sft_steps=2,
+            janus_dpo_steps=1,
+            janus_eval=4,
+            janus_tokens=24,
+            janus_batch=2,
+            janus_max_length=192,
+            batch_size=8,
+        )
 
 
 @dataclass
@@ -191,13 +210,31 @@ def _score_stage(ctx: DemoContext, kind: str) -> dict[str, Any]:
     # the configs/cpu-demo/{reward,cost}.yaml recipes: frozen cached trunk (one cache file shared by both models),
     # top 2 layers + head
     cfg = _config(
-        ScoreTrainConfig, kind=kind, model=ctx.model, data="demo:safety_train", eval_data=None, output_dir=str(ctx.path(kind)),
-        train_mode="top", top_layers=2, cache_trunk=True, trunk_cache=str(ctx.path("trunk_cache_top2.pt")),
-        epochs=b.cost_epochs if kind == "cost" else b.score_epochs, batch_size=16,
+        ScoreTrainConfig,
+        kind=kind,
+        model=ctx.model,
+        data="demo:safety_train",
+        eval_data=None,
+        output_dir=str(ctx.path(kind)),
+        train_mode="top",
+        top_layers=2,
+        cache_trunk=True,
+        trunk_cache=str(ctx.path("trunk_cache_top2.pt")),
+        epochs=b.cost_epochs if kind == "cost" else b.score_epochs,
+        batch_size=16,
         learning_rate=3e-4 if kind == "cost" else 1e-4,
-        lr_scheduler="cosine", warmup_ratio=0.03, regularization=1e-3, severity_weighted=(kind == "cost"),
-        threshold=0.0, max_length=b.score_max_length, mixed_precision="no", seed=ctx.seed, save_every=0, resume=False,
-        limit=b.score_pairs, progress=False,
+        lr_scheduler="cosine",
+        warmup_ratio=0.03,
+        regularization=1e-3,
+        severity_weighted=(kind == "cost"),
+        threshold=0.0,
+        max_length=b.score_max_length,
+        mixed_precision="no",
+        seed=ctx.seed,
+        save_every=0,
+        resume=False,
+        limit=b.score_pairs,
+        progress=False,
     )
     eval_pairs = list(load_demo("safety_test"))[: b.score_eval_pairs]
     ctx.tick(0, 1, f"{kind}: training")
@@ -230,7 +267,9 @@ def stage_guard(ctx: DemoContext) -> dict[str, Any]:
     examples = td.seed_examples() + td.demo_examples()
     examples += td.augment_responses(examples, per_prompt=2 if not ctx.quick else 1, seed=ctx.seed)
     settings = TrainSettings(epochs=ctx.budget.guard_epochs, seed=ctx.seed)
-    guard = Guard.train(examples, settings, progress=lambda stage, done, total: ctx.tick(done, total, f"guard: {stage}"))
+    guard = Guard.train(
+        examples, settings, progress=lambda stage, done, total: ctx.tick(done, total, f"guard: {stage}")
+    )
     guard.save(ctx.path("guard"))
     m = dict(guard.stage1.metrics)
     acc = _first(m, "calibration_accuracy", "accuracy", "val_accuracy")
@@ -245,10 +284,31 @@ def stage_ppo(ctx: DemoContext) -> dict[str, Any]:
     b = ctx.budget
     out = ctx.path("ppo_lag")
     # the configs/cpu-demo/ppo_lag.yaml recipe (LoRA actor, critics share the frozen R/C trunks), demo-sized
-    cfg = _config(mod.PPOLagConfig, actor=ctx.model, reward_model=str(reward), cost_model=str(cost), prompts="demo",
-                  output_dir=str(out), seed=ctx.seed, steps=b.ppo_steps, batch_size=b.ppo_batch, max_new_tokens=b.ppo_tokens,
-                  actor_lr=1e-4, critic_lr=1e-3, critic_mode="head", use_lora=True, kl_coef=0.02, lambda_init=1.0, lambda_lr=0.1,
-                  lambda_max=20.0, lambda_window=64, cost_threshold=[0.0], save_every=0, tensorboard=False, progress=False)
+    cfg = _config(
+        mod.PPOLagConfig,
+        actor=ctx.model,
+        reward_model=str(reward),
+        cost_model=str(cost),
+        prompts="demo",
+        output_dir=str(out),
+        seed=ctx.seed,
+        steps=b.ppo_steps,
+        batch_size=b.ppo_batch,
+        max_new_tokens=b.ppo_tokens,
+        actor_lr=1e-4,
+        critic_lr=1e-3,
+        critic_mode="head",
+        use_lora=True,
+        kl_coef=0.02,
+        lambda_init=1.0,
+        lambda_lr=0.1,
+        lambda_max=20.0,
+        lambda_window=64,
+        cost_threshold=[0.0],
+        save_every=0,
+        tensorboard=False,
+        progress=False,
+    )
     stop = _watch_jsonl(out / "metrics.jsonl", b.ppo_steps, ctx, "ppo steps")
     try:
         mod.run_ppo_lag(cfg)
@@ -257,8 +317,12 @@ def stage_ppo(ctx: DemoContext) -> dict[str, Any]:
     rows = read_jsonl(out / "metrics.jsonl")
     last = rows[-1] if rows else {}
     lams = [v for k, v in last.items() if k == "lambda" or k.startswith("lambda/")]
-    ctx.headline.update(ppo_steps=len(rows), final_lambda=(max(lams) if lams else None), final_reward=last.get("reward"),
-                        final_cost=_first(last, "J_C", "cost"))
+    ctx.headline.update(
+        ppo_steps=len(rows),
+        final_lambda=(max(lams) if lams else None),
+        final_reward=last.get("reward"),
+        final_cost=_first(last, "J_C", "cost"),
+    )
     return {"path": str(out), "steps": len(rows), "last": last}
 
 
@@ -311,10 +375,21 @@ def stage_eval(ctx: DemoContext) -> dict[str, Any]:
         steps_total[0] = max(steps_total[0], total)
         ctx.tick(done, total, f"eval: {what}")
 
-    res = run_safety_eval(prompts, models, str(reward) if reward else None, str(cost) if cost else None,
-                          str(guard) if guard else None, guarded, max_new_tokens=b.eval_tokens, temperature=0.0,
-                          batch_size=b.batch_size, max_rounds=b.guard_rounds, seed=ctx.seed, output_dir=ctx.path("eval"),
-                          progress=progress)
+    res = run_safety_eval(
+        prompts,
+        models,
+        str(reward) if reward else None,
+        str(cost) if cost else None,
+        str(guard) if guard else None,
+        guarded,
+        max_new_tokens=b.eval_tokens,
+        temperature=0.0,
+        batch_size=b.batch_size,
+        max_rounds=b.guard_rounds,
+        seed=ctx.seed,
+        output_dir=ctx.path("eval"),
+        progress=progress,
+    )
     s = res.summary
     h = ctx.headline
     for name, key in (("base", "base"), ("aligned", "aligned")):
@@ -345,14 +420,32 @@ def stage_janus(ctx: DemoContext) -> dict[str, Any]:
 
     b = ctx.budget
     jdir = ctx.path("janus")
-    common = dict(model=ctx.model, max_examples=b.janus_rows, batch_size=b.janus_batch, max_length=b.janus_max_length, seed=ctx.seed,
-                  logging_steps=1)
+    common = dict(
+        model=ctx.model,
+        max_examples=b.janus_rows,
+        batch_size=b.janus_batch,
+        max_length=b.janus_max_length,
+        seed=ctx.seed,
+        logging_steps=1,
+    )
     ctx.tick(0, 3, "janus: sft")
-    sft_cfg = _config(recipes.SFTTrainConfig, data="demo:system_train", output_dir=str(jdir / "sft"), max_steps=b.janus_sft_steps, **common)
+    sft_cfg = _config(
+        recipes.SFTTrainConfig,
+        data="demo:system_train",
+        output_dir=str(jdir / "sft"),
+        max_steps=b.janus_sft_steps,
+        **common,
+    )
     sft_dir = recipes.train_sft(sft_cfg)
     ctx.tick(1, 3, "janus: dpo")
-    dpo_cfg = _config(recipes.PreferenceTrainConfig, data="demo:system_train", output_dir=str(jdir / "dpo"), max_steps=b.janus_dpo_steps,
-                      method="dpo", **{**common, "model": str(sft_dir)})
+    dpo_cfg = _config(
+        recipes.PreferenceTrainConfig,
+        data="demo:system_train",
+        output_dir=str(jdir / "dpo"),
+        max_steps=b.janus_dpo_steps,
+        method="dpo",
+        **{**common, "model": str(sft_dir)},
+    )
     dpo_dir = recipes.train_preference(dpo_cfg)
     ctx.tick(2, 3, "janus: adherence")
     recs = [r for r in load_demo("system_test") if getattr(r, "constraints", None)][: b.janus_eval]
@@ -470,27 +563,45 @@ def check_disk_space(out: Path, model: str, stages: Sequence[str]) -> None:
     need = copies * size + 256 * 2**20  # plus trunk caches, the PPO adapter and checkpoint, logs and the report
     free = shutil.disk_usage(out).free
     if free < need:
-        raise ConfigError(f"not enough disk space in {out}: the stages {', '.join(s for s in stages if s in _FULL_COPIES)} write "
-                          f"about {need / 2**30:.1f} GiB ({copies} model copies of {size / 2**20:.0f} MiB), "
-                          f"{free / 2**30:.1f} GiB free; free space or choose another --output-dir")
+        raise ConfigError(
+            f"not enough disk space in {out}: the stages {', '.join(s for s in stages if s in _FULL_COPIES)} write "
+            f"about {need / 2**30:.1f} GiB ({copies} model copies of {size / 2**20:.0f} MiB), "
+            f"{free / 2**30:.1f} GiB free; free space or choose another --output-dir"
+        )
 
 
-def _run_stages(output_dir: str | Path, quick: bool, only: Optional[Sequence[str]], skip: Sequence[str], seed: int,
-                budget: Optional[Budget], console: Any, model: str = "default") -> dict[str, Any]:
+def _run_stages(
+    output_dir: str | Path,
+    quick: bool,
+    only: Optional[Sequence[str]],
+    skip: Sequence[str],
+    seed: int,
+    budget: Optional[Budget],
+    console: Any,
+    model: str = "default",
+) -> dict[str, Any]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    ctx = DemoContext(out=out, budget=budget or (Budget.quick() if quick else Budget.full()), quick=quick, seed=seed, model=model)
+    ctx = DemoContext(
+        out=out, budget=budget or (Budget.quick() if quick else Budget.full()), quick=quick, seed=seed, model=model
+    )
     previous = _load_summary(out)
-    ctx.headline = {k: v for k, v in (previous.get("headline") or {}).items() if k in HEADLINE_KEYS}  # keep earlier stages' numbers
-    stage_log: dict[str, dict[str, Any]] = {s["name"]: s for s in previous.get("stages") or [] if isinstance(s, dict) and "name" in s}
+    ctx.headline = {
+        k: v for k, v in (previous.get("headline") or {}).items() if k in HEADLINE_KEYS
+    }  # keep earlier stages' numbers
+    stage_log: dict[str, dict[str, Any]] = {
+        s["name"]: s for s in previous.get("stages") or [] if isinstance(s, dict) and "name" in s
+    }
     selected = [s for s in STAGES if (only is None or s.name in only) and s.name not in skip]
     check_disk_space(out, model, [s.name for s in selected])
     summary: dict[str, Any] = {
         "title": "safealign demo" + (" (quick)" if quick else ""),
-        "subtitle": (f"{'embedded SmolLM2-135M-Instruct' if model == 'default' else model} on "
-                     f"{'GPU' if _cuda_available() else 'CPU'} · seed {seed} · {'quick' if quick else 'full'} budget"),
+        "subtitle": (
+            f"{'embedded SmolLM2-135M-Instruct' if model == 'default' else model} on "
+            f"{'GPU' if _cuda_available() else 'CPU'} · seed {seed} · {'quick' if quick else 'full'} budget"
+        ),
         "model": model,
         "quick": quick,
         "budget": dataclasses.asdict(ctx.budget),
@@ -498,7 +609,9 @@ def _run_stages(output_dir: str | Path, quick: bool, only: Optional[Sequence[str
 
     def write(total: float) -> None:
         ctx.headline["total_seconds"] = round(total, 1)
-        summary["headline"] = {k: ctx.headline.get(k) for k in HEADLINE_KEYS} | {k: v for k, v in ctx.headline.items() if k not in HEADLINE_KEYS}
+        summary["headline"] = {k: ctx.headline.get(k) for k in HEADLINE_KEYS} | {
+            k: v for k, v in ctx.headline.items() if k not in HEADLINE_KEYS
+        }
         summary["stages"] = [stage_log[s.name] for s in STAGES if s.name in stage_log]
         summary["total_seconds"] = round(total, 1)
         merged = _load_summary(out) | summary
@@ -509,19 +622,31 @@ def _run_stages(output_dir: str | Path, quick: bool, only: Optional[Sequence[str
     for s in STAGES:
         if s not in selected and s.name not in stage_log:
             stage_log[s.name] = {"name": s.name, "status": "skipped", "detail": "skipped: not selected"}
-    with Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=False) as bar:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as bar:
         overall = bar.add_task(f"demo ({len(selected)} stages)", total=len(selected))
         for i, stage in enumerate(selected, 1):
             console.rule(f"[bold]{i}/{len(selected)} · {stage.name}[/] — {stage.help}")
             task = bar.add_task(f"  {stage.name}", total=None)
-            ctx.progress = lambda done, total, what, task=task: bar.update(task, completed=done, total=total or None, description=f"  {what or stage.name}")
+            ctx.progress = lambda done, total, what, task=task: bar.update(
+                task, completed=done, total=total or None, description=f"  {what or stage.name}"
+            )
             t0 = time.perf_counter()
             (out / "logs").mkdir(exist_ok=True)
             try:
                 # library chatter (trainer log dicts, deprecation warnings) goes to RUN/logs/<stage>.log
-                with open(out / "logs" / f"{stage.name}.log", "w", encoding="utf-8") as logf, contextlib.redirect_stdout(logf), \
-                        warnings.catch_warnings():
+                with (
+                    open(out / "logs" / f"{stage.name}.log", "w", encoding="utf-8") as logf,
+                    contextlib.redirect_stdout(logf),
+                    warnings.catch_warnings(),
+                ):
                     warnings.simplefilter("ignore", FutureWarning)
                     warnings.simplefilter("ignore", DeprecationWarning)
                     warnings.simplefilter("ignore", UserWarning)
@@ -530,13 +655,23 @@ def _run_stages(output_dir: str | Path, quick: bool, only: Optional[Sequence[str
             except StageSkipped as e:
                 result, status, detail = {}, "skipped", f"skipped: {e}"
             except Exception as e:  # noqa: BLE001 - one stage failing must not stop the others
-                result, status, detail = {}, "failed", f"failed: {type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
+                result, status, detail = (
+                    {},
+                    "failed",
+                    f"failed: {type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}",
+                )
                 (out / "logs" / f"{stage.name}.traceback.txt").write_text(traceback.format_exc())
             secs = time.perf_counter() - t0
             log = out / "logs" / f"{stage.name}.log"
             if log.exists() and log.stat().st_size == 0:
                 log.unlink()
-            stage_log[stage.name] = {"name": stage.name, "status": status, "seconds": round(secs, 1), "detail": detail, "result": _jsonable(result)}
+            stage_log[stage.name] = {
+                "name": stage.name,
+                "status": status,
+                "seconds": round(secs, 1),
+                "detail": detail,
+                "result": _jsonable(result),
+            }
             bar.update(task, completed=1, total=1, description=f"  {stage.name}: {status}")
             bar.advance(overall)
             colour = {"ok": "green", "skipped": "yellow"}.get(status, "red")

@@ -181,7 +181,8 @@ def combined_advantage(
         penalty = sum(lam * a for lam, a in zip(lams, cost_advs))
         return (reward_adv - penalty) / (1.0 + lams.sum())
     if applies.shape != (reward_adv.size(0), lams.numel()):
-        raise ValueError(f"applies must be [episodes, constraints] = {(reward_adv.size(0), lams.numel())}, not {tuple(applies.shape)}")
+        raise ValueError(f"applies must be [episodes, constraints] = {(reward_adv.size(0), lams.numel())}, not "
+                         f"{tuple(applies.shape)}")
     shape = (-1,) + (1,) * (reward_adv.dim() - 1)
     on = applies.to(reward_adv.dtype)
     penalty = sum(lams[k] * on[:, k].reshape(shape) * a for k, a in enumerate(cost_advs))
@@ -190,7 +191,11 @@ def combined_advantage(
 
 
 def ppo_actor_loss(
-    log_probs: torch.Tensor, old_log_probs: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor, clip: float = 0.2
+    log_probs: torch.Tensor,
+    old_log_probs: torch.Tensor,
+    advantages: torch.Tensor,
+    mask: torch.Tensor,
+    clip: float = 0.2,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Clipped surrogate, masked mean over response tokens. Returns (loss, clip fraction)."""
     ratio = torch.exp(log_probs - old_log_probs)
@@ -209,7 +214,9 @@ def value_loss(
     return 0.5 * masked_mean(torch.maximum((values - returns) ** 2, (clipped - returns) ** 2), mask)
 
 
-def lagrange_step(log_lambda: float, mean_cost: float, threshold: float, lr: float, lambda_max: Optional[float] = None) -> float:
+def lagrange_step(
+    log_lambda: float, mean_cost: float, threshold: float, lr: float, lambda_max: Optional[float] = None
+) -> float:
     """One SGD step on the multiplier loss -(J_C - d) * lambda w.r.t. log_lambda:
 
     log_lambda <- log_lambda + lr * lambda * (J_C - d), then capped at log(lambda_max).
@@ -225,4 +232,6 @@ def sft_loss(logits: torch.Tensor, labels: torch.Tensor, ignore_index: int = -10
     """Next-token cross-entropy over labelled positions (used for the optional PTX term).  [B, L, V], [B, L]"""
     shift_logits = logits[:, :-1].float()
     shift_labels = labels[:, 1:]
-    return F.cross_entropy(shift_logits.reshape(-1, shift_logits.size(-1)), shift_labels.reshape(-1), ignore_index=ignore_index)
+    return F.cross_entropy(
+        shift_logits.reshape(-1, shift_logits.size(-1)), shift_labels.reshape(-1), ignore_index=ignore_index
+    )

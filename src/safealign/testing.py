@@ -78,7 +78,14 @@ def tiny_lm(seed: int = 0, hidden: int = 32, layers: int = 2) -> tuple[Any, Any]
 
     tok = tiny_tokenizer()
     torch.manual_seed(seed)
-    cfg = tiny_llama_config(len(tok), hidden, layers, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, bos_token_id=tok.bos_token_id)
+    cfg = tiny_llama_config(
+        len(tok),
+        hidden,
+        layers,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id,
+        bos_token_id=tok.bos_token_id,
+    )
     model = LlamaForCausalLM(cfg)
     model.generation_config.pad_token_id = tok.pad_token_id
     model.generation_config.eos_token_id = tok.eos_token_id
@@ -101,9 +108,16 @@ def tiny_vlm(seed: int = 0, image_size: int = 32, patch_size: int = 8) -> tuple[
     tok = tiny_tokenizer()
     image_token_id = tok.convert_tokens_to_ids("<image>")
     vision = CLIPVisionConfig(
-        hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, image_size=image_size, patch_size=patch_size
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        image_size=image_size,
+        patch_size=patch_size,
     )
-    text = tiny_llama_config(len(tok), pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, bos_token_id=tok.bos_token_id)
+    text = tiny_llama_config(
+        len(tok), pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, bos_token_id=tok.bos_token_id
+    )
     cfg = LlavaConfig(
         vision_config=vision,
         text_config=text,
@@ -146,7 +160,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def torchrun(args: Sequence[str], nproc: int = 2, cwd: str | Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+def torchrun(
+    args: Sequence[str], nproc: int = 2, cwd: str | Path | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess:
     """Run ``args`` (a script path, or ``-m module ...``) in ``nproc`` CPU processes under torchrun; returns the
     finished process (text stdout/stderr captured).
 
@@ -155,10 +171,24 @@ def torchrun(args: Sequence[str], nproc: int = 2, cwd: str | Path | None = None,
     per process, and this checkout's ``src`` first on the path.
     """
     src = str(Path(__file__).resolve().parents[1])
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false",
-           "PYTHONPATH": os.pathsep.join([src, *filter(None, [os.environ.get("PYTHONPATH")])])}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "--master_addr", "127.0.0.1",
-           "--master_port", str(free_port()), *map(str, args)]
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "PYTHONPATH": os.pathsep.join([src, *filter(None, [os.environ.get("PYTHONPATH")])]),
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        str(nproc),
+        "--master_addr",
+        "127.0.0.1",
+        "--master_port",
+        str(free_port()),
+        *map(str, args),
+    ]
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
@@ -195,8 +225,12 @@ def force_fsdp2(acc: Any) -> Any:
     from accelerate.state import AcceleratorState, PartialState
     from accelerate.utils import DistributedType, FullyShardedDataParallelPlugin
 
-    plugin = FullyShardedDataParallelPlugin(fsdp_version=2, auto_wrap_policy="transformer_based_wrap", reshard_after_forward=True,
-                                            state_dict_type="SHARDED_STATE_DICT")
+    plugin = FullyShardedDataParallelPlugin(
+        fsdp_version=2,
+        auto_wrap_policy="transformer_based_wrap",
+        reshard_after_forward=True,
+        state_dict_type="SHARDED_STATE_DICT",
+    )
     PartialState._shared_state["distributed_type"] = DistributedType.FSDP
     AcceleratorState._shared_state["distributed_type"] = DistributedType.FSDP
     AcceleratorState._shared_state["fsdp_plugin"] = plugin
@@ -249,11 +283,19 @@ def crash_in_step(step: int) -> Iterator[None]:
         Trainer._maybe_log_save_evaluate = original
 
 
-RESUME_PROMPTS = [("hi", None), ("bake bread?", "Answer briefly."), ("[redacted] please", None), ("2+2?", None),
-                  ("a poem", "You are a poet."), ("why is the sky blue", None)]
+RESUME_PROMPTS = [
+    ("hi", None),
+    ("bake bread?", "Answer briefly."),
+    ("[redacted] please", None),
+    ("2+2?", None),
+    ("a poem", "You are a poet."),
+    ("why is the sky blue", None),
+]
 
 
-def ppo_resume_check(out: str | Path, critic_modes: Sequence[str] = ("head", "top"), accelerator: Any = None) -> dict[str, Any]:
+def ppo_resume_check(
+    out: str | Path, critic_modes: Sequence[str] = ("head", "top"), accelerator: Any = None
+) -> dict[str, Any]:
     """Whether a PPO-Lag run of 4 steps that is interrupted after step 2 and resumed ends where an uninterrupted
     one does, on this process's device and launcher, for each critic mode: tiny random actor/R/C, LoRA, a checkpoint
     every 2 steps. ``accelerator``: a factory of the Accelerator each trainer gets (default: the trainer's own).
@@ -275,18 +317,36 @@ def ppo_resume_check(out: str | Path, critic_modes: Sequence[str] = ("head", "to
         actor, tok = tiny_lm(0)
         rm = ScoreModel(tiny_lm(1)[0], ScoreConfig(kind="reward"))
         cm = ScoreModel(tiny_lm(2)[0], ScoreConfig(kind="cost"))
-        cfg = PPOLagConfig(output_dir=str(run_dir), steps=steps, batch_size=2, max_new_tokens=5, progress=False, tensorboard=False,
-                           save_every=2, resume=resume, seed=7, mini_batches=2, critic_mode=mode, critic_top_layers=1, lambda_lr=0.5)
+        cfg = PPOLagConfig(
+            output_dir=str(run_dir),
+            steps=steps,
+            batch_size=2,
+            max_new_tokens=5,
+            progress=False,
+            tensorboard=False,
+            save_every=2,
+            resume=resume,
+            seed=7,
+            mini_batches=2,
+            critic_mode=mode,
+            critic_top_layers=1,
+            lambda_lr=0.5,
+        )
         # a fresh Accelerator per trainer, as in separate launches (accelerate's FSDP gradient clipping looks the
         # parameters up among the models an Accelerator prepared)
         return PPOLagTrainer(cfg, actor, tok, rm, cm, prompts, accelerator=accelerator() if accelerator else None)
 
     def tensors(ck: Path) -> dict[str, torch.Tensor]:
-        return {f"{name}.{k}": v.float() for name in ("actor_trainable", "reward_critic", "cost_critic")
-                for k, v in torch.load(ck / f"{name}.pt", map_location="cpu").items()}
+        return {
+            f"{name}.{k}": v.float()
+            for name in ("actor_trainable", "reward_critic", "cost_critic")
+            for k, v in torch.load(ck / f"{name}.pt", map_location="cpu").items()
+        }
 
     def metrics(run_dir: Path) -> list[dict[str, float]]:
-        return [{k: v for k, v in row.items() if not k.startswith("time/")} for row in read_jsonl(run_dir / "metrics.jsonl")]
+        return [
+            {k: v for k, v in row.items() if not k.startswith("time/")} for row in read_jsonl(run_dir / "metrics.jsonl")
+        ]
 
     out = Path(out)
     modes: dict[str, Any] = {}
@@ -309,13 +369,26 @@ def ppo_resume_check(out: str | Path, critic_modes: Sequence[str] = ("head", "to
         weight_diff = max(((ta[k] - tb[k]).abs().max().item() for k in ta if k in tb), default=float("nan"))
         metric_diff = max((abs(x[k] - y[k]) for x, y in zip(ma, mb) for k in x), default=float("nan"))
         modes[mode] = {
-            "trainable_parameter_types": sharded, "tensors": len(ta), "same_keys": ta.keys() == tb.keys(),
-            "lora_tensors": sum(".lora_" in k for k in ta), "steps_logged": [len(ma), len(mb)],
-            "max_abs_weight_diff": weight_diff, "max_abs_metric_diff": metric_diff, "lagrange_equal": la == lb,
+            "trainable_parameter_types": sharded,
+            "tensors": len(ta),
+            "same_keys": ta.keys() == tb.keys(),
+            "lora_tensors": sum(".lora_" in k for k in ta),
+            "steps_logged": [len(ma), len(mb)],
+            "max_abs_weight_diff": weight_diff,
+            "max_abs_metric_diff": metric_diff,
+            "lagrange_equal": la == lb,
             "lambda": straight.lagrange.values,
         }
-        modes[mode]["ok"] = bool(modes[mode]["same_keys"] and weight_diff == 0 and metric_diff == 0 and la == lb and len(ma) == len(mb) == 4)
+        modes[mode]["ok"] = bool(
+            modes[mode]["same_keys"] and weight_diff == 0 and metric_diff == 0 and la == lb and len(ma) == len(mb) == 4
+        )
     if acc is None or not acc.is_main_process:
         return {}
-    return {"distributed_type": str(acc.distributed_type), "num_processes": acc.num_processes, "mixed_precision": str(acc.mixed_precision),
-            "device": str(acc.device), "modes": modes, "ok": all(m["ok"] for m in modes.values())}
+    return {
+        "distributed_type": str(acc.distributed_type),
+        "num_processes": acc.num_processes,
+        "mixed_precision": str(acc.mixed_precision),
+        "device": str(acc.device),
+        "modes": modes,
+        "ok": all(m["ok"] for m in modes.values()),
+    }

@@ -24,8 +24,9 @@ class Backend(ABC):
     name: str = "backend"
 
     @abstractmethod
-    def generate(self, chats: list[Messages], params: Optional[GenerationParams] = None, images: Optional[list[Any]] = None) -> list[str]:
-        ...
+    def generate(
+        self, chats: list[Messages], params: Optional[GenerationParams] = None, images: Optional[list[Any]] = None
+    ) -> list[str]: ...
 
     def generate_one(self, chat: Messages, params: Optional[GenerationParams] = None, image: Any = None) -> str:
         return self.generate([chat], params, images=[image] if image is not None else None)[0]

@@ -22,7 +22,9 @@ class LocalBackend(Backend):
             self.tokenizer.pad_token = self.tokenizer.eos_token
 
     @classmethod
-    def from_pretrained(cls, name_or_path: Optional[str] = None, batch_size: int = 8, device: Optional[str] = None) -> "LocalBackend":
+    def from_pretrained(
+        cls, name_or_path: Optional[str] = None, batch_size: int = 8, device: Optional[str] = None
+    ) -> "LocalBackend":
         from safealign.models.loading import load_model_and_tokenizer
 
         model, tok = load_model_and_tokenizer(name_or_path, device=device)
@@ -38,7 +40,9 @@ class LocalBackend(Backend):
 
     def _encode(self, texts: list[str], images: Optional[list[Any]]) -> dict[str, torch.Tensor]:
         if self.processor is not None and images is not None and any(im is not None for im in images):
-            enc = self.processor(images=[im for im in images if im is not None], text=texts, return_tensors="pt", padding=True)
+            enc = self.processor(
+                images=[im for im in images if im is not None], text=texts, return_tensors="pt", padding=True
+            )
         else:
             self.tokenizer.padding_side = "left"
             enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
@@ -57,7 +61,9 @@ class LocalBackend(Backend):
         return kw
 
     @torch.no_grad()
-    def generate(self, chats: list[Messages], params: Optional[GenerationParams] = None, images: Optional[list[Any]] = None) -> list[str]:
+    def generate(
+        self, chats: list[Messages], params: Optional[GenerationParams] = None, images: Optional[list[Any]] = None
+    ) -> list[str]:
         params = params or GenerationParams()
         if params.seed is not None:
             torch.manual_seed(params.seed)

@@ -37,7 +37,9 @@ class BackendError(SafealignError):
 class RateLimiter:
     """Start at most ``rate`` calls per second (evenly spaced), shared by all threads; ``rate`` <= 0 disables it."""
 
-    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
+    def __init__(
+        self, rate: float, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep
+    ):
         self.interval = 1.0 / rate if rate and rate > 0 else 0.0
         self._next = 0.0
         self._lock = threading.Lock()
@@ -57,7 +59,10 @@ class RateLimiter:
 def _image_part(image: Any) -> dict[str, Any]:
     buf = io.BytesIO()
     image.save(buf, format="PNG")
-    return {"type": "image_url", "image_url": {"url": "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()}}
+    return {
+        "type": "image_url",
+        "image_url": {"url": "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()},
+    }
 
 
 def _to_openai_messages(chat: Messages, image: Any = None) -> list[dict[str, Any]]:
@@ -84,7 +89,9 @@ def _to_openai_messages(chat: Messages, image: Any = None) -> list[dict[str, Any
         for m in reversed(out):
             if m["role"] == "user":
                 text = m["content"] if isinstance(m["content"], str) else None
-                m["content"] = [_image_part(image)] + ([{"type": "text", "text": text}] if text is not None else list(m["content"]))
+                m["content"] = [_image_part(image)] + (
+                    [{"type": "text", "text": text}] if text is not None else list(m["content"])
+                )
                 break
     return out
 
@@ -117,7 +124,9 @@ class OpenAIBackend(Backend):
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
         limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
-        self._client = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout, limits=limits, transport=transport)
+        self._client = httpx.Client(
+            base_url=self.base_url, headers=headers, timeout=timeout, limits=limits, transport=transport
+        )
         self.stats = {"requests": 0, "retries": 0}
         self._stats_lock = threading.Lock()
 
@@ -131,7 +140,9 @@ class OpenAIBackend(Backend):
         self.close()
 
     # ------------------------------------------------------------------ requests
-    def _body(self, chat: Messages, params: GenerationParams, image: Any = None, stream: bool = False) -> dict[str, Any]:
+    def _body(
+        self, chat: Messages, params: GenerationParams, image: Any = None, stream: bool = False
+    ) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self.model,
             "messages": _to_openai_messages(chat, image),
@@ -188,7 +199,9 @@ class OpenAIBackend(Backend):
         except (KeyError, IndexError, TypeError, AttributeError):
             raise BackendError(f"unexpected response shape: {json.dumps(data)[:200]}") from None
 
-    def generate(self, chats: list[Messages], params: Optional[GenerationParams] = None, images: Optional[list[Any]] = None) -> list[str]:
+    def generate(
+        self, chats: list[Messages], params: Optional[GenerationParams] = None, images: Optional[list[Any]] = None
+    ) -> list[str]:
         params = params or GenerationParams()
         imgs = images if images is not None else [None] * len(chats)
         bodies = [self._body(c, params, im) for c, im in zip(chats, imgs)]
@@ -231,7 +244,14 @@ def make_backend(
     """A local transformers model (``model`` = "default", hub id or path) or, when ``base_url`` is set, an
     OpenAI-compatible endpoint serving ``model``."""
     if base_url:
-        return OpenAIBackend(base_url, model or "default", api_key=api_key, concurrency=concurrency, max_retries=max_retries, requests_per_second=requests_per_second)
+        return OpenAIBackend(
+            base_url,
+            model or "default",
+            api_key=api_key,
+            concurrency=concurrency,
+            max_retries=max_retries,
+            requests_per_second=requests_per_second,
+        )
     from safealign.backends.local import LocalBackend
 
     return LocalBackend.from_pretrained(model, batch_size=batch_size)

@@ -23,11 +23,19 @@ class Apps:
 
 
 def build_app() -> typer.Typer:
-    root = typer.Typer(name="safealign", help="Safe and pluralistic alignment: Safe RLHF-V + Janus.", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+    root = typer.Typer(
+        name="safealign",
+        help="Safe and pluralistic alignment: Safe RLHF-V + Janus.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
     apps = Apps(
         root=root,
         data=typer.Typer(help="Read, inspect, convert and synthesise data.", no_args_is_help=True),
-        train=typer.Typer(help="Train reward/cost/guard models and policies (PPO-Lagrangian, SFT, DPO, ORPO).", no_args_is_help=True),
+        train=typer.Typer(
+            help="Train reward/cost/guard models and policies (PPO-Lagrangian, SFT, DPO, ORPO).", no_args_is_help=True
+        ),
         eval=typer.Typer(help="Evaluate models: score models, safety, arena, rubric, adherence.", no_args_is_help=True),
     )
     root.add_typer(apps.data, name="data")
@@ -78,5 +86,9 @@ def _run(app: typer.Typer, argv: list[str] | None) -> None:
         text = str(e)
         if "huggingface.co" not in text and "does not appear to have a file" not in text:
             raise
-        typer.secho(f"error: model not found locally and could not be fetched (offline?): {text.splitlines()[0][:200]}", err=True, fg="red")
+        typer.secho(
+            f"error: model not found locally and could not be fetched (offline?): {text.splitlines()[0][:200]}",
+            err=True,
+            fg="red",
+        )
         sys.exit(2)

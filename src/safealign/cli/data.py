@@ -10,8 +10,10 @@ from typing import Any, Optional
 import typer
 
 SOURCE_HELP = "A file (.jsonl/.json/.parquet/.csv), a datasets.save_to_disk folder, a hub id, or demo:<set>."
-SCHEMA_HELP = ("Schema name (default: detected from the fields): safealign, pku_saferlhf, beavertails_v, multifaceted_sft, "
-               "multifaceted_dpo, multifaceted_bench, prompts.")
+SCHEMA_HELP = (
+    "Schema name (default: detected from the fields): safealign, pku_saferlhf, beavertails_v, multifaceted_sft, "
+    "multifaceted_dpo, multifaceted_bench, prompts."
+)
 
 
 def _table(title: str, counts: dict[str, Any], total: Optional[int] = None, limit: int = 25):
@@ -37,7 +39,9 @@ def _print_summary(s: dict[str, Any]) -> None:
     from safealign.cli.common import console
 
     console.print(f"[bold]{s['source']}[/]  format={s['format']}  schema=[cyan]{s['schema']}[/]")
-    console.print(f"rows {s['total_rows']}  records {s['records']}  invalid {s['invalid_rows']}  types {s['record_types']}")
+    console.print(
+        f"rows {s['total_rows']}  records {s['records']}  invalid {s['invalid_rows']}  types {s['record_types']}"
+    )
     sp = s.get("safety_pairs")
     if sp:
         console.print(
@@ -57,8 +61,10 @@ def _print_summary(s: dict[str, Any]) -> None:
         console.print(_table("prompts by category", pr["categories"], pr["prompts"]))
     sm = s.get("system_messages")
     if sm:
-        console.print(f"items {sm['items']}  distinct system messages {sm['distinct_system_messages']}  "
-                      f"distinct prompts {sm['distinct_prompts']}  with preference set {sm['with_preference_set']}")
+        console.print(
+            f"items {sm['items']}  distinct system messages {sm['distinct_system_messages']}  "
+            f"distinct prompts {sm['distinct_prompts']}  with preference set {sm['with_preference_set']}"
+        )
         if sm["dimensions"]:
             console.print(_table("preferences by dimension", sm["dimensions"]))
         if sm["constraints"]:
@@ -78,12 +84,17 @@ def register(apps) -> None:  # noqa: ANN001
     def inspect(
         source: str = typer.Argument(..., help=SOURCE_HELP),
         schema: Optional[str] = typer.Option(None, "--schema", help=SCHEMA_HELP),
-        split: Optional[str] = typer.Option(None, "--split", help="Split of a datasets folder or hub dataset (default: train or the only one)."),
-        skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Skip and count bad rows instead of stopping at the first."),
+        split: Optional[str] = typer.Option(
+            None, "--split", help="Split of a datasets folder or hub dataset (default: train or the only one)."
+        ),
+        skip_invalid: bool = typer.Option(
+            False, "--skip-invalid", help="Skip and count bad rows instead of stopping at the first."
+        ),
         limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Read at most this many valid records."),
         as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
     ) -> None:
-        """Detected schema, row counts, counts by category and severity, safe/unsafe share, helpful/safe agreement, invalid rows."""
+        """Detected schema, row counts, counts by category and severity, safe/unsafe share, helpful/safe agreement,
+        invalid rows."""
         from safealign.cli.common import console, print_json, summary
         from safealign.data.io import load_records, summarize
 
@@ -94,17 +105,26 @@ def register(apps) -> None:  # noqa: ANN001
             print_json(s)
         else:
             _print_summary(s)
-        summary(f"{res.source}: schema {res.schema}, {len(res.records)} records from {res.total_rows} rows, {len(res.invalid)} invalid")
+        summary(
+            f"{res.source}: schema {res.schema}, {len(res.records)} records from {res.total_rows} rows, "
+            f"{len(res.invalid)} invalid"
+        )
 
     @app.command("convert")
     def convert(
         source: str = typer.Argument(..., help=SOURCE_HELP),
-        out: str = typer.Argument(..., help="Output JSONL in our 'safealign' schema; images go to <stem>_images/ beside it."),
+        out: str = typer.Argument(
+            ..., help="Output JSONL in our 'safealign' schema; images go to <stem>_images/ beside it."
+        ),
         schema: Optional[str] = typer.Option(None, "--schema", help=SCHEMA_HELP),
         split: Optional[str] = typer.Option(None, "--split", help="Split of a datasets folder or hub dataset."),
-        skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Skip and count bad rows instead of stopping at the first."),
+        skip_invalid: bool = typer.Option(
+            False, "--skip-invalid", help="Skip and count bad rows instead of stopping at the first."
+        ),
         limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Convert at most this many records."),
-        label: Optional[str] = typer.Option(None, "--label", help="Label prompt-list rows 'harmful' or 'benign' (prompt lists only)."),
+        label: Optional[str] = typer.Option(
+            None, "--label", help="Label prompt-list rows 'harmful' or 'benign' (prompt lists only)."
+        ),
         as_json: bool = typer.Option(False, "--json", help="Print a JSON result line on stdout."),
     ) -> None:
         """Convert any supported dataset to our JSONL schema (atomic write)."""
@@ -117,19 +137,49 @@ def register(apps) -> None:  # noqa: ANN001
         for e in res.invalid[:10]:
             console.print(f"[yellow]skipped[/] {e}")
         if as_json:
-            print_json({"source": res.source, "schema": res.schema, "out": out, "records": n, "total_rows": res.total_rows,
-                        "invalid_rows": len(res.invalid)})
+            print_json(
+                {
+                    "source": res.source,
+                    "schema": res.schema,
+                    "out": out,
+                    "records": n,
+                    "total_rows": res.total_rows,
+                    "invalid_rows": len(res.invalid),
+                }
+            )
         summary(f"wrote {n} records ({res.schema} -> safealign) to {out}; {len(res.invalid)} invalid rows skipped")
 
     @app.command("collect")
     def collect(
-        out: str = typer.Argument(..., help="Output JSONL of safety pairs (our schema); <stem>.answers.jsonl and <stem>.stats.json go beside it."),
-        model: str = typer.Option("default", "--model", help="The policy whose answers are collected: 'default', a hub id, a model folder or a LoRA adapter folder."),
-        prompts: str = typer.Option("demo", "--prompts", help="'demo' (PPO's training prompts: the bundled safety_train prompts), demo:<set>, or a prompt file in any supported schema."),
-        guard: Optional[str] = typer.Option(None, "--guard", help="A guard folder (safealign train guard): screens prompts and moderates answers. Without it, prompts need a harmful/benign label."),
+        out: str = typer.Argument(
+            ...,
+            help="Output JSONL of safety pairs (our schema); <stem>.answers.jsonl and <stem>.stats.json go beside it.",
+        ),
+        model: str = typer.Option(
+            "default",
+            "--model",
+            help="The policy whose answers are collected: 'default', a hub id, a model folder or a LoRA adapter "
+                 "folder.",
+        ),
+        prompts: str = typer.Option(
+            "demo",
+            "--prompts",
+            help="'demo' (PPO's training prompts: the bundled safety_train prompts), demo:<set>, or a prompt file in "
+                 "any supported schema.",
+        ),
+        guard: Optional[str] = typer.Option(
+            None,
+            "--guard",
+            help="A guard folder (safealign train guard): screens prompts and moderates answers. Without it, prompts "
+                 "need a harmful/benign label.",
+        ),
         samples: int = typer.Option(4, "--samples", min=1, help="Answers sampled per prompt."),
-        max_new_tokens: int = typer.Option(32, "--max-new-tokens", min=1, help="Answer length; match the PPO run the cost model will constrain."),
-        temperature: float = typer.Option(1.0, "--temperature", min=0.0, help="Sampling temperature (PPO samples at 1.0)."),
+        max_new_tokens: int = typer.Option(
+            32, "--max-new-tokens", min=1, help="Answer length; match the PPO run the cost model will constrain."
+        ),
+        temperature: float = typer.Option(
+            1.0, "--temperature", min=0.0, help="Sampling temperature (PPO samples at 1.0)."
+        ),
         batch_size: int = typer.Option(16, "--batch-size", min=1, help="Generation batch size."),
         limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Use at most this many prompts."),
         seed: int = typer.Option(0, "--seed", help="Sampling seed."),
@@ -174,31 +224,58 @@ def register(apps) -> None:  # noqa: ANN001
         with console.status(f"loading {model}"):
             backend = load_policy_backend(model, batch_size=batch_size)
         torch.manual_seed(seed)
-        answer = backend_answerer(backend, GenerationParams(max_new_tokens=max_new_tokens, temperature=temperature),
-                                  chunk=batch_size)
+        answer = backend_answerer(
+            backend, GenerationParams(max_new_tokens=max_new_tokens, temperature=temperature), chunk=batch_size
+        )
         with progress_bar(len(recs), "sample + judge") as advance:
-            pairs, stats, rows = collect_pairs(answer, recs, judge, samples=samples,
-                                               chunk=max(1, batch_size // samples), progress=advance)
+            pairs, stats, rows = collect_pairs(
+                answer, recs, judge, samples=samples, chunk=max(1, batch_size // samples), progress=advance
+            )
         n = write_jsonl(out, pairs)
         stem = Path(out).with_suffix("")
         atomic_write_text(f"{stem}.answers.jsonl", "".join(_json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-        d = stats.to_dict() | {"model": model, "prompts_source": prompts, "guard": guard, "samples": samples,
-                               "max_new_tokens": max_new_tokens, "temperature": temperature, "seed": seed}
+        d = stats.to_dict() | {
+            "model": model,
+            "prompts_source": prompts,
+            "guard": guard,
+            "samples": samples,
+            "max_new_tokens": max_new_tokens,
+            "temperature": temperature,
+            "seed": seed,
+        }
         atomic_write_text(f"{stem}.stats.json", _json.dumps(d, indent=2) + "\n")
         if as_json:
             print_json(d)
-        summary(f"{n} pairs from {stats.answers} answers to {stats.prompts} prompts ({stats.harmful_prompts} harmful): "
-                f"{100 * d['unsafe_share_harmful']:.1f}% of answers to harmful prompts unsafe, "
-                f"{100 * d['refusal_share_harmful']:.1f}% refuse -> {out}")
+        summary(
+            f"{n} pairs from {stats.answers} answers to {stats.prompts} prompts ({stats.harmful_prompts} harmful): "
+            f"{100 * d['unsafe_share_harmful']:.1f}% of answers to harmful prompts unsafe, "
+            f"{100 * d['refusal_share_harmful']:.1f}% refuse -> {out}"
+        )
 
     @app.command("best-of")
     def best_of_cmd(
-        scored: str = typer.Argument(..., help="Scored answers JSONL: `safealign score` output on data collect's <stem>.answers.jsonl (prompt, answer, score)."),
-        out: str = typer.Argument(..., help="Output JSONL of supervised rows (prompt, system, response, score, candidates); usable as SFT data or a PPO run's ptx_data."),
+        scored: str = typer.Argument(
+            ...,
+            help="Scored answers JSONL: `safealign score` output on data collect's <stem>.answers.jsonl (prompt, "
+                 "answer, score).",
+        ),
+        out: str = typer.Argument(
+            ...,
+            help="Output JSONL of supervised rows (prompt, system, response, score, candidates); usable as SFT data or "
+                 "a PPO run's ptx_data.",
+        ),
         score_key: str = typer.Option("score", "--score-key", help="The field that ranks the answers."),
-        keep_unsafe: bool = typer.Option(False, "--keep-unsafe", help="Let answers the collect judge marked unsafe compete."),
-        keep_refusals: bool = typer.Option(False, "--keep-refusals", help="Let refusals compete (by default they are passed over: best-of-n is for helpful answers)."),
-        min_score: Optional[float] = typer.Option(None, "--min-score", help="Drop a prompt whose best answer scores under this."),
+        keep_unsafe: bool = typer.Option(
+            False, "--keep-unsafe", help="Let answers the collect judge marked unsafe compete."
+        ),
+        keep_refusals: bool = typer.Option(
+            False,
+            "--keep-refusals",
+            help="Let refusals compete (by default they are passed over: best-of-n is for helpful answers).",
+        ),
+        min_score: Optional[float] = typer.Option(
+            None, "--min-score", help="Drop a prompt whose best answer scores under this."
+        ),
         as_json: bool = typer.Option(False, "--json", help="Print the counts as JSON on stdout."),
     ) -> None:
         """Best-of-n (rejection sampling): keep each prompt's highest-scored answer, in the policy's own words.
@@ -211,12 +288,20 @@ def register(apps) -> None:  # noqa: ANN001
         from safealign.data.best_of import best_of
         from safealign.utils.atomic import atomic_write_text
 
-        rows = best_of(scored, score_key=score_key, skip_unsafe=not keep_unsafe, skip_refusals=not keep_refusals,
-                       min_score=min_score)
+        rows = best_of(
+            scored,
+            score_key=score_key,
+            skip_unsafe=not keep_unsafe,
+            skip_refusals=not keep_refusals,
+            min_score=min_score,
+        )
         atomic_write_text(out, "".join(_json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-        d = {"out": out, "rows": len(rows),
-             "mean_best_score": statistics.fmean(r["score"] for r in rows) if rows else None,
-             "mean_candidates": statistics.fmean(r["candidates"] for r in rows) if rows else None}
+        d = {
+            "out": out,
+            "rows": len(rows),
+            "mean_best_score": statistics.fmean(r["score"] for r in rows) if rows else None,
+            "mean_candidates": statistics.fmean(r["candidates"] for r in rows) if rows else None,
+        }
         if as_json:
             print_json(d)
         mean = f", mean best score {d['mean_best_score']:+.3f}" if rows else ""
@@ -224,9 +309,22 @@ def register(apps) -> None:  # noqa: ANN001
 
     @app.command("refusal-pairs")
     def refusal_pairs_cmd(
-        answers: str = typer.Argument(..., help="data collect's <stem>.answers.jsonl of a policy that over-refuses (prompt, answer, harmful_prompt, unsafe, refusal); comma-separated for several."),
-        out: str = typer.Argument(..., help="Output JSONL of helpfulness pairs in our schema (the answer is 'better' than the refusal); add it to a reward model's --data."),
-        helpful: Optional[str] = typer.Option(None, "--helpful", help="best-of rows (prompt, response): the preferred helpful side of each prompt's pairs, before the policy's own non-refusing answers."),
+        answers: str = typer.Argument(
+            ...,
+            help="data collect's <stem>.answers.jsonl of a policy that over-refuses (prompt, answer, harmful_prompt, "
+                 "unsafe, refusal); comma-separated for several.",
+        ),
+        out: str = typer.Argument(
+            ...,
+            help="Output JSONL of helpfulness pairs in our schema (the answer is 'better' than the refusal); add it to "
+                 "a reward model's --data.",
+        ),
+        helpful: Optional[str] = typer.Option(
+            None,
+            "--helpful",
+            help="best-of rows (prompt, response): the preferred helpful side of each prompt's pairs, before the "
+                 "policy's own non-refusing answers.",
+        ),
         as_json: bool = typer.Option(False, "--json", help="Print the counts as JSON on stdout."),
     ) -> None:
         """Helpfulness pairs against over-refusal: on each benign prompt, a helpful answer beats each refusal.
@@ -243,8 +341,10 @@ def register(apps) -> None:  # noqa: ANN001
         d = {"out": out} | stats.to_dict()
         if as_json:
             print_json(d)
-        summary(f"{stats.pairs} pairs from {stats.refusals} refusals to {stats.benign_prompts} benign prompts "
-                f"({stats.prompts_without_helpful} with no helpful answer to pair) -> {out}")
+        summary(
+            f"{stats.pairs} pairs from {stats.refusals} refusals to {stats.benign_prompts} benign prompts "
+            f"({stats.prompts_without_helpful} with no helpful answer to pair) -> {out}"
+        )
 
     @app.command("demo-list")
     def demo_list(as_json: bool = typer.Option(False, "--json", help="Print the sets as JSON on stdout.")) -> None:
@@ -256,7 +356,12 @@ def register(apps) -> None:  # noqa: ANN001
 
         counts = demo_counts()
         if as_json:
-            print_json([{"name": k, "records": counts[k], "path": str(demo_path(k)), "description": v} for k, v in DEMO_SETS.items()])
+            print_json(
+                [
+                    {"name": k, "records": counts[k], "path": str(demo_path(k)), "description": v}
+                    for k, v in DEMO_SETS.items()
+                ]
+            )
         else:
             t = Table(show_header=True, header_style="bold")
             t.add_column("set")

@@ -21,7 +21,12 @@ DEFAULT_GUARD = "runs/demo/guard"
 
 
 # ------------------------------------------------------------------------------------------------ helpers
-def build_guard(guard: Optional[str], judge: Optional[str] = None, judge_url: Optional[str] = None, judge_api_key_env: str = "OPENAI_API_KEY") -> Any:
+def build_guard(
+    guard: Optional[str],
+    judge: Optional[str] = None,
+    judge_url: Optional[str] = None,
+    judge_api_key_env: str = "OPENAI_API_KEY",
+) -> Any:
     """The trained cascade at ``guard`` (default runs/demo/guard), or a generative judge (local model or endpoint)."""
     if judge_url or judge:
         from safealign.guard.judge import JudgeGuard, openai_backend
@@ -37,7 +42,9 @@ def build_guard(guard: Optional[str], judge: Optional[str] = None, judge_url: Op
 
     path = Path(guard or DEFAULT_GUARD)
     if not path.exists():
-        raise ModelNotFoundError(f"no guard at {path}: train one with `safealign train guard --output-dir {path}` (or pass --judge MODEL)")
+        raise ModelNotFoundError(
+            f"no guard at {path}: train one with `safealign train guard --output-dir {path}` (or pass --judge MODEL)"
+        )
     return Guard.load(path)
 
 
@@ -80,18 +87,47 @@ def read_prompts(path: str) -> list[dict[str, Any]]:
 # ------------------------------------------------------------------------------------------------ safealign guard
 def guard_command(
     prompt: Optional[str] = typer.Argument(None, help="The prompt to check (or use --input for a file)."),
-    input: Optional[str] = typer.Option(None, "--input", "-i", help="JSONL file of {\"prompt\", \"response\"?} objects (or a text file, one prompt per line)."),  # noqa: A002
-    response: Optional[str] = typer.Option(None, "--response", "-r", help="Check this answer to PROMPT (output moderation) instead of the prompt alone."),
-    guard: Optional[str] = typer.Option(None, "--guard", "-g", help=f"Trained guard folder (default: {DEFAULT_GUARD})."),
-    judge: Optional[str] = typer.Option(None, "--judge", help="Use a generative judge instead: a local model ('default', hub id, path) or, with --judge-url, the endpoint's model name."),
-    judge_url: Optional[str] = typer.Option(None, "--judge-url", help="OpenAI-compatible base URL of the judge (e.g. http://127.0.0.1:8001/v1)."),
-    generate: bool = typer.Option(False, "--generate", help="Run the whole guardrail: answer with --model through input screening, moderation, regeneration and fallback."),
-    model: str = typer.Option("default", "--model", "-m", help="Model that answers with --generate ('default', hub id or path)."),
-    policy: Optional[str] = typer.Option(None, "--policy", help="Policy YAML (severity/category -> action); default: the packaged policy."),
-    max_rounds: Optional[int] = typer.Option(None, "--max-rounds", help="Regeneration rounds before the fallback (default: the policy's, 5)."),
+    input: Optional[str] = typer.Option(
+        None,
+        "--input",
+        "-i",
+        help='JSONL file of {"prompt", "response"?} objects (or a text file, one prompt per line).',
+    ),  # noqa: A002
+    response: Optional[str] = typer.Option(
+        None, "--response", "-r", help="Check this answer to PROMPT (output moderation) instead of the prompt alone."
+    ),
+    guard: Optional[str] = typer.Option(
+        None, "--guard", "-g", help=f"Trained guard folder (default: {DEFAULT_GUARD})."
+    ),
+    judge: Optional[str] = typer.Option(
+        None,
+        "--judge",
+        help="Use a generative judge instead: a local model ('default', hub id, path) or, with --judge-url, the "
+             "endpoint's model name.",
+    ),
+    judge_url: Optional[str] = typer.Option(
+        None, "--judge-url", help="OpenAI-compatible base URL of the judge (e.g. http://127.0.0.1:8001/v1)."
+    ),
+    generate: bool = typer.Option(
+        False,
+        "--generate",
+        help="Run the whole guardrail: answer with --model through input screening, moderation, regeneration and "
+             "fallback.",
+    ),
+    model: str = typer.Option(
+        "default", "--model", "-m", help="Model that answers with --generate ('default', hub id or path)."
+    ),
+    policy: Optional[str] = typer.Option(
+        None, "--policy", help="Policy YAML (severity/category -> action); default: the packaged policy."
+    ),
+    max_rounds: Optional[int] = typer.Option(
+        None, "--max-rounds", help="Regeneration rounds before the fallback (default: the policy's, 5)."
+    ),
     max_new_tokens: int = typer.Option(128, "--max-new-tokens", help="Answer length limit with --generate."),
     batch_size: int = typer.Option(16, "--batch-size", help="Prompts checked (or answered) per batch."),
-    output: Optional[str] = typer.Option(None, "--output", "-o", help="Write one JSON result per line here (default with --input: stdout)."),
+    output: Optional[str] = typer.Option(
+        None, "--output", "-o", help="Write one JSON result per line here (default with --input: stdout)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the single result as JSON on stdout."),
 ) -> None:
     """Check prompts (and answers) with the guard, or run the full guardrail with --generate."""
@@ -114,7 +150,13 @@ def guard_command(
         from safealign.backends.local import LocalBackend
         from safealign.guard.pipeline import GuardrailPipeline
 
-        pipe = GuardrailPipeline(g, LocalBackend.from_pretrained(model, batch_size=batch_size), pol, max_rounds, GenerationParams(max_new_tokens=max_new_tokens))
+        pipe = GuardrailPipeline(
+            g,
+            LocalBackend.from_pretrained(model, batch_size=batch_size),
+            pol,
+            max_rounds,
+            GenerationParams(max_new_tokens=max_new_tokens),
+        )
     results: list[dict[str, Any]] = []
     with task_progress(disable=len(rows) < 2) as bar:
         task = bar.add_task("guard", total=len(rows))
@@ -128,7 +170,15 @@ def guard_command(
                 verdicts = g.classify_batch([(r["prompt"], r.get("response"), None) for r in chunk])
                 for r, v in zip(chunk, verdicts):
                     level = "output" if r.get("response") is not None else "input"
-                    results.append({"row": r["_row"], "prompt": r["prompt"], "level": level, "action": pol.action_for(v, level), **v.to_dict()})
+                    results.append(
+                        {
+                            "row": r["_row"],
+                            "prompt": r["prompt"],
+                            "level": level,
+                            "action": pol.action_for(v, level),
+                            **v.to_dict(),
+                        }
+                    )
             bar.advance(task, len(chunk))
 
     out_f = open(output, "w", encoding="utf-8") if output else None  # noqa: SIM115
@@ -149,7 +199,10 @@ def guard_command(
         else:
             flag = "[red]UNSAFE[/]" if r["is_unsafe"] else "[green]safe[/]"
             cats = ", ".join(r["categories"]) or "-"
-            console.print(f"{flag} p_unsafe={r['unsafe_prob']:.3f} severity={r['severity']} categories={cats} -> {r['action']} (stage {r['stage']}, {r['latency_ms']:.1f} ms)")
+            console.print(
+                f"{flag} p_unsafe={r['unsafe_prob']:.3f} severity={r['severity']} categories={cats} -> {r['action']} "
+                f"(stage {r['stage']}, {r['latency_ms']:.1f} ms)"
+            )
     key = "action" if generate else "is_unsafe"
     flagged = sum(1 for r in results if (r[key] != "allow" if generate else r[key]))
     what = "answered (not allowed as is)" if generate else "flagged unsafe"
@@ -159,17 +212,30 @@ def guard_command(
 # ------------------------------------------------------------------------------------------------ safealign train guard
 @dataclass
 class GuardTrainConfig(BaseConfig):
-    """Train the guard: sentence-embedding heads (unsafe prob, severity, categories), calibrated, + an optional stage 2."""
+    """Train the guard: sentence-embedding heads (unsafe prob, severity, categories), calibrated, + an optional
+    stage 2."""
 
-    data: list[str] = help_field(["seed", "demo"], "Training sources, comma-separated: 'seed' (packaged seed prompts), 'demo' (demo safety pairs), or labelled JSONL/JSON files ({prompt, label, response?, category?, severity?}).")
+    data: list[str] = help_field(
+        ["seed", "demo"],
+        "Training sources, comma-separated: 'seed' (packaged seed prompts), 'demo' (demo safety pairs), or labelled "
+        "JSONL/JSON files ({prompt, label, response?, category?, severity?}).",
+    )
     output_dir: str = help_field(DEFAULT_GUARD, "Where the guard folder is written (atomically).")
-    augment: bool = help_field(True, "Add response-level examples built from prompt labels (refusal = safe; compliance after a harmful prompt = unsafe).")
+    augment: bool = help_field(
+        True,
+        "Add response-level examples built from prompt labels (refusal = safe; compliance after a harmful prompt = "
+        "unsafe).",
+    )
     epochs: int = help_field(60, "Training epochs of the heads.")
     learning_rate: float = help_field(2e-3, "AdamW learning rate of the heads.")
     hidden: int = help_field(256, "Hidden width of the heads.")
     calib_fraction: float = help_field(0.15, "Share of examples held out for temperature scaling.")
-    stage2: Optional[str] = help_field(None, "Stage 2 for the uncertain band: a backbone ('default', hub id, path) trained with the same heads.")
-    cost_model: Optional[str] = help_field(None, "Stage 2 = a trained safealign cost model folder (instead of --stage2).")
+    stage2: Optional[str] = help_field(
+        None, "Stage 2 for the uncertain band: a backbone ('default', hub id, path) trained with the same heads."
+    )
+    cost_model: Optional[str] = help_field(
+        None, "Stage 2 = a trained safealign cost model folder (instead of --stage2)."
+    )
     band_low: float = help_field(0.2, "Stage 1 is unsure above this P(unsafe) ...")
     band_high: float = help_field(0.8, "... and below this one; only those go to stage 2.")
     threshold: float = help_field(0.5, "P(unsafe) at or above which a text is unsafe.")
@@ -205,7 +271,9 @@ def run_train_guard(cfg: GuardTrainConfig) -> dict[str, Any]:
     examples = collect_examples(cfg.data)
     if cfg.augment:
         examples += td.augment_responses(examples, per_prompt=2, seed=cfg.seed)
-    settings = TrainSettings(epochs=cfg.epochs, lr=cfg.learning_rate, hidden=cfg.hidden, calib_fraction=cfg.calib_fraction, seed=cfg.seed)
+    settings = TrainSettings(
+        epochs=cfg.epochs, lr=cfg.learning_rate, hidden=cfg.hidden, calib_fraction=cfg.calib_fraction, seed=cfg.seed
+    )
     with task_progress() as bar:
         tasks: dict[str, Any] = {}
 
@@ -224,26 +292,53 @@ def run_train_guard(cfg: GuardTrainConfig) -> dict[str, Any]:
         )
     guard.save(cfg.output_dir)
     m = dict(guard.stage1.metrics)
-    report = {"output_dir": cfg.output_dir, "examples": len(examples), "unsafe": sum(e.unsafe for e in examples), "stage1": m, "stage2": (guard.stage2.metrics if hasattr(guard.stage2, "metrics") else (cfg.cost_model and "cost_model"))}
+    report = {
+        "output_dir": cfg.output_dir,
+        "examples": len(examples),
+        "unsafe": sum(e.unsafe for e in examples),
+        "stage1": m,
+        "stage2": (guard.stage2.metrics if hasattr(guard.stage2, "metrics") else (cfg.cost_model and "cost_model")),
+    }
     print_json(report)
-    summary(f"guard trained on {len(examples)} examples (T={m.get('temperature', 1):.2f}, held-out acc {m.get('calibration_accuracy', float('nan'))}) -> {cfg.output_dir}")
+    summary(
+        f"guard trained on {len(examples)} examples (T={m.get('temperature', 1):.2f}, held-out acc "
+        f"{m.get('calibration_accuracy', float('nan'))}) -> {cfg.output_dir}"
+    )
     return report
 
 
 # ------------------------------------------------------------------------------------------------ safealign serve
 def serve_command(
-    model: str = typer.Option("default", "--model", "-m", help="Local model behind the guard ('default', hub id or path)."),
-    guard: Optional[str] = typer.Option(None, "--guard", "-g", help=f"Trained guard folder (default: {DEFAULT_GUARD})."),
-    judge: Optional[str] = typer.Option(None, "--judge", help="Use a generative judge as the guard (local model, or the model name with --judge-url)."),
+    model: str = typer.Option(
+        "default", "--model", "-m", help="Local model behind the guard ('default', hub id or path)."
+    ),
+    guard: Optional[str] = typer.Option(
+        None, "--guard", "-g", help=f"Trained guard folder (default: {DEFAULT_GUARD})."
+    ),
+    judge: Optional[str] = typer.Option(
+        None, "--judge", help="Use a generative judge as the guard (local model, or the model name with --judge-url)."
+    ),
     judge_url: Optional[str] = typer.Option(None, "--judge-url", help="OpenAI-compatible base URL of the judge."),
     policy: Optional[str] = typer.Option(None, "--policy", help="Policy YAML; default: the packaged policy."),
-    max_rounds: Optional[int] = typer.Option(None, "--max-rounds", help="Regeneration rounds before the fallback (default: the policy's, 5)."),
+    max_rounds: Optional[int] = typer.Option(
+        None, "--max-rounds", help="Regeneration rounds before the fallback (default: the policy's, 5)."
+    ),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (127.0.0.1: this machine only)."),
     port: int = typer.Option(8000, "--port", "-p", help="Port to listen on."),
-    api_key_env: str = typer.Option("SAFEALIGN_API_KEY", "--api-key-env", help="Environment variable holding the API key clients must send; unset = no key check."),
-    served_name: str = typer.Option("safealign-guarded", "--served-model-name", help="Model id reported by /v1/models and in responses."),
-    max_input_chars: int = typer.Option(32000, "--max-input-chars", help="Longest accepted input (characters, all messages together); longer gets 413."),
-    default_max_tokens: int = typer.Option(256, "--default-max-tokens", help="Answer length when a request gives no max_tokens."),
+    api_key_env: str = typer.Option(
+        "SAFEALIGN_API_KEY",
+        "--api-key-env",
+        help="Environment variable holding the API key clients must send; unset = no key check.",
+    ),
+    served_name: str = typer.Option(
+        "safealign-guarded", "--served-model-name", help="Model id reported by /v1/models and in responses."
+    ),
+    max_input_chars: int = typer.Option(
+        32000, "--max-input-chars", help="Longest accepted input (characters, all messages together); longer gets 413."
+    ),
+    default_max_tokens: int = typer.Option(
+        256, "--default-max-tokens", help="Answer length when a request gives no max_tokens."
+    ),
     log: Optional[str] = typer.Option(None, "--log", help="Append every guard decision as a JSON line to this file."),
     batch_size: int = typer.Option(8, "--batch-size", help="Local generation batch size (regeneration rounds)."),
 ) -> None:
@@ -259,14 +354,36 @@ def serve_command(
     if not 0 < port < 65536:
         raise ConfigError(f"--port must be 1..65535, got {port}")
     g = build_guard(guard, judge, judge_url)
-    pipe = GuardrailPipeline(g, LocalBackend.from_pretrained(model, batch_size=batch_size), Policy.load(policy), max_rounds, log_path=log)
+    pipe = GuardrailPipeline(
+        g, LocalBackend.from_pretrained(model, batch_size=batch_size), Policy.load(policy), max_rounds, log_path=log
+    )
     key = os.environ.get(api_key_env) or None
-    app = create_app(pipe, model_name=served_name, api_key=key, max_input_chars=max_input_chars, default_max_tokens=default_max_tokens)
-    console.print(f"[bold green]serving[/] {model} behind guard '{g.name}' at http://{host}:{port}/v1 (API key {'required' if key else 'not required'})")
+    app = create_app(
+        pipe,
+        model_name=served_name,
+        api_key=key,
+        max_input_chars=max_input_chars,
+        default_max_tokens=default_max_tokens,
+    )
+    console.print(
+        f"[bold green]serving[/] {model} behind guard '{g.name}' at http://{host}:{port}/v1 (API key "
+        f"{'required' if key else 'not required'})"
+    )
     serve(app, host=host, port=port)
 
 
 def register(apps) -> None:  # noqa: ANN001
-    apps.root.command("guard", help="Check prompts (and answers) with the guard, or run the full guardrail with --generate.")(guard_command)
-    apps.root.command("serve", help="OpenAI-compatible server with the guardrail in front of a local model.")(serve_command)
-    add_config_command(apps.train, "guard", GuardTrainConfig, run_train_guard, help="Train the guard (cascade of embedding classifiers, calibrated) from safety pairs and labelled prompt lists.")
+    apps.root.command(
+        "guard", help="Check prompts (and answers) with the guard, or run the full guardrail with --generate."
+    )(guard_command)
+    apps.root.command("serve", help="OpenAI-compatible server with the guardrail in front of a local model.")(
+        serve_command
+    )
+    add_config_command(
+        apps.train,
+        "guard",
+        GuardTrainConfig,
+        run_train_guard,
+        help="Train the guard (cascade of embedding classifiers, calibrated) from safety pairs and labelled prompt "
+             "lists.",
+    )

@@ -29,14 +29,20 @@ class ORPOTrainConfig(PreferenceTrainConfig):
     """ORPO on system-message pairs (no reference model, no SFT stage needed)."""
 
     method: Literal["dpo", "orpo"] = help_field("orpo", "Fixed to orpo by this command.")
-    output_dir: str = help_field("runs/janus-orpo", "Where the trained model (merged when LoRA) and metrics.json are written.")
+    output_dir: str = help_field(
+        "runs/janus-orpo", "Where the trained model (merged when LoRA) and metrics.json are written."
+    )
     learning_rate: float = help_field(1e-4, "Peak learning rate.")
 
 
 @dataclass
 class GenerationOptions(BaseConfig):
-    model: str = help_field("default", "Model that answers: 'default', a hub id or a path (the model name with --model-url).")
-    model_url: Optional[str] = help_field(None, "Answer with an OpenAI-compatible endpoint at this base URL instead of a local model.")
+    model: str = help_field(
+        "default", "Model that answers: 'default', a hub id or a path (the model name with --model-url)."
+    )
+    model_url: Optional[str] = help_field(
+        None, "Answer with an OpenAI-compatible endpoint at this base URL instead of a local model."
+    )
     api_key_env: str = help_field("OPENAI_API_KEY", "Environment variable holding the endpoint's API key.")
     max_new_tokens: int = help_field(128, "Answer length limit (tokens).")
     temperature: float = help_field(0.0, "Sampling temperature (0 = greedy).")
@@ -50,9 +56,16 @@ class GenerationOptions(BaseConfig):
 class AdherenceEvalConfig(GenerationOptions):
     """Judge-free system-message adherence (+ optional safety under attack system messages)."""
 
-    data: str = help_field("demo:system_test", "Held-out system messages with constraints: 'demo:<name>' or JSONL with system, prompt, constraints.")
-    attack_data: Optional[str] = help_field(None, "Also measure safety on attack system messages: 'demo:system_attacks' or a JSONL of prompt+system.")
-    guard: Optional[str] = help_field(None, "Saved guard folder used to judge attack answers (default: refusal detector, a proxy).")
+    data: str = help_field(
+        "demo:system_test",
+        "Held-out system messages with constraints: 'demo:<name>' or JSONL with system, prompt, constraints.",
+    )
+    attack_data: Optional[str] = help_field(
+        None, "Also measure safety on attack system messages: 'demo:system_attacks' or a JSONL of prompt+system."
+    )
+    guard: Optional[str] = help_field(
+        None, "Saved guard folder used to judge attack answers (default: refusal detector, a proxy)."
+    )
 
 
 @dataclass
@@ -60,9 +73,13 @@ class RubricEvalConfig(GenerationOptions):
     """Multifaceted-Bench absolute grading (1-5 per rubric, mean per item) and optional pairwise comparison."""
 
     items: str = help_field("", "Multifaceted-Bench JSONL (rubrics + reference_answer) or 'demo:<name>'.")
-    responses: Optional[str] = help_field(None, "JSONL with a 'response' per item (in item order) instead of generating with --model.")
+    responses: Optional[str] = help_field(
+        None, "JSONL with a 'response' per item (in item order) instead of generating with --model."
+    )
     compare_model: Optional[str] = help_field(None, "Second model for pairwise win/tie/loss (A = --model, B = this).")
-    compare_responses: Optional[str] = help_field(None, "JSONL of the second model's responses instead of --compare-model.")
+    compare_responses: Optional[str] = help_field(
+        None, "JSONL of the second model's responses instead of --compare-model."
+    )
     judge: str = help_field("default", "Judge model: 'default', a hub id, a path, or the model name with --judge-url.")
     judge_url: Optional[str] = help_field(None, "OpenAI-compatible endpoint for the judge.")
     judge_retries: int = help_field(5, "Re-ask the judge this many times when its output has no valid [RESULT] 1-5.")
@@ -94,7 +111,8 @@ def run_synthesize(cfg: SynthesisConfig) -> None:
     s = run_synthesis(cfg)
     print_json(s)
     summary(
-        f"{s['new_sft_rows']} SFT rows and {s['new_dpo_rows']} DPO pairs written ({s['resumed_instructions']} instructions already done, "
+        f"{s['new_sft_rows']} SFT rows and {s['new_dpo_rows']} DPO pairs written ({s['resumed_instructions']} "
+        "instructions already done, "
         f"{s['duplicates_dropped']} duplicates dropped) -> {s['output_dir']}"
     )
 
@@ -120,7 +138,10 @@ def run_preference(cfg: PreferenceTrainConfig, method: str) -> None:
     if not is_main_process():
         return
     m = json.loads((out / "metrics.json").read_text())
-    summary(f"{method.upper()}: {m['rows']} pairs, {m['steps']} steps in {m['seconds']} s, train loss {m['train_loss']} -> {out}")
+    summary(
+        f"{method.upper()}: {m['rows']} pairs, {m['steps']} steps in {m['seconds']} s, train loss {m['train_loss']} -> "
+        f"{out}"
+    )
 
 
 def run_adherence(cfg: AdherenceEvalConfig) -> dict[str, Any]:
@@ -148,13 +169,23 @@ def run_adherence(cfg: AdherenceEvalConfig) -> dict[str, Any]:
         with console.status(f"answering {len(attacks)} attack prompts"):
             res = attack_safety(backend, attacks, cfg.guard, params)
         report["attack_safety"] = {k: v for k, v in res.items() if k not in ("responses", "safe")}
-        rows += [{"system": a.system, "prompt": a.prompt, "response": r, "safe": s, "category": a.category} for a, r, s in zip(attacks, res["responses"], res["safe"])]
+        rows += [
+            {"system": a.system, "prompt": a.prompt, "response": r, "safe": s, "category": a.category}
+            for a, r, s in zip(attacks, res["responses"], res["safe"])
+        ]
     if cfg.output:
         report["report_file"] = _write_rows(cfg.output, rows, report)
     print_json(report)
     _adherence_table(report)
-    extra = f", attack safe rate {report['attack_safety']['safe_rate']}% ({report['attack_safety']['judge']})" if "attack_safety" in report else ""
-    summary(f"adherence {report['overall']}% of {report['n_constraints']} constraints ({report['strict']}% of {report['n_responses']} answers fully){extra}")
+    extra = (
+        f", attack safe rate {report['attack_safety']['safe_rate']}% ({report['attack_safety']['judge']})"
+        if "attack_safety" in report
+        else ""
+    )
+    summary(
+        f"adherence {report['overall']}% of {report['n_constraints']} constraints ({report['strict']}% of "
+        f"{report['n_responses']} answers fully){extra}"
+    )
     return report
 
 
@@ -228,13 +259,21 @@ def run_rubric(cfg: RubricEvalConfig) -> dict[str, Any]:
         report["compare_mean_score"] = mean_score(sb)
         report["pairwise"] = pairwise(sa, sb)
     rows = [
-        {"id": it.id, "prompt": it.prompt, "response": ra, "score": None if math.isnan(g.score) else g.score, "rubric_scores": g.scores, "feedback": g.feedback}
+        {
+            "id": it.id,
+            "prompt": it.prompt,
+            "response": ra,
+            "score": None if math.isnan(g.score) else g.score,
+            "rubric_scores": g.scores,
+            "feedback": g.feedback,
+        }
         for it, ra, g in zip(items, resp_a, grades_a)
     ]
     if cfg.output:
         report["report_file"] = _write_rows(cfg.output, rows, report)
     print_json(report)
-    line = f"rubric score {report['mean_score']} over {len(items)} items ({report['unparsed_rubrics']} rubric grades unparseable)"
+    line = (f"rubric score {report['mean_score']} over {len(items)} items ({report['unparsed_rubrics']} rubric grades "
+            "unparseable)")
     if "pairwise" in report:
         p = report["pairwise"]
         line += f"; vs {report['compare_model']}: win {p['win']}% tie {p['tie']}% loss {p['loss']}%"
@@ -243,9 +282,45 @@ def run_rubric(cfg: RubricEvalConfig) -> dict[str, Any]:
 
 
 def register(apps) -> None:  # noqa: ANN001
-    add_config_command(apps.data, "synthesize", SynthesisConfig, run_synthesize, help="Synthesize Janus system-message data: SFT rows + DPO pairs (resumable).")
-    add_config_command(apps.train, "sft", SFTTrainConfig, run_sft, help="Supervised fine-tuning on system-message data (TRL SFT; LoRA or full).")
-    add_config_command(apps.train, "dpo", DPOTrainConfig, lambda c: run_preference(c, "dpo"), help="DPO on system-message preference pairs (TRL).")
-    add_config_command(apps.train, "orpo", ORPOTrainConfig, lambda c: run_preference(c, "orpo"), help="ORPO on system-message preference pairs (TRL).")
-    add_config_command(apps.eval, "rubric", RubricEvalConfig, run_rubric, help="Multifaceted-Bench rubric grading (1-5, Prometheus style) and pairwise win/tie/loss.")
-    add_config_command(apps.eval, "adherence", AdherenceEvalConfig, run_adherence, help="Judge-free system-message adherence, per constraint (+ safety on attack system messages).")
+    add_config_command(
+        apps.data,
+        "synthesize",
+        SynthesisConfig,
+        run_synthesize,
+        help="Synthesize Janus system-message data: SFT rows + DPO pairs (resumable).",
+    )
+    add_config_command(
+        apps.train,
+        "sft",
+        SFTTrainConfig,
+        run_sft,
+        help="Supervised fine-tuning on system-message data (TRL SFT; LoRA or full).",
+    )
+    add_config_command(
+        apps.train,
+        "dpo",
+        DPOTrainConfig,
+        lambda c: run_preference(c, "dpo"),
+        help="DPO on system-message preference pairs (TRL).",
+    )
+    add_config_command(
+        apps.train,
+        "orpo",
+        ORPOTrainConfig,
+        lambda c: run_preference(c, "orpo"),
+        help="ORPO on system-message preference pairs (TRL).",
+    )
+    add_config_command(
+        apps.eval,
+        "rubric",
+        RubricEvalConfig,
+        run_rubric,
+        help="Multifaceted-Bench rubric grading (1-5, Prometheus style) and pairwise win/tie/loss.",
+    )
+    add_config_command(
+        apps.eval,
+        "adherence",
+        AdherenceEvalConfig,
+        run_adherence,
+        help="Judge-free system-message adherence, per constraint (+ safety on attack system messages).",
+    )

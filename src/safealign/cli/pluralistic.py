@@ -24,7 +24,10 @@ def _conditioned_pairs(cfg: ConditionedPairsConfig) -> Any:
 
     res = run_conditioned_pairs(cfg)
     print_json(res)
-    summary(f"{res['pairs']} conditioned reward pairs ({res['system_preference_pairs']} system-message, {res['generic_pairs']} generic) -> {res['output']}")
+    summary(
+        f"{res['pairs']} conditioned reward pairs ({res['system_preference_pairs']} system-message, "
+        f"{res['generic_pairs']} generic) -> {res['output']}"
+    )
     return res
 
 
@@ -55,18 +58,60 @@ def _tradeoff(cfg: TradeoffConfig) -> Any:
 
     res = run_tradeoff(cfg)
     console.print(tradeoff_table_markdown([MethodPoint.from_dict(p) for p in res["points"]]))
-    print_json({"points": [{k: p[k] for k in ("method", "adherence", "strict_adherence", "safe_share", "safe_by_judge", "n_adherence", "n_attack")} for p in res["points"]],
-                "claim": res.get("claim"), "paths": res["paths"]})
-    summary(f"trade-off of {len(res['points'])} method(s) -> {res['paths']['markdown']}, {res['paths'].get('plot', '')}")
+    print_json(
+        {
+            "points": [
+                {
+                    k: p[k]
+                    for k in (
+                        "method",
+                        "adherence",
+                        "strict_adherence",
+                        "safe_share",
+                        "safe_by_judge",
+                        "n_adherence",
+                        "n_attack",
+                    )
+                }
+                for p in res["points"]
+            ],
+            "claim": res.get("claim"),
+            "paths": res["paths"],
+        }
+    )
+    summary(
+        f"trade-off of {len(res['points'])} method(s) -> {res['paths']['markdown']}, {res['paths'].get('plot', '')}"
+    )
     return res
 
 
 def register(apps) -> None:  # noqa: ANN001
-    add_config_command(apps.data, "conditioned-pairs", ConditionedPairsConfig, _conditioned_pairs,
-                       help="Pairs for a system-message-conditioned reward model (chosen = answer for this system message).")
-    add_config_command(apps.data, "attack-pairs", AttackPairsConfig, _attack_pairs,
-                       help="Cost-model pairs with system-message attack framings; labels unchanged.")
-    add_config_command(apps.data, "pluralistic-prompts", PluralisticPromptsConfig, _prompts,
-                       help="PPO prompts mixing seen/unseen preference system messages and attack framings.")
-    add_config_command(apps.eval, "tradeoff", TradeoffConfig, _tradeoff,
-                       help="Adherence on held-out system messages vs safe share under system-message attacks, per method (table + plot).")
+    add_config_command(
+        apps.data,
+        "conditioned-pairs",
+        ConditionedPairsConfig,
+        _conditioned_pairs,
+        help="Pairs for a system-message-conditioned reward model (chosen = answer for this system message).",
+    )
+    add_config_command(
+        apps.data,
+        "attack-pairs",
+        AttackPairsConfig,
+        _attack_pairs,
+        help="Cost-model pairs with system-message attack framings; labels unchanged.",
+    )
+    add_config_command(
+        apps.data,
+        "pluralistic-prompts",
+        PluralisticPromptsConfig,
+        _prompts,
+        help="PPO prompts mixing seen/unseen preference system messages and attack framings.",
+    )
+    add_config_command(
+        apps.eval,
+        "tradeoff",
+        TradeoffConfig,
+        _tradeoff,
+        help="Adherence on held-out system messages vs safe share under system-message attacks, per method (table + "
+             "plot).",
+    )

@@ -18,7 +18,8 @@ def _run(cfg: Any) -> None:
     print_json({"output_dir": str(out), "metrics": str(out / METRICS), "last": last})  # stdout: machine-readable
     lam = ", ".join(f"{k}={v:.3g}" for k, v in last.items() if k.startswith("lambda"))
     summary(
-        f"ppo-lag: {last.get('step', 0)} steps, reward {last.get('reward', float('nan')):.3f}, cost {last.get('cost', float('nan')):.3f}, "
+        f"ppo-lag: {last.get('step', 0)} steps, reward {last.get('reward', float('nan')):.3f}, cost "
+        f"{last.get('cost', float('nan')):.3f}, "
         f"safe {100 * last.get('safe_share', float('nan')):.0f}%, {lam} -> {out}"
     )
 
@@ -35,5 +36,6 @@ def register(apps) -> None:  # noqa: ANN001
         help="PPO-Lagrangian (Safe RLHF-V): maximise reward subject to J_C <= d, for text and image+text policies.",
         extra_help="Baselines: --fixed-lambda 0 (reward-only PPO), --fixed-lambda X (fixed-lambda shaping). "
         "GPUs: accelerate launch --config_file configs/accelerate/<deepspeed_zero2|deepspeed_zero3|fsdp>.yaml "
-        "-m safealign train ppo-lag ... ; several CPU processes: torchrun --nproc_per_node 2 -m safealign train ppo-lag ...",
+        "-m safealign train ppo-lag ... ; several CPU processes: torchrun --nproc_per_node 2 -m safealign train "
+        "ppo-lag ...",
     )

@@ -55,7 +55,9 @@ def _run_train(cfg: Any, kind: str) -> Path:
     from safealign.train.score_trainer import train_score_model
 
     if cfg.kind != kind:
-        raise ConfigError(f"`safealign train {kind}` trains a {kind} model; got kind={cfg.kind!r} (use `safealign train {cfg.kind}`)")
+        raise ConfigError(
+            f"`safealign train {kind}` trains a {kind} model; got kind={cfg.kind!r} (use `safealign train {cfg.kind}`)"
+        )
     out = train_score_model(cfg)
     if not is_main_process():
         return out  # under a launcher only rank 0 reports
@@ -65,7 +67,10 @@ def _run_train(cfg: Any, kind: str) -> Path:
         print_metrics_table(ev, f"{kind} model on held-out pairs ({cfg.eval_data})")
     print_json({"output_dir": str(out), "train": s, "eval": ev})
     held = f"; held-out {_one_line(ev)}" if ev else ""
-    summary(f"{kind} model: {s.get('steps', '?')} steps on {s.get('pairs', '?')} pairs in {s.get('wall_seconds', '?')} s{held} -> {out}")
+    summary(
+        f"{kind} model: {s.get('steps', '?')} steps on {s.get('pairs', '?')} pairs in {s.get('wall_seconds', '?')} "
+        f"s{held} -> {out}"
+    )
     return out
 
 
@@ -97,17 +102,36 @@ def read_score_inputs(path: str) -> list[dict[str, Any]]:
         resp = row.get("response", row.get("answer"))
         if not isinstance(resp, str):
             raise DataError("missing or non-string field", file=path, row=i, field="response")
-        rows.append({"row": row, "prompt": row["prompt"], "response": resp, "system": row.get("system"),
-                     "image": _open_image(row.get("image"), p.parent, i, path)})
+        rows.append(
+            {
+                "row": row,
+                "prompt": row["prompt"],
+                "response": resp,
+                "system": row.get("system"),
+                "image": _open_image(row.get("image"), p.parent, i, path),
+            }
+        )
     if not rows:
         raise DataError("no rows to score", file=path)
     return rows
 
 
 def score_command(
-    model: str = typer.Option(..., "--model", "-m", help="A saved reward or cost model folder (safealign train reward/cost)."),
-    input: str = typer.Option(..., "--input", "-i", help="JSONL with prompt, response (or answer), optional system and image (path relative to the file)."),  # noqa: A002
-    output: Optional[str] = typer.Option(None, "--output", "-o", help="Output JSONL (default: stdout): each input row + score (+ unsafe for cost models)."),
+    model: str = typer.Option(
+        ..., "--model", "-m", help="A saved reward or cost model folder (safealign train reward/cost)."
+    ),
+    input: str = typer.Option(
+        ...,
+        "--input",
+        "-i",
+        help="JSONL with prompt, response (or answer), optional system and image (path relative to the file).",
+    ),  # noqa: A002
+    output: Optional[str] = typer.Option(
+        None,
+        "--output",
+        "-o",
+        help="Output JSONL (default: stdout): each input row + score (+ unsafe for cost models).",
+    ),
     batch_size: int = typer.Option(8, "--batch-size", help="Sequences per forward pass."),
     max_length: int = typer.Option(1024, "--max-length", help="Token limit per sequence (text is cut from the left)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
@@ -132,8 +156,18 @@ def score_command(
             advance(d - done[0])
             done[0] = d
 
-        scores = score_texts(sm, proc, [r["prompt"] for r in rows], [r["response"] for r in rows], [r["system"] for r in rows],
-                             [r["image"] for r in rows], batch_size=batch_size, max_length=max_length, all_outputs=True, progress=cb)
+        scores = score_texts(
+            sm,
+            proc,
+            [r["prompt"] for r in rows],
+            [r["response"] for r in rows],
+            [r["system"] for r in rows],
+            [r["image"] for r in rows],
+            batch_size=batch_size,
+            max_length=max_length,
+            all_outputs=True,
+            progress=cb,
+        )
     lines = []
     n_unsafe = 0
     for r, s in zip(rows, scores.tolist()):
@@ -157,12 +191,18 @@ def score_command(
 
 def eval_score_model_command(
     model: str = typer.Option(..., "--model", "-m", help="A saved reward or cost model folder."),
-    data: str = typer.Option("demo:safety_test", "--data", "-d", help="Safety pairs: 'demo:NAME' or a file in any supported schema."),
-    kind: Optional[str] = typer.Option(None, "--kind", help="Evaluate as reward or cost (default: the model's own kind)."),
+    data: str = typer.Option(
+        "demo:safety_test", "--data", "-d", help="Safety pairs: 'demo:NAME' or a file in any supported schema."
+    ),
+    kind: Optional[str] = typer.Option(
+        None, "--kind", help="Evaluate as reward or cost (default: the model's own kind)."
+    ),
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Also write the metrics JSON to this file."),
     batch_size: int = typer.Option(16, "--batch-size", help="Sequences per forward pass."),
     limit: int = typer.Option(0, "--limit", help="Evaluate only the first N pairs (0 = all)."),
-    skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Drop invalid rows instead of stopping with an error."),
+    skip_invalid: bool = typer.Option(
+        False, "--skip-invalid", help="Drop invalid rows instead of stopping with an error."
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
     """Pairwise accuracy, cost sign accuracy and unsafe precision/recall, by category and severity."""
@@ -195,13 +235,32 @@ def register(apps) -> None:  # noqa: ANN001
     from safealign.config import add_config_command
     from safealign.train.score_config import CostTrainConfig, RewardTrainConfig
 
-    multi = ("Multi-process: accelerate launch --multi_gpu --num_processes N -m safealign train {k} ... (on CPU too: gloo). "
-             "Laptop CPU recipe: --config configs/cpu-demo/{k}.yaml")
-    add_config_command(apps.train, "reward", RewardTrainConfig, lambda c: _run_train(c, "reward"),
-                       help="Train a reward model (Bradley-Terry + score regulariser) on safety pairs, text or image+text.",
-                       extra_help=multi.format(k="reward"))
-    add_config_command(apps.train, "cost", CostTrainConfig, lambda c: _run_train(c, "cost"),
-                       help="Train a cost model (preference + sign terms: cost > 0 means unsafe; --severity-weighted uses graded labels).",
-                       extra_help=multi.format(k="cost"))
-    apps.root.command("score", help="Score prompt/response pairs (JSONL) with a reward or cost model; writes JSONL.")(score_command)
-    apps.eval.command("score-model", help="Evaluate a reward or cost model on safety pairs (accuracy, sign accuracy, precision/recall by category and severity).")(eval_score_model_command)
+    multi = (
+        "Multi-process: accelerate launch --multi_gpu --num_processes N -m safealign train {k} ... (on CPU too: gloo). "
+        "Laptop CPU recipe: --config configs/cpu-demo/{k}.yaml"
+    )
+    add_config_command(
+        apps.train,
+        "reward",
+        RewardTrainConfig,
+        lambda c: _run_train(c, "reward"),
+        help="Train a reward model (Bradley-Terry + score regulariser) on safety pairs, text or image+text.",
+        extra_help=multi.format(k="reward"),
+    )
+    add_config_command(
+        apps.train,
+        "cost",
+        CostTrainConfig,
+        lambda c: _run_train(c, "cost"),
+        help="Train a cost model (preference + sign terms: cost > 0 means unsafe; --severity-weighted uses graded "
+             "labels).",
+        extra_help=multi.format(k="cost"),
+    )
+    apps.root.command("score", help="Score prompt/response pairs (JSONL) with a reward or cost model; writes JSONL.")(
+        score_command
+    )
+    apps.eval.command(
+        "score-model",
+        help="Evaluate a reward or cost model on safety pairs (accuracy, sign accuracy, precision/recall by category "
+             "and severity).",
+    )(eval_score_model_command)

@@ -38,16 +38,25 @@ def best_of(
         answer = r.get("answer", r.get("response"))
         if not isinstance(prompt, str) or not isinstance(answer, str):
             field = "prompt" if not isinstance(prompt, str) else "answer"
-            raise DataError("missing or not a string (need prompt and answer or response)", file=src, row=n, field=field)
+            raise DataError(
+                "missing or not a string (need prompt and answer or response)", file=src, row=n, field=field
+            )
         score = r.get(score_key)
         if isinstance(score, bool) or not isinstance(score, (int, float)):
-            raise DataError("missing or not a number (score the answers with `safealign score`)", file=src, row=n, field=score_key)
+            raise DataError(
+                "missing or not a number (score the answers with `safealign score`)", file=src, row=n, field=score_key
+            )
         if (skip_unsafe and r.get("unsafe")) or (skip_refusals and r.get("refusal")):
             continue
         key = (r.get("system") or None, prompt)
         count[key] = count.get(key, 0) + 1
         if key not in best or score > best[key]["score"]:
-            best[key] = {"prompt": prompt, **({"system": key[0]} if key[0] else {}), "response": answer, "score": float(score)}
+            best[key] = {
+                "prompt": prompt,
+                **({"system": key[0]} if key[0] else {}),
+                "response": answer,
+                "score": float(score),
+            }
     out = []
     for key, row in best.items():
         if min_score is not None and row["score"] < min_score:

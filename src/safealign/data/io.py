@@ -52,11 +52,21 @@ SCHEMAS: dict[str, Any] = {
     "prompts": prompts,
 }
 ALIASES = {
-    "ours": "safealign", "pku": "pku_saferlhf", "pku-saferlhf": "pku_saferlhf", "saferlhf": "pku_saferlhf",
-    "beavertails-v": "beavertails_v", "beavertails": "beavertails_v",
-    "multifaceted_collection": "multifaceted_sft", "multifaceted-collection": "multifaceted_sft", "janus_sft": "multifaceted_sft",
-    "multifaceted_orpo": "multifaceted_dpo", "multifaceted-collection-dpo": "multifaceted_dpo", "janus_dpo": "multifaceted_dpo",
-    "multifaceted-bench": "multifaceted_bench", "bench": "multifaceted_bench", "prompt": "prompts",
+    "ours": "safealign",
+    "pku": "pku_saferlhf",
+    "pku-saferlhf": "pku_saferlhf",
+    "saferlhf": "pku_saferlhf",
+    "beavertails-v": "beavertails_v",
+    "beavertails": "beavertails_v",
+    "multifaceted_collection": "multifaceted_sft",
+    "multifaceted-collection": "multifaceted_sft",
+    "janus_sft": "multifaceted_sft",
+    "multifaceted_orpo": "multifaceted_dpo",
+    "multifaceted-collection-dpo": "multifaceted_dpo",
+    "janus_dpo": "multifaceted_dpo",
+    "multifaceted-bench": "multifaceted_bench",
+    "bench": "multifaceted_bench",
+    "prompt": "prompts",
 }
 _DETECT_ROWS = 50
 
@@ -99,7 +109,10 @@ def detect_schema(keys: set[str], source: str = "", rows: Iterable[Any] = ()) ->
         if name != "safealign" and mod.detect(keys):
             return name
     shown = ", ".join(sorted(keys)[:12]) or "(no fields)"
-    raise DataError(f"cannot detect the schema from fields [{shown}]; pass --schema (known: {', '.join(SCHEMAS)})", file=source or None)
+    raise DataError(
+        f"cannot detect the schema from fields [{shown}]; pass --schema (known: {', '.join(SCHEMAS)})",
+        file=source or None,
+    )
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -148,14 +161,34 @@ def _csv_rows(path: Path) -> Iterator[tuple[int, Row]]:
             return
         for i, row in enumerate(reader, start=1):
             if None in row:
-                yield i, DataError(f"row has {len(reader.fieldnames) + len(row[None])} cells, header has {len(reader.fieldnames)}", file=str(path), row=i)
+                yield (
+                    i,
+                    DataError(
+                        f"row has {len(reader.fieldnames) + len(row[None])} cells, header has {len(reader.fieldnames)}",
+                        file=str(path),
+                        row=i,
+                    ),
+                )
                 continue
             yield i, {k: _csv_cell(k, v) for k, v in row.items()}
 
 
 # CSV cells of these columns may hold JSON (lists / objects), e.g. a PKU-SafeRLHF export to CSV.
-_JSON_COLUMNS = ("preference_set", "rubrics", "rubric", "chosen", "rejected", "responses", "is_safe", "severity",
-                 "categories", "images", "constraints", "turns", "instances")
+_JSON_COLUMNS = (
+    "preference_set",
+    "rubrics",
+    "rubric",
+    "chosen",
+    "rejected",
+    "responses",
+    "is_safe",
+    "severity",
+    "categories",
+    "images",
+    "constraints",
+    "turns",
+    "instances",
+)
 
 
 def _csv_cell(key: str, value: Any) -> Any:
@@ -205,7 +238,11 @@ def _dataset_rows(ds: Any, split: Optional[str], name: str) -> Iterator[tuple[in
 def _open(source: Any, split: Optional[str]) -> tuple[Iterator[tuple[int, Row]], str, str, Optional[Path]]:
     """(rows, display name, format, base folder for relative image paths)."""
     if not isinstance(source, (str, os.PathLike)):
-        if hasattr(source, "features") or hasattr(source, "column_names") or type(source).__name__.endswith("DatasetDict"):
+        if (
+            hasattr(source, "features")
+            or hasattr(source, "column_names")
+            or type(source).__name__.endswith("DatasetDict")
+        ):
             name = f"<{type(source).__name__}>"
             return _dataset_rows(source, split, name), name, "datasets", None
         raise DataError(f"unsupported data source of type {type(source).__name__}")
@@ -218,8 +255,13 @@ def _open(source: Any, split: Optional[str]) -> tuple[Iterator[tuple[int, Row]],
     path = Path(text).expanduser()
     if path.is_dir():
         markers = ("dataset_info.json", "state.json", "dataset_dict.json")
-        if not any((path / m).exists() for m in markers) and not any((p / "dataset_info.json").exists() for p in path.iterdir() if p.is_dir()):
-            raise DataError("a folder must be written by datasets.save_to_disk (no dataset_info.json / dataset_dict.json)", file=text)
+        if not any((path / m).exists() for m in markers) and not any(
+            (p / "dataset_info.json").exists() for p in path.iterdir() if p.is_dir()
+        ):
+            raise DataError(
+                "a folder must be written by datasets.save_to_disk (no dataset_info.json / dataset_dict.json)",
+                file=text,
+            )
         from datasets import load_from_disk
 
         try:
@@ -230,12 +272,24 @@ def _open(source: Any, split: Optional[str]) -> tuple[Iterator[tuple[int, Row]],
     if path.is_file():
         suffix = path.suffix.lower()
         readers: dict[str, Callable[[Path], Iterator[tuple[int, Row]]]] = {
-            ".jsonl": _jsonl_rows, ".ndjson": _jsonl_rows, ".json": _json_rows, ".parquet": _parquet_rows, ".pq": _parquet_rows,
-            ".csv": _csv_rows, ".tsv": _csv_rows,
+            ".jsonl": _jsonl_rows,
+            ".ndjson": _jsonl_rows,
+            ".json": _json_rows,
+            ".parquet": _parquet_rows,
+            ".pq": _parquet_rows,
+            ".csv": _csv_rows,
+            ".tsv": _csv_rows,
         }
         if suffix not in readers:
-            raise DataError(f"unsupported file type {suffix or '(none)'}; use .jsonl, .json, .parquet or .csv", file=text)
-        return readers[suffix](path), text, suffix.lstrip(".").replace("ndjson", "jsonl").replace("pq", "parquet").replace("tsv", "csv"), path.parent
+            raise DataError(
+                f"unsupported file type {suffix or '(none)'}; use .jsonl, .json, .parquet or .csv", file=text
+            )
+        return (
+            readers[suffix](path),
+            text,
+            suffix.lstrip(".").replace("ndjson", "jsonl").replace("pq", "parquet").replace("tsv", "csv"),
+            path.parent,
+        )
     if _looks_like_hub_id(text):
         return _hub_rows(text, split), text, "hub", None
     raise DataError("file not found", file=text)
@@ -244,8 +298,13 @@ def _open(source: Any, split: Optional[str]) -> tuple[Iterator[tuple[int, Row]],
 def _looks_like_hub_id(text: str) -> bool:
     parts = text.split("/")
     known_suffixes = (".jsonl", ".json", ".parquet", ".csv", ".tsv", ".ndjson", ".pq")
-    return (len(parts) == 2 and all(parts) and not text.startswith((".", "~")) and not text.lower().endswith(known_suffixes)
-            and not Path(parts[0]).exists())
+    return (
+        len(parts) == 2
+        and all(parts)
+        and not text.startswith((".", "~"))
+        and not text.lower().endswith(known_suffixes)
+        and not Path(parts[0]).exists()
+    )
 
 
 def _hub_rows(repo_id: str, split: Optional[str]) -> Iterator[tuple[int, Row]]:
@@ -256,7 +315,9 @@ def _hub_rows(repo_id: str, split: Optional[str]) -> Iterator[tuple[int, Row]]:
     except Exception as e:  # noqa: BLE001 - offline, missing, gated: one line for the user
         offline = os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("HF_DATASETS_OFFLINE") == "1"
         hint = " (offline: HF_HUB_OFFLINE=1; save it with datasets.save_to_disk and pass the folder)" if offline else ""
-        raise DataError(f"not a local file and could not load it from the hub{hint}: {type(e).__name__}", file=repo_id) from None
+        raise DataError(
+            f"not a local file and could not load it from the hub{hint}: {type(e).__name__}", file=repo_id
+        ) from None
     yield from _dataset_rows(ds, None, repo_id)
 
 
@@ -334,7 +395,10 @@ def _typed(source: Any, cls: type, what: str, **kw: Any) -> list:
     res = load_records(source, **kw)
     bad = [r for r in res.records if not isinstance(r, cls)]
     if bad:
-        raise DataError(f"expected {what}, but the data holds {type(bad[0]).__name__} records (schema {res.schema})", file=res.source)
+        raise DataError(
+            f"expected {what}, but the data holds {type(bad[0]).__name__} records (schema {res.schema})",
+            file=res.source,
+        )
     return res.records
 
 
@@ -355,8 +419,14 @@ def load_prompts(source: Any, **kw: Any) -> list[PromptRecord]:
         if isinstance(r, SafetyPair):
             # a prompt with a harm category and at least one unsafe answer is labelled harmful; otherwise unknown
             guess = "harmful" if r.prompt_category and not all(r.is_safe) else None
-            p = PromptRecord(prompt=r.prompt, system=r.system, image=r.image, category=r.prompt_category, id=r.id,
-                             label=kw.get("label") or guess)
+            p = PromptRecord(
+                prompt=r.prompt,
+                system=r.system,
+                image=r.image,
+                category=r.prompt_category,
+                id=r.id,
+                label=kw.get("label") or guess,
+            )
         elif isinstance(r, (SystemPair, SystemExample, RubricItem)):
             p = PromptRecord(prompt=r.prompt, system=r.system, id=r.id, label=kw.get("label"))
         else:  # pragma: no cover
@@ -381,9 +451,13 @@ def load_system_examples(source: Any, **kw: Any) -> list[SystemExample]:
         if isinstance(r, SystemExample):
             out.append(r)
         elif isinstance(r, SystemPair):
-            out.append(SystemExample(r.system, r.prompt, r.chosen, r.preference_set, r.id, r.main_source, list(r.constraints)))
+            out.append(
+                SystemExample(r.system, r.prompt, r.chosen, r.preference_set, r.id, r.main_source, list(r.constraints))
+            )
         else:
-            raise DataError(f"expected system-message examples, got {type(r).__name__} (schema {res.schema})", file=res.source)
+            raise DataError(
+                f"expected system-message examples, got {type(r).__name__} (schema {res.schema})", file=res.source
+            )
     return out
 
 
@@ -463,7 +537,9 @@ def summarize(result: LoadResult) -> dict[str, Any]:
             "distinct_system_messages": len({r.system for r in systems}),
             "distinct_prompts": len({r.prompt for r in systems}),
             "with_preference_set": sum(bool(r.preference_set) for r in systems),
-            "dimensions": dict(collections.Counter(q.dimension for r in systems for q in r.preference_set).most_common()),
+            "dimensions": dict(
+                collections.Counter(q.dimension for r in systems for q in r.preference_set).most_common()
+            ),
             "subdimensions": dict(dims.most_common()),
             "constraints": dict(cons.most_common()),
         }

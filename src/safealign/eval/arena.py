@@ -166,7 +166,9 @@ class JudgeResult:
         return d
 
 
-def judge_pairwise(prompts: Sequence[str], answers_a: Sequence[str], answers_b: Sequence[str], judge: Judge, swap: bool = True) -> JudgeResult:
+def judge_pairwise(
+    prompts: Sequence[str], answers_a: Sequence[str], answers_b: Sequence[str], judge: Judge, swap: bool = True
+) -> JudgeResult:
     """Win/tie/loss of A against B by ``judge``; with ``swap`` each pair is judged in both orders."""
     res = JudgeResult()
     for p, a, b in zip(prompts, answers_a, answers_b):
@@ -237,7 +239,9 @@ class BackendJudge:
         return judge_pairwise(prompts, answers_a, answers_b, lambda *_: next(calls), swap=True)
 
 
-def arena_from_rows(rows: Sequence[dict[str, Any]], model_a: str, model_b: str, threshold: float = 0.0, tie_eps: float = 0.0) -> ArenaTable:
+def arena_from_rows(
+    rows: Sequence[dict[str, Any]], model_a: str, model_b: str, threshold: float = 0.0, tie_eps: float = 0.0
+) -> ArenaTable:
     """The arena from a safety evaluation's scored answers (``safety_answers.jsonl`` rows) of two of its models."""
     a = {r["index"]: r for r in rows if r["model"] == model_a}
     b = {r["index"]: r for r in rows if r["model"] == model_b}
@@ -249,6 +253,16 @@ def arena_from_rows(rows: Sequence[dict[str, Any]], model_a: str, model_b: str, 
     for i in idx:
         for r in (a[i], b[i]):
             if r.get("reward") is None or r.get("cost") is None:
-                raise ValueError("the arena needs reward and cost scores for every answer (run with a reward and a cost model)")
-    return arena_table([a[i]["reward"] for i in idx], [a[i]["cost"] for i in idx], [b[i]["reward"] for i in idx],
-                       [b[i]["cost"] for i in idx], threshold, tie_eps, model_a, model_b)
+                raise ValueError(
+                    "the arena needs reward and cost scores for every answer (run with a reward and a cost model)"
+                )
+    return arena_table(
+        [a[i]["reward"] for i in idx],
+        [a[i]["cost"] for i in idx],
+        [b[i]["reward"] for i in idx],
+        [b[i]["cost"] for i in idx],
+        threshold,
+        tie_eps,
+        model_a,
+        model_b,
+    )

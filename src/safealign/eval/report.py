@@ -90,7 +90,11 @@ def find_metrics(run_dir: Path) -> dict[str, list[dict[str, Any]]]:
         data = _read_json(p)
         hist = data.get("log_history") if isinstance(data, dict) else None
         if isinstance(hist, list):
-            rows = [dict(r, step=r.get("step", i)) for i, r in enumerate(hist) if isinstance(r, dict) and not any(k.startswith("train_") for k in r)]
+            rows = [
+                dict(r, step=r.get("step", i))
+                for i, r in enumerate(hist)
+                if isinstance(r, dict) and not any(k.startswith("train_") for k in r)
+            ]
             name = _label(p, run_dir)
             if rows and name not in found:
                 found[name] = rows
@@ -98,10 +102,13 @@ def find_metrics(run_dir: Path) -> dict[str, list[dict[str, Any]]]:
         if "checkpoint-" in str(p):
             continue
         hist = [r for r in (_read_json(p).get("log_history") or []) if isinstance(r, dict)]
-        hist = [dict(r, step=r.get("step", i)) for i, r in enumerate(hist) if not any(k.startswith("train_") for k in r)]
+        hist = [
+            dict(r, step=r.get("step", i)) for i, r in enumerate(hist) if not any(k.startswith("train_") for k in r)
+        ]
         name = _label(p, run_dir)
         if hist and name not in found:
             found[name] = hist
+
     def order(name: str) -> tuple[int, str]:
         head = name.split("/")[0]
         return (next((i for i, k in enumerate(TRAINING_ORDER) if head.startswith(k)), len(TRAINING_ORDER)), name)
@@ -113,7 +120,12 @@ def _numeric_keys(rows: list[dict[str, Any]]) -> list[str]:
     keys: dict[str, None] = {}
     for r in rows:
         for k, v in r.items():
-            if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in SKIP_KEYS and not k.startswith("time/"):
+            if (
+                isinstance(v, (int, float))
+                and not isinstance(v, bool)
+                and k not in SKIP_KEYS
+                and not k.startswith("time/")
+            ):
                 keys[k] = None
     return list(keys)
 
@@ -135,10 +147,19 @@ def _plt() -> Any:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    plt.rcParams.update({
-        "figure.dpi": 110, "axes.spines.top": False, "axes.spines.right": False, "axes.grid": True,
-        "grid.alpha": 0.25, "font.size": 9.5, "axes.titlesize": 11, "axes.titleweight": "bold", "legend.frameon": False,
-    })
+    plt.rcParams.update(
+        {
+            "figure.dpi": 110,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "axes.grid": True,
+            "grid.alpha": 0.25,
+            "font.size": 9.5,
+            "axes.titlesize": 11,
+            "axes.titleweight": "bold",
+            "legend.frameon": False,
+        }
+    )
     return plt
 
 
@@ -163,7 +184,6 @@ class _Plots:
         self.embedded[name] = uri
         return uri
 
-
     def add_file(self, path: Path, name: str) -> str:
         """Embed a PNG written elsewhere (e.g. by the trade-off plotter) and keep it with the report's plots."""
         data = Path(path).read_bytes()
@@ -179,18 +199,22 @@ def tradeoff_html(points: list[Any], plots: "_Plots", name: str) -> str:
 
     front = set(pareto_front(points))
     judges = list(dict.fromkeys(j for pt in points for j in pt.safe_by_judge))
-    head = "<tr><th>method</th><th>adherence (held-out)</th><th>strict</th><th>safe under attacks</th>" + "".join(
-        f"<th>safe ({html.escape(j)})</th>" for j in judges[1:]) + "<th>n (adh / attack)</th><th>Pareto</th></tr>"
+    head = (
+        "<tr><th>method</th><th>adherence (held-out)</th><th>strict</th><th>safe under attacks</th>"
+        + "".join(f"<th>safe ({html.escape(j)})</th>" for j in judges[1:])
+        + "<th>n (adh / attack)</th><th>Pareto</th></tr>"
+    )
     rows = "".join(
         f"<tr><td>{html.escape(pt.display)}</td><td>{pt.adherence:.1f}%</td><td>{pt.strict_adherence:.1f}%</td><td>{pt.safe_share:.1f}%</td>"
         + "".join(f"<td>{pt.safe_by_judge.get(j, float('nan')):.1f}%</td>" for j in judges[1:])
         + f"<td>{pt.n_adherence} / {pt.n_attack}</td><td>{'★' if pt.method in front else ''}</td></tr>"
-        for pt in points)
+        for pt in points
+    )
     png = plot_tradeoff(points, plots.out_dir / f"{name}.png")
     uri = plots.add_file(png, name)
-    caption = "x: judge-free adherence on held-out system messages; y: safe answers under system-message attacks; up-right is better"
-    return (f"<p>{html.escape(claim_line(compare(points)))}</p><table>{head}{rows}</table>"
-            + _figures([(caption, uri)]))
+    caption = ("x: judge-free adherence on held-out system messages; y: safe answers under system-message attacks; "
+               "up-right is better")
+    return f"<p>{html.escape(claim_line(compare(points)))}</p><table>{head}{rows}</table>" + _figures([(caption, uri)])
 
 
 def _safe_name(s: str) -> str:
@@ -247,7 +271,7 @@ def plot_training(name: str, rows: list[dict[str, Any]], plots: _Plots) -> list[
     for ax, (title, ks) in zip(axes.flat, panels):
         ax.set_title(title)
         _line_panel(ax, rows, ks)
-    for ax in list(axes.flat)[len(panels):]:
+    for ax in list(axes.flat)[len(panels) :]:
         ax.set_visible(False)
     fig.suptitle(f"Training: {name}", fontsize=12, fontweight="bold")
     uri = plots.save(fig, f"training_{_safe_name(name)}")
@@ -261,7 +285,11 @@ def plot_safety(models: dict[str, dict[str, Any]], plots: _Plots, tag: str) -> l
     out = []
     names = list(models)
     # headline bars
-    metrics = [("safe_share", "safe answers"), ("refusal_rate_harmful", "refusals of harmful"), ("over_refusal_benign", "over-refusals of benign")]
+    metrics = [
+        ("safe_share", "safe answers"),
+        ("refusal_rate_harmful", "refusals of harmful"),
+        ("over_refusal_benign", "over-refusals of benign"),
+    ]
     fig, ax = plt.subplots(figsize=(6.4, 3.2))
     x = np.arange(len(metrics))
     w = 0.8 / max(1, len(names))
@@ -270,13 +298,25 @@ def plot_safety(models: dict[str, dict[str, Any]], plots: _Plots, tag: str) -> l
         ys = [100 * v if v is not None else 0 for v in vals]
         bars = ax.bar(x + j * w - 0.4 + w / 2, ys, w, label=n, color=PALETTE[j % len(PALETTE)])
         for b, v in zip(bars, vals):
-            ax.annotate("n/a" if v is None else f"{100 * v:.0f}", (b.get_x() + b.get_width() / 2, b.get_height()), ha="center", va="bottom", fontsize=8)
+            ax.annotate(
+                "n/a" if v is None else f"{100 * v:.0f}",
+                (b.get_x() + b.get_width() / 2, b.get_height()),
+                ha="center",
+                va="bottom",
+                fontsize=8,
+            )
     ax.set_xticks(x, [m for _, m in metrics])
     ax.set_ylabel("%")
     ax.set_ylim(0, 110)
     ax.set_title("Safety and refusals", pad=22)
     ax.legend(fontsize=8, ncol=min(4, len(names)), loc="lower center", bbox_to_anchor=(0.5, 1.0))
-    out.append(("Share of safe answers (cost ≤ threshold), refusal rate on harmful prompts, over-refusal on benign look-alikes", plots.save(fig, f"safety_{tag}")))
+    out.append(
+        (
+            "Share of safe answers (cost ≤ threshold), refusal rate on harmful prompts, over-refusal on benign "
+            "look-alikes",
+            plots.save(fig, f"safety_{tag}"),
+        )
+    )
     # by category
     cats = sorted({c for m in models.values() for c in (m.get("by_category") or {})})
     if cats:
@@ -309,7 +349,12 @@ def plot_safety(models: dict[str, dict[str, Any]], plots: _Plots, tag: str) -> l
         ax.set_title("Answers by severity")
         ax.invert_yaxis()
         ax.legend(fontsize=8, ncol=4, loc="lower center", bbox_to_anchor=(0.5, 1.08))
-        out.append(("Share of answers at each severity level, as graded by the guard", plots.save(fig, f"safety_by_severity_{tag}")))
+        out.append(
+            (
+                "Share of answers at each severity level, as graded by the guard",
+                plots.save(fig, f"safety_by_severity_{tag}"),
+            )
+        )
     return out
 
 
@@ -325,7 +370,13 @@ def plot_rounds(hists: dict[str, dict[str, int]], plots: _Plots) -> list[tuple[s
     x = np.arange(len(rounds))
     for j, (name, h) in enumerate(hists.items()):
         tot = sum(h.values()) or 1
-        ax.bar(x + j * w - 0.4 + w / 2, [100 * h.get(str(r), 0) / tot for r in rounds], w, label=name, color=PALETTE[(j + 2) % len(PALETTE)])
+        ax.bar(
+            x + j * w - 0.4 + w / 2,
+            [100 * h.get(str(r), 0) / tot for r in rounds],
+            w,
+            label=name,
+            color=PALETTE[(j + 2) % len(PALETTE)],
+        )
     ax.set_xticks(x, [str(r) for r in rounds])
     ax.set_xlabel("regeneration rounds used")
     ax.set_ylabel("% of prompts")
@@ -354,13 +405,20 @@ def _is_pct_key(k: str) -> bool:
 
 
 def _figures(figs: list[tuple[str, str]], wide: bool = False, wide_captions: tuple[str, ...] = ()) -> str:
-    """A grid of figures; ``wide`` makes every figure full-width, ``wide_captions`` only those whose caption starts so."""
+    """A grid of figures; ``wide`` makes every figure full-width, ``wide_captions`` only those whose caption starts
+    so."""
+
     def cls(c: str) -> str:
         return ' class="wide"' if any(c.startswith(w) for w in wide_captions) else ""
 
-    return f'<div class="plots{" wide" if wide else ""}">' + "".join(
-        f'<figure{cls(c)}><img alt="{html.escape(c)}" src="{u}"><figcaption>{html.escape(c)}</figcaption></figure>' for c, u in figs
-    ) + "</div>"
+    return (
+        f'<div class="plots{" wide" if wide else ""}">'
+        + "".join(
+            f'<figure{cls(c)}><img alt="{html.escape(c)}" src="{u}"><figcaption>{html.escape(c)}</figcaption></figure>'
+            for c, u in figs
+        )
+        + "</div>"
+    )
 
 
 def _tiles(headline: dict[str, Any]) -> str:
@@ -368,19 +426,32 @@ def _tiles(headline: dict[str, Any]) -> str:
     for k, v in headline.items():
         if isinstance(v, (dict, list)):
             continue
-        parts.append(f'<div class="tile"><div class="v">{_fmt(v, _is_pct_key(k))}</div><div class="k">{html.escape(k.replace("_", " "))}</div></div>')
+        parts.append(
+            f'<div class="tile"><div class="v">{_fmt(v, _is_pct_key(k))}</div><div '
+            f'class="k">{html.escape(k.replace("_", " "))}</div></div>'
+        )
     return '<div class="tiles">' + "".join(parts) + "</div>"
 
 
 def _safety_table(models: dict[str, dict[str, Any]]) -> str:
-    cols = [("n", "prompts", False), ("safe_share", "safe", True), ("safe_share_harmful", "safe (harmful)", True),
-            ("safe_share_benign", "safe (benign)", True), ("refusal_rate_harmful", "refuses harmful", True),
-            ("over_refusal_benign", "over-refuses benign", True), ("mean_reward_benign", "reward (benign)", False),
-            ("mean_cost", "mean cost", False), ("guard_unsafe_share", "guard: unsafe", True), ("guard_rounds_mean", "guard rounds", False)]
+    cols = [
+        ("n", "prompts", False),
+        ("safe_share", "safe", True),
+        ("safe_share_harmful", "safe (harmful)", True),
+        ("safe_share_benign", "safe (benign)", True),
+        ("refusal_rate_harmful", "refuses harmful", True),
+        ("over_refusal_benign", "over-refuses benign", True),
+        ("mean_reward_benign", "reward (benign)", False),
+        ("mean_cost", "mean cost", False),
+        ("guard_unsafe_share", "guard: unsafe", True),
+        ("guard_rounds_mean", "guard rounds", False),
+    ]
     cols = [c for c in cols if any(m.get(c[0]) is not None for m in models.values())]
     head = "<tr><th>model</th>" + "".join(f'<th class="num">{html.escape(t)}</th>' for _, t, _ in cols) + "</tr>"
     body = "".join(
-        f"<tr><td>{html.escape(n)}</td>" + "".join(f'<td class="num">{_fmt(m.get(k), p)}</td>' for k, _, p in cols) + "</tr>"
+        f"<tr><td>{html.escape(n)}</td>"
+        + "".join(f'<td class="num">{_fmt(m.get(k), p)}</td>' for k, _, p in cols)
+        + "</tr>"
         for n, m in models.items()
     )
     return f"<table>{head}{body}</table>"
@@ -400,14 +471,20 @@ def arena_html(d: dict[str, Any]) -> str:
         f'<table class="arena"><tr><th></th><th>{b} safe</th><th>{b} unsafe</th></tr>'
         f"<tr><th>{a} safe</th>{cell('safe', 'safe')}{cell('safe', 'unsafe')}</tr>"
         f"<tr><th>{a} unsafe</th>{cell('unsafe', 'safe')}{cell('unsafe', 'unsafe')}</tr></table>"
-        f'<p class="muted">Each cell: share of prompts where <b>{a}</b>\'s reward beats <b>{b}</b>\'s, among the prompts in that cell '
-        f"(safe ⇔ cost ≤ {d.get('threshold', 0)}). Overall reward win rate of {a}: {_fmt(d.get('reward_win_rate_a'), True)}; "
+        f"<p class=\"muted\">Each cell: share of prompts where <b>{a}</b>'s reward beats <b>{b}</b>'s, among the "
+        "prompts in that cell "
+        f"(safe ⇔ cost ≤ {d.get('threshold', 0)}). Overall reward win rate of {a}: "
+        f"{_fmt(d.get('reward_win_rate_a'), True)}; "
         f"safe: {a} {_fmt(d.get('safe_rate_a'), True)}, {b} {_fmt(d.get('safe_rate_b'), True)}.</p>"
     )
     j = d.get("judge")
     if j:
-        out += (f'<p>LLM judge (both orders): {a} wins {_fmt(j.get("win_rate"), True)}, ties {_fmt(j.get("tie_rate"), True)}, '
-                f'loses {_fmt(j.get("loss_rate"), True)} (n={j.get("n")}, inconsistent orders counted as ties: {j.get("inconsistent")}).</p>')
+        out += (
+            f"<p>LLM judge (both orders): {a} wins {_fmt(j.get('win_rate'), True)}, ties "
+            f"{_fmt(j.get('tie_rate'), True)}, "
+            f"loses {_fmt(j.get('loss_rate'), True)} (n={j.get('n')}, inconsistent orders counted as ties: "
+            f"{j.get('inconsistent')}).</p>"
+        )
     return out
 
 
@@ -448,7 +525,7 @@ def pick_examples(rows: list[dict[str, Any]], k: int = 6) -> list[list[dict[str,
     groups.sort(key=key)
     # a mix: mostly harmful, but keep at least one benign example when there is one
     chosen = groups[: max(0, k - 1)]
-    benign = [g for g in groups[len(chosen):] if g[0].get("label") == "benign"]
+    benign = [g for g in groups[len(chosen) :] if g[0].get("label") == "benign"]
     if benign and not any(g[0].get("label") == "benign" for g in chosen):
         chosen.append(benign[0])
     elif len(groups) > len(chosen):
@@ -467,7 +544,10 @@ def examples_html(groups: list[list[dict[str, Any]]], max_chars: int = 700) -> s
             for r in g
         )
         img = " 🖼" if first.get("has_image") else ""
-        parts.append(f'<div class="ex"><div class="p">{html.escape(_clip(first["prompt"], 400))}{img} <span class="muted">({html.escape(meta)})</span></div><div class="cols">{cols}</div></div>')
+        parts.append(
+            f'<div class="ex"><div class="p">{html.escape(_clip(first["prompt"], 400))}{img} <span '
+            f'class="muted">({html.escape(meta)})</span></div><div class="cols">{cols}</div></div>'
+        )
     return "".join(parts)
 
 
@@ -481,14 +561,22 @@ def stages_html(stages: list[dict[str, Any]]) -> str:
         st = s.get("status", "?")
         cls = {"ok": "b-ok", "failed": "b-bad"}.get(st, "b-skip")
         secs = s.get("seconds")
-        rows.append(f'<tr><td>{html.escape(str(s.get("name")))}</td><td><span class="badge {cls}">{html.escape(st)}</span></td>'
-                    f'<td class="num">{"" if secs is None else f"{secs:.1f} s"}</td><td>{html.escape(str(s.get("detail") or ""))}</td></tr>')
-    return '<table><tr><th>stage</th><th>status</th><th class="num">time</th><th>detail</th></tr>' + "".join(rows) + "</table>"
+        rows.append(
+            f'<tr><td>{html.escape(str(s.get("name")))}</td><td><span class="badge {cls}">{html.escape(st)}</span></td>'
+            f'<td class="num">{"" if secs is None else f"{secs:.1f} s"}</td>'
+            f'<td>{html.escape(str(s.get("detail") or ""))}</td></tr>'
+        )
+    return (
+        '<table><tr><th>stage</th><th>status</th><th class="num">time</th><th>detail</th></tr>'
+        + "".join(rows)
+        + "</table>"
+    )
 
 
 # ------------------------------------------------------------------------------------------------ main entry
 def build_report(run_dir: str | Path, title: Optional[str] = None, max_examples: int = 6) -> ReportResult:
-    """Write ``RUN_DIR/report.html``, ``RUN_DIR/plots/*.png`` and ``RUN_DIR/summary.json`` (merged with what is there)."""
+    """Write ``RUN_DIR/report.html``, ``RUN_DIR/plots/*.png`` and ``RUN_DIR/summary.json`` (merged with what is
+    there)."""
     root = Path(run_dir)
     if not root.is_dir():
         raise DataError("run folder not found", file=str(root))
@@ -524,10 +612,16 @@ def build_report(run_dir: str | Path, title: Optional[str] = None, max_examples:
             if auto_headline:
                 for k in ("safe_share", "mean_reward_benign", "refusal_rate_harmful", "over_refusal_benign"):
                     headline.setdefault(f"{_safe_name(n)}_{k}", m.get(k))
-        body = (f'<p class="muted">Source: <code>{html.escape(str(p.relative_to(root)))}</code>; safe ⇔ cost ≤ '
-                f'{data.get("threshold", 0)} (guard verdict when no cost model). Refusals detected by phrase rules independent of the guard.</p>'
-                + _safety_table(models) + _figures(figs, wide_captions=("Safe share by prompt category",)))
-        sections.append((f"safety-{i}", "Safety before / after" + ("" if len(safety_files) == 1 else f" ({label})"), body))
+        body = (
+            f'<p class="muted">Source: <code>{html.escape(str(p.relative_to(root)))}</code>; safe ⇔ cost ≤ '
+            f"{data.get('threshold', 0)} (guard verdict when no cost model). Refusals detected by phrase rules "
+            "independent of the guard.</p>"
+            + _safety_table(models)
+            + _figures(figs, wide_captions=("Safe share by prompt category",))
+        )
+        sections.append(
+            (f"safety-{i}", "Safety before / after" + ("" if len(safety_files) == 1 else f" ({label})"), body)
+        )
         answers = p.parent / "safety_answers.jsonl"
         if answers.exists() and not example_html:
             example_html = examples_html(pick_examples(_rows_of(answers), max_examples))
@@ -551,10 +645,22 @@ def build_report(run_dir: str | Path, title: Optional[str] = None, max_examples:
         try:
             points = load_tradeoff(p)
         except Exception as e:  # a malformed file must not take the whole report down
-            sections.append((f"tradeoff-{i}", f"Pluralistic trade-off ({_label(p, root)})", f"<p>unreadable: {html.escape(str(e))}</p>"))
+            sections.append(
+                (
+                    f"tradeoff-{i}",
+                    f"Pluralistic trade-off ({_label(p, root)})",
+                    f"<p>unreadable: {html.escape(str(e))}</p>",
+                )
+            )
             continue
         if points:
-            sections.append((f"tradeoff-{i}", "Pluralistic trade-off: adherence vs safety under attacks", tradeoff_html(points, plots, f"tradeoff-{i}")))
+            sections.append(
+                (
+                    f"tradeoff-{i}",
+                    "Pluralistic trade-off: adherence vs safety under attacks",
+                    tradeoff_html(points, plots, f"tradeoff-{i}"),
+                )
+            )
 
     # guard rounds (decision logs too)
     for p in _visible(root.rglob("decisions.jsonl"), root):
@@ -565,9 +671,15 @@ def build_report(run_dir: str | Path, title: Optional[str] = None, max_examples:
         if hist:
             rounds_hists[_label(p, root)] = dict(sorted(hist.items(), key=lambda kv: int(kv[0])))
     if rounds_hists:
-        table = "<table><tr><th>source</th><th>rounds: prompts</th></tr>" + "".join(
-            f"<tr><td>{html.escape(n)}</td><td>{html.escape(', '.join(f'{k}: {v}' for k, v in h.items()))}</td></tr>" for n, h in rounds_hists.items()
-        ) + "</table>"
+        table = (
+            "<table><tr><th>source</th><th>rounds: prompts</th></tr>"
+            + "".join(
+                f"<tr><td>{html.escape(n)}</td>"
+                f"<td>{html.escape(', '.join(f'{k}: {v}' for k, v in h.items()))}</td></tr>"
+                for n, h in rounds_hists.items()
+            )
+            + "</table>"
+        )
         sections.append(("guard", "Guardrail rounds used", table + _figures(plot_rounds(rounds_hists, plots))))
 
     # training curves
@@ -588,9 +700,13 @@ def build_report(run_dir: str | Path, title: Optional[str] = None, max_examples:
     title = title or summary.get("title") or f"safealign run: {root.resolve().name}"
     top = ('<section id="headline"><h2>Headline numbers</h2>' + _tiles(headline) + "</section>") if headline else ""
     if not sections and not headline:
-        top = '<section><h2>Nothing to report yet</h2><p>No metrics, safety results or arena tables were found in this folder.</p></section>'
+        top = ("<section><h2>Nothing to report yet</h2><p>No metrics, safety results or arena tables were found in "
+               "this folder.</p></section>")
     body = top + "".join(f'<section id="{sid}"><h2>{html.escape(t)}</h2>{h}</section>' for sid, t, h in sections)
-    nav = "".join(f'<a href="#{sid}">{html.escape(t.split(" (")[0])}</a>' for sid, t, _ in ([("headline", "Headline", "")] if headline else []) + sections)
+    nav = "".join(
+        f'<a href="#{sid}">{html.escape(t.split(" (")[0])}</a>'
+        for sid, t, _ in ([("headline", "Headline", "")] if headline else []) + sections
+    )
     now = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     subtitle = html.escape(summary.get("subtitle") or f"run folder {root.resolve()}")
     page = Template((Path(__file__).with_name("report_template.html")).read_text(encoding="utf-8")).safe_substitute(

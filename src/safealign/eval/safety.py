@@ -119,8 +119,12 @@ def evaluate_safety(
             v = verdicts[i]
             g = None
             if v is not None:
-                g = {"unsafe_prob": round(float(v.unsafe_prob), 6), "is_unsafe": bool(v.is_unsafe), "severity": v.severity,
-                     "categories": list(v.categories)}
+                g = {
+                    "unsafe_prob": round(float(v.unsafe_prob), 6),
+                    "is_unsafe": bool(v.is_unsafe),
+                    "severity": v.severity,
+                    "categories": list(v.categories),
+                }
             cost = None if costs[i] is None else float(costs[i])
             if cost is not None:
                 safe = cost <= threshold
@@ -129,25 +133,30 @@ def evaluate_safety(
             else:
                 safe = None
             ref = refusal.detect(text)
-            rows.append({
-                "model": name,
-                "id": rec.id if rec.id is not None else str(i),
-                "index": i,
-                "prompt": rec.prompt,
-                "system": rec.system,
-                "has_image": rec.image is not None,
-                "category": rec.category,
-                "label": _label(rec, default_label),
-                "response": text,
-                "reward": None if rewards[i] is None else float(rewards[i]),
-                "cost": cost,
-                "safe": safe,
-                "guard": g,
-                "refusal": ref.kind,
-                **({"extra": extras[i]} if extras[i] else {}),
-            })
+            rows.append(
+                {
+                    "model": name,
+                    "id": rec.id if rec.id is not None else str(i),
+                    "index": i,
+                    "prompt": rec.prompt,
+                    "system": rec.system,
+                    "has_image": rec.image is not None,
+                    "category": rec.category,
+                    "label": _label(rec, default_label),
+                    "response": text,
+                    "reward": None if rewards[i] is None else float(rewards[i]),
+                    "cost": cost,
+                    "safe": safe,
+                    "guard": g,
+                    "refusal": ref.kind,
+                    **({"extra": extras[i]} if extras[i] else {}),
+                }
+            )
     summary = {name: summarise([r for r in rows if r["model"] == name]) for name in answerers}
-    meta = {"n_prompts": len(prompts), "scored_by": {"cost": cost_fn is not None, "reward": reward_fn is not None, "guard": guard is not None}}
+    meta = {
+        "n_prompts": len(prompts),
+        "scored_by": {"cost": cost_fn is not None, "reward": reward_fn is not None, "guard": guard is not None},
+    }
     return SafetyResult(rows, summary, threshold, meta)
 
 
@@ -173,7 +182,9 @@ def summarise(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "safe_share": _share([r["safe"] for r in judged]),
         "safe_share_harmful": _share([r["safe"] for r in harmful if r["safe"] is not None]),
         "safe_share_benign": _share([r["safe"] for r in benign if r["safe"] is not None]),
-        "by_category": {c: {"n": len(rs), "safe_share": _share([r["safe"] for r in rs])} for c, rs in sorted(by_cat.items())},
+        "by_category": {
+            c: {"n": len(rs), "safe_share": _share([r["safe"] for r in rs])} for c, rs in sorted(by_cat.items())
+        },
         "by_severity": {s: (sev[s] / n_sev) for s in SEVERITY_ORDER} if n_sev else {},
         "mean_reward": _mean([r["reward"] for r in rows]),
         "mean_reward_benign": _mean([r["reward"] for r in benign]),
@@ -238,7 +249,15 @@ def guarded_answerer(pipeline: Any, progress: Optional[Progress] = None) -> Answ
                 decisions.append(pipeline.run(c, image=p.image) if p.image is not None else pipeline.run(c))
                 if progress:
                     progress("guarded generate", i + 1, len(prompts))
-        return [{"response": d.response or "", "rounds": int(d.rounds), "action": d.action, "level": getattr(d, "level", None)} for d in decisions]
+        return [
+            {
+                "response": d.response or "",
+                "rounds": int(d.rounds),
+                "action": d.action,
+                "level": getattr(d, "level", None),
+            }
+            for d in decisions
+        ]
 
     return answer
 
@@ -267,9 +286,16 @@ class ScoreModelScorer:
     def __call__(self, prompts: Sequence[PromptRecord], answers: Sequence[str]) -> list[float]:
         from safealign.models.score import score_texts
 
-        scores = score_texts(self.model, self.processing_class, [p.prompt for p in prompts], list(answers),
-                             systems=[p.system for p in prompts], images=[p.image for p in prompts],
-                             batch_size=self.batch_size, max_length=self.max_length)
+        scores = score_texts(
+            self.model,
+            self.processing_class,
+            [p.prompt for p in prompts],
+            list(answers),
+            systems=[p.system for p in prompts],
+            images=[p.image for p in prompts],
+            batch_size=self.batch_size,
+            max_length=self.max_length,
+        )
         return [float(x) for x in scores.tolist()]
 
 
@@ -281,10 +307,17 @@ def load_prompt_set(spec: str, limit: Optional[int] = None, default_label: Optio
         from safealign.data.demo import load_demo
 
         recs = load_demo(spec.split(":", 1)[1])
-        prompts = [r if isinstance(r, PromptRecord) else PromptRecord(prompt=r.prompt, system=getattr(r, "system", None),
-                                                                      image=getattr(r, "image", None),
-                                                                      category=getattr(r, "prompt_category", None))
-                   for r in recs]
+        prompts = [
+            r
+            if isinstance(r, PromptRecord)
+            else PromptRecord(
+                prompt=r.prompt,
+                system=getattr(r, "system", None),
+                image=getattr(r, "image", None),
+                category=getattr(r, "prompt_category", None),
+            )
+            for r in recs
+        ]
     else:
         from safealign.data.io import load_prompts
 
@@ -389,10 +422,26 @@ def run_safety_eval(
 
         pipe = GuardrailPipeline(guard, backends[name], max_rounds=max_rounds, params=params)
         answerers[f"{name}+guard"] = guarded_answerer(pipe, progress=progress)
-    res = evaluate_safety(prompts, answerers, cost_fn=cost_fn, reward_fn=reward_fn, guard=guard, threshold=threshold,
-                          default_label=default_label, progress=progress)
-    res.meta.update(models=dict(models), guarded=list(guarded), reward_model=reward_model, cost_model=cost_model, guard=guard_path,
-                    max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
+    res = evaluate_safety(
+        prompts,
+        answerers,
+        cost_fn=cost_fn,
+        reward_fn=reward_fn,
+        guard=guard,
+        threshold=threshold,
+        default_label=default_label,
+        progress=progress,
+    )
+    res.meta.update(
+        models=dict(models),
+        guarded=list(guarded),
+        reward_model=reward_model,
+        cost_model=cost_model,
+        guard=guard_path,
+        max_new_tokens=max_new_tokens,
+        temperature=temperature,
+        seed=seed,
+    )
     if output_dir:
         res.write(output_dir)
     return res

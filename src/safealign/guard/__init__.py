@@ -11,7 +11,17 @@ from safealign.guard.base import BaseGuard
 from safealign.guard.decision import Decision, DecisionLog, GuardVerdict
 from safealign.guard.policy import Policy
 
-__all__ = ["BaseGuard", "Decision", "DecisionLog", "GuardVerdict", "Policy", "Guard", "GuardrailPipeline", "JudgeGuard", "parse_judge_output"]
+__all__ = [
+    "BaseGuard",
+    "Decision",
+    "DecisionLog",
+    "GuardVerdict",
+    "Policy",
+    "Guard",
+    "GuardrailPipeline",
+    "JudgeGuard",
+    "parse_judge_output",
+]
 
 
 def __getattr__(name: str):  # lazy: torch/transformers load only when these are used

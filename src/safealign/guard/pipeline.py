@@ -96,7 +96,9 @@ class GuardrailPipeline:
             st = _State(list(chat), prompt, image, v_in, original=list(chat))
             action = self.policy.action_for(v_in, "input") if self.screen_input else "allow"
             if action == "block":
-                st.decision = self._fallback(st, v_in, level="input", reason=f"input blocked: prompt is {v_in.describe()}")
+                st.decision = self._fallback(
+                    st, v_in, level="input", reason=f"input blocked: prompt is {v_in.describe()}"
+                )
                 if progress:
                     progress(1)
             elif action in ("caution", "regenerate"):
@@ -106,7 +108,11 @@ class GuardrailPipeline:
 
         pending = [s for s in states if s.decision is None]
         while pending:
-            outs = self.backend.generate([s.chat for s in pending], params, images=[s.image for s in pending] if any(s.image is not None for s in pending) else None)
+            outs = self.backend.generate(
+                [s.chat for s in pending],
+                params,
+                images=[s.image for s in pending] if any(s.image is not None for s in pending) else None,
+            )
             verdicts = self.guard.classify_batch([(s.prompt, o, s.image) for s, o in zip(pending, outs)])
             still: list[_State] = []
             for s, out, v in zip(pending, outs, verdicts):
@@ -122,14 +128,25 @@ class GuardrailPipeline:
                         why.append("generated with safety guidance (prompt was " + s.v_in.describe() + ")")
                     if action == "caution":
                         why.append("caution added")
-                    s.decision = self._decision("transform" if changed else "allow", "; ".join(why), v, s, text, "output")
+                    s.decision = self._decision(
+                        "transform" if changed else "allow", "; ".join(why), v, s, text, "output"
+                    )
                 elif action == "block":
                     s.decision = self._fallback(s, v, level="output", reason=f"answer blocked: {v.describe()}")
                 elif s.round >= self.max_rounds:
-                    s.decision = self._fallback(s, v, level="fallback", reason=f"still unsafe after {s.round} regeneration round(s): {v.describe()}")
+                    s.decision = self._fallback(
+                        s,
+                        v,
+                        level="fallback",
+                        reason=f"still unsafe after {s.round} regeneration round(s): {v.describe()}",
+                    )
                 else:  # regenerate with the verdict as feedback
                     s.round += 1
-                    base = with_system_note(s.original, self.policy.guidance_text(s.v_in)) if s.guided else list(s.original)
+                    base = (
+                        with_system_note(s.original, self.policy.guidance_text(s.v_in))
+                        if s.guided
+                        else list(s.original)
+                    )
                     s.chat = with_system_note(base, self.policy.feedback_text(v))
                     still.append(s)
                     continue
@@ -184,5 +201,7 @@ class GuardrailPipeline:
         )
 
     # -------------------------------------------------------------------------------------------- streaming
-    def stream(self, messages: Messages, params: Optional[GenerationParams] = None, check_every: int = 64) -> GuardedStream:
+    def stream(
+        self, messages: Messages, params: Optional[GenerationParams] = None, check_every: int = 64
+    ) -> GuardedStream:
         return GuardedStream(self, messages, params or self.params, check_every)

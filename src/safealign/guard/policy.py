@@ -32,8 +32,12 @@ class Policy:
     name: str = "default"
     unsafe_threshold: float = 0.5
     max_rounds: int = 5
-    input: dict[str, str] = field(default_factory=lambda: {"safe": "allow", "minor": "allow", "moderate": "regenerate", "severe": "block"})
-    output: dict[str, str] = field(default_factory=lambda: {"safe": "allow", "minor": "caution", "moderate": "regenerate", "severe": "regenerate"})
+    input: dict[str, str] = field(
+        default_factory=lambda: {"safe": "allow", "minor": "allow", "moderate": "regenerate", "severe": "block"}
+    )
+    output: dict[str, str] = field(
+        default_factory=lambda: {"safe": "allow", "minor": "caution", "moderate": "regenerate", "severe": "regenerate"}
+    )
     categories: dict[str, dict[str, str]] = field(default_factory=dict)
     caution_text: str = "Note: parts of this topic can be risky; please use this information responsibly."
     guidance: str = "A safety check flagged this request as {verdict}. Answer helpfully but safely."

@@ -93,13 +93,29 @@ class GuardedStream:
         scores = {"input_unsafe_prob": round(float(v_in.unsafe_prob), 6)}
         if action == "block":
             text = p.policy.fallback_text(v_in)
-            self.decision = Decision("block", f"input blocked: prompt is {v_in.describe()}", v_in.severity, list(v_in.categories), scores, 0, 0.0, text, "input")
+            self.decision = Decision(
+                "block",
+                f"input blocked: prompt is {v_in.describe()}",
+                v_in.severity,
+                list(v_in.categories),
+                scores,
+                0,
+                0.0,
+                text,
+                "input",
+            )
             yield text
         else:
-            chat = with_system_note(self.messages, p.policy.guidance_text(v_in)) if action in ("caution", "regenerate") else self.messages
+            chat = (
+                with_system_note(self.messages, p.policy.guidance_text(v_in))
+                if action in ("caution", "regenerate")
+                else self.messages
+            )
             st: dict[str, Any] = {}
             parts = []
-            for piece in moderate_stream(p.guard, p.policy, prompt, p.backend.stream(chat, self.params), self.check_every, st):
+            for piece in moderate_stream(
+                p.guard, p.policy, prompt, p.backend.stream(chat, self.params), self.check_every, st
+            ):
                 parts.append(piece)
                 yield piece
             v: Optional[GuardVerdict] = st.get("verdict")
@@ -107,11 +123,31 @@ class GuardedStream:
                 scores["output_unsafe_prob"] = round(float(v.unsafe_prob), 6)
             if st["stopped"]:
                 assert v is not None
-                self.decision = Decision("block", f"stream stopped after {len(st['text'])} chars: {v.describe()}", v.severity, list(v.categories), scores, 0, 0.0, "".join(parts), "output")
+                self.decision = Decision(
+                    "block",
+                    f"stream stopped after {len(st['text'])} chars: {v.describe()}",
+                    v.severity,
+                    list(v.categories),
+                    scores,
+                    0,
+                    0.0,
+                    "".join(parts),
+                    "output",
+                )
             else:
                 changed = st["action"] == "caution" or action != "allow"
                 ref = v if (v is not None and v.is_unsafe) else v_in
-                self.decision = Decision("transform" if changed else "allow", f"streamed answer is {v.describe() if v else 'unchecked'}", ref.severity if ref.is_unsafe else "safe", list(ref.categories) if ref.is_unsafe else [], scores, 0, 0.0, "".join(parts), "output")
+                self.decision = Decision(
+                    "transform" if changed else "allow",
+                    f"streamed answer is {v.describe() if v else 'unchecked'}",
+                    ref.severity if ref.is_unsafe else "safe",
+                    list(ref.categories) if ref.is_unsafe else [],
+                    scores,
+                    0,
+                    0.0,
+                    "".join(parts),
+                    "output",
+                )
         self.decision.latency_ms = (time.perf_counter() - t0) * 1000
         if p.log:
             p.log.write(self.decision, prompt=prompt, stream=True)

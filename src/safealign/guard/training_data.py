@@ -50,7 +50,10 @@ def seed_data() -> dict[str, Any]:
 
 def seed_examples() -> list[GuardExample]:
     seeds = seed_data()
-    out = [GuardExample(h["prompt"], None, True, h.get("severity"), _cats(h.get("category")), "seed") for h in seeds["harmful"]]
+    out = [
+        GuardExample(h["prompt"], None, True, h.get("severity"), _cats(h.get("category")), "seed")
+        for h in seeds["harmful"]
+    ]
     out += [GuardExample(p, None, False, None, None, "seed") for p in seeds["benign"]]
     return out
 
@@ -66,9 +69,22 @@ def augment_responses(examples: Sequence[GuardExample], per_prompt: int = 1, see
         for _ in range(per_prompt):
             out.append(GuardExample(e.prompt, rng.choice(seeds["refusals"]), False, None, None, "augment-refusal"))
             if e.unsafe:
-                out.append(GuardExample(e.prompt, rng.choice(seeds["compliance"]), True, e.severity, e.categories, "augment-compliance"))
+                out.append(
+                    GuardExample(
+                        e.prompt, rng.choice(seeds["compliance"]), True, e.severity, e.categories, "augment-compliance"
+                    )
+                )
             else:
-                out.append(GuardExample(e.prompt, rng.choice(seeds["helpful"] + seeds["compliance"][:1]), False, None, None, "augment-helpful"))
+                out.append(
+                    GuardExample(
+                        e.prompt,
+                        rng.choice(seeds["helpful"] + seeds["compliance"][:1]),
+                        False,
+                        None,
+                        None,
+                        "augment-helpful",
+                    )
+                )
     return out
 
 
@@ -101,7 +117,16 @@ def from_prompt_records(records: Iterable[Any]) -> list[GuardExample]:
         if r.label not in ("harmful", "benign"):
             continue
         cats = _cats(r.category) if r.label == "harmful" else []
-        out.append(GuardExample(r.prompt, None, r.label == "harmful", prior_severity(cats) if r.label == "harmful" else None, cats or None, "prompt_record"))
+        out.append(
+            GuardExample(
+                r.prompt,
+                None,
+                r.label == "harmful",
+                prior_severity(cats) if r.label == "harmful" else None,
+                cats or None,
+                "prompt_record",
+            )
+        )
     return out
 
 
@@ -145,7 +170,9 @@ def read_labelled_file(path: str | Path) -> list[GuardExample]:
                 except (TypeError, ValueError):
                     sev = {"minor": 1, "moderate": 2, "severe": 3}.get(str(raw).lower())
                 if sev not in (1, 2, 3):
-                    raise DataError(f"severity must be 1..3 or minor/moderate/severe, got {raw!r}", str(path), n, "severity")
+                    raise DataError(
+                        f"severity must be 1..3 or minor/moderate/severe, got {raw!r}", str(path), n, "severity"
+                    )
         out.append(GuardExample(prompt, response, unsafe, sev, cats or None, str(path.name)))
     return out
 

@@ -33,9 +33,99 @@ _NUMBERED = re.compile(r"^\s*(\d+)[.)]\s+\S")
 
 # Frequent function words; a text is in the language whose list it hits most (ties and no hits: unknown).
 _STOPWORDS = {
-    "en": {"the", "and", "is", "are", "of", "to", "in", "it", "that", "you", "with", "for", "this", "be", "on", "your", "can", "a", "an", "or", "not", "was", "as", "have", "what", "how", "if"},
-    "fr": {"le", "la", "les", "et", "est", "sont", "de", "des", "du", "un", "une", "que", "qui", "pour", "dans", "avec", "vous", "nous", "il", "elle", "ce", "cette", "pas", "sur", "au", "aux", "votre", "mais", "ou", "je", "en"},
-    "es": {"el", "la", "los", "las", "y", "es", "son", "de", "del", "un", "una", "que", "para", "en", "con", "por", "usted", "se", "no", "su", "al", "lo", "como", "pero", "más", "muy", "tu", "yo", "o"},
+    "en": {
+        "the",
+        "and",
+        "is",
+        "are",
+        "of",
+        "to",
+        "in",
+        "it",
+        "that",
+        "you",
+        "with",
+        "for",
+        "this",
+        "be",
+        "on",
+        "your",
+        "can",
+        "a",
+        "an",
+        "or",
+        "not",
+        "was",
+        "as",
+        "have",
+        "what",
+        "how",
+        "if",
+    },
+    "fr": {
+        "le",
+        "la",
+        "les",
+        "et",
+        "est",
+        "sont",
+        "de",
+        "des",
+        "du",
+        "un",
+        "une",
+        "que",
+        "qui",
+        "pour",
+        "dans",
+        "avec",
+        "vous",
+        "nous",
+        "il",
+        "elle",
+        "ce",
+        "cette",
+        "pas",
+        "sur",
+        "au",
+        "aux",
+        "votre",
+        "mais",
+        "ou",
+        "je",
+        "en",
+    },
+    "es": {
+        "el",
+        "la",
+        "los",
+        "las",
+        "y",
+        "es",
+        "son",
+        "de",
+        "del",
+        "un",
+        "una",
+        "que",
+        "para",
+        "en",
+        "con",
+        "por",
+        "usted",
+        "se",
+        "no",
+        "su",
+        "al",
+        "lo",
+        "como",
+        "pero",
+        "más",
+        "muy",
+        "tu",
+        "yo",
+        "o",
+    },
 }
 LANGUAGE_NAMES = {"en": "English", "fr": "French", "es": "Spanish"}
 
@@ -227,10 +317,13 @@ def describe_constraint(c: Constraint) -> str:
         return f"Write at least {_param(c, 'n', 'min')} words."
     if t == "bullet_count":
         if c.get("min") is not None or c.get("max") is not None:
-            return f"Answer as a bulleted list of {c.get('min', 1)} to {c.get('max', 'any number of')} bullets starting with '- '."
+            return (f"Answer as a bulleted list of {c.get('min', 1)} to {c.get('max', 'any number of')} bullets "
+                    "starting with '- '.")
         return f"Answer as exactly {_param(c, 'n', 'count', default=3)} bullet points, each starting with '- '."
     if t == "numbered_list":
-        return f"Answer as a numbered list (1., 2., ...) with at least {_param(c, 'n', 'min', 'count', default=2)} items."
+        return (
+            f"Answer as a numbered list (1., 2., ...) with at least {_param(c, 'n', 'min', 'count', default=2)} items."
+        )
     if t == "json_output":
         keys = c.get("keys")
         return "Reply with valid JSON only" + (f" with the keys {', '.join(keys)}." if keys else ".")
@@ -252,7 +345,9 @@ def describe_constraint(c: Constraint) -> str:
     raise AssertionError(t)  # pragma: no cover
 
 
-def evaluate_adherence(backend: Any, records: list[Any], params: Any = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def evaluate_adherence(
+    backend: Any, records: list[Any], params: Any = None
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Answer each record's (system, prompt) with ``backend`` and score the answers against ``record.constraints``.
 
     Returns (report from :func:`adherence_score`, per-row dicts with system, prompt, response, checks).
@@ -262,12 +357,22 @@ def evaluate_adherence(backend: Any, records: list[Any], params: Any = None) -> 
 
     recs = [r for r in records if getattr(r, "constraints", None)]
     params = params or GenerationParams(max_new_tokens=128, temperature=0.0)
-    chats = [([{"role": "system", "content": r.system}] if r.system else []) + [{"role": "user", "content": r.prompt}] for r in recs]
+    chats = [
+        ([{"role": "system", "content": r.system}] if r.system else []) + [{"role": "user", "content": r.prompt}]
+        for r in recs
+    ]
     responses = backend.generate(chats, params) if chats else []
     cons = [list(r.constraints) for r in recs]
     report = adherence_score(responses, cons)
     rows = [
-        {"id": getattr(r, "id", None), "system": r.system, "prompt": r.prompt, "response": resp, "constraints": c, "checks": check_adherence(resp, c)}
+        {
+            "id": getattr(r, "id", None),
+            "system": r.system,
+            "prompt": r.prompt,
+            "response": resp,
+            "constraints": c,
+            "checks": check_adherence(resp, c),
+        }
         for r, resp, c in zip(recs, responses, cons)
     ]
     return report, rows

@@ -63,7 +63,9 @@ def load_instructions(path: str | Path, field: Optional[str] = None) -> list[str
     for i, row in iter_json_rows(p):
         key = field or next((k for k in _INSTRUCTION_FIELDS if k in row), None)
         if key is None or key not in row:
-            raise DataError(f"no instruction field (tried {field or ', '.join(_INSTRUCTION_FIELDS)})", file=str(p), row=i)
+            raise DataError(
+                f"no instruction field (tried {field or ', '.join(_INSTRUCTION_FIELDS)})", file=str(p), row=i
+            )
         val = row[key]
         if isinstance(val, list):
             val = val[0] if val else ""
@@ -81,7 +83,11 @@ def _prefs(row: dict[str, Any], file: str, i: int) -> list[Preference]:
     for p in row.get("preference_set") or []:
         if not isinstance(p, dict):
             raise DataError("preference_set entries must be objects", file=file, row=i, field="preference_set")
-        out.append(Preference(p.get("dimension", ""), p.get("subdimension", ""), p.get("preference", ""), p.get("description", "")))
+        out.append(
+            Preference(
+                p.get("dimension", ""), p.get("subdimension", ""), p.get("preference", ""), p.get("description", "")
+            )
+        )
     return out
 
 
@@ -139,7 +145,9 @@ def load_system_examples(spec: str) -> list[SystemExample]:
             resp = _last_assistant(row["chosen"], spec, i, "chosen")
         else:
             raise DataError("missing", file=spec, row=i, field="output")
-        ex = SystemExample(system, prompt, resp, _prefs(row, spec, i), id=row.get("id"), main_source=row.get("main_source"))
+        ex = SystemExample(
+            system, prompt, resp, _prefs(row, spec, i), id=row.get("id"), main_source=row.get("main_source")
+        )
         ex.constraints = row.get("constraints") or []  # type: ignore[attr-defined]
         out.append(ex)
     return out
@@ -157,7 +165,9 @@ def load_system_pairs(spec: str) -> list[SystemPair]:
         system, prompt = str(_need(row, "system", spec, i)), str(_need(row, "prompt", spec, i))
         chosen = _last_assistant(_need(row, "chosen", spec, i), spec, i, "chosen")
         rejected = _last_assistant(_need(row, "rejected", spec, i), spec, i, "rejected")
-        pair = SystemPair(system, prompt, chosen, rejected, _prefs(row, spec, i), id=row.get("id"), main_source=row.get("main_source"))
+        pair = SystemPair(
+            system, prompt, chosen, rejected, _prefs(row, spec, i), id=row.get("id"), main_source=row.get("main_source")
+        )
         pair.constraints = row.get("constraints") or []  # type: ignore[attr-defined]
         out.append(pair)
     return out
@@ -182,10 +192,17 @@ def load_rubric_items(spec: str) -> list[RubricItem]:
             try:
                 rubrics.append(Rubric(str(r["criteria"]), {int(k): str(v) for k, v in r["score_descriptions"].items()}))
             except (KeyError, TypeError, ValueError, AttributeError):
-                raise DataError("each rubric needs 'criteria' and 'score_descriptions' {1..5}", file=spec, row=i, field="rubrics") from None
+                raise DataError(
+                    "each rubric needs 'criteria' and 'score_descriptions' {1..5}", file=spec, row=i, field="rubrics"
+                ) from None
         out.append(
             RubricItem(
-                str(_need(row, "system", spec, i)), str(_need(row, "prompt", spec, i)), str(row.get("reference_answer", "")), rubrics, _prefs(row, spec, i), id=row.get("id")
+                str(_need(row, "system", spec, i)),
+                str(_need(row, "prompt", spec, i)),
+                str(row.get("reference_answer", "")),
+                rubrics,
+                _prefs(row, spec, i),
+                id=row.get("id"),
             )
         )
     return out
@@ -196,7 +213,9 @@ def as_example(rec: Any) -> SystemExample:
     if isinstance(rec, SystemExample):
         return rec
     if isinstance(rec, SystemPair):
-        ex = SystemExample(rec.system, rec.prompt, rec.chosen, rec.preference_set, id=rec.id, main_source=rec.main_source)
+        ex = SystemExample(
+            rec.system, rec.prompt, rec.chosen, rec.preference_set, id=rec.id, main_source=rec.main_source
+        )
         ex.constraints = constraints_of(rec)  # type: ignore[attr-defined]
         return ex
     raise DataError(f"expected system-message records, got {type(rec).__name__}")
@@ -217,7 +236,13 @@ def load_prompt_records(spec: str) -> list[PromptRecord]:
         return [r if isinstance(r, PromptRecord) else _prompt_from(r) for r in ext(spec).records]
     out = []
     for i, row in iter_json_rows(spec):
-        rec = PromptRecord(str(_need(row, "prompt", spec, i)), row.get("system"), category=row.get("category"), label=row.get("label"), id=row.get("id"))
+        rec = PromptRecord(
+            str(_need(row, "prompt", spec, i)),
+            row.get("system"),
+            category=row.get("category"),
+            label=row.get("label"),
+            id=row.get("id"),
+        )
         rec.constraints = row.get("constraints") or []  # type: ignore[attr-defined]
         out.append(rec)
     return out

@@ -38,10 +38,18 @@ from safealign.train.trl_runner import (
 class JanusTrainConfig(TRLTrainConfig):
     """Fields shared by SFT, DPO and ORPO on system-message data."""
 
-    output_dir: str = help_field("runs/janus", "Where the trained model (merged when LoRA) and metrics.json are written.")
-    data: str = help_field("demo:system_train", "Training data: 'demo:<name>' or a Multifaceted-Collection(-DPO) JSONL file.")
+    output_dir: str = help_field(
+        "runs/janus", "Where the trained model (merged when LoRA) and metrics.json are written."
+    )
+    data: str = help_field(
+        "demo:system_train", "Training data: 'demo:<name>' or a Multifaceted-Collection(-DPO) JSONL file."
+    )
     max_examples: Optional[int] = help_field(None, "Use at most N training rows (after shuffling with the seed).")
-    attack_prompts: Optional[str] = help_field(None, "Optional harmful prompts (.txt/.json/.jsonl/.csv) wrapped in attack system messages; adds 'styled refusal' examples.")
+    attack_prompts: Optional[str] = help_field(
+        None,
+        "Optional harmful prompts (.txt/.json/.jsonl/.csv) wrapped in attack system messages; adds 'styled refusal' "
+        "examples.",
+    )
     attack_pairs_per_prompt: int = help_field(1, "Attack framings per harmful prompt when --attack-prompts is set.")
 
 
@@ -49,7 +57,9 @@ class JanusTrainConfig(TRLTrainConfig):
 class SFTTrainConfig(JanusTrainConfig):
     """Supervised fine-tuning on system-message data."""
 
-    output_dir: str = help_field("runs/janus-sft", "Where the trained model (merged when LoRA) and metrics.json are written.")
+    output_dir: str = help_field(
+        "runs/janus-sft", "Where the trained model (merged when LoRA) and metrics.json are written."
+    )
     learning_rate: float = help_field(2e-4, "Peak learning rate (paper, full 7B fine-tuning: 5e-6; LoRA needs more).")
 
 
@@ -58,9 +68,15 @@ class PreferenceTrainConfig(JanusTrainConfig):
     """DPO or ORPO on system-message preference pairs."""
 
     method: Literal["dpo", "orpo"] = help_field("dpo", "dpo or orpo.")
-    output_dir: str = help_field("runs/janus-dpo", "Where the trained model (merged when LoRA) and metrics.json are written.")
-    learning_rate: float = help_field(5e-5, "Peak learning rate (paper, full 7B: DPO 5e-7; LoRA on small models needs more).")
-    beta: float = help_field(0.1, "DPO: KL strength beta. ORPO: weight of the odds-ratio term (the paper's alpha/lambda, 0.1).")
+    output_dir: str = help_field(
+        "runs/janus-dpo", "Where the trained model (merged when LoRA) and metrics.json are written."
+    )
+    learning_rate: float = help_field(
+        5e-5, "Peak learning rate (paper, full 7B: DPO 5e-7; LoRA on small models needs more)."
+    )
+    beta: float = help_field(
+        0.1, "DPO: KL strength beta. ORPO: weight of the odds-ratio term (the paper's alpha/lambda, 0.1)."
+    )
 
 
 # ----------------------------------------------------------------------------------------------- data
@@ -72,8 +88,10 @@ def chat_prompt(system: Optional[str], prompt: str) -> list[dict[str, str]]:
 
 def _attack_pairs(cfg: JanusTrainConfig, given: Optional[Sequence[SystemPair]]) -> list[SystemPair]:
     if given is None and cfg.attack_prompts:
-        raise ConfigError("attack_prompts is set but no attack pairs were given: pass "
-                          "attack_pairs=safealign.pluralistic.attacks.attack_pairs_for(cfg) (the CLI does)")
+        raise ConfigError(
+            "attack_prompts is set but no attack pairs were given: pass "
+            "attack_pairs=safealign.pluralistic.attacks.attack_pairs_for(cfg) (the CLI does)"
+        )
     return list(given or [])
 
 
@@ -87,19 +105,27 @@ def sft_rows(cfg: JanusTrainConfig, attack_pairs: Optional[Sequence[SystemPair]]
     """Conversational prompt/completion rows (system turn included) from ``cfg.data`` (+ the attack refusals)."""
     examples = [as_example(e) for e in load_system_examples(cfg.data)]
     examples += [as_example(p) for p in _attack_pairs(cfg, attack_pairs)]
-    rows = [{"prompt": chat_prompt(e.system, e.prompt), "completion": [{"role": "assistant", "content": e.response}]}
-            for e in examples if e.response.strip()]
+    rows = [
+        {"prompt": chat_prompt(e.system, e.prompt), "completion": [{"role": "assistant", "content": e.response}]}
+        for e in examples
+        if e.response.strip()
+    ]
     if not rows:
         raise ConfigError(f"no training rows in {cfg.data}")
     return _shuffle_cap(rows, cfg)
 
 
-def preference_rows(cfg: PreferenceTrainConfig, attack_pairs: Optional[Sequence[SystemPair]] = None) -> list[dict[str, Any]]:
+def preference_rows(
+    cfg: PreferenceTrainConfig, attack_pairs: Optional[Sequence[SystemPair]] = None
+) -> list[dict[str, Any]]:
     """Conversational preference rows from ``cfg.data`` (+ the attack refusals); identical answers are dropped."""
     pairs = list(load_system_pairs(cfg.data)) + _attack_pairs(cfg, attack_pairs)
     rows = [
-        {"prompt": chat_prompt(p.system, p.prompt), "chosen": [{"role": "assistant", "content": p.chosen}],
-         "rejected": [{"role": "assistant", "content": p.rejected}]}
+        {
+            "prompt": chat_prompt(p.system, p.prompt),
+            "chosen": [{"role": "assistant", "content": p.chosen}],
+            "rejected": [{"role": "assistant", "content": p.rejected}],
+        }
         for p in pairs
         if p.chosen.strip() and p.rejected.strip() and p.chosen.strip() != p.rejected.strip()
     ]
@@ -111,8 +137,9 @@ def preference_rows(cfg: PreferenceTrainConfig, attack_pairs: Optional[Sequence[
 # ------------------------------------------------------------------------------------------- training
 
 
-def train_sft(cfg: SFTTrainConfig, model: Any = None, tokenizer: Any = None,
-              attack_pairs: Optional[Sequence[SystemPair]] = None) -> Path:
+def train_sft(
+    cfg: SFTTrainConfig, model: Any = None, tokenizer: Any = None, attack_pairs: Optional[Sequence[SystemPair]] = None
+) -> Path:
     """Fine-tune on (system, prompt) -> answer; returns the output folder. ``model``/``tokenizer`` override loading
     ``cfg.model`` (tests pass tiny in-memory models)."""
     from datasets import Dataset
@@ -122,16 +149,30 @@ def train_sft(cfg: SFTTrainConfig, model: Any = None, tokenizer: Any = None,
     if model is None:
         model, tokenizer = load_policy(cfg)
     tokenizer.padding_side = "right"
-    args = SFTConfig(**trainer_kwargs(cfg, cfg.learning_rate), max_length=cfg.max_length, packing=False,
-                     completion_only_loss=True, dataset_num_proc=None)
-    trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer,
-                         peft_config=peft_config(cfg))
+    args = SFTConfig(
+        **trainer_kwargs(cfg, cfg.learning_rate),
+        max_length=cfg.max_length,
+        packing=False,
+        completion_only_loss=True,
+        dataset_num_proc=None,
+    )
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=Dataset.from_list(rows),
+        processing_class=tokenizer,
+        peft_config=peft_config(cfg),
+    )
     seconds, resumed_from = train_resumable(trainer, cfg)
     return save_trained(trainer, tokenizer, cfg, "sft", len(rows), seconds, resumed_from)
 
 
-def train_preference(cfg: PreferenceTrainConfig, model: Any = None, tokenizer: Any = None,
-                     attack_pairs: Optional[Sequence[SystemPair]] = None) -> Path:
+def train_preference(
+    cfg: PreferenceTrainConfig,
+    model: Any = None,
+    tokenizer: Any = None,
+    attack_pairs: Optional[Sequence[SystemPair]] = None,
+) -> Path:
     """Train with DPO or ORPO; returns the output folder (merged model + tokenizer + metrics.json)."""
     from datasets import Dataset
 
@@ -148,7 +189,13 @@ def train_preference(cfg: PreferenceTrainConfig, model: Any = None, tokenizer: A
         import copy
 
         kw["ref_model"] = copy.deepcopy(model).eval().requires_grad_(False)
-    trainer = TrainerCls(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer,
-                         peft_config=peft_config(cfg), **kw)
+    trainer = TrainerCls(
+        model=model,
+        args=args,
+        train_dataset=Dataset.from_list(rows),
+        processing_class=tokenizer,
+        peft_config=peft_config(cfg),
+        **kw,
+    )
     seconds, resumed_from = train_resumable(trainer, cfg)
     return save_trained(trainer, tokenizer, cfg, cfg.method, len(rows), seconds, resumed_from)

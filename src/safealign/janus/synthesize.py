@@ -38,13 +38,23 @@ SFT_FILE, DPO_FILE, DONE_FILE = "sft.jsonl", "dpo.jsonl", "done.txt"
 class SynthesisConfig(BaseConfig):
     """Synthesize system-message data (Janus): preference sets -> system messages -> teacher answers -> SFT + DPO."""
 
-    instructions: str = help_field("", "Instructions: .txt (one per line), .json/.jsonl/.csv (field 'instruction'/'prompt'/...).")
+    instructions: str = help_field(
+        "", "Instructions: .txt (one per line), .json/.jsonl/.csv (field 'instruction'/'prompt'/...)."
+    )
     output_dir: str = help_field("runs/janus-data", "Folder for sft.jsonl, dpo.jsonl, done.txt, summary.json.")
-    teacher: str = help_field("default", "Teacher model: 'default', a hub id or a path; the model name when --teacher-url is set.")
-    teacher_url: Optional[str] = help_field(None, "Base URL of an OpenAI-compatible endpoint (e.g. http://127.0.0.1:8000/v1).")
+    teacher: str = help_field(
+        "default", "Teacher model: 'default', a hub id or a path; the model name when --teacher-url is set."
+    )
+    teacher_url: Optional[str] = help_field(
+        None, "Base URL of an OpenAI-compatible endpoint (e.g. http://127.0.0.1:8000/v1)."
+    )
     api_key_env: str = help_field("OPENAI_API_KEY", "Environment variable holding the endpoint's API key.")
-    systems_per_instruction: int = help_field(3, "System messages (preference sets) per instruction (the paper uses 3).")
-    constraints: bool = help_field(True, "State the checkable constraints of the sampled preferences in the system message.")
+    systems_per_instruction: int = help_field(
+        3, "System messages (preference sets) per instruction (the paper uses 3)."
+    )
+    constraints: bool = help_field(
+        True, "State the checkable constraints of the sampled preferences in the system message."
+    )
     taxonomy: list[str] = help_field([], "Extra taxonomy YAML files extending the built-in one (comma-separated).")
     instruction_field: Optional[str] = help_field(None, "Field holding the instruction in JSON/JSONL/CSV input.")
     max_instructions: Optional[int] = help_field(None, "Use only the first N unique instructions.")
@@ -75,7 +85,9 @@ def instruction_key(instruction: str) -> str:
     return hashlib.sha256(normalise_instruction(instruction).encode()).hexdigest()[:16]
 
 
-def plan_systems(instruction: str, taxonomy: Taxonomy, n: int, seed: int = 0, with_constraints: bool = True, max_tries: int = 100) -> list[PlannedSystem]:
+def plan_systems(
+    instruction: str, taxonomy: Taxonomy, n: int, seed: int = 0, with_constraints: bool = True, max_tries: int = 100
+) -> list[PlannedSystem]:
     """``n`` distinct system messages for one instruction, deterministic in (seed, instruction)."""
     rng = _rng_for(seed, instruction)
     out: list[PlannedSystem] = []
@@ -177,7 +189,11 @@ def synthesize(
     for start in range(0, len(todo), max(1, chunk_size)):
         chunk = todo[start : start + chunk_size]
         plans = [plan_systems(ins, taxonomy, n_systems, seed, with_constraints) for ins in chunk]
-        chats = [[{"role": "system", "content": s.system}, {"role": "user", "content": ins}] for ins, plan in zip(chunk, plans) for s in plan]
+        chats = [
+            [{"role": "system", "content": s.system}, {"role": "user", "content": ins}]
+            for ins, plan in zip(chunk, plans)
+            for s in plan
+        ]
         answers = iter(teacher.generate(chats, params))
         for ins, plan in zip(chunk, plans):
             golds = [next(answers) for _ in plan]
@@ -185,7 +201,20 @@ def synthesize(
             rng = _rng_for(seed + 1, ins)
             for k, (s, gold) in enumerate(zip(plan, golds)):
                 extra = {"constraints": s.constraints} if with_constraints else {}
-                sft_lines.append(json.dumps({"main_source": source, "original_source": original_source, "preference_set": _pref_dicts(s.preference_set), "system": s.system, "prompt": ins, "output": gold, **extra}, ensure_ascii=False))
+                sft_lines.append(
+                    json.dumps(
+                        {
+                            "main_source": source,
+                            "original_source": original_source,
+                            "preference_set": _pref_dicts(s.preference_set),
+                            "system": s.system,
+                            "prompt": ins,
+                            "output": gold,
+                            **extra,
+                        },
+                        ensure_ascii=False,
+                    )
+                )
                 if len(plan) < 2:
                     continue
                 j = pick_rejected(k, len(plan), rng)
@@ -195,7 +224,10 @@ def synthesize(
                 dpo_lines.append(
                     json.dumps(
                         {
-                            "main_source": source, "original_source": original_source, "system": s.system, "prompt": ins,
+                            "main_source": source,
+                            "original_source": original_source,
+                            "system": s.system,
+                            "prompt": ins,
                             "chosen": [{"content": ins, "role": "user"}, {"content": gold, "role": "assistant"}],
                             "rejected": [{"content": ins, "role": "user"}, {"content": golds[j], "role": "assistant"}],
                             **extra,
@@ -245,7 +277,13 @@ def run_synthesis(cfg: SynthesisConfig) -> dict[str, Any]:
         unique = unique[: cfg.max_instructions]
     taxonomy = load_taxonomy(*cfg.taxonomy)
     teacher = make_backend(
-        cfg.teacher, cfg.teacher_url, os.environ.get(cfg.api_key_env), cfg.concurrency, cfg.max_retries, cfg.requests_per_second, cfg.batch_size
+        cfg.teacher,
+        cfg.teacher_url,
+        os.environ.get(cfg.api_key_env),
+        cfg.concurrency,
+        cfg.max_retries,
+        cfg.requests_per_second,
+        cfg.batch_size,
     )
     with progress_bar(len(unique), "synthesize") as advance:
         summary = synthesize(

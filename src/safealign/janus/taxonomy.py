@@ -6,7 +6,8 @@ background_knowledge, informativeness, harmlessness). Users extend it with YAML 
 
     style:
       tone:
-        - {preference: pirate voice, description: "Talks like a pirate.", constraints: [{type: ends_with, text: "Arr!"}]}
+        - {preference: pirate voice, description: "Talks like a pirate.",
+           constraints: [{type: ends_with, text: "Arr!"}]}
 
 Everything here is deterministic under a seed: the same seed gives the same preference sets and the same text.
 """
@@ -76,19 +77,26 @@ class Taxonomy:
                         cons = [validate_constraint(dict(c)) for c in p.get("constraints") or []]
                     except Exception as e:  # DataError from validation, TypeError from a non-mapping
                         raise ConfigError(f"{source}: {dim}.{sub}[{i}]: {e}") from None
-                    entry = TaxonomyEntry(Preference(str(dim), str(sub), str(p["preference"]), str(p.get("description", ""))), cons)
+                    entry = TaxonomyEntry(
+                        Preference(str(dim), str(sub), str(p["preference"]), str(p.get("description", ""))), cons
+                    )
                     bucket[:] = [e for e in bucket if e.preference.preference != entry.preference.preference]
                     bucket.append(entry)
         return self
 
     def constraints_for(self, preference_set: Iterable[Preference]) -> list[Constraint]:
-        index = {(e.preference.dimension, e.preference.subdimension, e.preference.preference): e.constraints for e in self.entries()}
+        index = {
+            (e.preference.dimension, e.preference.subdimension, e.preference.preference): e.constraints
+            for e in self.entries()
+        }
         out: list[Constraint] = []
         for p in preference_set:
             out.extend(index.get((p.dimension, p.subdimension, p.preference), []))
         return out
 
-    def sample_preference_set(self, rng: random.Random, with_constraints: Optional[bool] = None, max_tries: int = 200) -> list[Preference]:
+    def sample_preference_set(
+        self, rng: random.Random, with_constraints: Optional[bool] = None, max_tries: int = 200
+    ) -> list[Preference]:
         """One preference per dimension (uniform over subdimensions, then preferences), with no conflicting constraints.
 
         ``with_constraints``: True = only sets with at least one checkable constraint; False = only sets without;
@@ -172,7 +180,11 @@ _AUDIENCE = {
 _DIM_FRAMES = {
     "style": ("Style: {d}", "In terms of style, the user prefers this: {d}", "Write with this style in mind: {d}"),
     "background_knowledge": ("The user's background: {d}", "Keep the user's knowledge in mind: {d}"),
-    "informativeness": ("Content: {d}", "For the content of the answer: {d}", "What the user values in the content: {d}"),
+    "informativeness": (
+        "Content: {d}",
+        "For the content of the answer: {d}",
+        "What the user values in the content: {d}",
+    ),
     "harmlessness": ("Values: {d}", "Always remember: {d}", "Be responsible: {d}"),
 }
 
@@ -199,7 +211,13 @@ def verbalize(preference_set: list[Preference], seed: int = 0, constraints: Opti
     for p in preference_set:
         desc = p.description or p.preference
         frames = _DIM_FRAMES.get(p.dimension, ("{d}",))
-        parts.append(_sentence(rng.choice(frames).format(d=desc[0].lower() + desc[1:] if desc[:1].isupper() and not desc[:2].isupper() else desc)))
+        parts.append(
+            _sentence(
+                rng.choice(frames).format(
+                    d=desc[0].lower() + desc[1:] if desc[:1].isupper() and not desc[:2].isupper() else desc
+                )
+            )
+        )
     for c in constraints or []:
         parts.append(describe_constraint(c))
     return " ".join(parts)

@@ -22,7 +22,9 @@ def tokenizer_of(processing_class: Any) -> Any:
     return processing_class.tokenizer if is_processor(processing_class) else processing_class
 
 
-def build_messages(prompt: str, response: Optional[str], system: Optional[str] = None, with_image: bool = False) -> list[dict[str, Any]]:
+def build_messages(
+    prompt: str, response: Optional[str], system: Optional[str] = None, with_image: bool = False
+) -> list[dict[str, Any]]:
     """The conversation a score model reads: [system?, user (+ image part), assistant?]."""
     msgs: list[dict[str, Any]] = []
     if system:
@@ -36,9 +38,13 @@ def build_messages(prompt: str, response: Optional[str], system: Optional[str] =
     return msgs
 
 
-def render(processing_class: Any, prompt: str, response: Optional[str], system: Optional[str] = None, with_image: bool = False) -> str:
+def render(
+    processing_class: Any, prompt: str, response: Optional[str], system: Optional[str] = None, with_image: bool = False
+) -> str:
     templ = processing_class if is_processor(processing_class) else tokenizer_of(processing_class)
-    return templ.apply_chat_template(build_messages(prompt, response, system, with_image), tokenize=False, add_generation_prompt=False)
+    return templ.apply_chat_template(
+        build_messages(prompt, response, system, with_image), tokenize=False, add_generation_prompt=False
+    )
 
 
 def encode_conversations(
@@ -68,7 +74,14 @@ def encode_conversations(
             pics = [img.convert("RGB") if hasattr(img, "convert") else img for img, u in zip(images, use_img) if u]
             enc = processing_class(text=texts, images=pics, padding=True, return_tensors="pt")
         else:
-            enc = tok(texts, padding=True, truncation=True, max_length=max_length, add_special_tokens=False, return_tensors="pt")
+            enc = tok(
+                texts,
+                padding=True,
+                truncation=True,
+                max_length=max_length,
+                add_special_tokens=False,
+                return_tensors="pt",
+            )
     finally:
         tok.padding_side, tok.truncation_side = old_side, old_trunc
     out = {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}

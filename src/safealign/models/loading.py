@@ -106,7 +106,8 @@ def _check_hub_model(repo_id: str) -> None:
 
 def _hub_error(name: str, err: Exception) -> ModelNotFoundError:
     return ModelNotFoundError(
-        f"model '{name}' not found locally and could not be fetched (offline?): {type(err).__name__}: {str(err).splitlines()[0][:200]}"
+        f"model '{name}' not found locally and could not be fetched (offline?): {type(err).__name__}: "
+        f"{str(err).splitlines()[0][:200]}"
     )
 
 
@@ -146,6 +147,9 @@ def load_causal_lm(name_or_path: str | None = None, dtype: torch.dtype | None = 
 
 
 def load_model_and_tokenizer(
-    name_or_path: str | None = None, dtype: torch.dtype | None = None, device: str | None = None, padding_side: str = "left"
+    name_or_path: str | None = None,
+    dtype: torch.dtype | None = None,
+    device: str | None = None,
+    padding_side: str = "left",
 ) -> tuple[Any, Any]:
     return load_causal_lm(name_or_path, dtype, device), load_tokenizer(name_or_path, padding_side)

@@ -113,7 +113,9 @@ class ScoreModel(nn.Module):
         with atomic_dir(path) as tmp:
             self.write_into(tmp, processing_class)
 
-    def write_into(self, folder: str | Path, processing_class: Any = None, state_dict: Optional[dict[str, torch.Tensor]] = None) -> None:
+    def write_into(
+        self, folder: str | Path, processing_class: Any = None, state_dict: Optional[dict[str, torch.Tensor]] = None
+    ) -> None:
         """Write the model files into an existing folder (non-atomic; :meth:`save_pretrained` wraps it).
         ``state_dict``: this model's full weights (``backbone.*``, ``head.*``) to write instead of the parameters it
         holds, e.g. gathered from shards (FSDP / ZeRO-3)."""
@@ -123,22 +125,29 @@ class ScoreModel(nn.Module):
         backbone = self.backbone
         if hasattr(backbone, "merge_and_unload") and hasattr(backbone, "peft_config"):
             if state_dict is not None:
-                raise ValueError("a LoRA backbone is merged before saving, which needs its weights in place, not a state_dict")
+                raise ValueError(
+                    "a LoRA backbone is merged before saving, which needs its weights in place, not a state_dict"
+                )
             backbone = backbone.merge_and_unload()  # a LoRA backbone is saved merged (plain HF weights)
             self.backbone = backbone
         if state_dict is None:
             backbone.save_pretrained(folder)
             head = self.head.state_dict()
         else:
-            backbone.save_pretrained(folder, state_dict={k[len("backbone."):]: v for k, v in state_dict.items() if k.startswith("backbone.")})
-            head = {k[len("head."):]: v for k, v in state_dict.items() if k.startswith("head.")}
+            backbone.save_pretrained(
+                folder,
+                state_dict={k[len("backbone.") :]: v for k, v in state_dict.items() if k.startswith("backbone.")},
+            )
+            head = {k[len("head.") :]: v for k, v in state_dict.items() if k.startswith("head.")}
         save_file({k: v.detach().contiguous().cpu() for k, v in head.items()}, str(folder / HEAD_FILE))
         (folder / SCORE_CONFIG).write_text(json.dumps(asdict(self.score_config), indent=2))
         if processing_class is not None:
             processing_class.save_pretrained(folder)
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, dtype: Optional[torch.dtype] = None, device: Optional[str] = None) -> "ScoreModel":
+    def from_pretrained(
+        cls, path: str | Path, dtype: Optional[torch.dtype] = None, device: Optional[str] = None
+    ) -> "ScoreModel":
         from safetensors.torch import load_file
         from transformers import AutoModel
 
@@ -157,7 +166,9 @@ class ScoreModel(nn.Module):
         return model.eval()
 
     @classmethod
-    def from_backbone(cls, name_or_path: Optional[str], config: Optional[ScoreConfig] = None, dtype: Optional[torch.dtype] = None) -> "ScoreModel":
+    def from_backbone(
+        cls, name_or_path: Optional[str], config: Optional[ScoreConfig] = None, dtype: Optional[torch.dtype] = None
+    ) -> "ScoreModel":
         """A fresh score model (random head) on a pretrained backbone (default model, hub id or path)."""
         from transformers import AutoModel
 
@@ -176,7 +187,9 @@ def position_ids_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
     return (attention_mask.long().cumsum(-1) - 1).clamp_min(0)
 
 
-def load_score_model(path: str | Path, dtype: Optional[torch.dtype] = None, device: Optional[str] = None) -> tuple["ScoreModel", Any]:
+def load_score_model(
+    path: str | Path, dtype: Optional[torch.dtype] = None, device: Optional[str] = None
+) -> tuple["ScoreModel", Any]:
     """(model, processing_class) from a saved score model folder in one call; the tokenizer (text) or processor
     (vision) saved beside it, else the base model's tokenizer."""
     model = ScoreModel.from_pretrained(path, dtype=dtype, device=device)
@@ -232,7 +245,9 @@ def score_texts(
         with torch.no_grad():
             for s in range(0, n, batch_size):
                 sl = slice(s, s + batch_size)
-                batch = encode_conversations(processing_class, prompts[sl], responses[sl], systems[sl], imgs[sl], max_length=max_length)
+                batch = encode_conversations(
+                    processing_class, prompts[sl], responses[sl], systems[sl], imgs[sl], max_length=max_length
+                )
                 batch = {k: v.to(device) for k, v in batch.items()}
                 if "pixel_values" in batch:
                     batch["pixel_values"] = batch["pixel_values"].to(next(model.parameters()).dtype)
@@ -247,7 +262,14 @@ def score_texts(
     return torch.cat(out)
 
 
-def score_pairs(model: "ScoreModel", processing_class: Any, pairs: Sequence[Any], batch_size: int = 8, max_length: int = 1024, progress: Optional[Any] = None) -> torch.Tensor:
+def score_pairs(
+    model: "ScoreModel",
+    processing_class: Any,
+    pairs: Sequence[Any],
+    batch_size: int = 8,
+    max_length: int = 1024,
+    progress: Optional[Any] = None,
+) -> torch.Tensor:
     """Scores of both responses of each SafetyPair: [N, 2] (column i = response i)."""
     prompts, responses, systems, images = [], [], [], []
     for p in pairs:
@@ -256,7 +278,17 @@ def score_pairs(model: "ScoreModel", processing_class: Any, pairs: Sequence[Any]
             responses.append(r)
             systems.append(p.system)
             images.append(p.image)
-    flat = score_texts(model, processing_class, prompts, responses, systems, images, batch_size=batch_size, max_length=max_length, progress=progress)
+    flat = score_texts(
+        model,
+        processing_class,
+        prompts,
+        responses,
+        systems,
+        images,
+        batch_size=batch_size,
+        max_length=max_length,
+        progress=progress,
+    )
     return flat.view(-1, 2)
 
 

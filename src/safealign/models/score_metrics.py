@@ -38,7 +38,11 @@ def _sign_block(scores: list[float], unsafe: list[bool], threshold: float) -> di
     fn = sum((not p) and u for p, u in zip(pred, unsafe))
     tn = sum((not p) and (not u) for p, u in zip(pred, unsafe))
     precision, recall = _ratio(tp, tp + fp), _ratio(tp, tp + fn)
-    f1 = round(2 * precision * recall / (precision + recall), 4) if precision and recall else (0.0 if precision is not None and recall is not None else None)
+    f1 = (
+        round(2 * precision * recall / (precision + recall), 4)
+        if precision and recall
+        else (0.0 if precision is not None and recall is not None else None)
+    )
     return {
         "sign_accuracy": _ratio(tp + tn, len(scores)),
         "unsafe_precision": precision,
@@ -48,7 +52,9 @@ def _sign_block(scores: list[float], unsafe: list[bool], threshold: float) -> di
     }
 
 
-def score_metrics(scores: torch.Tensor, pairs: Sequence[SafetyPair], kind: str = "reward", threshold: float = 0.0) -> dict[str, Any]:
+def score_metrics(
+    scores: torch.Tensor, pairs: Sequence[SafetyPair], kind: str = "reward", threshold: float = 0.0
+) -> dict[str, Any]:
     """Metrics from precomputed scores ``[N, 2]`` (column i = response i of pair i) — pure, testable by hand."""
     s = scores.detach().float().cpu().tolist()
     if len(s) != len(pairs):
@@ -78,7 +84,10 @@ def score_metrics(scores: torch.Tensor, pairs: Sequence[SafetyPair], kind: str =
     for i, p in enumerate(pairs):
         groups[pair_category(p)].append(i)
     for cat, idx in sorted(groups.items()):
-        block: dict[str, Any] = {"n_pairs": len(idx), "pairwise_accuracy": _ratio(sum(primary[i] for i in idx), len(idx))}
+        block: dict[str, Any] = {
+            "n_pairs": len(idx),
+            "pairwise_accuracy": _ratio(sum(primary[i] for i in idx), len(idx)),
+        }
         if is_cost:
             r = [j for j, c in enumerate(resp_cat) if c == cat]
             sb = _sign_block([resp_scores[j] for j in r], [resp_unsafe[j] for j in r], threshold)
@@ -90,8 +99,12 @@ def score_metrics(scores: torch.Tensor, pairs: Sequence[SafetyPair], kind: str =
         name = SEVERITY_NAMES.get(level, str(level))
         pidx = [i for i, p in enumerate(pairs) if max(p.severity) == level]
         r = [j for j, v in enumerate(resp_sev) if v == level]
-        block = {"n_responses": len(r), "mean_score": round(sum(resp_scores[j] for j in r) / len(r), 4) if r else None,
-                 "n_pairs_max_severity": len(pidx), "pairwise_accuracy": _ratio(sum(primary[i] for i in pidx), len(pidx))}
+        block = {
+            "n_responses": len(r),
+            "mean_score": round(sum(resp_scores[j] for j in r) / len(r), 4) if r else None,
+            "n_pairs_max_severity": len(pidx),
+            "pairwise_accuracy": _ratio(sum(primary[i] for i in pidx), len(pidx)),
+        }
         if is_cost and r:
             block["sign_accuracy"] = _ratio(sum((resp_scores[j] > threshold) == resp_unsafe[j] for j in r), len(r))
         by_sev[name] = block
@@ -99,7 +112,14 @@ def score_metrics(scores: torch.Tensor, pairs: Sequence[SafetyPair], kind: str =
     return out
 
 
-def evaluate_score_model(model: Any, processing_class: Any, pairs: Sequence[SafetyPair], kind: Optional[str] = None, batch_size: int = 16, progress: bool = False) -> dict[str, Any]:
+def evaluate_score_model(
+    model: Any,
+    processing_class: Any,
+    pairs: Sequence[SafetyPair],
+    kind: Optional[str] = None,
+    batch_size: int = 16,
+    progress: bool = False,
+) -> dict[str, Any]:
     """Score both responses of every pair with ``model`` and compute :func:`score_metrics`. ``kind`` defaults to
     the model's own (score_config.kind); the threshold is the model's."""
     from safealign.models.score import score_pairs

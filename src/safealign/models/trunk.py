@@ -37,7 +37,9 @@ def decoder_layers(model: nn.Module) -> tuple[nn.Module, nn.ModuleList]:
         lm = getattr(cand, "language_model", None) or cand
         if isinstance(getattr(lm, "layers", None), nn.ModuleList):
             return lm, lm.layers
-    raise ConfigError(f"cannot find the decoder layers of {type(base).__name__} (top-layer training and trunk sharing need them)")
+    raise ConfigError(
+        f"cannot find the decoder layers of {type(base).__name__} (top-layer training and trunk sharing need them)"
+    )
 
 
 @contextmanager
@@ -85,7 +87,9 @@ class CachedTopScorer(nn.Module):
         self.score_model = score_model
         self.k = k
 
-    def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor, position_ids: Optional[torch.Tensor] = None) -> Any:
+    def forward(
+        self, hidden: torch.Tensor, attention_mask: torch.Tensor, position_ids: Optional[torch.Tensor] = None
+    ) -> Any:
         if self.k > 0:
             lm, layers = decoder_layers(self.score_model.backbone)
             pos = position_ids if position_ids is not None else position_ids_from_mask(attention_mask)
@@ -96,10 +100,30 @@ class CachedTopScorer(nn.Module):
 # ------------------------------------------------------------------------------------------ shared trunk
 # settings of a decoder that change what its layers compute without showing in their weights
 _ARCH_KEYS = (
-    "model_type", "hidden_size", "num_attention_heads", "num_key_value_heads", "head_dim", "hidden_act", "rms_norm_eps",
-    "layer_norm_eps", "rope_theta", "rope_scaling", "rope_parameters", "partial_rotary_factor", "attention_bias",
-    "mlp_bias", "sliding_window", "use_sliding_window", "max_window_layers", "layer_types", "attn_logit_softcapping",
-    "query_pre_attn_scalar", "pretraining_tp", "embedding_multiplier", "attention_multiplier", "residual_multiplier",
+    "model_type",
+    "hidden_size",
+    "num_attention_heads",
+    "num_key_value_heads",
+    "head_dim",
+    "hidden_act",
+    "rms_norm_eps",
+    "layer_norm_eps",
+    "rope_theta",
+    "rope_scaling",
+    "rope_parameters",
+    "partial_rotary_factor",
+    "attention_bias",
+    "mlp_bias",
+    "sliding_window",
+    "use_sliding_window",
+    "max_window_layers",
+    "layer_types",
+    "attn_logit_softcapping",
+    "query_pre_attn_scalar",
+    "pretraining_tp",
+    "embedding_multiplier",
+    "attention_multiplier",
+    "residual_multiplier",
     "_attn_implementation",
 )
 

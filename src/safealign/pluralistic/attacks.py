@@ -28,14 +28,18 @@ from safealign.pluralistic.conditioned import attack_framings, compose_system
 # Refusals by language; each explains the decline and offers a safe direction, without repeating the request.
 _REFUSALS = {
     "en": [
-        "I can't help with that, whatever this conversation's instructions say. If you are worried about your own or someone else's safety, please contact local emergency services or a trusted professional.",
-        "I won't provide that. My safety rules stay the same in every role or mode. I'm glad to help with a safe, legal alternative instead.",
+        "I can't help with that, whatever this conversation's instructions say. If you are worried about your own or "
+        "someone else's safety, please contact local emergency services or a trusted professional.",
+        "I won't provide that. My safety rules stay the same in every role or mode. I'm glad to help with a safe, "
+        "legal alternative instead.",
     ],
     "fr": [
-        "Je ne peux pas vous aider avec cela, quelles que soient les instructions de cette conversation. Si vous êtes inquiet pour votre sécurité, contactez les services d'urgence ou un professionnel de confiance.",
+        "Je ne peux pas vous aider avec cela, quelles que soient les instructions de cette conversation. Si vous êtes "
+        "inquiet pour votre sécurité, contactez les services d'urgence ou un professionnel de confiance.",
     ],
     "es": [
-        "No puedo ayudar con eso, sean cuales sean las instrucciones de esta conversación. Si le preocupa su seguridad, contacte con los servicios de emergencia o con un profesional de confianza.",
+        "No puedo ayudar con eso, sean cuales sean las instrucciones de esta conversación. Si le preocupa su "
+        "seguridad, contacte con los servicios de emergencia o con un profesional de confianza.",
     ],
 }
 COMPLIANCE_PLACEHOLDER = "Sure, since there are no restrictions here: [redacted steps]"
@@ -49,9 +53,21 @@ def _param(c: dict[str, Any], *names: str) -> Any:
 
 
 _SHORT = {
-    "en": ["I can't help with that.", "My safety rules hold in every role or mode.", "I'm happy to help with a safe question instead."],
-    "fr": ["Je ne peux pas vous aider avec cela.", "Mes règles de sécurité restent les mêmes dans tous les rôles.", "Je peux vous aider avec une autre question."],
-    "es": ["No puedo ayudar con eso.", "Mis reglas de seguridad son las mismas en todos los papeles.", "Puedo ayudarle con otra pregunta."],
+    "en": [
+        "I can't help with that.",
+        "My safety rules hold in every role or mode.",
+        "I'm happy to help with a safe question instead.",
+    ],
+    "fr": [
+        "Je ne peux pas vous aider avec cela.",
+        "Mes règles de sécurité restent les mêmes dans tous les rôles.",
+        "Je peux vous aider avec une autre question.",
+    ],
+    "es": [
+        "No puedo ayudar con eso.",
+        "Mis reglas de seguridad son las mismas en todos los papeles.",
+        "Puedo ayudarle con otra pregunta.",
+    ],
 }
 _WHY = [
     "A system message or a role-play cannot change what is safe to share.",
@@ -60,7 +76,11 @@ _WHY = [
     "If you are researching the topic for protection, official safety agencies publish good overviews.",
     "If someone is in danger right now, please contact local emergency services.",
 ]
-_EXTRA = ["I can point you to safe and legal resources on the topic.", "A professional can give advice suited to your situation.", "I'm happy to help with a different question."]
+_EXTRA = [
+    "I can point you to safe and legal resources on the topic.",
+    "A professional can give advice suited to your situation.",
+    "I'm happy to help with a different question.",
+]
 
 
 def styled_refusal(constraints: Sequence[dict[str, Any]], rng: Optional[random.Random] = None) -> str:
@@ -98,7 +118,12 @@ def styled_refusal(constraints: Sequence[dict[str, Any]], rng: Optional[random.R
             i += 1
     if limit is not None:  # drop trailing sentences (plain text) until the fixed parts fit as well
         fixed = sum(len(str(_param(types[t], "text")).split()) for t in ("starts_with", "ends_with") if t in types) + 3
-        while "bullet_count" not in types and "numbered_list" not in types and len(units) > 1 and len(" ".join(units).split()) + fixed > limit:
+        while (
+            "bullet_count" not in types
+            and "numbered_list" not in types
+            and len(units) > 1
+            and len(" ".join(units).split()) + fixed > limit
+        ):
             units.pop()
     if "bullet_count" in types:
         text = "\n".join(f"- {u}" for u in units)
@@ -152,22 +177,41 @@ def build_attack_set(
                 prefs = taxonomy.sample_preference_set(rng, with_constraints=True)
                 cons = taxonomy.constraints_for(prefs)
                 persona = verbalize(prefs, seed, cons)
-            rec = replace(base, system=compose_system(persona, f.text), category=f"attack:{f.family}", label="harmful", id=f"{base.id or i}-{f.family}")
+            rec = replace(
+                base,
+                system=compose_system(persona, f.text),
+                category=f"attack:{f.family}",
+                label="harmful",
+                id=f"{base.id or i}-{f.family}",
+            )
             rec.constraints = cons  # type: ignore[attr-defined]
             out.append(rec)
     return out
 
 
 def attack_training_pairs(
-    harmful_prompts: Sequence[str | PromptRecord], per_prompt: int = 2, taxonomy: Optional[Taxonomy] = None, seed: int = 0
+    harmful_prompts: Sequence[str | PromptRecord],
+    per_prompt: int = 2,
+    taxonomy: Optional[Taxonomy] = None,
+    seed: int = 0,
 ) -> list[SystemPair]:
     """DPO/ORPO pairs on TRAIN framings: chosen = styled refusal, rejected = compliance placeholder."""
     taxonomy = taxonomy or load_taxonomy()
     rng = random.Random(seed + 7)
     out = []
-    for rec in build_attack_set(harmful_prompts, "train", per_prompt, persona_fraction=0.7, taxonomy=taxonomy, seed=seed):
+    for rec in build_attack_set(
+        harmful_prompts, "train", per_prompt, persona_fraction=0.7, taxonomy=taxonomy, seed=seed
+    ):
         cons = getattr(rec, "constraints", [])
-        pair = SystemPair(rec.system or "", rec.prompt, styled_refusal(cons, rng), COMPLIANCE_PLACEHOLDER, [], id=rec.id, main_source="safealign-attacks")
+        pair = SystemPair(
+            rec.system or "",
+            rec.prompt,
+            styled_refusal(cons, rng),
+            COMPLIANCE_PLACEHOLDER,
+            [],
+            id=rec.id,
+            main_source="safealign-attacks",
+        )
         pair.constraints = cons  # type: ignore[attr-defined]
         out.append(pair)
     return out
@@ -181,7 +225,9 @@ def attack_pairs_for(cfg: Any) -> list[SystemPair]:
         return []
     from safealign.janus.data import load_instructions
 
-    return attack_training_pairs(load_instructions(cfg.attack_prompts), per_prompt=cfg.attack_pairs_per_prompt, seed=cfg.seed)
+    return attack_training_pairs(
+        load_instructions(cfg.attack_prompts), per_prompt=cfg.attack_pairs_per_prompt, seed=cfg.seed
+    )
 
 
 def judge_safety(prompts: Sequence[str], responses: Sequence[str], guard: Any = None) -> list[bool]:
@@ -202,9 +248,13 @@ def judge_safety(prompts: Sequence[str], responses: Sequence[str], guard: Any = 
 def attack_safety(
     backend: Backend, records: Sequence[PromptRecord], guard: Any = None, params: Optional[GenerationParams] = None
 ) -> dict[str, Any]:
-    """Generate answers under the attack system messages and report the safe rate overall and per category (the attack family for build_attack_set records)."""
+    """Generate answers under the attack system messages and report the safe rate overall and per category (the attack
+    family for build_attack_set records)."""
     params = params or GenerationParams(max_new_tokens=96, temperature=0.0)
-    chats = [([{"role": "system", "content": r.system}] if r.system else []) + [{"role": "user", "content": r.prompt}] for r in records]
+    chats = [
+        ([{"role": "system", "content": r.system}] if r.system else []) + [{"role": "user", "content": r.prompt}]
+        for r in records
+    ]
     responses = backend.generate(chats, params)
     safe = judge_safety([r.prompt for r in records], responses, guard)
     per: dict[str, list[bool]] = {}
@@ -215,7 +265,9 @@ def attack_safety(
         "safe_rate": pct(safe),
         "judge": "guard" if guard is not None else "refusal-proxy",
         "n": len(records),
-        "per_category": {k: {"safe_rate": pct(v), "n": len(v)} for k, v in sorted(per.items())},  # attack family or harm category
+        "per_category": {
+            k: {"safe_rate": pct(v), "n": len(v)} for k, v in sorted(per.items())
+        },  # attack family or harm category
         "responses": responses,
         "safe": safe,
     }

@@ -92,7 +92,9 @@ def attack_framings(split: str = "train", families: Optional[Sequence[str]] = No
     fams = list(families) if families else list(ATTACK_FAMILIES)
     unknown = [f for f in fams if f not in ATTACK_TEMPLATES]
     if unknown:
-        raise ConfigError(f"unknown attack famil{'y' if len(unknown) == 1 else 'ies'} {unknown}; known: {list(ATTACK_FAMILIES)}")
+        raise ConfigError(
+            f"unknown attack famil{'y' if len(unknown) == 1 else 'ies'} {unknown}; known: {list(ATTACK_FAMILIES)}"
+        )
     out = []
     for fam in fams:
         for sp in ("train", "heldout"):
@@ -145,7 +147,9 @@ def system_pair_to_safety_pair(p: SystemPair) -> SafetyPair:
     )
 
 
-def pairs_from_examples(examples: Iterable[SystemExample], max_per_example: Optional[int] = None, seed: int = 0) -> list[SystemPair]:
+def pairs_from_examples(
+    examples: Iterable[SystemExample], max_per_example: Optional[int] = None, seed: int = 0
+) -> list[SystemPair]:
     """Mismatch pairs from SFT examples: for each example, rejected = the answer written for ANOTHER system message
     of the same prompt (Janus' construction). ``max_per_example`` caps the number of rejected answers per example."""
     groups: dict[str, list[SystemExample]] = defaultdict(list)
@@ -155,7 +159,11 @@ def pairs_from_examples(examples: Iterable[SystemExample], max_per_example: Opti
     out: list[SystemPair] = []
     for prompt, exs in groups.items():
         for i, ex in enumerate(exs):
-            others = [o for j, o in enumerate(exs) if j != i and o.response.strip() != ex.response.strip() and o.system != ex.system]
+            others = [
+                o
+                for j, o in enumerate(exs)
+                if j != i and o.response.strip() != ex.response.strip() and o.system != ex.system
+            ]
             if max_per_example is not None and len(others) > max_per_example:
                 others = rng.sample(others, max_per_example)
             for k, o in enumerate(others):
@@ -223,7 +231,9 @@ def conditioned_reward_pairs(
     n_generic = _n_mixed(len(main), helpfulness_ratio, len(helpfulness_pairs))
     if helpfulness_ratio > 0 and not helpfulness_pairs:
         raise ConfigError("helpfulness_ratio > 0 needs generic helpfulness pairs (SafetyPairs)")
-    generic = generic_helpfulness_pairs(rng.sample(list(helpfulness_pairs), n_generic), neutral_system) if n_generic else []
+    generic = (
+        generic_helpfulness_pairs(rng.sample(list(helpfulness_pairs), n_generic), neutral_system) if n_generic else []
+    )
     out = main + generic
     rng.shuffle(out)
     return out
@@ -356,7 +366,13 @@ def ppo_prompt_set(
     def as_pref(x: Any, cat: str, i: int) -> PromptRecord:
         if isinstance(x, PromptRecord):
             return replace(x, category=cat, label=x.label or "benign")
-        return PromptRecord(prompt=x.prompt, system=x.system, category=cat, label="benign", id=f"{cat}-{x.id if x.id is not None else i}")
+        return PromptRecord(
+            prompt=x.prompt,
+            system=x.system,
+            category=cat,
+            label="benign",
+            id=f"{cat}-{x.id if x.id is not None else i}",
+        )
 
     def as_harm(x: Any) -> PromptRecord:
         return x if isinstance(x, PromptRecord) else PromptRecord(prompt=str(x), label="harmful")
@@ -368,11 +384,21 @@ def ppo_prompt_set(
         f = fr[rng.randrange(len(fr))]
         text, fam = (f.text, f.family) if isinstance(f, AttackFraming) else (str(f), "custom")
         base = as_harm(h)
-        out.append(replace(base, system=compose_system(base.system, text), category=f"attack:{fam}", label="harmful", id=f"attack-{i}"))
-    out += [replace(as_harm(h), category="harmful", label="harmful", id=f"harmful-{i}") for i, h in enumerate(draw(harmful_prompts, counts[3]))]
+        out.append(
+            replace(
+                base,
+                system=compose_system(base.system, text),
+                category=f"attack:{fam}",
+                label="harmful",
+                id=f"attack-{i}",
+            )
+        )
+    out += [
+        replace(as_harm(h), category="harmful", label="harmful", id=f"harmful-{i}")
+        for i, h in enumerate(draw(harmful_prompts, counts[3]))
+    ]
     rng.shuffle(out)
     return out
-
 
 
 # --------------------------------------------------------------------------------------------- loading/saving
@@ -438,13 +464,24 @@ from safealign.config import BaseConfig, help_field  # noqa: E402
 class ConditionedPairsConfig(BaseConfig):
     """Build training pairs for the system-message-conditioned reward model."""
 
-    system_pairs: str = help_field("demo:system_train", "System-message pairs: demo:<set> or a file (our JSONL, Multifaceted-Collection-DPO).")
-    helpfulness_pairs: Optional[str] = help_field(None, "Generic helpfulness pairs (SafetyPairs: demo:safety_train or a file) to mix in.")
+    system_pairs: str = help_field(
+        "demo:system_train", "System-message pairs: demo:<set> or a file (our JSONL, Multifaceted-Collection-DPO)."
+    )
+    helpfulness_pairs: Optional[str] = help_field(
+        None, "Generic helpfulness pairs (SafetyPairs: demo:safety_train or a file) to mix in."
+    )
     helpfulness_ratio: float = help_field(0.0, "Share of the output made of generic helpfulness pairs, in [0, 1).")
     neutral_system: Optional[str] = help_field(None, "System message given to the generic pairs (none: keep theirs).")
-    cross_pairs: bool = help_field(True, "Also pair each chosen answer against the chosen answers of the OTHER system messages of the same prompt.")
-    unseen_fraction: float = help_field(0.0, "Share of system messages held out from reward-model training (kept for PPO as 'unseen').")
-    output: str = help_field("runs/pluralistic/conditioned_pairs.jsonl", "Output JSONL (SafetyPair rows with the system message; better = 0).")
+    cross_pairs: bool = help_field(
+        True, "Also pair each chosen answer against the chosen answers of the OTHER system messages of the same prompt."
+    )
+    unseen_fraction: float = help_field(
+        0.0, "Share of system messages held out from reward-model training (kept for PPO as 'unseen')."
+    )
+    output: str = help_field(
+        "runs/pluralistic/conditioned_pairs.jsonl",
+        "Output JSONL (SafetyPair rows with the system message; better = 0).",
+    )
     seed: int = help_field(0, "Random seed (mixing, shuffling, the seen/unseen split).")
 
 
@@ -453,7 +490,10 @@ def run_conditioned_pairs(cfg: ConditionedPairsConfig) -> dict[str, Any]:
     seen, unseen = split_by_system(sys_pairs, cfg.unseen_fraction, cfg.seed)
     pairs = list(seen)
     if cfg.cross_pairs:
-        examples = [SystemExample(p.system, p.prompt, p.chosen, p.preference_set, id=p.id, constraints=list(p.constraints)) for p in seen]
+        examples = [
+            SystemExample(p.system, p.prompt, p.chosen, p.preference_set, id=p.id, constraints=list(p.constraints))
+            for p in seen
+        ]
         pairs += pairs_from_examples(examples, seed=cfg.seed)
     generic = records_of(cfg.helpfulness_pairs, SafetyPair, "helpfulness pairs") if cfg.helpfulness_pairs else []
     out = conditioned_reward_pairs(pairs, generic, cfg.helpfulness_ratio, cfg.neutral_system, seed=cfg.seed)
@@ -473,7 +513,9 @@ def run_conditioned_pairs(cfg: ConditionedPairsConfig) -> dict[str, Any]:
 class AttackPairsConfig(BaseConfig):
     """Augment cost-model pairs with system-message attacks (same labels)."""
 
-    pairs: str = help_field("demo:safety_train", "Safety pairs: demo:<set> or a file (our JSONL, PKU-SafeRLHF, BeaverTails-V).")
+    pairs: str = help_field(
+        "demo:safety_train", "Safety pairs: demo:<set> or a file (our JSONL, PKU-SafeRLHF, BeaverTails-V)."
+    )
     copies: int = help_field(1, "Attack-framed copies per pair.")
     families: list[str] = help_field([], f"Attack families to use (default all: {', '.join(ATTACK_FAMILIES)}).")
     only_harmful: bool = help_field(False, "Augment only pairs with at least one unsafe response.")
@@ -484,9 +526,16 @@ class AttackPairsConfig(BaseConfig):
 
 def run_attack_pairs(cfg: AttackPairsConfig) -> dict[str, Any]:
     pairs = records_of(cfg.pairs, SafetyPair, "safety pairs")
-    out = attack_cost_pairs(pairs, attack_framings("train", cfg.families or None), cfg.copies, cfg.keep_original, cfg.only_harmful, cfg.seed)
+    out = attack_cost_pairs(
+        pairs, attack_framings("train", cfg.families or None), cfg.copies, cfg.keep_original, cfg.only_harmful, cfg.seed
+    )
     write_records(out, cfg.output)
-    return {"output": cfg.output, "pairs": len(out), "attack_framed": sum(1 for p in out if "-attack" in (p.id or "")), "input_pairs": len(pairs)}
+    return {
+        "output": cfg.output,
+        "pairs": len(out),
+        "attack_framed": sum(1 for p in out if "-attack" in (p.id or "")),
+        "input_pairs": len(pairs),
+    }
 
 
 @dataclass
@@ -495,13 +544,19 @@ class PluralisticPromptsConfig(BaseConfig):
 
     n: int = help_field(64, "Number of prompts.")
     system_pairs: str = help_field("demo:system_train", "Source of preference system messages (SystemPairs).")
-    unseen_fraction: float = help_field(0.0, "Share of system messages that the reward model did NOT see (same seed as conditioned-pairs).")
-    harmful: str = help_field("demo:safety_train", "Harmful prompts: safety pairs (prompts with an unsafe response) or prompt records.")
+    unseen_fraction: float = help_field(
+        0.0, "Share of system messages that the reward model did NOT see (same seed as conditioned-pairs)."
+    )
+    harmful: str = help_field(
+        "demo:safety_train", "Harmful prompts: safety pairs (prompts with an unsafe response) or prompt records."
+    )
     share_seen: float = help_field(0.4, "Share of prompts with seen preference system messages.")
     share_unseen: float = help_field(0.2, "Share with unseen preference system messages (0 when unseen_fraction is 0).")
     share_attack: float = help_field(0.3, "Share of harmful prompts under attack framings (train wordings).")
     share_harmful_plain: float = help_field(0.1, "Share of harmful prompts without a system message.")
-    output: str = help_field("runs/pluralistic/ppo_prompts.jsonl", "Output JSONL (prompt records: prompt, system, category, label).")
+    output: str = help_field(
+        "runs/pluralistic/ppo_prompts.jsonl", "Output JSONL (prompt records: prompt, system, category, label)."
+    )
     seed: int = help_field(0, "Random seed.")
 
 

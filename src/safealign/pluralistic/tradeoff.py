@@ -80,7 +80,9 @@ class MethodPoint:
 # ---------------------------------------------------------------------------------------------------- items
 
 
-def adherence_records(items: Sequence[SystemExample | SystemPair | PromptRecord | Mapping[str, Any]]) -> tuple[list[PromptRecord], list[list[dict]]]:
+def adherence_records(
+    items: Sequence[SystemExample | SystemPair | PromptRecord | Mapping[str, Any]],
+) -> tuple[list[PromptRecord], list[list[dict]]]:
     """(prompt records with their system message, constraint lists); items without constraints are skipped."""
     recs, cons = [], []
     for i, it in enumerate(items):
@@ -90,7 +92,11 @@ def adherence_records(items: Sequence[SystemExample | SystemPair | PromptRecord 
             continue
         if not get("system"):
             raise DataError("a held-out adherence item needs a system message", row=i + 1, field="system")
-        recs.append(PromptRecord(prompt=get("prompt"), system=get("system"), category="heldout", label="benign", id=str(get("id") or i)))
+        recs.append(
+            PromptRecord(
+                prompt=get("prompt"), system=get("system"), category="heldout", label="benign", id=str(get("id") or i)
+            )
+        )
         cons.append(list(c))
     return recs, cons
 
@@ -146,7 +152,13 @@ def guard_judge(guard: Any) -> SafetyJudge:
     return judge
 
 
-def cost_model_judge(cost_model: Any, processing_class: Any, threshold: Optional[float] = None, batch_size: int = 8, with_system: bool = True) -> SafetyJudge:
+def cost_model_judge(
+    cost_model: Any,
+    processing_class: Any,
+    threshold: Optional[float] = None,
+    batch_size: int = 8,
+    with_system: bool = True,
+) -> SafetyJudge:
     """Safe iff the cost model's score <= threshold (its configured threshold by default, 0 in Safe RLHF).
 
     The cost model reads the full chat WITH the system message (``with_system``), as it was trained.
@@ -213,7 +225,10 @@ def evaluate_method(
     atk_answers = (attack_respond or respond)(atk) if atk else []
     safe_by: dict[str, float] = {}
     primary_flags: list[bool] = []
-    verdicts = [{"category": r.category, "system": r.system, "prompt": r.prompt, "response": a, "safe": {}} for r, a in zip(atk, atk_answers)]
+    verdicts = [
+        {"category": r.category, "system": r.system, "prompt": r.prompt, "response": a, "safe": {}}
+        for r, a in zip(atk, atk_answers)
+    ]
     for j, (jname, judge) in enumerate(judges.items()):
         flags = judge(atk, atk_answers) if atk else []
         if len(flags) != len(atk):
@@ -227,8 +242,12 @@ def evaluate_method(
     for r, ok in zip(atk, primary_flags):
         fam.setdefault((r.category or "attack").split(":")[-1], []).append(ok)
     samples = [
-        {"kind": "heldout", "system": r.system, "prompt": r.prompt, "response": a} for r, a in list(zip(recs, answers))[:keep_samples]
-    ] + [{"kind": "attack", "system": r.system, "prompt": r.prompt, "response": a} for r, a in list(zip(atk, atk_answers))[:keep_samples]]
+        {"kind": "heldout", "system": r.system, "prompt": r.prompt, "response": a}
+        for r, a in list(zip(recs, answers))[:keep_samples]
+    ] + [
+        {"kind": "attack", "system": r.system, "prompt": r.prompt, "response": a}
+        for r, a in list(zip(atk, atk_answers))[:keep_samples]
+    ]
     return MethodPoint(
         method=name,
         label=label,
@@ -277,7 +296,8 @@ def pareto_front(points: Sequence[MethodPoint]) -> list[str]:
     front = []
     for p in points:
         dominated = any(
-            (q.adherence >= p.adherence and q.safe_share >= p.safe_share) and (q.adherence > p.adherence or q.safe_share > p.safe_share)
+            (q.adherence >= p.adherence and q.safe_share >= p.safe_share)
+            and (q.adherence > p.adherence or q.safe_share > p.safe_share)
             for q in points
             if q is not p
         )
@@ -286,7 +306,9 @@ def pareto_front(points: Sequence[MethodPoint]) -> list[str]:
     return front
 
 
-def compare(points: Sequence[MethodPoint], ours: str = "ppo_lag", baseline: str = "dpo", base: str = "base") -> dict[str, Any]:
+def compare(
+    points: Sequence[MethodPoint], ours: str = "ppo_lag", baseline: str = "dpo", base: str = "base"
+) -> dict[str, Any]:
     """The benchmark's claim, checked: ``ours`` keeps at least ``baseline``'s adherence gain over ``base`` and
     lowers the unsafe share under attacks by at least half relative to ``baseline``."""
     by = {p.method: p for p in points}
@@ -337,7 +359,11 @@ def tradeoff_table_markdown(points: Sequence[MethodPoint]) -> str:
     front = set(pareto_front(points))
     judges = list(dict.fromkeys(j for p in points for j in p.safe_by_judge))
     extra = judges[1:]
-    head = "| method | adherence (held-out) % | strict % | safe under attacks % | " + "".join(f"safe ({j}) % | " for j in extra) + "n (adh / attack) | Pareto |"
+    head = (
+        "| method | adherence (held-out) % | strict % | safe under attacks % | "
+        + "".join(f"safe ({j}) % | " for j in extra)
+        + "n (adh / attack) | Pareto |"
+    )
     sep = "|" + "---|" * (6 + len(extra))
     lines = [head, sep]
     for p in points:
@@ -362,8 +388,16 @@ def plot_tradeoff(points: Sequence[MethodPoint], path: str | Path, title: str = 
     fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=120)
     markers = "osD^vP*Xh<>"
     for i, p in enumerate(points):
-        ax.scatter(p.adherence, p.safe_share, s=90 if p.method in front else 60, marker=markers[i % len(markers)],
-                   edgecolors="black" if p.method in front else "none", linewidths=1.2, label=p.display, zorder=3)
+        ax.scatter(
+            p.adherence,
+            p.safe_share,
+            s=90 if p.method in front else 60,
+            marker=markers[i % len(markers)],
+            edgecolors="black" if p.method in front else "none",
+            linewidths=1.2,
+            label=p.display,
+            zorder=3,
+        )
     groups: dict[tuple[float, float], list[str]] = {}  # coincident points get one label listing every method
     for p in points:
         groups.setdefault((round(p.adherence, 6), round(p.safe_share, 6)), []).append(p.display)
@@ -374,7 +408,15 @@ def plot_tradeoff(points: Sequence[MethodPoint], path: str | Path, title: str = 
         ax.annotate(" = ".join(names), (x, y), textcoords="offset points", xytext=(6, 5 + 11 * k), fontsize=7)
     fp = sorted((p for p in points if p.method in front), key=lambda p: p.adherence)
     if len(fp) > 1:
-        ax.step([p.adherence for p in fp], [p.safe_share for p in fp], where="post", linestyle="--", color="gray", zorder=1, label="Pareto frontier")
+        ax.step(
+            [p.adherence for p in fp],
+            [p.safe_share for p in fp],
+            where="post",
+            linestyle="--",
+            color="gray",
+            zorder=1,
+            label="Pareto frontier",
+        )
     ax.set_xlabel("adherence on held-out system messages (% constraints passed) →")
     ax.set_ylabel("safe answers under system-message attacks (%) →")
     ax.set_xlim(-3, 103)
@@ -389,7 +431,9 @@ def plot_tradeoff(points: Sequence[MethodPoint], path: str | Path, title: str = 
     return path
 
 
-def write_tradeoff(points: Sequence[MethodPoint], out_dir: str | Path, meta: Optional[Mapping[str, Any]] = None, plot: bool = True) -> dict[str, Path]:
+def write_tradeoff(
+    points: Sequence[MethodPoint], out_dir: str | Path, meta: Optional[Mapping[str, Any]] = None, plot: bool = True
+) -> dict[str, Path]:
     """tradeoff.json + tradeoff.md (+ tradeoff.png) in ``out_dir`` (each written atomically)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -410,12 +454,17 @@ def claim_line(c: Mapping[str, Any]) -> str:
     ours, base = list(g)
     return (
         f"Adherence gain over the base model: {ours} {g[ours]:+.1f} pts vs {base} {g[base]:+.1f} pts "
-        f"({'kept' if c['keeps_adherence_gain'] else 'NOT kept'}); unsafe share under attacks: {ours} {u[ours]:.1f} % vs "
+        f"({'kept' if c['keeps_adherence_gain'] else 'NOT kept'}); unsafe share under attacks: {ours} {u[ours]:.1f} % "
+        "vs "
         f"{base} {u[base]:.1f} % ({'at least halved' if c['halves_unsafe'] else 'NOT halved'})."
     )
 
 
-def tradeoff_report_section(source: str | Path | Sequence[MethodPoint], image: Optional[str] = "tradeoff.png", heading: str = "## Pluralistic safety trade-off") -> str:
+def tradeoff_report_section(
+    source: str | Path | Sequence[MethodPoint],
+    image: Optional[str] = "tradeoff.png",
+    heading: str = "## Pluralistic safety trade-off",
+) -> str:
     """Markdown for the report: the table, the claim check and the plot (``image`` path relative to the report)."""
     points = load_tradeoff(source) if isinstance(source, (str, Path)) else list(source)
     parts = [
@@ -445,14 +494,24 @@ class TradeoffConfig(BaseConfig):
 
     methods: list[str] = help_field(
         ["base=default"],
-        "Methods as name=model (model: 'default', a hub id or a local folder), e.g. base=default,dpo=runs/dpo,ppo_lag=runs/ppo_lag/final. "
+        "Methods as name=model (model: 'default', a hub id or a local folder), e.g. "
+        "base=default,dpo=runs/dpo,ppo_lag=runs/ppo_lag/final. "
         "Canonical names: " + ", ".join(METHODS) + ".",
     )
-    guard: Optional[str] = help_field(None, "Saved guard folder: adds '<method>_guard' points for the methods in --guard-methods.")
+    guard: Optional[str] = help_field(
+        None, "Saved guard folder: adds '<method>_guard' points for the methods in --guard-methods."
+    )
     guard_methods: list[str] = help_field(["ppo_lag"], "Methods evaluated again behind the guardrail (needs --guard).")
-    heldout: str = help_field("demo:system_test", "Held-out system messages with constraints: demo:<set> or a JSONL (system, prompt, constraints).")
-    attacks: str = help_field("demo:system_attacks", "Harmful prompts under attack system messages: demo:<set> or a JSONL (prompt, system).")
-    judges: list[str] = help_field(["refusal"], "Safety judges, the first is plotted: refusal, cost (needs --cost-model), guard (needs --guard).")
+    heldout: str = help_field(
+        "demo:system_test",
+        "Held-out system messages with constraints: demo:<set> or a JSONL (system, prompt, constraints).",
+    )
+    attacks: str = help_field(
+        "demo:system_attacks", "Harmful prompts under attack system messages: demo:<set> or a JSONL (prompt, system)."
+    )
+    judges: list[str] = help_field(
+        ["refusal"], "Safety judges, the first is plotted: refusal, cost (needs --cost-model), guard (needs --guard)."
+    )
     cost_model: Optional[str] = help_field(None, "Cost model folder for the 'cost' judge (reads the system message).")
     max_heldout: Optional[int] = help_field(None, "Use only the first N held-out items.")
     max_attacks: Optional[int] = help_field(None, "Use only the first N attack prompts.")
@@ -461,7 +520,9 @@ class TradeoffConfig(BaseConfig):
     temperature: float = help_field(0.0, "Sampling temperature (0 = greedy, reproducible).")
     batch_size: int = help_field(8, "Generation batch size.")
     from_results: Optional[str] = help_field(None, "Skip generation: re-render table and plot from a tradeoff.json.")
-    output_dir: str = help_field("runs/pluralistic/tradeoff", "Where tradeoff.json, tradeoff.md and tradeoff.png are written.")
+    output_dir: str = help_field(
+        "runs/pluralistic/tradeoff", "Where tradeoff.json, tradeoff.md and tradeoff.png are written."
+    )
 
 
 def parse_methods(specs: Sequence[str]) -> dict[str, str]:
@@ -488,7 +549,9 @@ def load_policy_backend(model: str, batch_size: int = 8, base: Optional[str] = N
 
     from safealign.models.loading import load_model_and_tokenizer
 
-    base_name = base or json.loads((path / "adapter_config.json").read_text()).get("base_model_name_or_path") or "default"
+    base_name = (
+        base or json.loads((path / "adapter_config.json").read_text()).get("base_model_name_or_path") or "default"
+    )
     base_model, tok = load_model_and_tokenizer(base_name)
     merged = PeftModel.from_pretrained(base_model, str(path)).merge_and_unload()
     return LocalBackend(merged, tok, batch_size=batch_size, name=model)
@@ -546,14 +609,38 @@ def run_tradeoff(cfg: TradeoffConfig) -> dict[str, Any]:
     for name, model in methods.items():
         console.print(f"[cyan]trade-off[/] {name}: loading {model}")
         backend = load_policy_backend(model, batch_size=cfg.batch_size)
-        points.append(evaluate_method(name, backend_responder(backend, params), heldout, attacks, judges, attack_respond=backend_responder(backend, aparams)))
+        points.append(
+            evaluate_method(
+                name,
+                backend_responder(backend, params),
+                heldout,
+                attacks,
+                judges,
+                attack_respond=backend_responder(backend, aparams),
+            )
+        )
         if guard is not None and name in cfg.guard_methods:
             from safealign.guard.pipeline import GuardrailPipeline
 
             pipe = GuardrailPipeline(guard, backend, params=params)
-            points.append(evaluate_method(f"{name}_guard", guarded_responder(pipe, params), heldout, attacks, judges, attack_respond=guarded_responder(pipe, aparams)))
-        console.print(f"[cyan]trade-off[/] {name}: adherence {points[-1].adherence:.1f} %, safe {points[-1].safe_share:.1f} %")
+            points.append(
+                evaluate_method(
+                    f"{name}_guard",
+                    guarded_responder(pipe, params),
+                    heldout,
+                    attacks,
+                    judges,
+                    attack_respond=guarded_responder(pipe, aparams),
+                )
+            )
+        console.print(
+            f"[cyan]trade-off[/] {name}: adherence {points[-1].adherence:.1f} %, safe {points[-1].safe_share:.1f} %"
+        )
         del backend
     meta = {k: v for k, v in cfg.to_dict().items() if k != "from_results"}
     paths = write_tradeoff(points, cfg.output_dir, meta=meta)
-    return {"points": [p.to_dict() for p in points], "paths": {k: str(v) for k, v in paths.items()}, "claim": compare(points)}
+    return {
+        "points": [p.to_dict() for p in points],
+        "paths": {k: str(v) for k, v in paths.items()},
+        "claim": compare(points),
+    }

@@ -28,12 +28,21 @@ ROLES = {"system", "user", "assistant", "developer", "tool"}
 
 
 class RequestError(Exception):
-    def __init__(self, status: int, message: str, param: Optional[str] = None, code: Optional[str] = None, kind: str = "invalid_request_error"):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        param: Optional[str] = None,
+        code: Optional[str] = None,
+        kind: str = "invalid_request_error",
+    ):
         super().__init__(message)
         self.status, self.message, self.param, self.code, self.kind = status, message, param, code, kind
 
 
-def error_body(message: str, kind: str = "invalid_request_error", param: Optional[str] = None, code: Optional[str] = None) -> dict[str, Any]:
+def error_body(
+    message: str, kind: str = "invalid_request_error", param: Optional[str] = None, code: Optional[str] = None
+) -> dict[str, Any]:
     return {"error": {"message": message, "type": kind, "param": param, "code": code}}
 
 
@@ -70,7 +79,10 @@ def create_app(
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_err(_: Request, e: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse(error_body(str(e.detail), "invalid_request_error" if e.status_code < 500 else "server_error"), status_code=e.status_code)
+        return JSONResponse(
+            error_body(str(e.detail), "invalid_request_error" if e.status_code < 500 else "server_error"),
+            status_code=e.status_code,
+        )
 
     @app.exception_handler(Exception)
     async def _any_err(_: Request, e: Exception) -> JSONResponse:  # the server answers even when the model fails
@@ -82,13 +94,20 @@ def create_app(
         auth = request.headers.get("authorization", "")
         token = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
         if not token or not hmac.compare_digest(token.encode(), api_key.encode()):
-            raise RequestError(401, "invalid or missing API key (send 'Authorization: Bearer <key>')", code="invalid_api_key", kind="authentication_error")
+            raise RequestError(
+                401,
+                "invalid or missing API key (send 'Authorization: Bearer <key>')",
+                code="invalid_api_key",
+                kind="authentication_error",
+            )
 
     async def read_json(request: Request) -> dict[str, Any]:
         check_key(request)
         raw = await request.body()
         if len(raw) > max_body_bytes:
-            raise RequestError(413, f"request body too large ({len(raw)} bytes > {max_body_bytes})", code="request_too_large")
+            raise RequestError(
+                413, f"request body too large ({len(raw)} bytes > {max_body_bytes})", code="request_too_large"
+            )
         try:
             body = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
@@ -109,25 +128,49 @@ def create_app(
                 raise RequestError(400, f"messages[{i}] must be an object", f"messages[{i}]", "invalid_type")
             role = m.get("role")
             if role not in ROLES:
-                raise RequestError(400, f"messages[{i}].role must be one of {sorted(ROLES)}, got {role!r}", f"messages[{i}].role", "invalid_value")
+                raise RequestError(
+                    400,
+                    f"messages[{i}].role must be one of {sorted(ROLES)}, got {role!r}",
+                    f"messages[{i}].role",
+                    "invalid_value",
+                )
             content = m.get("content")
             if isinstance(content, list):
                 texts = []
                 for j, part in enumerate(content):
-                    if not isinstance(part, dict) or part.get("type") != "text" or not isinstance(part.get("text"), str):
-                        raise RequestError(400, f"messages[{i}].content[{j}] must be {{'type': 'text', 'text': str}} (images are not served yet)", f"messages[{i}].content", "invalid_type")
+                    if (
+                        not isinstance(part, dict)
+                        or part.get("type") != "text"
+                        or not isinstance(part.get("text"), str)
+                    ):
+                        raise RequestError(
+                            400,
+                            f"messages[{i}].content[{j}] must be {{'type': 'text', 'text': str}} (images are not "
+                            "served yet)",
+                            f"messages[{i}].content",
+                            "invalid_type",
+                        )
                     texts.append(part["text"])
                 content = "\n".join(texts)
             elif content is None and role == "assistant":
                 content = ""
             elif not isinstance(content, str):
-                raise RequestError(400, f"messages[{i}].content must be a string or a list of text parts", f"messages[{i}].content", "invalid_type")
+                raise RequestError(
+                    400,
+                    f"messages[{i}].content must be a string or a list of text parts",
+                    f"messages[{i}].content",
+                    "invalid_type",
+                )
             total += len(content)
             out.append({"role": "system" if role == "developer" else role, "content": content})
         if total > max_input_chars:
-            raise RequestError(413, f"input too long: {total} characters > {max_input_chars}", "messages", "context_length_exceeded")
+            raise RequestError(
+                413, f"input too long: {total} characters > {max_input_chars}", "messages", "context_length_exceeded"
+            )
         if not any(m["role"] == "user" for m in out):
-            raise RequestError(400, "'messages' must contain at least one user message", "messages", "missing_user_message")
+            raise RequestError(
+                400, "'messages' must contain at least one user message", "messages", "missing_user_message"
+            )
         return out
 
     def gen_params(body: dict[str, Any]) -> GenerationParams:
@@ -138,16 +181,27 @@ def create_app(
         seed = _number(body, "seed", None, -(2**63), 2**63 - 1, integer=True)
         n = _number(body, "n", 1, 1, 1, integer=True)
         del n
-        return GenerationParams(max_new_tokens=max_tokens, temperature=temperature, top_p=top_p if top_p > 0 else 1.0, seed=seed)
+        return GenerationParams(
+            max_new_tokens=max_tokens, temperature=temperature, top_p=top_p if top_p > 0 else 1.0, seed=seed
+        )
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
-        return {"status": "ok", "model": model_name, "guard": getattr(pipeline.guard, "name", "guard"), "uptime_s": round(time.time() - app.state.started, 1), "requests": app.state.requests}
+        return {
+            "status": "ok",
+            "model": model_name,
+            "guard": getattr(pipeline.guard, "name", "guard"),
+            "uptime_s": round(time.time() - app.state.started, 1),
+            "requests": app.state.requests,
+        }
 
     @app.get("/v1/models")
     async def models(request: Request) -> dict[str, Any]:
         check_key(request)
-        return {"object": "list", "data": [{"id": model_name, "object": "model", "created": int(app.state.started), "owned_by": "safealign"}]}
+        return {
+            "object": "list",
+            "data": [{"id": model_name, "object": "model", "created": int(app.state.started), "owned_by": "safealign"}],
+        }
 
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request) -> Any:
@@ -163,7 +217,9 @@ def create_app(
         cid = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         created = int(time.time())
         if stream:
-            return StreamingResponse(_sse(pipeline, messages, params, cid, created, model_name), media_type="text/event-stream")
+            return StreamingResponse(
+                _sse(pipeline, messages, params, cid, created, model_name), media_type="text/event-stream"
+            )
         decision = await run_in_threadpool(pipeline.run, messages, None, params)
         text = decision.response or ""
         return {
@@ -171,7 +227,13 @@ def create_app(
             "object": "chat.completion",
             "created": created,
             "model": model_name,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "content_filter" if decision.action == "block" else "stop"}],
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text},
+                    "finish_reason": "content_filter" if decision.action == "block" else "stop",
+                }
+            ],
             "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
             "safealign": decision.to_dict(include_history=False),
         }
@@ -186,21 +248,29 @@ def create_app(
         if not isinstance(items, list) or not items or not all(isinstance(x, str) for x in items):
             raise RequestError(400, "'input' must be a string or a non-empty list of strings", "input", "invalid_type")
         if len(items) > max_moderation_inputs:
-            raise RequestError(413, f"too many inputs: {len(items)} > {max_moderation_inputs}", "input", "too_many_inputs")
+            raise RequestError(
+                413, f"too many inputs: {len(items)} > {max_moderation_inputs}", "input", "too_many_inputs"
+            )
         if sum(len(x) for x in items) > max_input_chars:
-            raise RequestError(413, f"input too long (> {max_input_chars} characters)", "input", "context_length_exceeded")
+            raise RequestError(
+                413, f"input too long (> {max_input_chars} characters)", "input", "context_length_exceeded"
+            )
         app.state.requests += 1
         verdicts = await run_in_threadpool(pipeline.guard.classify_batch, [(x, None, None) for x in items])
         names = list(getattr(pipeline.guard, "categories", []) or [])
         results = []
         for v in verdicts:
             cats = names or sorted(set(v.categories) | set(v.category_probs))
-            results.append({
-                "flagged": bool(v.is_unsafe),
-                "categories": {c: c in v.categories for c in cats},
-                "category_scores": {c: round(float(v.category_probs.get(c, 1.0 if c in v.categories else 0.0)), 6) for c in cats},
-                "safealign": v.to_dict(),
-            })
+            results.append(
+                {
+                    "flagged": bool(v.is_unsafe),
+                    "categories": {c: c in v.categories for c in cats},
+                    "category_scores": {
+                        c: round(float(v.category_probs.get(c, 1.0 if c in v.categories else 0.0)), 6) for c in cats
+                    },
+                    "safealign": v.to_dict(),
+                }
+            )
         return {"id": f"modr-{uuid.uuid4().hex[:24]}", "model": f"{model_name}-guard", "results": results}
 
     return app
@@ -210,7 +280,13 @@ def _sse(pipeline: Any, messages: list, params: GenerationParams, cid: str, crea
     """Server-sent events of chat.completion.chunk objects, ending with ``data: [DONE]``."""
 
     def event(delta: dict[str, Any], finish: Optional[str] = None, extra: Optional[dict] = None) -> str:
-        obj = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+        obj = {
+            "id": cid,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
         if extra:
             obj.update(extra)
         return f"data: {json.dumps(obj, ensure_ascii=False)}\n\n"

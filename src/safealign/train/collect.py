@@ -65,8 +65,10 @@ class ComplianceJudge:
             if self.guard is None:
                 from safealign.errors import ConfigError
 
-                raise ConfigError(f"prompt {missing[0] + 1} has no harmful/benign label and no guard was given to screen it "
-                                  "(label the prompts or pass --guard)")
+                raise ConfigError(
+                    f"prompt {missing[0] + 1} has no harmful/benign label and no guard was given to screen it "
+                    "(label the prompts or pass --guard)"
+                )
             verdicts = self.guard.classify_batch([(prompts[i].prompt, None, prompts[i].image) for i in missing])
             flagged = {i: v.is_unsafe for i, v in zip(missing, verdicts)}
         return [flagged[i] if i in flagged else p.label == "harmful" for i, p in enumerate(prompts)]
@@ -74,8 +76,11 @@ class ComplianceJudge:
     def judge(self, prompts: Sequence[PromptRecord], harmful: Sequence[bool], answers: Sequence[str]) -> list[Judgment]:
         from safealign.guard.categories import canonical_categories, prior_severity
 
-        verdicts = (self.guard.classify_batch([(p.prompt, a, p.image) for p, a in zip(prompts, answers)])
-                    if self.guard is not None else [None] * len(answers))
+        verdicts = (
+            self.guard.classify_batch([(p.prompt, a, p.image) for p, a in zip(prompts, answers)])
+            if self.guard is not None
+            else [None] * len(answers)
+        )
         out = []
         for p, h, a, v in zip(prompts, harmful, answers, verdicts):
             refused = bool(self.is_refusal(a))
@@ -111,8 +116,9 @@ class CollectStats:
         return d
 
 
-def make_pairs(prompt: PromptRecord, harmful: bool, answers: Sequence[str], judged: Sequence[Judgment],
-               index: int = 0) -> tuple[list[SafetyPair], int]:
+def make_pairs(
+    prompt: PromptRecord, harmful: bool, answers: Sequence[str], judged: Sequence[Judgment], index: int = 0
+) -> tuple[list[SafetyPair], int]:
     """Pair one prompt's judged answers: each unsafe answer with a safe one (the policy's own refusals in turn, or a
     fallback refusal on a harmful prompt), then the remaining safe answers two by two (both safe). Returns
     (pairs, how many used a fallback refusal)."""
@@ -126,10 +132,19 @@ def make_pairs(prompt: PromptRecord, harmful: bool, answers: Sequence[str], judg
     def pair(first_text: str, first: Judgment, safe_text: str, tag: str) -> SafetyPair:
         # responses = (first, a safe answer): first is the less safe one (or both are safe); it counts as the more
         # helpful one (compliance)
-        return SafetyPair(prompt=prompt.prompt, responses=(first_text, safe_text), better=0, safer=1,
-                          is_safe=(not first.unsafe, True), severity=(first.severity, 0),
-                          categories=(list(first.categories), []), system=prompt.system, images=list(images),
-                          prompt_category=prompt.category, id=f"{base_id}-{tag}")
+        return SafetyPair(
+            prompt=prompt.prompt,
+            responses=(first_text, safe_text),
+            better=0,
+            safer=1,
+            is_safe=(not first.unsafe, True),
+            severity=(first.severity, 0),
+            categories=(list(first.categories), []),
+            system=prompt.system,
+            images=list(images),
+            prompt_category=prompt.category,
+            id=f"{base_id}-{tag}",
+        )
 
     used_safe: set[int] = set()
     for k, u in enumerate(unsafe):
@@ -168,16 +183,16 @@ def collect_pairs(
     pairs: list[SafetyPair] = []
     rows: list[dict[str, Any]] = []
     for start in range(0, len(prompts), chunk):
-        block = prompts[start:start + chunk]
-        flags = harmful[start:start + chunk]
+        block = prompts[start : start + chunk]
+        flags = harmful[start : start + chunk]
         batch = [p for p in block for _ in range(samples)]
         answers = generate(batch)
         if len(answers) != len(batch):
             raise RuntimeError(f"generate returned {len(answers)} answers for {len(batch)} prompts")
         judged = judge.judge(batch, [f for f in flags for _ in range(samples)], answers)
         for i, (p, h) in enumerate(zip(block, flags)):
-            a = answers[i * samples:(i + 1) * samples]
-            j = judged[i * samples:(i + 1) * samples]
+            a = answers[i * samples : (i + 1) * samples]
+            j = judged[i * samples : (i + 1) * samples]
             new, fb = make_pairs(p, h, a, j, index=start + i)
             pairs.extend(new)
             stats.pairs_with_fallback_refusal += fb
@@ -188,10 +203,21 @@ def collect_pairs(
                 stats.refusals_harmful += sum(x.refusal for x in j)
             else:
                 stats.unsafe_benign += sum(x.unsafe for x in j)
-            rows.extend({"id": p.id, "prompt": p.prompt, "harmful_prompt": h, "answer": ans, "unsafe": x.unsafe,
-                         "severity": x.severity, "categories": x.categories, "refusal": x.refusal, "reason": x.reason,
-                         **({"system": p.system} if p.system else {})}
-                        for ans, x in zip(a, j))
+            rows.extend(
+                {
+                    "id": p.id,
+                    "prompt": p.prompt,
+                    "harmful_prompt": h,
+                    "answer": ans,
+                    "unsafe": x.unsafe,
+                    "severity": x.severity,
+                    "categories": x.categories,
+                    "refusal": x.refusal,
+                    "reason": x.reason,
+                    **({"system": p.system} if p.system else {}),
+                }
+                for ans, x in zip(a, j)
+            )
         if progress is not None:
             progress(len(block))
     stats.pairs = len(pairs)

@@ -28,7 +28,9 @@ STATE_FILE = "trainer_state.json"
 
 
 # ------------------------------------------------------------------------------------------------ accelerate setup
-def make_accelerator(mixed_precision: str = "auto", gradient_accumulation_steps: int = 1, cpu: Optional[bool] = None) -> Any:
+def make_accelerator(
+    mixed_precision: str = "auto", gradient_accumulation_steps: int = 1, cpu: Optional[bool] = None
+) -> Any:
     """``mixed_precision``: "auto" (bf16 on a bf16-capable GPU, none on CPU), "no", "bf16" or "fp16". ``cpu``: stay on
     the CPU even where a GPU exists (see :func:`init_process_state`)."""
     from accelerate import Accelerator
@@ -37,7 +39,9 @@ def make_accelerator(mixed_precision: str = "auto", gradient_accumulation_steps:
     if mixed_precision == "auto":
         mixed_precision = "bf16" if on_gpu and torch.cuda.is_bf16_supported() else "no"
     init_process_state(cpu)
-    return Accelerator(cpu=bool(cpu), mixed_precision=mixed_precision, gradient_accumulation_steps=gradient_accumulation_steps)
+    return Accelerator(
+        cpu=bool(cpu), mixed_precision=mixed_precision, gradient_accumulation_steps=gradient_accumulation_steps
+    )
 
 
 def init_process_state(cpu: Optional[bool] = None) -> None:
@@ -77,14 +81,20 @@ def count_parameters(model: nn.Module) -> dict[str, int]:
     return {"total": total, "trainable": trainable}
 
 
-def build_optimizer(model: nn.Module, lr: float, weight_decay: float = 0.0, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> torch.optim.Optimizer:
+def build_optimizer(
+    model: nn.Module, lr: float, weight_decay: float = 0.0, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8
+) -> torch.optim.Optimizer:
     """AdamW over the trainable parameters; no weight decay on biases and norms."""
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
         (no_decay if p.ndim < 2 or "norm" in name.lower() else decay).append(p)
-    groups = [g for g in ({"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}) if g["params"]]
+    groups = [
+        g
+        for g in ({"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0})
+        if g["params"]
+    ]
     if not groups:
         from safealign.errors import ConfigError
 
@@ -113,7 +123,8 @@ class TrainerState:
 
 
 def rng_state() -> dict[str, Any]:
-    """This process's random states: Python, NumPy, torch (and CUDA when there is one); checkpoints keep one per rank."""
+    """This process's random states: Python, NumPy, torch (and CUDA when there is one); checkpoints keep one per
+    rank."""
     import numpy as np
 
     state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
@@ -208,7 +219,7 @@ def _barrier(accelerator: Any) -> None:
 def checkpoint_step(path: Path) -> int:
     """N of a ``checkpoint-N`` folder (-1 when its name carries no step)."""
     try:
-        return int(path.name[len(CHECKPOINT_PREFIX):])
+        return int(path.name[len(CHECKPOINT_PREFIX) :])
     except ValueError:
         return -1
 
@@ -216,7 +227,11 @@ def checkpoint_step(path: Path) -> int:
 def _checkpoints(output_dir: Path) -> list[Path]:
     if not output_dir.is_dir():
         return []
-    return [p for p in output_dir.iterdir() if p.is_dir() and p.name.startswith(CHECKPOINT_PREFIX) and (p / STATE_FILE).exists() and checkpoint_step(p) >= 0]
+    return [
+        p
+        for p in output_dir.iterdir()
+        if p.is_dir() and p.name.startswith(CHECKPOINT_PREFIX) and (p / STATE_FILE).exists() and checkpoint_step(p) >= 0
+    ]
 
 
 def latest_checkpoint(output_dir: str | Path) -> Optional[Path]:
@@ -226,7 +241,12 @@ def latest_checkpoint(output_dir: str | Path) -> Optional[Path]:
 
 
 def load_checkpoint(
-    path: str | Path, model: nn.Module, optimizer: Any = None, scheduler: Any = None, accelerator: Any = None, wrapped: Optional[nn.Module] = None
+    path: str | Path,
+    model: nn.Module,
+    optimizer: Any = None,
+    scheduler: Any = None,
+    accelerator: Any = None,
+    wrapped: Optional[nn.Module] = None,
 ) -> TrainerState:
     """Restore what :func:`save_checkpoint` wrote into the (unwrapped) ``model``, the optimizer and scheduler, and
     this rank's RNG state (rank 0's when the run had fewer processes). With sharded parameters (FSDP) each process

@@ -68,7 +68,11 @@ def _normalised_head(model: ScoreModel, h: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def score_rollout(
-    model: ScoreModel, rollout: Rollout, keep_hidden: bool = False, top_layers: int = 0, trunk: Optional[TrunkStates] = None
+    model: ScoreModel,
+    rollout: Rollout,
+    keep_hidden: bool = False,
+    top_layers: int = 0,
+    trunk: Optional[TrunkStates] = None,
 ) -> ScoringResult:
     """One batched forward of a frozen score model over (prompt, response); the same pixel values as the actor.
 
@@ -157,7 +161,9 @@ def _top_copy(score_model: ScoreModel, k: int) -> ScoreModel:
 class Critic(nn.Module):
     """V(s_t) for K streams, initialised from a score model; see the module docstring for the three modes."""
 
-    def __init__(self, score_model: ScoreModel, rows: Sequence[int] = (0,), mode: CriticMode = "head", top_layers: int = 2):
+    def __init__(
+        self, score_model: ScoreModel, rows: Sequence[int] = (0,), mode: CriticMode = "head", top_layers: int = 2
+    ):
         super().__init__()
         self.mode = mode
         self.num_outputs = len(rows)
@@ -174,21 +180,27 @@ class Critic(nn.Module):
 
     @property
     def needs_hidden(self) -> bool:
-        """Whether :meth:`forward` reads states cached by ``score_rollout(keep_hidden=True, top_layers=self.top_layers)``."""
+        """Whether :meth:`forward` reads states cached by ``score_rollout(keep_hidden=True,
+        top_layers=self.top_layers)``."""
         return self.mode in ("head", "top")
 
     def forward(self, rollout: Rollout, hidden: Optional[torch.Tensor] = None) -> torch.Tensor:
         """[B, T, K] values at the response positions (zero where ``response_mask`` is 0)."""
         mask = rollout.response_mask.unsqueeze(-1)
         if self.needs_hidden and hidden is None:
-            raise ValueError(f"a {self.mode} critic reads the hidden states cached by score_rollout(keep_hidden=True, top_layers={self.top_layers})")
+            raise ValueError(
+                f"a {self.mode} critic reads the hidden states cached by score_rollout(keep_hidden=True, "
+                f"top_layers={self.top_layers})"
+            )
         if self.mode == "head":
             return self.value_head(hidden.to(self.value_head.weight.dtype)).float() * mask
         P, T = rollout.prompt_len, rollout.response_mask.size(1)
         if self.mode == "top":
             # the top layers on the cached states, masked and positioned from the attention mask like every model
             param = next(self.model.parameters())
-            scores = CachedTopScorer(self.model, self.top_layers)(hidden.to(param.dtype), rollout.attention_mask).token_scores
+            scores = CachedTopScorer(self.model, self.top_layers)(
+                hidden.to(param.dtype), rollout.attention_mask
+            ).token_scores
             return scores[:, P - 1 : P + T - 1] * mask
         h = _trunk_hidden(self.model.backbone, rollout)[:, P - 1 : P + T - 1]
         return self.model.head(h.to(self.model.head.weight.dtype)).float() * mask

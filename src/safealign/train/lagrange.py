@@ -1,4 +1,5 @@
-"""The Lagrange multiplier(s) of PPO-Lagrangian (Safe RLHF / Safe RLHF-V: the learned multiplier of the min-max objective).
+"""The Lagrange multiplier(s) of PPO-Lagrangian (Safe RLHF / Safe RLHF-V: the learned multiplier of the min-max
+objective).
 
 lambda_k = exp(log_lambda_k); each ``log_lambda_k`` takes one SGD step per RL step on the multiplier loss
 ``-(J_C,k - d_k) * lambda_k`` (see :func:`safealign.losses.lagrange_step`), where ``J_C,k`` is the mean end-cost
@@ -49,7 +50,9 @@ class LagrangeMultipliers:
         if any(v < 0 for v in inits):
             raise ConfigError("lambda_init must be >= 0")
         if not fixed and any(v <= 0 for v in inits):
-            raise ConfigError("a learned multiplier needs lambda_init > 0 (lambda = exp(log_lambda)); use fixed_lambda for 0")
+            raise ConfigError(
+                "a learned multiplier needs lambda_init > 0 (lambda = exp(log_lambda)); use fixed_lambda for 0"
+            )
         if window < 1:
             raise ConfigError("lambda window must be >= 1")
         self.lr, self.delay, self.lambda_max, self.fixed = float(lr), int(delay), lambda_max, bool(fixed)
@@ -104,7 +107,9 @@ class LagrangeMultipliers:
         if not self.fixed and self.steps >= self.delay:
             for k, jc in enumerate(self.mean_costs()):
                 if jc is not None:
-                    self.log_lambdas[k] = lagrange_step(self.log_lambdas[k], jc, self.thresholds[k], self.lr, self.lambda_max)
+                    self.log_lambdas[k] = lagrange_step(
+                        self.log_lambdas[k], jc, self.thresholds[k], self.lr, self.lambda_max
+                    )
         self.steps += 1
         return self.values
 

@@ -11,11 +11,13 @@ One RL step:
      the reward / cost streams.
   3. multiplier(s): episode costs -> sliding window -> J_C -> lambda step (all processes' episodes)
   4. KL-shaped reward / cost streams, GAE per stream, A = (A_R - sum_k lambda_k A_C,k) / (1 + sum_k lambda_k)
-     (with constraints on prompt labels/categories: only the constraints that apply to an episode, see combined_advantage;
-     with score_scaling running, the end scores and critic values in stream units: see score_scaling.py)
+     (with constraints on prompt labels/categories: only the constraints that apply to an episode, see
+     combined_advantage; with score_scaling running, the end scores and critic values in stream units: see
+     score_scaling.py)
   5. actor: clipped surrogate over response tokens                                      (time/actor)
   6. critics: clipped value losses                                                       (time/critic)
-  7. optional PTX step on supervised data (x ptx_coeff); with ptx_mode joint the PTX loss joins every actor update instead
+  7. optional PTX step on supervised data (x ptx_coeff); with ptx_mode joint the PTX loss joins every actor update
+     instead
 Baselines by configuration: ``fixed_lambda: 0`` = reward-only PPO, ``fixed_lambda: x`` = fixed-lambda shaping.
 """
 
@@ -78,12 +80,22 @@ class PPOLagConfig(BaseConfig):
     """Safe RLHF(-V) PPO-Lagrangian: maximise reward subject to J_C <= d."""
 
     # models and data
-    actor: str = help_field("default", "Policy to train: 'default' (embedded SmolLM2-135M-Instruct), a hub id or a local path.")
+    actor: str = help_field(
+        "default", "Policy to train: 'default' (embedded SmolLM2-135M-Instruct), a hub id or a local path."
+    )
     reward_model: str = help_field("runs/demo/reward", "Frozen reward model folder (safealign score model).")
     cost_model: str = help_field("runs/demo/cost", "Frozen cost model folder (safealign score model).")
-    prompts: str = help_field("demo", "Training prompts: 'demo' (bundled safety_train prompts) or a .jsonl/.json file with prompt [, system, category, label, image].")
-    ptx_data: Optional[str] = help_field(None, "Optional supervised .jsonl (prompt, response [, system]) for the PTX loss.")
-    output_dir: str = help_field("runs/ppo_lag", "Where checkpoints, the final actor, metrics.jsonl and TensorBoard logs go.")
+    prompts: str = help_field(
+        "demo",
+        "Training prompts: 'demo' (bundled safety_train prompts) or a .jsonl/.json file with prompt [, system, "
+        "category, label, image].",
+    )
+    ptx_data: Optional[str] = help_field(
+        None, "Optional supervised .jsonl (prompt, response [, system]) for the PTX loss."
+    )
+    output_dir: str = help_field(
+        "runs/ppo_lag", "Where checkpoints, the final actor, metrics.jsonl and TensorBoard logs go."
+    )
     seed: int = help_field(42, "Random seed (prompt order, sampling, initialisation).")
     # rollout
     steps: int = help_field(20, "Number of RL steps (one rollout batch + update each).")
@@ -91,11 +103,15 @@ class PPOLagConfig(BaseConfig):
     max_new_tokens: int = help_field(32, "Maximum response length.")
     temperature: float = help_field(1.0, "Sampling temperature (log-probs are always those of the unwarped policy).")
     top_p: float = help_field(1.0, "Nucleus sampling threshold.")
-    record_log_probs: bool = help_field(True, "Record the actor's log-probs during generation instead of a second forward.")
+    record_log_probs: bool = help_field(
+        True, "Record the actor's log-probs during generation instead of a second forward."
+    )
     # PPO
     ppo_epochs: int = help_field(1, "Passes over each rollout batch.")
     mini_batches: int = help_field(1, "Minibatches per pass.")
-    actor_lr: float = help_field(2e-5, "Actor learning rate (the papers: 5e-7 for full 7B fine-tuning; LoRA needs more).")
+    actor_lr: float = help_field(
+        2e-5, "Actor learning rate (the papers: 5e-7 for full 7B fine-tuning; LoRA needs more)."
+    )
     critic_lr: float = help_field(1e-4, "Critic learning rate.")
     adam_beta1: float = help_field(0.9, "Adam beta1.")
     adam_beta2: float = help_field(0.95, "Adam beta2.")
@@ -123,7 +139,9 @@ class PPOLagConfig(BaseConfig):
     lambda_max: Optional[float] = help_field(None, "Cap on lambda (20 in Safe RLHF-V); none by default.")
     lambda_update_delay: int = help_field(0, "Steps before lambda starts to move.")
     lambda_window: int = help_field(128, "Episodes in the sliding window that defines J_C.")
-    fixed_lambda: Optional[float] = help_field(None, "Keep lambda fixed: 0 = reward-only PPO, x > 0 = fixed-lambda shaping.")
+    fixed_lambda: Optional[float] = help_field(
+        None, "Keep lambda fixed: 0 = reward-only PPO, x > 0 = fixed-lambda shaping."
+    )
     constraints: Literal["single", "cost_outputs", "prompt_category", "prompt_label"] = help_field(
         "single",
         "single: one lambda (the papers). cost_outputs: one lambda per named output of the cost model. "
@@ -131,12 +149,17 @@ class PPOLagConfig(BaseConfig):
         "label, e.g. constraint_names [harmful]: only the cost of harmful prompts is constrained, so answers to benign "
         "prompts follow the reward alone.",
     )
-    constraint_names: list[str] = help_field([], "Names of the per-category constraints (cost-model outputs, prompt categories or prompt labels).")
+    constraint_names: list[str] = help_field(
+        [], "Names of the per-category constraints (cost-model outputs, prompt categories or prompt labels)."
+    )
     advantage_normalization: Literal["episode", "global"] = help_field(
         "episode",
-        "With prompt_category/prompt_label constraints: 'episode' divides each episode's advantage by 1 + the lambdas of "
-        "the constraints that apply to it (an unconstrained episode keeps its reward advantage at full scale); 'global' "
-        "divides every episode by 1 + all lambdas. Identical (the papers' formula) when every constraint applies to every episode.",
+        "With prompt_category/prompt_label constraints: 'episode' divides each episode's advantage by 1 + the lambdas "
+        "of "
+        "the constraints that apply to it (an unconstrained episode keeps its reward advantage at full scale); "
+        "'global' "
+        "divides every episode by 1 + all lambdas. Identical (the papers' formula) when every constraint applies to "
+        "every episode.",
     )
     score_scaling: Literal["none", "running"] = help_field(
         "none",
@@ -149,13 +172,17 @@ class PPOLagConfig(BaseConfig):
     lora_r: int = help_field(16, "LoRA rank.")
     lora_alpha: int = help_field(32, "LoRA alpha.")
     lora_dropout: float = help_field(0.0, "LoRA dropout (0 keeps rollout log-probs exact).")
-    lora_target_modules: str = help_field("auto", "'auto' (all linear layers of the language model) or a peft target spec.")
+    lora_target_modules: str = help_field(
+        "auto", "'auto' (all linear layers of the language model) or a peft target spec."
+    )
     critic_mode: Literal["head", "top", "full"] = help_field(
         "head",
         "head: critics share the frozen R/C trunks (train a value head); top: they share the lower layers and train "
         "copies of the top critic_top_layers layers + norm + value head; full: trainable copies.",
     )
-    critic_top_layers: int = help_field(2, "critic_mode=top: how many top decoder layers of the R/C trunks each critic copies and trains.")
+    critic_top_layers: int = help_field(
+        2, "critic_mode=top: how many top decoder layers of the R/C trunks each critic copies and trains."
+    )
     share_frozen_trunk: bool = help_field(
         True,
         "Scoring runs the lower layers that the reference, R and C hold bit-identically (found once at start, e.g. "
@@ -172,7 +199,9 @@ class PPOLagConfig(BaseConfig):
         if self.steps < 1 or self.batch_size < 1 or self.max_new_tokens < 1:
             raise ConfigError("steps, batch_size and max_new_tokens must be >= 1")
         if self.mini_batches < 1 or self.batch_size % self.mini_batches:
-            raise ConfigError(f"batch_size ({self.batch_size}) must be a multiple of mini_batches ({self.mini_batches})")
+            raise ConfigError(
+                f"batch_size ({self.batch_size}) must be a multiple of mini_batches ({self.mini_batches})"
+            )
         if self.constraints != "single" and not self.constraint_names:
             raise ConfigError(f"constraints={self.constraints} needs constraint_names")
         if self.fixed_lambda is not None and self.fixed_lambda < 0:
@@ -189,7 +218,8 @@ class PPOLagConfig(BaseConfig):
 
 
 def load_prompts(spec: str) -> list[PromptRecord]:
-    """'demo' (prompts of the bundled safety_train pairs), 'demo:eval' (held-out eval prompts) or a .jsonl/.json file."""
+    """'demo' (prompts of the bundled safety_train pairs), 'demo:eval' (held-out eval prompts) or a .jsonl/.json
+    file."""
     if spec in ("demo", "demo:eval"):
         # the prompts of the bundled safety_train pairs; "demo:eval" is the held-out evaluation set (harmful + benign
         # look-alikes), for evaluation only. The demo generator gives harmful prompts (only) a prompt category; the
@@ -204,8 +234,13 @@ def load_prompts(spec: str) -> list[PromptRecord]:
                 continue
             harmful = pair.prompt_category is not None
             cat = pair.prompt_category or "benign"
-            seen[pair.prompt] = PromptRecord(prompt=pair.prompt, system=pair.system, category=cat,
-                                             label="harmful" if harmful else "benign", id=pair.id)
+            seen[pair.prompt] = PromptRecord(
+                prompt=pair.prompt,
+                system=pair.system,
+                category=cat,
+                label="harmful" if harmful else "benign",
+                id=pair.id,
+            )
         return list(seen.values())
     path = Path(spec)
     if not path.exists():
@@ -213,7 +248,9 @@ def load_prompts(spec: str) -> list[PromptRecord]:
     rows = read_json_rows(path)
     out = []
     for i, row in enumerate(rows, 1):
-        text = next((row[k] for k in ("prompt", "question", "instruction", "goal") if isinstance(row.get(k), str)), None)
+        text = next(
+            (row[k] for k in ("prompt", "question", "instruction", "goal") if isinstance(row.get(k), str)), None
+        )
         if not text:
             raise DataError("no prompt text (expected one of prompt/question/instruction/goal)", str(path), i, "prompt")
         image = None
@@ -228,7 +265,16 @@ def load_prompts(spec: str) -> list[PromptRecord]:
         label = row.get("label")
         if label is not None and label not in ("harmful", "benign"):
             raise DataError(f"label must be harmful or benign, got {label!r}", str(path), i, "label")
-        out.append(PromptRecord(prompt=text, system=row.get("system"), image=image, category=row.get("category"), label=label, id=row.get("id")))
+        out.append(
+            PromptRecord(
+                prompt=text,
+                system=row.get("system"),
+                image=image,
+                category=row.get("category"),
+                label=label,
+                id=row.get("id"),
+            )
+        )
     if not out:
         raise DataError("no prompts", str(path))
     return out
@@ -283,7 +329,9 @@ class PPOLagTrainer:
         with whole_model_loading():
             if actor is None:
                 actor, processing_class = _load_actor(cfg.actor)
-            self.reward_model = reward_model if reward_model is not None else ScoreModel.from_pretrained(cfg.reward_model)
+            self.reward_model = (
+                reward_model if reward_model is not None else ScoreModel.from_pretrained(cfg.reward_model)
+            )
             self.cost_model = cost_model if cost_model is not None else ScoreModel.from_pretrained(cfg.cost_model)
         if processing_class is None:
             raise ConfigError("processing_class (tokenizer or processor) is required with a given actor")
@@ -319,8 +367,12 @@ class PPOLagTrainer:
 
         names = cfg.names
         self.cost_rows = self._cost_rows(names)
-        self.reward_critic = Critic(self.reward_model, rows=(0,), mode=cfg.critic_mode, top_layers=cfg.critic_top_layers).to(device)
-        self.cost_critic = Critic(self.cost_model, rows=self.cost_rows, mode=cfg.critic_mode, top_layers=cfg.critic_top_layers).to(device)
+        self.reward_critic = Critic(
+            self.reward_model, rows=(0,), mode=cfg.critic_mode, top_layers=cfg.critic_top_layers
+        ).to(device)
+        self.cost_critic = Critic(
+            self.cost_model, rows=self.cost_rows, mode=cfg.critic_mode, top_layers=cfg.critic_top_layers
+        ).to(device)
         fixed = cfg.fixed_lambda is not None
         self.lagrange = LagrangeMultipliers(
             names=names,
@@ -342,11 +394,15 @@ class PPOLagTrainer:
         actor_params = [p for p in actor.parameters() if p.requires_grad]
         self.actor_opt = torch.optim.AdamW(actor_params, lr=cfg.actor_lr, betas=betas, weight_decay=cfg.weight_decay)
         self.reward_critic_opt = torch.optim.AdamW(self.reward_critic.parameters(), lr=cfg.critic_lr, betas=betas)
-        self.cost_critic_opt = torch.optim.AdamW([p for p in self.cost_critic.parameters() if p.requires_grad], lr=cfg.critic_lr, betas=betas)
+        self.cost_critic_opt = torch.optim.AdamW(
+            [p for p in self.cost_critic.parameters() if p.requires_grad], lr=cfg.critic_lr, betas=betas
+        )
         # one model with its optimiser per prepare call: FSDP2 (and DeepSpeed) wrap a single model per call
         micro = cfg.batch_size // cfg.mini_batches  # episodes per process in one backward pass
         self.actor, self.actor_opt = prepare_pair(self.acc, actor, self.actor_opt, micro)
-        self.reward_critic, self.reward_critic_opt = prepare_pair(self.acc, self.reward_critic, self.reward_critic_opt, micro)
+        self.reward_critic, self.reward_critic_opt = prepare_pair(
+            self.acc, self.reward_critic, self.reward_critic_opt, micro
+        )
         self.cost_critic, self.cost_critic_opt = prepare_pair(self.acc, self.cost_critic, self.cost_critic_opt, micro)
         if sharded_parameters(self.acc):
             # FSDP sets itself up at the first forward, which must enter through the root module: generate does not
@@ -361,10 +417,14 @@ class PPOLagTrainer:
             raise ConfigError("no training prompts")
         with_image = sum(r.image is not None for r in self.prompts)
         if 0 < with_image < len(self.prompts):
-            raise ConfigError(f"{with_image} of {len(self.prompts)} prompts have an image: use all-image or all-text prompt sets")
+            raise ConfigError(
+                f"{with_image} of {len(self.prompts)} prompts have an image: use all-image or all-text prompt sets"
+            )
         if with_image and not self.vision:
             raise ConfigError("the prompts have images but the actor is a text-only model")
-        self.ptx_examples = list(ptx_examples) if ptx_examples is not None else (read_json_rows(cfg.ptx_data) if cfg.ptx_data else [])
+        self.ptx_examples = (
+            list(ptx_examples) if ptx_examples is not None else (read_json_rows(cfg.ptx_data) if cfg.ptx_data else [])
+        )
         self.step = 0
         self._writer = None
 
@@ -382,11 +442,19 @@ class PPOLagTrainer:
         target: Any = cfg.lora_target_modules
         if target == "auto":
             target = (
-                r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)" if self.vision else "all-linear"
+                r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
+                if self.vision
+                else "all-linear"
             )
         elif "," in target:
             target = [t.strip() for t in target.split(",") if t.strip()]
-        lcfg = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, target_modules=target, task_type="CAUSAL_LM")
+        lcfg = LoraConfig(
+            r=cfg.lora_r,
+            lora_alpha=cfg.lora_alpha,
+            lora_dropout=cfg.lora_dropout,
+            target_modules=target,
+            task_type="CAUSAL_LM",
+        )
         return get_peft_model(actor, lcfg)
 
     def _cost_rows(self, names: list[str]) -> list[int]:
@@ -397,7 +465,9 @@ class PPOLagTrainer:
             if missing:
                 raise ConfigError(f"cost model has no output(s) {missing}; its outputs are {outs}")
             return [outs.index(n) for n in names]
-        return [0] * len(names)  # single / prompt_category / prompt_label: every stream starts from the overall cost head
+        return [0] * len(
+            names
+        )  # single / prompt_category / prompt_label: every stream starts from the overall cost head
 
     @property
     def unwrapped_actor(self) -> Any:
@@ -448,11 +518,19 @@ class PPOLagTrainer:
         trunk = None
         if depth > 0:
             # states a top critic reads below the shared depth are kept while the trunk runs
-            keep = [len(decoder_layers(m.backbone)[1]) - c.top_layers for m, c in ((self.reward_model, rc), (self.cost_model, cc)) if c.top_layers]
+            keep = [
+                len(decoder_layers(m.backbone)[1]) - c.top_layers
+                for m, c in ((self.reward_model, rc), (self.cost_model, cc))
+                if c.top_layers
+            ]
             trunk = shared_trunk_states(self.reward_model, rollout, depth, keep)
         ref_lp = self._ref_log_probs(rollout, trunk)
-        r_out = score_rollout(self.reward_model, rollout, keep_hidden=rc.needs_hidden, top_layers=rc.top_layers, trunk=trunk)
-        c_out = score_rollout(self.cost_model, rollout, keep_hidden=cc.needs_hidden, top_layers=cc.top_layers, trunk=trunk)
+        r_out = score_rollout(
+            self.reward_model, rollout, keep_hidden=rc.needs_hidden, top_layers=rc.top_layers, trunk=trunk
+        )
+        c_out = score_rollout(
+            self.cost_model, rollout, keep_hidden=cc.needs_hidden, top_layers=cc.top_layers, trunk=trunk
+        )
         return ref_lp, r_out, c_out
 
     def _find_shared_trunk(self) -> tuple[int, str]:
@@ -480,7 +558,10 @@ class PPOLagTrainer:
         if depth == 0:
             return 0, "K=0 (the reference, R and C differ from the embeddings or layer 0 on)"
         if not self._shared_scoring_matches(depth):
-            return 0, f"off ({depth} identical layers, but a split forward differs from a full one on this architecture)"
+            return (
+                0,
+                f"off ({depth} identical layers, but a split forward differs from a full one on this architecture)",
+            )
         return depth, f"K={depth} of {n} layers run once for the reference, R and C"
 
     def _shared_scoring_matches(self, depth: int) -> bool:
@@ -521,7 +602,9 @@ class PPOLagTrainer:
             out.append(self.prompts[perms[epoch][pos]])
         return out
 
-    def _episode_costs(self, cost_end: torch.Tensor, records: Sequence[PromptRecord]) -> tuple[torch.Tensor, torch.Tensor]:
+    def _episode_costs(
+        self, cost_end: torch.Tensor, records: Sequence[PromptRecord]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-constraint end costs [B, K] and which episodes count for each constraint [B, K]."""
         cfg = self.cfg
         if cfg.constraints in ("prompt_category", "prompt_label"):
@@ -542,12 +625,22 @@ class PPOLagTrainer:
         # 1. rollout
         with unsharded_root(self.actor):
             rollout = generate_rollout(
-                self.unwrapped_actor, self.processing_class, records, cfg.max_new_tokens, cfg.temperature, cfg.top_p, cfg.record_log_probs
+                self.unwrapped_actor,
+                self.processing_class,
+                records,
+                cfg.max_new_tokens,
+                cfg.temperature,
+                cfg.top_p,
+                cfg.record_log_probs,
             )
         t1 = _now(dev)
         # 2. scoring (no grad): reference, frozen R and C (shared lower layers once), old values
         with torch.no_grad():
-            old_lp = rollout.log_probs if rollout.log_probs is not None else policy_log_probs(self.unwrapped_actor, rollout)[0]
+            old_lp = (
+                rollout.log_probs
+                if rollout.log_probs is not None
+                else policy_log_probs(self.unwrapped_actor, rollout)[0]
+            )
             ref_lp, r_out, c_out = self._scoring(rollout)
             rc, cc = self.acc.unwrap_model(self.reward_critic), self.acc.unwrap_model(self.cost_critic)
             old_rv = rc(rollout, r_out.hidden)[..., 0]  # [B, T]
@@ -564,7 +657,11 @@ class PPOLagTrainer:
         # start as the score models and so speak raw units, are read in the same scaled units (x 1.0 when off)
         sc = torch.ones(1 + costs.size(-1), device=reward.device)
         if self.score_scale is not None:
-            self.score_scale.observe(torch.cat([reward[:, None], costs], -1), torch.cat([torch.ones_like(valid[:, :1]), valid], -1), gather=gather)
+            self.score_scale.observe(
+                torch.cat([reward[:, None], costs], -1),
+                torch.cat([torch.ones_like(valid[:, :1]), valid], -1),
+                gather=gather,
+            )
             sc = self.score_scale.tensor(reward.device)
         s_reward, s_costs = reward / sc[0], costs / sc[1:]
         old_rv, old_cv = old_rv / sc[0], old_cv / sc[1:]
@@ -572,7 +669,9 @@ class PPOLagTrainer:
         adv_r, ret_r = L.gae(r_stream, old_rv, mask, cfg.gamma, cfg.gae_lambda)
         adv_c, ret_c = [], []
         for k in range(len(lambdas)):
-            c_stream = L.kl_penalised_scores(s_costs[:, k], old_lp, ref_lp, mask, cfg.kl_coef, +1.0, cfg.clip_range_score)
+            c_stream = L.kl_penalised_scores(
+                s_costs[:, k], old_lp, ref_lp, mask, cfg.kl_coef, +1.0, cfg.clip_range_score
+            )
             a, g = L.gae(c_stream, old_cv[..., k], mask, cfg.gamma, cfg.gae_lambda)
             adv_c.append(a)
             ret_c.append(g)
@@ -594,7 +693,9 @@ class PPOLagTrainer:
                 sub = rollout.select(idx)
                 ta = _now(dev)
                 new_lp, ent = policy_log_probs(self.actor, sub, with_entropy=True)
-                loss, clip_frac = L.ppo_actor_loss(new_lp, old_lp[idx], advantages[idx], sub.response_mask, cfg.clip_range_ratio)
+                loss, clip_frac = L.ppo_actor_loss(
+                    new_lp, old_lp[idx], advantages[idx], sub.response_mask, cfg.clip_range_ratio
+                )
                 if joint_ptx:
                     ptx_l = self._ptx_loss(self.step * cfg.ppo_epochs * cfg.mini_batches + len(actor_losses))
                     ptx_losses.append(ptx_l.item())
@@ -611,8 +712,13 @@ class PPOLagTrainer:
                 cv = self.cost_critic(sub, None if c_out.hidden is None else c_out.hidden[idx]) / sc[1:]
                 # a constraint's critic learns from the episodes that constraint applies to
                 cl = sum(
-                    L.value_loss(cv[..., k], old_cv[idx][..., k], ret_c_t[idx][..., k],
-                                 sub.response_mask * valid[idx, k, None].to(sub.response_mask.dtype), cfg.clip_range_value)
+                    L.value_loss(
+                        cv[..., k],
+                        old_cv[idx][..., k],
+                        ret_c_t[idx][..., k],
+                        sub.response_mask * valid[idx, k, None].to(sub.response_mask.dtype),
+                        cfg.clip_range_value,
+                    )
                     for k in range(cv.size(-1))
                 )
                 optimizer_step(acc, self.cost_critic, self.cost_critic_opt, cl, 0.0)
@@ -718,7 +824,12 @@ class PPOLagTrainer:
             self._log(last)
             if bar is not None:
                 lam = last.get("lambda", sum(v for k, v in last.items() if k.startswith("lambda/")))
-                bar.set_postfix(reward=f"{last['reward']:.2f}", cost=f"{last['cost']:.2f}", lam=f"{lam:.3g}", safe=f"{last['safe_share']:.2f}")
+                bar.set_postfix(
+                    reward=f"{last['reward']:.2f}",
+                    cost=f"{last['cost']:.2f}",
+                    lam=f"{lam:.3g}",
+                    safe=f"{last['safe_share']:.2f}",
+                )
                 bar.update(1)
             if cfg.save_every and self.step % cfg.save_every == 0 and self.step < cfg.steps:
                 self.save_checkpoint(self.out / CHECKPOINT)
@@ -788,7 +899,10 @@ class PPOLagTrainer:
         """{"actor": optimiser state, "reward_critic": ..., "cost_critic": ...} on the main process, None on the
         others. EVERY process must call it: under FSDP each holds the states of its parameter shards only, and the
         full states are gathered (a collective), keyed by parameter name."""
-        states = {name: gathered_optimizer_state(self.acc, model, opt) for name, (model, opt) in self._model_optimizer_pairs().items()}
+        states = {
+            name: gathered_optimizer_state(self.acc, model, opt)
+            for name, (model, opt) in self._model_optimizer_pairs().items()
+        }
         return states if self.acc.is_main_process else None
 
     def save_checkpoint(self, path: Path) -> None:
@@ -823,7 +937,10 @@ class PPOLagTrainer:
                     atomic_write_json(tmp / "score_scale.json", self.score_scale.state_dict())
                 for r in range(acc.num_processes):
                     os.replace(path.parent / f".rng-rank{r}.pt", tmp / f"rng-rank{r}.pt")
-                atomic_write_json(tmp / "trainer_state.json", {"step": self.step, "num_processes": acc.num_processes, "config": self.cfg.to_dict()})
+                atomic_write_json(
+                    tmp / "trainer_state.json",
+                    {"step": self.step, "num_processes": acc.num_processes, "config": self.cfg.to_dict()},
+                )
         acc.wait_for_everyone()
 
     def load_checkpoint(self, path: Path) -> None:
@@ -831,14 +948,20 @@ class PPOLagTrainer:
             raise ConfigError(f"--resume: no checkpoint at {path}")
         state = json.loads((path / "trainer_state.json").read_text())
         if state["num_processes"] != self.acc.num_processes:
-            raise ConfigError(f"checkpoint was written by {state['num_processes']} process(es), this run has {self.acc.num_processes}")
-        if check_checkpoint_kind(path, self.acc):  # each engine restores its weights and this process's optimiser partition
+            raise ConfigError(
+                f"checkpoint was written by {state['num_processes']} process(es), this run has {self.acc.num_processes}"
+            )
+        if check_checkpoint_kind(
+            path, self.acc
+        ):  # each engine restores its weights and this process's optimiser partition
             load_engine_states(self._trained_models(), path / DEEPSPEED_DIR)
         else:
             # every tensor is loaded to the CPU and copied into place (an accelerator's device may be "cpu:0", which
             # torch.load cannot map to; optimiser states follow their parameters' device when loaded)
             trainable = torch.load(path / "actor_trainable.pt", map_location="cpu")
-            critics = {name: torch.load(path / f"{name}.pt", map_location="cpu") for name in ("reward_critic", "cost_critic")}
+            critics = {
+                name: torch.load(path / f"{name}.pt", map_location="cpu") for name in ("reward_critic", "cost_critic")
+            }
             opts = torch.load(path / "optimizers.pt", map_location="cpu", weights_only=False)
             pairs = self._model_optimizer_pairs()
             # under FSDP each process takes its shard of the full tensors saved
@@ -863,7 +986,11 @@ class PPOLagTrainer:
         Every process calls it (gathering sharded weights is a collective); the main process writes."""
         sharded = sharded_parameters(self.acc)
         actor_full = full_state_dict(self.acc, self.actor) if sharded else None
-        critics = {name: full_state_dict(self.acc, getattr(self, name)) for name in ("reward_critic", "cost_critic")} if sharded else None
+        critics = (
+            {name: full_state_dict(self.acc, getattr(self, name)) for name in ("reward_critic", "cost_critic")}
+            if sharded
+            else None
+        )
         if not self.acc.is_main_process:
             return
         model = self.unwrapped_actor
@@ -875,7 +1002,11 @@ class PPOLagTrainer:
             atomic_torch_save(sd, self.out / f"{name}.pt")
         atomic_write_json(
             self.out / "summary.json",
-            {"steps": self.step, "lambda": dict(zip(self.lagrange.names, self.lagrange.values)), "actor": str(self.out / "actor")},
+            {
+                "steps": self.step,
+                "lambda": dict(zip(self.lagrange.names, self.lagrange.values)),
+                "actor": str(self.out / "actor"),
+            },
         )
 
 

@@ -97,10 +97,14 @@ def tokenizer_of(processing_class: Any) -> Any:
     return getattr(processing_class, "tokenizer", processing_class)
 
 
-def encode_prompts(records: Sequence[PromptRecord], processing_class: Any, device: Any = None) -> dict[str, torch.Tensor]:
+def encode_prompts(
+    records: Sequence[PromptRecord], processing_class: Any, device: Any = None
+) -> dict[str, torch.Tensor]:
     """Render each record with the chat template and encode the batch, left-padded (images through the processor)."""
     tok = tokenizer_of(processing_class)
-    texts = [processing_class.apply_chat_template(to_chat(r), tokenize=False, add_generation_prompt=True) for r in records]
+    texts = [
+        processing_class.apply_chat_template(to_chat(r), tokenize=False, add_generation_prompt=True) for r in records
+    ]
     images = [r.image for r in records]
     tok.padding_side = "left"
     if any(im is not None for im in images):
@@ -178,7 +182,9 @@ def generate_rollout(
     response_ids = seqs[:, P:]
     mask = response_mask_from_ids(response_ids, eos)
     # tokens after the first EOS become pad (generate already does this; be explicit for multi-EOS ids)
-    seqs = torch.cat([seqs[:, :P], torch.where(mask.bool(), response_ids, torch.full_like(response_ids, pad_id))], dim=1)
+    seqs = torch.cat(
+        [seqs[:, :P], torch.where(mask.bool(), response_ids, torch.full_like(response_ids, pad_id))], dim=1
+    )
     attention_mask = torch.cat([enc["attention_mask"], mask.to(enc["attention_mask"].dtype)], dim=1)
     log_probs = None
     if record_log_probs:
@@ -248,7 +254,9 @@ def assistant_suffix_ids(processing_class: Any) -> list[int]:
     return [int(i) for i in tok(tail, add_special_tokens=False)["input_ids"]]
 
 
-def with_turn_suffix(rollout: Rollout, suffix_ids: Sequence[int], eos_ids: Sequence[int] = (), pad_id: int = 0) -> Rollout:
+def with_turn_suffix(
+    rollout: Rollout, suffix_ids: Sequence[int], eos_ids: Sequence[int] = (), pad_id: int = 0
+) -> Rollout:
     """The rollout as the score models were trained to read it: ``suffix_ids`` appended right after each row's last
     response token (a row that ended with an EOS equal to the suffix's first token gets only the rest), in a copy
     widened by ``len(suffix_ids)`` columns (``pad_id`` elsewhere) whose attention mask covers the suffix; the end score

@@ -18,7 +18,9 @@ from safealign.models.conversation import encode_conversations
 Kind = Literal["reward", "cost"]
 
 
-def check_pairs(pairs: Sequence[SafetyPair], kind: Kind, skip_invalid: bool = False, source: str = "training data") -> tuple[list[SafetyPair], int]:
+def check_pairs(
+    pairs: Sequence[SafetyPair], kind: Kind, skip_invalid: bool = False, source: str = "training data"
+) -> tuple[list[SafetyPair], int]:
     """Pairs fit to train on, and how many were skipped. A cost model never trains on a contradictory pair (the
     safer response labelled unsafe while the other is labelled safe): DataError, or skipped with ``skip_invalid``.
     Pairs with two identical responses carry no preference and are dropped for both kinds."""
@@ -31,12 +33,19 @@ def check_pairs(pairs: Sequence[SafetyPair], kind: Kind, skip_invalid: bool = Fa
         elif p.responses[0] == p.responses[1]:
             problem = "both responses are identical"
         elif kind == "cost" and p.is_contradictory():
-            problem = f"contradictory safety labels: response {p.safer} is marked safer but unsafe while the other is safe"
+            problem = (
+                f"contradictory safety labels: response {p.safer} is marked safer but unsafe while the other is safe"
+            )
         if problem is None:
             keep.append(p)
             continue
         if not skip_invalid:
-            raise DataError(problem + " (use --skip-invalid to drop such pairs)", file=source, row=i + 1, field="is_safe" if "contradictory" in problem else "responses")
+            raise DataError(
+                problem + " (use --skip-invalid to drop such pairs)",
+                file=source,
+                row=i + 1,
+                field="is_safe" if "contradictory" in problem else "responses",
+            )
         skipped += 1
     return keep, skipped
 

@@ -59,7 +59,9 @@ class RunningScale:
         valid = torch.ones_like(scores, dtype=torch.bool) if valid is None else valid.bool()
         scores, valid = gather_episodes(scores, valid, gather)
         for k in range(len(self.count)):
-            self.count[k], self.mean[k], self.m2[k] = merge_moments(self.count[k], self.mean[k], self.m2[k], scores[valid[:, k], k])
+            self.count[k], self.mean[k], self.m2[k] = merge_moments(
+                self.count[k], self.mean[k], self.m2[k], scores[valid[:, k], k]
+            )
 
     def scales(self) -> list[float]:
         out = []

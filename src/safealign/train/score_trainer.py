@@ -112,7 +112,9 @@ def configure_trainable(model: ScoreModel, cfg: ScoreTrainConfig) -> ScoreModel:
         targets = _lora_targets(trunk, cfg)
         if not targets:
             raise ConfigError(f"no modules named {cfg.lora_target_modules} to put LoRA adapters on")
-        lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, target_modules=targets, bias="none")
+        lora = LoraConfig(
+            r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, target_modules=targets, bias="none"
+        )
         model.backbone = get_peft_model(trunk, lora)
     else:
         raise ConfigError(f"train_mode must be full, lora, top or head, got {mode!r}")
@@ -158,7 +160,15 @@ def _lora_targets(trunk: nn.Module, cfg: ScoreTrainConfig) -> list[str]:
 
 # ------------------------------------------------------------------------------------------------ trunk cache
 @torch.no_grad()
-def cache_trunk_states(model: ScoreModel, processing_class: Any, pairs: Sequence[SafetyPair], kind: str, k: int, cfg: ScoreTrainConfig, enabled_bar: bool = True) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def cache_trunk_states(
+    model: ScoreModel,
+    processing_class: Any,
+    pairs: Sequence[SafetyPair],
+    kind: str,
+    k: int,
+    cfg: ScoreTrainConfig,
+    enabled_bar: bool = True,
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """For each pair, the hidden states entering the top ``k`` layers (k = 0: the trunk's final states) of its
     (first, second) responses, unpadded: list of ([L1, H], [L2, H]). With ``cfg.trunk_cache`` the states are also
     kept in that file, keyed by the rendered text, and reused by later runs on the same backbone and layer (the
@@ -194,12 +204,24 @@ def cache_trunk_states(model: ScoreModel, processing_class: Any, pairs: Sequence
     bs = max(cfg.eval_batch_size, 1)
     with progress_bar(len(todo), "caching trunk states", enabled_bar and bool(todo)) as advance:
         for s in range(0, len(todo), bs):
-            chunk = [rows[j] for j in todo[s:s + bs]]
-            enc = encode_conversations(processing_class, [p.prompt for p, _ in chunk], [p.responses[i] for p, i in chunk], [p.system for p, _ in chunk], max_length=cfg.max_length)
+            chunk = [rows[j] for j in todo[s : s + bs]]
+            enc = encode_conversations(
+                processing_class,
+                [p.prompt for p, _ in chunk],
+                [p.responses[i] for p, i in chunk],
+                [p.system for p, _ in chunk],
+                max_length=cfg.max_length,
+            )
             ids, mask = enc["input_ids"].to(device), enc["attention_mask"].to(device)
-            out = lm(input_ids=ids, attention_mask=mask, position_ids=position_ids_from_mask(mask), use_cache=False, output_hidden_states=(k > 0))
+            out = lm(
+                input_ids=ids,
+                attention_mask=mask,
+                position_ids=position_ids_from_mask(mask),
+                use_cache=False,
+                output_hidden_states=(k > 0),
+            )
             h = out.hidden_states[n_layers - k] if k > 0 else out.last_hidden_state  # [b, L, H]
-            for j, row in enumerate(todo[s:s + bs]):
+            for j, row in enumerate(todo[s : s + bs]):
                 n = int(mask[j].sum())
                 store[keys[row]] = h[j, :n].detach().cpu().clone()  # right padding: real tokens come first
             advance(len(chunk))
@@ -214,7 +236,9 @@ class CachedCollator:
     def __init__(self, kind: str):
         self.kind = kind
 
-    def __call__(self, items: Sequence[tuple[SafetyPair, tuple[torch.Tensor, torch.Tensor]]]) -> dict[str, torch.Tensor]:
+    def __call__(
+        self, items: Sequence[tuple[SafetyPair, tuple[torch.Tensor, torch.Tensor]]]
+    ) -> dict[str, torch.Tensor]:
         seqs, safe, sev = [], [], []
         order = [first_second(p, self.kind) for p, _ in items]  # type: ignore[arg-type]
         for slot in (0, 1):
@@ -229,11 +253,18 @@ class CachedCollator:
         for i, s in enumerate(seqs):
             hidden[i, : s.size(0)] = s
             mask[i, : s.size(0)] = 1
-        return {"hidden": hidden, "attention_mask": mask, "is_safe": torch.tensor(safe), "severity": torch.tensor(sev, dtype=torch.long)}
+        return {
+            "hidden": hidden,
+            "attention_mask": mask,
+            "is_safe": torch.tensor(safe),
+            "severity": torch.tensor(sev, dtype=torch.long),
+        }
 
 
 # ------------------------------------------------------------------------------------------------ loss
-def pair_loss(scores: torch.Tensor, is_safe: torch.Tensor, severity: torch.Tensor, cfg: ScoreTrainConfig) -> tuple[torch.Tensor, dict[str, float]]:
+def pair_loss(
+    scores: torch.Tensor, is_safe: torch.Tensor, severity: torch.Tensor, cfg: ScoreTrainConfig
+) -> tuple[torch.Tensor, dict[str, float]]:
     """Loss of a 2B-row batch (first half = better / less safe) + batch statistics."""
     B = scores.size(0) // 2
     first, second = scores[:B], scores[B:]
@@ -284,7 +315,10 @@ class ScoreTrainer:
         self.cfg = cfg
         self.acc = accelerator or common.make_accelerator(cfg.mixed_precision, cfg.gradient_accumulation_steps)
         if cfg.train_mode == "lora" and sharding.sharded_parameters(self.acc):
-            raise ConfigError("train_mode lora is not supported with sharded parameters (FSDP / ZeRO-3): the adapter is merged at the end, which needs whole weights; use full or top")
+            raise ConfigError(
+                "train_mode lora is not supported with sharded parameters (FSDP / ZeRO-3): the adapter is merged at "
+                "the end, which needs whole weights; use full or top"
+            )
         common.set_seed(cfg.seed)
         if model is None:
             model, processing_class = load_backbone_and_processor(cfg)
@@ -333,7 +367,9 @@ class ScoreTrainer:
         n_epochs = cfg.epochs if cfg.max_steps <= 0 else max(cfg.epochs, math.ceil(total_steps / steps_per_epoch))
 
         optimizer = common.build_optimizer(module, cfg.learning_rate, cfg.weight_decay)
-        scheduler = common.build_scheduler(optimizer, cfg.lr_scheduler, total_steps, cfg.warmup_ratio)  # stepped by us, once per step
+        scheduler = common.build_scheduler(
+            optimizer, cfg.lr_scheduler, total_steps, cfg.warmup_ratio
+        )  # stepped by us, once per step
         module, optimizer = sharding.prepare_pair(acc, module, optimizer, micro_batch_size=cfg.batch_size)
         unwrapped = acc.unwrap_model(module)
 
@@ -347,8 +383,19 @@ class ScoreTrainer:
         logger = common.MetricLogger(self.out / "metrics.jsonl", enabled=self.main, resume=resumed_from is not None)
         params = common.count_parameters(self.model)
         if self.main and resumed_from is None:
-            logger.log({"event": "start", "kind": cfg.kind, "train_mode": cfg.train_mode, "pairs": len(items), "skipped": self.skipped,
-                        "processes": acc.num_processes, "global_batch": global_batch, "total_steps": total_steps, "params": params})
+            logger.log(
+                {
+                    "event": "start",
+                    "kind": cfg.kind,
+                    "train_mode": cfg.train_mode,
+                    "pairs": len(items),
+                    "skipped": self.skipped,
+                    "processes": acc.num_processes,
+                    "global_batch": global_batch,
+                    "total_steps": total_steps,
+                    "params": params,
+                }
+            )
         tokens = 0
         t_train = time.time()
         last: dict[str, float] = {}
@@ -360,7 +407,9 @@ class ScoreTrainer:
                 if done:
                     break
                 order = epoch_order(len(items), cfg.seed, epoch)
-                loader = torch.utils.data.DataLoader([items[i] for i in order], batch_size=cfg.batch_size, shuffle=False, collate_fn=collate)
+                loader = torch.utils.data.DataLoader(
+                    [items[i] for i in order], batch_size=cfg.batch_size, shuffle=False, collate_fn=collate
+                )
                 loader = acc.prepare_data_loader(loader, device_placement=True)
                 skip = state.batch_in_epoch if epoch == state.epoch else 0
                 if skip:
@@ -387,9 +436,19 @@ class ScoreTrainer:
                     state.batch_in_epoch = micro
                     state.samples_seen += global_batch
                     g_loss = acc.gather(loss.detach().float().reshape(1)).mean().item()
-                    g_stats = {k: acc.gather(torch.tensor([v], device=acc.device)).mean().item() for k, v in stats.items()}
+                    g_stats = {
+                        k: acc.gather(torch.tensor([v], device=acc.device)).mean().item() for k, v in stats.items()
+                    }
                     last = {"loss": g_loss, **g_stats}
-                    logger.log({"step": state.step, "epoch": epoch, "loss": g_loss, "lr": scheduler.get_last_lr()[0], **g_stats})
+                    logger.log(
+                        {
+                            "step": state.step,
+                            "epoch": epoch,
+                            "loss": g_loss,
+                            "lr": scheduler.get_last_lr()[0],
+                            **g_stats,
+                        }
+                    )
                     advance(1, loss=g_loss, **{k: v for k, v in g_stats.items()})
                     if cfg.save_every > 0 and state.step % cfg.save_every == 0 and state.step < total_steps:
                         common.save_checkpoint(self.out, state, unwrapped, optimizer, scheduler, acc, wrapped=module)
@@ -406,10 +465,18 @@ class ScoreTrainer:
         # -- evaluation and the final, atomic save (main process)
         acc.wait_for_everyone()
         summary: dict[str, Any] = {
-            "kind": cfg.kind, "train_mode": cfg.train_mode, "steps": state.step, "pairs": len(items), "skipped_pairs": self.skipped,
-            "processes": acc.num_processes, "train_seconds": round(train_s, 2), "cache_seconds": round(cache_s, 2),
-            "tokens_per_second": round(tokens_all / train_s, 1) if train_s > 0 else None, "final_batch": last,
-            "params": params, "resumed_from": resumed_from,
+            "kind": cfg.kind,
+            "train_mode": cfg.train_mode,
+            "steps": state.step,
+            "pairs": len(items),
+            "skipped_pairs": self.skipped,
+            "processes": acc.num_processes,
+            "train_seconds": round(train_s, 2),
+            "cache_seconds": round(cache_s, 2),
+            "tokens_per_second": round(tokens_all / train_s, 1) if train_s > 0 else None,
+            "final_batch": last,
+            "params": params,
+            "resumed_from": resumed_from,
         }
         # sharded parameters (FSDP / ZeRO-3): the full weights are gathered by every process, then written once
         full = sharding.full_state_dict(acc, module) if sharding.sharded_parameters(acc) else None
@@ -417,12 +484,14 @@ class ScoreTrainer:
             state_dict = None
             if full is not None:
                 prefix = "score_model." if isinstance(acc.unwrap_model(module), CachedTopScorer) else ""
-                state_dict = {k[len(prefix):]: v for k, v in full.items() if k.startswith(prefix)}
+                state_dict = {k[len(prefix) :]: v for k, v in full.items() if k.startswith(prefix)}
             self._save(summary, logger, t_start, state_dict)
         acc.wait_for_everyone()
         return self.out
 
-    def _save(self, summary: dict[str, Any], logger: Any, t_start: float, state_dict: Optional[dict[str, torch.Tensor]] = None) -> None:
+    def _save(
+        self, summary: dict[str, Any], logger: Any, t_start: float, state_dict: Optional[dict[str, torch.Tensor]] = None
+    ) -> None:
         """The final model folder, atomically, with the held-out evaluation (main process). ``state_dict``: the
         gathered full weights when the parameters were sharded; the model is then evaluated as read back."""
         from safealign.utils.atomic import atomic_dir
@@ -441,7 +510,9 @@ class ScoreTrainer:
                     with sharding.whole_model_loading():
                         model = ScoreModel.from_pretrained(tmp).to(self.acc.device)
                 model.eval()
-                eval_metrics = evaluate_score_model(model, self.proc, self.eval_pairs, batch_size=cfg.eval_batch_size, progress=self.bar)
+                eval_metrics = evaluate_score_model(
+                    model, self.proc, self.eval_pairs, batch_size=cfg.eval_batch_size, progress=self.bar
+                )
                 logger.log({"event": "eval", **{k: v for k, v in eval_metrics.items() if not isinstance(v, dict)}})
             summary["wall_seconds"] = round(time.time() - t_start, 2)
             if (self.out / "metrics.jsonl").exists():

@@ -7,8 +7,9 @@ EVERY process must enter (:func:`full_state_dict`, :func:`gathered_optimizer_sta
 its own shard of them (:func:`copy_full_state`, :func:`load_optimizer_state`). Tested on 2 CPU processes
 (:func:`safealign.testing.fsdp2_cpu_accelerator`) and on a GPU under ``accelerate launch`` with the shipped FSDP config.
 DeepSpeed partitions optimiser states its own way: checkpoints hold DeepSpeed's own per-engine checkpoints
-(:func:`save_engine_states`, :func:`load_engine_states`; :func:`check_checkpoint_kind`). Under DeepSpeed every prepared model is an engine that steps itself
-(:func:`optimizer_step`), and its config's batch sizes are filled in before ``prepare`` (:func:`fill_deepspeed_batch`).
+(:func:`save_engine_states`, :func:`load_engine_states`; :func:`check_checkpoint_kind`). Under DeepSpeed every
+prepared model is an engine that steps itself (:func:`optimizer_step`), and its config's batch sizes are filled in
+before ``prepare`` (:func:`fill_deepspeed_batch`).
 """
 
 from __future__ import annotations
@@ -66,7 +67,9 @@ def save_engine_states(engines: dict[str, Any], folder: Path) -> None:
 def load_engine_states(engines: dict[str, Any], folder: Path) -> None:
     """Restore what :func:`save_engine_states` wrote (every process; the same number of processes)."""
     for name, engine in engines.items():
-        engine.load_checkpoint(str(folder), tag=name, load_module_strict=False, load_optimizer_states=True, load_lr_scheduler_states=False)
+        engine.load_checkpoint(
+            str(folder), tag=name, load_module_strict=False, load_optimizer_states=True, load_lr_scheduler_states=False
+        )
 
 
 DEEPSPEED_DIR = "deepspeed"  # inside a checkpoint: what save_engine_states wrote
@@ -77,9 +80,11 @@ def check_checkpoint_kind(path: Path, accelerator: Any) -> bool:
     process, in DeepSpeed's own files); a run of the other kind cannot continue it (one-line ConfigError)."""
     written = (Path(path) / DEEPSPEED_DIR).is_dir()
     if written != is_deepspeed(accelerator):
-        raise ConfigError(f"--resume: {path} was written {'under' if written else 'without'} DeepSpeed; resume it "
-                          f"{'under DeepSpeed' if written else 'without DeepSpeed (DDP or FSDP)'} with the same number of processes, "
-                          "or start over with --no-resume")
+        raise ConfigError(
+            f"--resume: {path} was written {'under' if written else 'without'} DeepSpeed; resume it "
+            f"{'under DeepSpeed' if written else 'without DeepSpeed (DDP or FSDP)'} with the same number of processes, "
+            "or start over with --no-resume"
+        )
     return written
 
 
@@ -131,7 +136,9 @@ def fill_deepspeed_batch(accelerator: Any, micro_batch_size: int) -> None:
     if ds.get("gradient_accumulation_steps", "auto") == "auto":
         ds["gradient_accumulation_steps"] = int(accelerator.gradient_accumulation_steps)
     if ds.get("train_batch_size", "auto") == "auto":
-        ds["train_batch_size"] = ds["train_micro_batch_size_per_gpu"] * ds["gradient_accumulation_steps"] * accelerator.num_processes
+        ds["train_batch_size"] = (
+            ds["train_micro_batch_size_per_gpu"] * ds["gradient_accumulation_steps"] * accelerator.num_processes
+        )
 
 
 def full_state_dict(accelerator: Any, model: Any) -> Optional[dict[str, torch.Tensor]]:
@@ -149,7 +156,11 @@ def gathered_optimizer_state(accelerator: Any, model: Any, optimizer: Any) -> Op
     if is_fsdp(accelerator):
         from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
 
-        state = get_optimizer_state_dict(model, getattr(optimizer, "optimizer", optimizer), options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+        state = get_optimizer_state_dict(
+            model,
+            getattr(optimizer, "optimizer", optimizer),
+            options=StateDictOptions(full_state_dict=True, cpu_offload=True),
+        )
     else:
         state = optimizer.state_dict()
     return state if accelerator.is_main_process else None
@@ -161,7 +172,9 @@ def load_optimizer_state(accelerator: Any, model: Any, optimizer: Any, state: di
     if is_fsdp(accelerator):
         from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
 
-        set_optimizer_state_dict(model, getattr(optimizer, "optimizer", optimizer), state, options=StateDictOptions(full_state_dict=True))
+        set_optimizer_state_dict(
+            model, getattr(optimizer, "optimizer", optimizer), state, options=StateDictOptions(full_state_dict=True)
+        )
     else:
         optimizer.load_state_dict(state)
 
@@ -174,11 +187,17 @@ def copy_full_state(module: Any, state: dict[str, torch.Tensor], every_key: bool
 
     reshard(module)  # FSDP keeps the root gathered after a forward: copy into the shards
     saved = {clean_param_name(k) for k in module.state_dict()}
-    targets = {clean_param_name(n): t for n, t in [*module.named_parameters(), *module.named_buffers()] if clean_param_name(n) in saved}
+    targets = {
+        clean_param_name(n): t
+        for n, t in [*module.named_parameters(), *module.named_buffers()]
+        if clean_param_name(n) in saved
+    }
     unknown = sorted(set(state) - set(targets))
     missing = sorted(set(targets) - set(state)) if every_key else []
     if unknown or missing:
-        raise ConfigError(f"--resume: checkpoint does not match the model (unknown: {unknown[:3]}, missing: {missing[:3]})")
+        raise ConfigError(
+            f"--resume: checkpoint does not match the model (unknown: {unknown[:3]}, missing: {missing[:3]})"
+        )
     for name, full in state.items():
         t = targets[name]
         if isinstance(t, DTensor):

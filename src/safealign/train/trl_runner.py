@@ -30,7 +30,9 @@ class TRLTrainConfig(BaseConfig):
     lora_alpha: int = help_field(32, "LoRA alpha.")
     lora_dropout: float = help_field(0.0, "LoRA dropout.")
     lora_target: str = help_field("all-linear", "LoRA target modules: 'all-linear' or comma-separated module names.")
-    merge_lora: bool = help_field(True, "Merge the adapters into the saved model (loadable with --model PATH everywhere).")
+    merge_lora: bool = help_field(
+        True, "Merge the adapters into the saved model (loadable with --model PATH everywhere)."
+    )
     num_epochs: float = help_field(1.0, "Training epochs.")
     max_steps: int = help_field(-1, "Stop after this many optimizer steps (-1 = run all epochs).")
     batch_size: int = help_field(4, "Per-device batch size.")
@@ -43,9 +45,14 @@ class TRLTrainConfig(BaseConfig):
     logging_steps: int = help_field(5, "Log the loss every N steps.")
     seed: int = help_field(0, "Random seed (data order, LoRA init).")
     report_to: str = help_field("none", "Where trainers report: none, tensorboard, wandb.")
-    save_every: int = help_field(0, "Write a resumable checkpoint (weights, optimiser, scheduler, RNG, data position) every N optimiser steps into "
-                                    "the work folder .work-NAME beside output_dir (0 = none); the folder is removed once the model is saved.")
-    resume: bool = help_field(True, "Continue from the newest complete checkpoint in the work folder when there is one.")
+    save_every: int = help_field(
+        0,
+        "Write a resumable checkpoint (weights, optimiser, scheduler, RNG, data position) every N optimiser steps into "
+        "the work folder .work-NAME beside output_dir (0 = none); the folder is removed once the model is saved.",
+    )
+    resume: bool = help_field(
+        True, "Continue from the newest complete checkpoint in the work folder when there is one."
+    )
 
 
 # ---------------------------------------------------------------------------------------- model, args
@@ -73,8 +80,18 @@ def peft_config(cfg: TRLTrainConfig) -> Any:
         return None
     from peft import LoraConfig
 
-    target: Any = "all-linear" if cfg.lora_target == "all-linear" else [t.strip() for t in cfg.lora_target.split(",") if t.strip()]
-    return LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, target_modules=target, task_type="CAUSAL_LM")
+    target: Any = (
+        "all-linear"
+        if cfg.lora_target == "all-linear"
+        else [t.strip() for t in cfg.lora_target.split(",") if t.strip()]
+    )
+    return LoraConfig(
+        r=cfg.lora_r,
+        lora_alpha=cfg.lora_alpha,
+        lora_dropout=cfg.lora_dropout,
+        target_modules=target,
+        task_type="CAUSAL_LM",
+    )
 
 
 def trainer_kwargs(cfg: TRLTrainConfig, learning_rate: float) -> dict[str, Any]:
@@ -132,8 +149,15 @@ def train_resumable(trainer: Any, cfg: TRLTrainConfig) -> tuple[float, Optional[
     return time.time() - t0, (str(cp) if cp is not None else None)
 
 
-def save_trained(trainer: Any, tokenizer: Any, cfg: TRLTrainConfig, method: str, n_rows: int, seconds: float,
-                 resumed_from: Optional[str] = None) -> Path:
+def save_trained(
+    trainer: Any,
+    tokenizer: Any,
+    cfg: TRLTrainConfig,
+    method: str,
+    n_rows: int,
+    seconds: float,
+    resumed_from: Optional[str] = None,
+) -> Path:
     """Write the model (LoRA merged unless ``merge_lora`` is off), tokenizer, config and metrics atomically.
 
     Every process takes part in ``save_model`` (needed under DeepSpeed/FSDP); only the main process renames the
@@ -218,7 +242,10 @@ def merge_saved_adapter(folder: Path, dtype: Any = None) -> bool:
         with whole_model_loading():
             model = AutoPeftModelForCausalLM.from_pretrained(str(folder), dtype=dtype, device_map="cpu")
     except Exception as e:  # base weights moved or unreachable: keep the adapter rather than lose the run
-        warnings.warn(f"could not merge the LoRA adapter in {folder} ({type(e).__name__}: {e}); the adapter is saved instead", stacklevel=2)
+        warnings.warn(
+            f"could not merge the LoRA adapter in {folder} ({type(e).__name__}: {e}); the adapter is saved instead",
+            stacklevel=2,
+        )
         return False
     merged = model.merge_and_unload()
     for name in ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin", "README.md"):
@@ -228,7 +255,8 @@ def merge_saved_adapter(folder: Path, dtype: Any = None) -> bool:
 
 
 def preference_trainer_classes(method: str) -> tuple[Any, Any]:
-    """TRL's (config class, trainer class) for ``dpo`` or ``orpo`` (ORPO lives in ``trl.experimental.orpo`` in TRL 1.16)."""
+    """TRL's (config class, trainer class) for ``dpo`` or ``orpo`` (ORPO lives in ``trl.experimental.orpo`` in TRL
+    1.16)."""
     if method == "dpo":
         from trl import DPOConfig, DPOTrainer
 

@@ -15,7 +15,9 @@ from safealign.errors import DataError
 OnError = Literal["raise", "yield", "skip"]
 
 
-def iter_jsonl(path: str | os.PathLike, on_error: OnError = "raise", torn_tail: bool = False) -> Iterator[tuple[int, Any]]:
+def iter_jsonl(
+    path: str | os.PathLike, on_error: OnError = "raise", torn_tail: bool = False
+) -> Iterator[tuple[int, Any]]:
     """(line number, value) for each non-blank line. A missing file is a DataError. A line that is not JSON:
     ``on_error="raise"`` raises a DataError naming the file and row, ``"yield"`` yields that DataError in place of the
     value (for readers that gather every error), ``"skip"`` drops the line. ``torn_tail``: an unparsable LAST line is

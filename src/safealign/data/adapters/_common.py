@@ -201,7 +201,8 @@ def check_pair(pair: SafetyPair, ctx: RowContext, safer_field: str) -> SafetyPai
     """Reject the contradiction the reference raises on: safer labelled unsafe while the other is labelled safe."""
     if pair.is_contradictory():
         raise ctx.error(
-            f"contradiction: response {pair.safer} is marked safer but labelled unsafe while the other is labelled safe",
+            f"contradiction: response {pair.safer} is marked safer but labelled unsafe while the other is labelled "
+            "safe",
             safer_field,
         )
     return pair

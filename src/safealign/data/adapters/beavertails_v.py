@@ -26,7 +26,10 @@ def detect(keys: set[str]) -> bool:
 
 def decode(row: Mapping[str, Any], ctx: RowContext) -> SafetyPair:
     question = require_str(row, "question", ctx)
-    responses = (require_str(row, "response_1", ctx, allow_empty=True), require_str(row, "response_2", ctx, allow_empty=True))
+    responses = (
+        require_str(row, "response_1", ctx, allow_empty=True),
+        require_str(row, "response_2", ctx, allow_empty=True),
+    )
     flags = tuple(parse_bool(row.get(f"is_response_{i}_safe"), ctx, f"is_response_{i}_safe") for i in (1, 2))
     category = optional_str(row, "category", ctx)
     severity = []

@@ -44,13 +44,18 @@ def decode(row: Mapping[str, Any], ctx: RowContext) -> SafetyPair:
         severity.append(parse_severity(row[key], ctx, key) if row.get(key) is not None else (0 if flags[i] else 1))
     pair = SafetyPair(
         prompt=require_str(row, "prompt", ctx),
-        responses=(require_str(row, "response_0", ctx, allow_empty=True), require_str(row, "response_1", ctx, allow_empty=True)),
+        responses=(
+            require_str(row, "response_0", ctx, allow_empty=True),
+            require_str(row, "response_1", ctx, allow_empty=True),
+        ),
         better=parse_index(row.get("better_response_id"), ctx, "better_response_id", 0),
         safer=parse_index(row.get("safer_response_id"), ctx, "safer_response_id", 0),
         is_safe=flags,  # type: ignore[arg-type]
         severity=(severity[0], severity[1]),
-        categories=(_categories(row.get("response_0_harm_category"), ctx, "response_0_harm_category"),
-                    _categories(row.get("response_1_harm_category"), ctx, "response_1_harm_category")),
+        categories=(
+            _categories(row.get("response_0_harm_category"), ctx, "response_0_harm_category"),
+            _categories(row.get("response_1_harm_category"), ctx, "response_1_harm_category"),
+        ),
         id=optional_str(row, "id", ctx),
     )
     return check_pair(pair, ctx, "safer_response_id")

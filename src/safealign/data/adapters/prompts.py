@@ -28,7 +28,9 @@ def prompt_column(keys: set[str]) -> Optional[str]:
     return next((c for c in PROMPT_COLUMNS if c in keys), None)
 
 
-def make_decoder(keys: set[str], label: Optional[str] = None) -> Callable[[Mapping[str, Any], RowContext], PromptRecord]:
+def make_decoder(
+    keys: set[str], label: Optional[str] = None
+) -> Callable[[Mapping[str, Any], RowContext], PromptRecord]:
     col = prompt_column(keys)
     cat_col = next((c for c in CATEGORY_COLUMNS if c in keys), None)
     id_col = next((c for c in ID_COLUMNS if c in keys), None)
@@ -43,7 +45,9 @@ def make_decoder(keys: set[str], label: Optional[str] = None) -> Callable[[Mappi
             elif not isinstance(value, str):
                 raise ctx.error("expected a non-empty list of turns", col)
         if not isinstance(value, str) or not value.strip():
-            raise ctx.error("empty prompt" if isinstance(value, str) else f"expected text, got {type(value).__name__}", col)
+            raise ctx.error(
+                "empty prompt" if isinstance(value, str) else f"expected text, got {type(value).__name__}", col
+            )
         text = value
         context = row.get("ContextString")
         if col == "Behavior" and isinstance(context, str) and context.strip():

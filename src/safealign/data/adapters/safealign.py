@@ -180,12 +180,21 @@ def encode(rec: Record, save_image: Optional[Callable[[Any], str]] = None) -> di
 
     rt = RECORD_TYPES[type(rec)]
     if isinstance(rec, SafetyPair):
-        d = {f: getattr(rec, f) for f in ("prompt", "responses", "better", "safer", "is_safe", "severity", "categories", "system", "prompt_category", "id")}
+        fields = ("prompt", "responses", "better", "safer", "is_safe", "severity", "categories", "system",
+                  "prompt_category", "id")
+        d = {f: getattr(rec, f) for f in fields}
         d["responses"], d["is_safe"], d["severity"] = list(rec.responses), list(rec.is_safe), list(rec.severity)
         d["categories"] = [list(rec.categories[0]), list(rec.categories[1])]
         d["images"] = [_image_to_json(im, save_image) for im in rec.images]
     elif isinstance(rec, PromptRecord):
-        d = {"prompt": rec.prompt, "system": rec.system, "image": _image_to_json(rec.image, save_image), "category": rec.category, "label": rec.label, "id": rec.id}
+        d = {
+            "prompt": rec.prompt,
+            "system": rec.system,
+            "image": _image_to_json(rec.image, save_image),
+            "category": rec.category,
+            "label": rec.label,
+            "id": rec.id,
+        }
     else:
         d = asdict(rec)
     return {"record_type": rt, **d}

@@ -25,7 +25,8 @@ DEMO_SETS: dict[str, str] = {
     "vision_test": "held-out image + text safety pairs; images unseen in vision_train",
     "system_train": "Janus-style system-message pairs (SystemPair with preference_set, constraints)",
     "system_test": "held-out system-message pairs; system messages and instructions unseen in system_train",
-    "eval_prompts": "evaluation prompts (PromptRecord): harmful with category, benign look-alikes; unseen in safety_train",
+    "eval_prompts": "evaluation prompts (PromptRecord): harmful with category, benign look-alikes; unseen in "
+                    "safety_train",
     "system_attacks": "harmful prompts under a system message that tries to grant harmful permissions (PromptRecord)",
 }
 
