@@ -8,7 +8,6 @@ checkpoint). The recipes that build the rows (Janus SFT / DPO / ORPO) live in :m
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from typing import Any, Optional
 
 from safealign.config import BaseConfig, help_field
 from safealign.errors import ConfigError
+from safealign.utils.atomic import replace_dir
 
 
 @dataclass
@@ -215,13 +215,7 @@ def save_trained(
         }
         (staging / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
         (staging / "safealign_train.yaml").write_text(cfg.to_yaml())
-        if out.exists():
-            old = out.with_name(f".old-{out.name}-{os.getpid()}")
-            os.replace(out, old)
-            os.replace(staging, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(staging, out)
+        replace_dir(staging, out)
         shutil.rmtree(trainer.args.output_dir, ignore_errors=True)
     acc.wait_for_everyone()
     return out

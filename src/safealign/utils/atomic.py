@@ -75,13 +75,20 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp creates 0700
     try:
         yield tmp
-        if path.exists():
-            old = path.with_name(f".old-{path.name}-{os.getpid()}")
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
+        replace_dir(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def replace_dir(finished: str | os.PathLike, path: str | os.PathLike) -> None:
+    """Put the complete folder ``finished`` at ``path``: an existing folder is renamed aside first and removed after,
+    so ``path`` is always either the old complete folder or the new one."""
+    finished, path = Path(finished), Path(path)
+    if path.exists():
+        old = path.with_name(f".old-{path.name}-{os.getpid()}")
+        os.replace(path, old)
+        os.replace(finished, path)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(finished, path)
