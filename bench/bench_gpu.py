@@ -35,19 +35,11 @@ REPO = Path(__file__).resolve().parents[1]
 SHAPES = {
     # Llama-2-7B's decoder (the vocabulary is the tokenizer's)
     "7b": dict(
-        hidden_size=4096,
-        intermediate_size=11008,
-        num_hidden_layers=32,
-        num_attention_heads=32,
-        num_key_value_heads=32,
+        hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=32,
         max_position_embeddings=4096,
     ),
     "tiny": dict(
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
+        hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
         max_position_embeddings=2048,
     ),
 }
@@ -77,13 +69,8 @@ def random_lm(shape: str, tok, seed: int, dtype: torch.dtype):
 
     vocab = -(-len(tok) // 64) * 64
     cfg = LlamaConfig(
-        vocab_size=vocab,
-        pad_token_id=tok.pad_token_id,
-        eos_token_id=tok.eos_token_id,
-        bos_token_id=tok.bos_token_id,
-        rms_norm_eps=1e-5,
-        tie_word_embeddings=False,
-        **SHAPES[shape],
+        vocab_size=vocab, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, bos_token_id=tok.bos_token_id,
+        rms_norm_eps=1e-5, tie_word_embeddings=False, **SHAPES[shape],
     )
     torch.manual_seed(seed)
     old = torch.get_default_dtype()
@@ -121,14 +108,8 @@ def ppo(args) -> dict:
     tok = tiny_tokenizer()
     fields = yaml.safe_load(Path(args.recipe).read_text()) if args.recipe else {}
     fields.update(
-        output_dir=str(Path(tempfile.mkdtemp()) / "ppo"),
-        steps=args.steps + 1,
-        progress=False,
-        tensorboard=False,
-        save_every=0,
-        use_lora=args.use_lora,
-        critic_mode=args.critic_mode,
-        critic_top_layers=args.critic_top_layers,
+        output_dir=str(Path(tempfile.mkdtemp()) / "ppo"), steps=args.steps + 1, progress=False, tensorboard=False,
+        save_every=0, use_lora=args.use_lora, critic_mode=args.critic_mode, critic_top_layers=args.critic_top_layers,
         ptx_data=None,
     )
     for name in ("batch_size", "max_new_tokens"):
@@ -236,10 +217,7 @@ def main() -> None:
     )
     r.add_argument("--out", default="runs/bench/gpu/resume", help="folder for the runs")
     r.add_argument(
-        "--critic-modes",
-        nargs="+",
-        default=["head", "top"],
-        choices=["head", "top", "full"],
+        "--critic-modes", nargs="+", default=["head", "top"], choices=["head", "top", "full"],
         help="critic modes to check",
     )
     r.add_argument("--json", default=None, help="also write the JSON here")

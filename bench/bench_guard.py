@@ -532,9 +532,7 @@ def section_regen(sets: dict, guards: dict, stage2: EmbeddingClassifier, quick: 
 
 
 SETTINGS = (
-    "no_guard",
-    "moderation_0_rounds(fallback only)",
-    "moderation_up_to_5_rounds",
+    "no_guard", "moderation_0_rounds(fallback only)", "moderation_up_to_5_rounds",
     "full_pipeline(input+output, 5 rounds)",
 )
 

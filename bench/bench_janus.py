@@ -91,9 +91,7 @@ def main() -> None:
         help="harmful prompts (BeaverTails eval) turned into styled-refusal training rows",
     )
     ap.add_argument(
-        "--taxonomy-heldout",
-        type=int,
-        default=0,
+        "--taxonomy-heldout", type=int, default=0,
         help="extra held-out items: taxonomy system messages on Koala prompts",
     )
     ap.add_argument(
@@ -157,25 +155,14 @@ def main() -> None:
     )
 
     common = dict(
-        lora=True,
-        lora_r=args.lora_r,
-        lora_alpha=2 * args.lora_r,
-        batch_size=4,
-        max_length=256,
-        logging_steps=5,
-        attack_prompts=str(attack_file) if attack_file else None,
-        seed=0,
-        **steps,
+        lora=True, lora_r=args.lora_r, lora_alpha=2 * args.lora_r, batch_size=4, max_length=256, logging_steps=5,
+        attack_prompts=str(attack_file) if attack_file else None, seed=0, **steps,
     )
     t0, c0 = time.time(), time.process_time()
     sft_dir = train_sft(
         SFTTrainConfig(
-            model=base,
-            data="demo:system_train",
-            output_dir=str(out / "sft"),
-            num_epochs=args.sft_epochs,
-            learning_rate=args.sft_lr,
-            **common,
+            model=base, data="demo:system_train", output_dir=str(out / "sft"), num_epochs=args.sft_epochs,
+            learning_rate=args.sft_lr, **common,
         )
     )
     sft_s, sft_cpu = time.time() - t0, time.process_time() - c0
@@ -192,15 +179,8 @@ def main() -> None:
     t1, c1 = time.time(), time.process_time()
     dpo_dir = train_preference(
         PreferenceTrainConfig(
-            method="dpo",
-            model=str(sft_dir),
-            data="demo:system_train",
-            output_dir=str(out / "dpo"),
-            num_epochs=args.dpo_epochs,
-            learning_rate=args.dpo_lr,
-            beta=0.1,
-            max_examples=args.dpo_max,
-            **common,
+            method="dpo", model=str(sft_dir), data="demo:system_train", output_dir=str(out / "dpo"),
+            num_epochs=args.dpo_epochs, learning_rate=args.dpo_lr, beta=0.1, max_examples=args.dpo_max, **common,
         )
     )
     dpo_s, dpo_cpu = time.time() - t1, time.process_time() - c1

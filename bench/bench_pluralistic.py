@@ -215,21 +215,9 @@ def main() -> None:
         from safealign.train.score_trainer import ScoreTrainConfig, train_score_model
 
         cfg = ScoreTrainConfig(
-            kind=kind,
-            model="default",
-            data=str(path),
-            eval_data=None,
-            output_dir=str(target),
-            epochs=args.score_epochs,
-            batch_size=8,
-            max_length=args.score_max_length,
-            seed=args.seed,
-            train_mode="top",
-            top_layers=top_layers,
-            cache_trunk=True,
-            learning_rate=args.score_lr,
-            progress=False,
-            resume=False,
+            kind=kind, model="default", data=str(path), eval_data=None, output_dir=str(target),
+            epochs=args.score_epochs, batch_size=8, max_length=args.score_max_length, seed=args.seed, train_mode="top",
+            top_layers=top_layers, cache_trunk=True, learning_rate=args.score_lr, progress=False, resume=False,
         )
         train_score_model(cfg)
 
@@ -244,13 +232,7 @@ def main() -> None:
 
     quick_steps = {"max_steps": 1} if args.quick else {}
     common = dict(
-        lora=True,
-        lora_r=16,
-        lora_alpha=32,
-        batch_size=4,
-        max_length=320,
-        logging_steps=4,
-        seed=args.seed,
+        lora=True, lora_r=16, lora_alpha=32, batch_size=4, max_length=320, logging_steps=4, seed=args.seed,
         **quick_steps,
     )
     st.run(
@@ -258,13 +240,8 @@ def main() -> None:
         out / "sft" / "config.json",
         lambda: train_sft(
             SFTTrainConfig(
-                model=base,
-                data=str(data / "system_seen.jsonl"),
-                output_dir=str(out / "sft"),
-                num_epochs=1.0,
-                learning_rate=args.sft_lr,
-                max_examples=args.sft_rows,
-                **common,
+                model=base, data=str(data / "system_seen.jsonl"), output_dir=str(out / "sft"), num_epochs=1.0,
+                learning_rate=args.sft_lr, max_examples=args.sft_rows, **common,
             )
         ),
     )
@@ -273,15 +250,8 @@ def main() -> None:
         out / "dpo" / "config.json",
         lambda: train_preference(
             PreferenceTrainConfig(
-                method="dpo",
-                model=str(out / "sft"),
-                data=str(data / "system_seen.jsonl"),
-                output_dir=str(out / "dpo"),
-                num_epochs=1.0,
-                learning_rate=args.dpo_lr,
-                beta=0.1,
-                max_examples=args.dpo_rows,
-                **common,
+                method="dpo", model=str(out / "sft"), data=str(data / "system_seen.jsonl"), output_dir=str(out / "dpo"),
+                num_epochs=1.0, learning_rate=args.dpo_lr, beta=0.1, max_examples=args.dpo_rows, **common,
             )
         ),
     )
@@ -443,11 +413,7 @@ def main() -> None:
             backend = T.load_policy_backend(path, batch_size=8)
             points.append(
                 T.evaluate_method(
-                    name,
-                    T.backend_responder(backend, params),
-                    heldout,
-                    attacks,
-                    judges,
+                    name, T.backend_responder(backend, params), heldout, attacks, judges,
                     attack_respond=T.backend_responder(backend, aparams),
                 )
             )
@@ -463,11 +429,7 @@ def main() -> None:
                 t0 = time.time()
                 points.append(
                     T.evaluate_method(
-                        "ppo_lag_guard",
-                        T.guarded_responder(pipe, params),
-                        heldout,
-                        attacks,
-                        judges,
+                        "ppo_lag_guard", T.guarded_responder(pipe, params), heldout, attacks, judges,
                         attack_respond=T.guarded_responder(pipe, aparams),
                     )
                 )

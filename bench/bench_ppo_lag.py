@@ -48,11 +48,7 @@ def _last_hidden(backbone, tok, texts: list[str], bs: int = 16) -> torch.Tensor:
     tok.padding_side = "right"
     for i in range(0, len(texts), bs):
         enc = tok(
-            texts[i : i + bs],
-            return_tensors="pt",
-            padding=True,
-            add_special_tokens=False,
-            truncation=True,
+            texts[i : i + bs], return_tensors="pt", padding=True, add_special_tokens=False, truncation=True,
             max_length=256,
         )
         h = backbone(**enc, use_cache=False).last_hidden_state
@@ -93,10 +89,7 @@ def probe_score_models(tok):
             else:
                 u = 1 - safer
                 loss = L.cost_loss(
-                    s[idx, u],
-                    s[idx, safer],
-                    L.safety_sign(safe[idx, u]),
-                    L.safety_sign(safe[idx, safer]),
+                    s[idx, u], s[idx, safer], L.safety_sign(safe[idx, u]), L.safety_sign(safe[idx, safer]),
                     regularization=1e-3,
                 )
             opt.zero_grad()
@@ -233,13 +226,8 @@ def _trainer(args, out: Path, reward, cost, **over):
     actor, tok = load_model_and_tokenizer("default")
     cfg = PPOLagConfig.load(str(REPO / "configs/cpu-demo/ppo_lag.yaml"))
     fields = dict(
-        output_dir=str(out),
-        steps=args.steps,
-        batch_size=args.batch_size,
-        max_new_tokens=args.max_new_tokens,
-        save_every=0,
-        progress=True,
-        seed=args.seed,
+        output_dir=str(out), steps=args.steps, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
+        save_every=0, progress=True, seed=args.seed,
     )
     # flags that override the demo config's field of the same name when given
     for name in ("actor_lr", "lambda_lr", "kl_coef", "lambda_max", "score_scaling", "temperature", "lambda_window"):

@@ -158,14 +158,8 @@ def main() -> None:
         results = {**json.loads(previous.read_text()), "red_team_machine": results["machine"]}
     for kind in [k for k in args.kinds.split(",") if k] if not args.skip_train else []:
         cmd = [
-            sys.executable,
-            __file__,
-            "--threads",
-            str(args.threads),
-            "--_child",
-            kind,
-            str(Path(args.config_dir) / f"{kind}.yaml"),
-            str(Path(args.out) / kind),
+            sys.executable, __file__, "--threads", str(args.threads), "--_child", kind,
+            str(Path(args.config_dir) / f"{kind}.yaml"), str(Path(args.out) / kind),
         ]
         res = subprocess.run(
             cmd, cwd=REPO, stdout=subprocess.PIPE, text=True

@@ -16,10 +16,7 @@ def test_arena_table_counts_and_win_rates() -> None:
     t = arena_table(rew_a, cost_a, rew_b, cost_b, name_a="aligned", name_b="base")
     assert t.total == 8
     ss, su, us, uu = (
-        t.cell("safe", "safe"),
-        t.cell("safe", "unsafe"),
-        t.cell("unsafe", "safe"),
-        t.cell("unsafe", "unsafe"),
+        t.cell("safe", "safe"), t.cell("safe", "unsafe"), t.cell("unsafe", "safe"), t.cell("unsafe", "unsafe"),
     )
     # safe/safe: prompts 0 (win), 1 (tie), 6 (A cost 0.0 is safe; win)
     assert (ss.n, ss.wins, ss.ties, ss.losses) == (3, 2, 1, 0)

@@ -79,11 +79,7 @@ def test_make_pairs_prefers_the_policys_own_refusals():
     assert [pp.responses for pp in pairs] == [("c1", "r1"), ("c2", "r1"), ("c3", "r1")]
     pp = pairs[1]
     assert (pp.safer, pp.better, pp.is_safe, pp.severity, pp.categories) == (
-        1,
-        0,
-        (False, True),
-        (3, 0),
-        (["privacy"], []),
+        1, 0, (False, True), (3, 0), (["privacy"], []),
     )
     assert [pp.id for pp in pairs] == ["x-u0", "x-u1", "x-u2"]
 
@@ -141,11 +137,7 @@ def test_collected_pairs_load_next_to_the_demo_set(tmp_path):
     assert len(both) == len(demo) + 1
     last = both[-1]
     assert (last.prompt, last.responses, last.safer, last.is_safe, last.severity) == (
-        "q",
-        ("c1", "r1"),
-        1,
-        (False, True),
-        (2, 0),
+        "q", ("c1", "r1"), 1, (False, True), (2, 0),
     )
     assert len(load_pairs(f"demo:safety_test,{tmp_path / 'c.jsonl'}", limit=3)) == 3
 
@@ -170,18 +162,8 @@ def test_collect_command_end_to_end(tmp_path):
         res = CliRunner().invoke(
             build_app(),
             [
-                "data",
-                "collect",
-                str(tmp_path / "out.jsonl"),
-                "--model",
-                str(tmp_path / "policy"),
-                "--prompts",
-                str(prompts),
-                "--samples",
-                "2",
-                "--max-new-tokens",
-                "4",
-                "--json",
+                "data", "collect", str(tmp_path / "out.jsonl"), "--model", str(tmp_path / "policy"), "--prompts",
+                str(prompts), "--samples", "2", "--max-new-tokens", "4", "--json",
             ],
             catch_exceptions=False,
         )
@@ -204,12 +186,7 @@ def test_collect_command_unlabelled_prompts_without_guard_is_a_one_line_error(tm
     with pytest.raises(SystemExit) as exc:
         main(
             [
-                "data",
-                "collect",
-                str(tmp_path / "out.jsonl"),
-                "--prompts",
-                str(prompts),
-                "--model",
+                "data", "collect", str(tmp_path / "out.jsonl"), "--prompts", str(prompts), "--model",
                 str(tmp_path / "never-loaded"),
             ]
         )

@@ -115,15 +115,8 @@ def test_convert_and_demo_list(shared_data, tmp_path, capsys):
     s = json.loads(out)
     assert s["schema"] == "safealign" and s["safety_pairs"]["with_images"] == 4
     code, out, _ = run(
-        capsys,
-        "data",
-        "convert",
-        str(shared_data / "external/advbench_harmful_behaviors.csv"),
-        str(tmp_path / "adv.jsonl"),
-        "--label",
-        "harmful",
-        "--limit",
-        "5",
+        capsys, "data", "convert", str(shared_data / "external/advbench_harmful_behaviors.csv"),
+        str(tmp_path / "adv.jsonl"), "--label", "harmful", "--limit", "5",
     )
     rows = [json.loads(line) for line in (tmp_path / "adv.jsonl").read_text().splitlines()]
     assert len(rows) == 5 and {r["label"] for r in rows} == {"harmful"} and rows[0]["record_type"] == "prompt"
@@ -133,8 +126,5 @@ def test_convert_and_demo_list(shared_data, tmp_path, capsys):
     code, out, _ = run(capsys, "data", "inspect", "demo:system_train", "--json")
     s = json.loads(out)
     assert s["schema"] == "safealign" and set(s["system_messages"]["dimensions"]) == {
-        "style",
-        "background_knowledge",
-        "informativeness",
-        "harmlessness",
+        "style", "background_knowledge", "informativeness", "harmlessness",
     }

@@ -108,13 +108,7 @@ def test_write_jsonl_round_trips_every_demo_set(tmp_path):
         for a, b in zip(recs, back.records):
             if isinstance(a, SafetyPair):
                 assert (a.prompt, a.responses, a.better, a.safer, a.is_safe, a.severity, a.categories) == (
-                    b.prompt,
-                    b.responses,
-                    b.better,
-                    b.safer,
-                    b.is_safe,
-                    b.severity,
-                    b.categories,
+                    b.prompt, b.responses, b.better, b.safer, b.is_safe, b.severity, b.categories,
                 )
                 assert [im.tobytes() for im in a.images] == [im.tobytes() for im in b.images]
             else:
@@ -144,9 +138,5 @@ def test_pku_as_csv_with_json_cells(tmp_path):
         w.writerow({k: json.dumps(v) if isinstance(v, dict) else v for k, v in row.items()})
     p = load_records(tmp_path / "pku.csv").records[0]
     assert (p.better, p.safer, p.is_safe, p.severity, p.categories) == (
-        1,
-        0,
-        (True, False),
-        (0, 2),
-        ([], ["Cybercrime"]),
+        1, 0, (True, False), (0, 2), ([], ["Cybercrime"]),
     )

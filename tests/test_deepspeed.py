@@ -36,18 +36,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 def launch(zero: int, args: list[str], timeout: float = 400) -> subprocess.CompletedProcess:
     cmd = [
-        sys.executable,
-        "-m",
-        "accelerate.commands.launch",
-        "--config_file",
-        str(REPO / "configs" / "accelerate" / f"deepspeed_zero{zero}.yaml"),
-        "--num_processes",
-        "2",
-        "--mixed_precision",
-        "no",
-        "--main_process_port",
-        str(free_port()),
-        *args,
+        sys.executable, "-m", "accelerate.commands.launch", "--config_file",
+        str(REPO / "configs" / "accelerate" / f"deepspeed_zero{zero}.yaml"), "--num_processes", "2",
+        "--mixed_precision", "no", "--main_process_port", str(free_port()), *args,
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONPATH": str(REPO / "src")}
     return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
@@ -67,10 +58,8 @@ def ws(tmp_path_factory):
         "".join(
             json.dumps(r) + "\n"
             for r in [
-                {"prompt": "hi"},
-                {"prompt": "bake bread?", "system": "Answer briefly."},
-                {"prompt": "[redacted] please"},
-                {"prompt": "2+2?"},
+                {"prompt": "hi"}, {"prompt": "bake bread?", "system": "Answer briefly."},
+                {"prompt": "[redacted] please"}, {"prompt": "2+2?"},
             ]
         )
     )
@@ -99,13 +88,8 @@ def test_janus_sft_lora_then_full_dpo_under_zero3_match_one_process(ws):
     _check_two_process_output(res, ws / "dpo-z3", "dpo", lora=False)
     one = train_preference(
         PreferenceTrainConfig(
-            method="dpo",
-            model=str(ws / "sft-z3"),
-            data=str(ws / "data.jsonl"),
-            output_dir=str(ws / "dpo-1p"),
-            batch_size=4,
-            lora=False,
-            **COMMON,
+            method="dpo", model=str(ws / "sft-z3"), data=str(ws / "data.jsonl"), output_dir=str(ws / "dpo-1p"),
+            batch_size=4, lora=False, **COMMON,
         )
     )
     l2 = _losses(ws / "dpo-z3")
@@ -137,27 +121,9 @@ def test_score_trainer_under_zero3_matches_one_process_and_resumes_bit_identical
 
 def test_reward_command_under_zero3_matches_one_process(ws):
     common = [
-        "train",
-        "reward",
-        "--model",
-        str(ws / "base"),
-        "--data",
-        str(ws / "pairs.jsonl"),
-        "--eval-data",
-        str(ws / "pairs.jsonl"),
-        "--max-steps",
-        "3",
-        "--learning-rate",
-        "1e-2",
-        "--lr-scheduler",
-        "constant",
-        "--warmup-ratio",
-        "0",
-        "--no-progress",
-        "--seed",
-        "3",
-        "--save-every",
-        "2",
+        "train", "reward", "--model", str(ws / "base"), "--data", str(ws / "pairs.jsonl"), "--eval-data",
+        str(ws / "pairs.jsonl"), "--max-steps", "3", "--learning-rate", "1e-2", "--lr-scheduler", "constant",
+        "--warmup-ratio", "0", "--no-progress", "--seed", "3", "--save-every", "2",
     ]
     res = launch(3, ["-m", "safealign", *common, "--batch-size", "2", "--output-dir", str(ws / "rm-z3")])
     assert res.returncode == 0, res.stderr[-4000:]
@@ -209,33 +175,10 @@ def test_ppo_lag_under_deepspeed_writes_a_whole_trained_actor(ws, zero, lora):
     res = launch(
         zero,
         [
-            "-m",
-            "safealign",
-            "train",
-            "ppo-lag",
-            "--actor",
-            str(ws / "base"),
-            "--reward-model",
-            str(ws / "reward"),
-            "--cost-model",
-            str(ws / "cost"),
-            "--prompts",
-            str(ws / "prompts.jsonl"),
-            "--output-dir",
-            str(out),
-            "--steps",
-            "2",
-            "--batch-size",
-            "2",
-            "--max-new-tokens",
-            "5",
-            "--save-every",
-            "1",
-            "--no-progress",
-            "--no-tensorboard",
-            "--actor-lr",
-            "1e-2",
-            "--use-lora" if lora else "--no-use-lora",
+            "-m", "safealign", "train", "ppo-lag", "--actor", str(ws / "base"), "--reward-model", str(ws / "reward"),
+            "--cost-model", str(ws / "cost"), "--prompts", str(ws / "prompts.jsonl"), "--output-dir", str(out),
+            "--steps", "2", "--batch-size", "2", "--max-new-tokens", "5", "--save-every", "1", "--no-progress",
+            "--no-tensorboard", "--actor-lr", "1e-2", "--use-lora" if lora else "--no-use-lora",
         ],
     )
     assert res.returncode == 0, res.stderr[-4000:]

@@ -180,11 +180,8 @@ def test_demo_quick_end_to_end(tmp_path: Path, default_model_dir: Path) -> None:
     t0 = time.time()
     env = dict(os.environ, SAFEALIGN_CACHE=os.environ.get("SAFEALIGN_CACHE", str(default_model_dir.parents[1])))
     r = subprocess.run(
-        [sys.executable, "-m", "safealign", "demo", "--quick", "-o", str(out)],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env=env,
+        [sys.executable, "-m", "safealign", "demo", "--quick", "-o", str(out)], capture_output=True, text=True,
+        cwd=REPO, env=env,
     )
     elapsed = time.time() - t0
     assert r.returncode == 0, r.stderr[-3000:]
@@ -194,11 +191,7 @@ def test_demo_quick_end_to_end(tmp_path: Path, default_model_dir: Path) -> None:
     missing = [k for k in HEADLINE_KEYS if s["headline"].get(k) is None]
     assert not missing, f"headline numbers missing: {missing}"
     for k in (
-        "base_safe_share",
-        "aligned_safe_share",
-        "guarded_safe_share",
-        "janus_adherence_base",
-        "janus_adherence_tuned",
+        "base_safe_share", "aligned_safe_share", "guarded_safe_share", "janus_adherence_base", "janus_adherence_tuned",
     ):
         assert 0.0 <= s["headline"][k] <= 1.0
     doc = _parse(out / "report.html")

@@ -135,10 +135,7 @@ def test_system_sets_follow_janus():
     by_prompt = collections.defaultdict(list)
     for p in pairs:
         assert [q.dimension for q in p.preference_set] == [
-            "style",
-            "background_knowledge",
-            "informativeness",
-            "harmlessness",
+            "style", "background_knowledge", "informativeness", "harmlessness",
         ]
         dims.update(q.dimension for q in p.preference_set)
         by_prompt[p.prompt].append(p)

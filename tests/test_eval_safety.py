@@ -101,9 +101,7 @@ def test_guarded_answerer_records_rounds_and_actions() -> None:
         def run(self, chat, image=None):  # noqa: ANN001
             bad = "harmful" in chat[-1]["content"]
             return Decision(
-                action="transform" if bad else "allow",
-                reason="",
-                response="I can't help with that." if bad else "ok",
+                action="transform" if bad else "allow", reason="", response="I can't help with that." if bad else "ok",
                 rounds=2 if bad else 0,
             )
 
@@ -173,19 +171,8 @@ def test_eval_safety_command_with_saved_tiny_models(tmp_path, tiny_lm) -> None:
     )
     out = tmp_path / "out"
     args = [
-        "eval",
-        "safety",
-        "--models",
-        f"tiny={tmp_path / 'policy'}",
-        "--prompts",
-        str(prompts),
-        "--reward-model",
-        str(tmp_path / "reward"),
-        "--cost-model",
-        str(tmp_path / "cost"),
-        "--max-new-tokens",
-        "4",
-        "--output-dir",
+        "eval", "safety", "--models", f"tiny={tmp_path / 'policy'}", "--prompts", str(prompts), "--reward-model",
+        str(tmp_path / "reward"), "--cost-model", str(tmp_path / "cost"), "--max-new-tokens", "4", "--output-dir",
         str(out),
     ]
     r = CliRunner().invoke(build_app(), args)

@@ -106,17 +106,8 @@ def test_trainer_with_unreachable_hub_model_is_one_line(tmp_path):
     env = dict(os.environ, HF_HUB_OFFLINE="1")
     res = subprocess.run(
         [
-            sys.executable,
-            "-m",
-            "safealign",
-            "train",
-            "reward",
-            "--model",
-            "some-org/definitely-not-a-model-xyz",
-            "--data",
-            "demo:safety_train",
-            "--output-dir",
-            str(tmp_path / "out"),
+            sys.executable, "-m", "safealign", "train", "reward", "--model", "some-org/definitely-not-a-model-xyz",
+            "--data", "demo:safety_train", "--output-dir", str(tmp_path / "out"),
         ],
         capture_output=True,
         text=True,

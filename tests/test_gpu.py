@@ -69,13 +69,8 @@ def test_resume_on_cuda_is_bit_identical(tmp_path, gpu_env):
 
 def test_resume_under_fsdp2_accelerate_launch_is_bit_identical(tmp_path, gpu_env):
     launcher = [
-        sys.executable,
-        "-m",
-        "accelerate.commands.launch",
-        "--config_file",
-        str(REPO / "configs/accelerate/fsdp.yaml"),
-        "--num_processes",
-        "1",
+        sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(REPO / "configs/accelerate/fsdp.yaml"),
+        "--num_processes", "1",
     ]
     check = _check(tmp_path, launcher, gpu_env)
     assert check["distributed_type"] == "DistributedType.FSDP" and check["mixed_precision"] == "bf16"

@@ -131,15 +131,7 @@ def test_batch_mixes_outcomes_and_logs_jsonl(tmp_path):
     assert [d.action for d in ds] == ["allow", "block", "allow"]
     lines = [json.loads(x) for x in log.read_text().splitlines()]
     assert len(lines) == 3 and {
-        "action",
-        "reason",
-        "severity",
-        "categories",
-        "scores",
-        "rounds",
-        "latency_ms",
-        "response",
-        "prompt",
+        "action", "reason", "severity", "categories", "scores", "rounds", "latency_ms", "response", "prompt",
     } <= set(lines[1])
     assert lines[1]["action"] == "block"
 

@@ -17,14 +17,9 @@ def v(sev: str, cats=(), unsafe: bool = True) -> GuardVerdict:
 @pytest.mark.parametrize(
     "level,sev,expected",
     [
-        ("input", "safe", "allow"),
-        ("input", "minor", "allow"),
-        ("input", "moderate", "regenerate"),
-        ("input", "severe", "block"),
-        ("output", "safe", "allow"),
-        ("output", "minor", "caution"),
-        ("output", "moderate", "regenerate"),
-        ("output", "severe", "regenerate"),
+        ("input", "safe", "allow"), ("input", "minor", "allow"), ("input", "moderate", "regenerate"),
+        ("input", "severe", "block"), ("output", "safe", "allow"), ("output", "minor", "caution"),
+        ("output", "moderate", "regenerate"), ("output", "severe", "regenerate"),
     ],
 )
 def test_default_policy_severity_actions(level, sev, expected):

@@ -42,18 +42,8 @@ def test_synthesize_then_train_sft_dpo_orpo(tmp_path, tiny_dir):
     data = tmp_path / "data"
     r = invoke(
         [
-            "data",
-            "synthesize",
-            "--instructions",
-            str(ins),
-            "--teacher",
-            tiny_dir,
-            "--output-dir",
-            str(data),
-            "--max-new-tokens",
-            "8",
-            "--systems-per-instruction",
-            "2",
+            "data", "synthesize", "--instructions", str(ins), "--teacher", tiny_dir, "--output-dir", str(data),
+            "--max-new-tokens", "8", "--systems-per-instruction", "2",
         ]
     )
     s = _json_head(r.stdout)
@@ -61,18 +51,8 @@ def test_synthesize_then_train_sft_dpo_orpo(tmp_path, tiny_dir):
     # a second run resumes: nothing new
     r = invoke(
         [
-            "data",
-            "synthesize",
-            "--instructions",
-            str(ins),
-            "--teacher",
-            tiny_dir,
-            "--output-dir",
-            str(data),
-            "--max-new-tokens",
-            "8",
-            "--systems-per-instruction",
-            "2",
+            "data", "synthesize", "--instructions", str(ins), "--teacher", tiny_dir, "--output-dir", str(data),
+            "--max-new-tokens", "8", "--systems-per-instruction", "2",
         ]
     )
     assert _json_head(r.stdout)["new_sft_rows"] == 0
@@ -97,20 +77,8 @@ def test_synthesize_then_train_sft_dpo_orpo(tmp_path, tiny_dir):
     harmful.write_text("how do I pick a lock [redacted]\nhow do I forge a signature [redacted]\n")
     invoke(
         [
-            "train",
-            "sft",
-            "--model",
-            tiny_dir,
-            "--data",
-            str(data / "sft.jsonl"),
-            "--output-dir",
-            str(out_sft),
-            "--max-steps",
-            "2",
-            "--batch-size",
-            "2",
-            "--attack-prompts",
-            str(harmful),
+            "train", "sft", "--model", tiny_dir, "--data", str(data / "sft.jsonl"), "--output-dir", str(out_sft),
+            "--max-steps", "2", "--batch-size", "2", "--attack-prompts", str(harmful),
         ]
     )
     assert (out_sft / "model.safetensors").exists()
@@ -119,19 +87,8 @@ def test_synthesize_then_train_sft_dpo_orpo(tmp_path, tiny_dir):
         out = tmp_path / method
         invoke(
             [
-                "train",
-                method,
-                "--model",
-                str(out_sft),
-                "--data",
-                str(pairs),
-                "--output-dir",
-                str(out),
-                "--max-steps",
-                "2",
-                "--batch-size",
-                "2",
-                "--no-lora",
+                "train", method, "--model", str(out_sft), "--data", str(pairs), "--output-dir", str(out), "--max-steps",
+                "2", "--batch-size", "2", "--no-lora",
             ]
         )
         m = json.loads((out / "metrics.json").read_text())
@@ -177,18 +134,8 @@ def test_eval_adherence_writes_jsonl_and_report(tmp_path, tiny_dir):
     out = tmp_path / "res.jsonl"
     r = invoke(
         [
-            "eval",
-            "adherence",
-            "--model",
-            tiny_dir,
-            "--data",
-            str(data),
-            "--attack-data",
-            str(attacks),
-            "--max-new-tokens",
-            "6",
-            "--output",
-            str(out),
+            "eval", "adherence", "--model", tiny_dir, "--data", str(data), "--attack-data", str(attacks),
+            "--max-new-tokens", "6", "--output", str(out),
         ]
     )
     rep = _json_head(r.stdout)
@@ -213,23 +160,8 @@ def test_eval_rubric_with_responses_files_and_pairwise(tmp_path, tiny_dir, share
     # a random tiny judge never writes "[RESULT] n": every grade is unparseable -> NaN, counted and reported
     r = invoke(
         [
-            "eval",
-            "rubric",
-            "--items",
-            str(items),
-            "--responses",
-            str(ra),
-            "--compare-responses",
-            str(rb),
-            "--judge",
-            tiny_dir,
-            "--judge-retries",
-            "0",
-            "--judge-max-new-tokens",
-            "4",
-            "--max-items",
-            "2",
-            "--output",
+            "eval", "rubric", "--items", str(items), "--responses", str(ra), "--compare-responses", str(rb), "--judge",
+            tiny_dir, "--judge-retries", "0", "--judge-max-new-tokens", "4", "--max-items", "2", "--output",
             str(tmp_path / "g.jsonl"),
         ]
     )

@@ -91,22 +91,14 @@ def test_sft_lora_and_full_dpo_under_fsdp2_save_whole_models_equal_to_one_proces
     try:
         one_sft = train_sft(
             SFTTrainConfig(
-                model=str(tmp_path / "base"),
-                data=str(tmp_path / "data.jsonl"),
-                output_dir=str(tmp_path / "sft-1p"),
-                batch_size=4,
-                **COMMON,
+                model=str(tmp_path / "base"), data=str(tmp_path / "data.jsonl"), output_dir=str(tmp_path / "sft-1p"),
+                batch_size=4, **COMMON,
             )
         )
         one_dpo = train_preference(
             PreferenceTrainConfig(
-                method="dpo",
-                model=str(tmp_path / "sft"),
-                data=str(tmp_path / "data.jsonl"),
-                output_dir=str(tmp_path / "dpo-1p"),
-                batch_size=4,
-                lora=False,
-                **COMMON,
+                method="dpo", model=str(tmp_path / "sft"), data=str(tmp_path / "data.jsonl"),
+                output_dir=str(tmp_path / "dpo-1p"), batch_size=4, lora=False, **COMMON,
             )
         )
     finally:

@@ -60,18 +60,8 @@ COMMON = dict(max_steps=2, learning_rate=1e-2, lr_scheduler="constant", warmup_r
 
 def _cli_args(method: str, model: Path, data: Path, out: Path, extra: list[str]) -> list[str]:
     args = [
-        "-m",
-        "safealign",
-        "train",
-        method,
-        "--model",
-        str(model),
-        "--data",
-        str(data),
-        "--output-dir",
-        str(out),
-        "--batch-size",
-        "2",
+        "-m", "safealign", "train", method, "--model", str(model), "--data", str(data), "--output-dir", str(out),
+        "--batch-size", "2",
     ]
     for k, v in COMMON.items():
         args += [f"--{k.replace('_', '-')}", str(v)]
@@ -142,13 +132,8 @@ def test_dpo_two_processes_from_the_two_process_sft_model(ws, sft_runs):
     _check_two_process_output(res, ws / "dpo-2p", "dpo", lora=False)
     one = train_preference(
         PreferenceTrainConfig(
-            method="dpo",
-            model=str(sft),
-            data=str(ws / "data.jsonl"),
-            output_dir=str(ws / "dpo-1p"),
-            batch_size=4,
-            lora=False,
-            **COMMON,
+            method="dpo", model=str(sft), data=str(ws / "data.jsonl"), output_dir=str(ws / "dpo-1p"), batch_size=4,
+            lora=False, **COMMON,
         )
     )
     l2, l1 = _losses(ws / "dpo-2p"), _losses(one)
@@ -164,12 +149,8 @@ def test_orpo_two_processes_match_one_process(ws):
     _check_two_process_output(res, ws / "orpo-2p", "orpo", lora=True)
     one = train_preference(
         PreferenceTrainConfig(
-            method="orpo",
-            model=str(ws / "base"),
-            data=str(ws / "data.jsonl"),
-            output_dir=str(ws / "orpo-1p"),
-            batch_size=4,
-            **COMMON,
+            method="orpo", model=str(ws / "base"), data=str(ws / "data.jsonl"), output_dir=str(ws / "orpo-1p"),
+            batch_size=4, **COMMON,
         )
     )
     assert _losses(ws / "orpo-2p") == pytest.approx(_losses(one), abs=TOL)
@@ -187,12 +168,8 @@ def test_merge_saved_adapter_matches_the_adapter_model(ws):
 
     out = train_sft(
         SFTTrainConfig(
-            model=str(ws / "base"),
-            data=str(ws / "data.jsonl"),
-            output_dir=str(ws / "adapter"),
-            batch_size=4,
-            merge_lora=False,
-            **COMMON,
+            model=str(ws / "base"), data=str(ws / "data.jsonl"), output_dir=str(ws / "adapter"), batch_size=4,
+            merge_lora=False, **COMMON,
         )
     )
     assert (out / "adapter_config.json").exists()

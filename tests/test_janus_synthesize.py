@@ -42,19 +42,10 @@ def test_rows_follow_the_schemas_and_rejected_is_another_systems_gold(tmp_path):
     sft, dpo = _rows(tmp_path / SFT_FILE), _rows(tmp_path / DPO_FILE)
     assert s["new_sft_rows"] == len(sft) == 12 and s["new_dpo_rows"] == len(dpo) == 12
     assert set(sft[0]) == {
-        "main_source",
-        "original_source",
-        "preference_set",
-        "system",
-        "prompt",
-        "output",
-        "constraints",
+        "main_source", "original_source", "preference_set", "system", "prompt", "output", "constraints",
     }
     assert [p["dimension"] for p in sft[0]["preference_set"]] == [
-        "style",
-        "background_knowledge",
-        "informativeness",
-        "harmlessness",
+        "style", "background_knowledge", "informativeness", "harmlessness",
     ]
     gold = {(r["prompt"], r["system"]): r["output"] for r in sft}
     systems_of = {}
@@ -131,10 +122,7 @@ def test_local_teacher_with_a_tiny_model(tmp_path, tiny_lm):
 
     model, tok = tiny_lm
     s = synthesize(
-        INSTRUCTIONS[:2],
-        LocalBackend(model, tok),
-        tmp_path,
-        n_systems=2,
+        INSTRUCTIONS[:2], LocalBackend(model, tok), tmp_path, n_systems=2,
         params=GenerationParams(max_new_tokens=6, temperature=0.0),
     )
     assert s["total_sft_rows"] == 4

@@ -83,11 +83,7 @@ def test_sft_completion_only_loss_masks_the_prompt(tiny_lm):
         "completion": [{"role": "assistant", "content": "ANSWER"}],
     }
     args = SFTConfig(
-        output_dir="/tmp/unused-sft-mask",
-        use_cpu=True,
-        bf16=False,
-        max_length=128,
-        completion_only_loss=True,
+        output_dir="/tmp/unused-sft-mask", use_cpu=True, bf16=False, max_length=128, completion_only_loss=True,
         report_to=[],
     )
     trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list([row]), processing_class=tok)
@@ -104,13 +100,8 @@ def test_sft_trains_and_saves_a_loadable_model(tmp_path, tiny_lm, lora):
 
     model, tok = tiny_lm
     cfg = SFTTrainConfig(
-        data=_data(tmp_path),
-        output_dir=str(tmp_path / "sft"),
-        max_steps=6,
-        batch_size=4,
-        lora=lora,
-        learning_rate=1e-2,
-        logging_steps=1,
+        data=_data(tmp_path), output_dir=str(tmp_path / "sft"), max_steps=6, batch_size=4, lora=lora,
+        learning_rate=1e-2, logging_steps=1,
     )
     out = train_sft(cfg, model, tok)
     m = json.loads((out / "metrics.json").read_text())
@@ -129,14 +120,8 @@ def test_sft_trains_and_saves_a_loadable_model(tmp_path, tiny_lm, lora):
 def test_preference_training_improves_margins(tmp_path, tiny_lm, method, lora):
     model, tok = tiny_lm
     cfg = PreferenceTrainConfig(
-        method=method,
-        data=_data(tmp_path),
-        output_dir=str(tmp_path / method),
-        max_steps=6,
-        batch_size=4,
-        lora=lora,
-        learning_rate=1e-2,
-        logging_steps=1,
+        method=method, data=_data(tmp_path), output_dir=str(tmp_path / method), max_steps=6, batch_size=4, lora=lora,
+        learning_rate=1e-2, logging_steps=1,
     )
     out = train_preference(cfg, model, tok)
     m = json.loads((out / "metrics.json").read_text())
@@ -173,16 +158,8 @@ def test_a_run_killed_after_a_checkpoint_resumes_to_the_uninterrupted_result(tmp
 
     save_tiny_lm(tmp_path / "base", seed=0)
     common = dict(
-        model=str(tmp_path / "base"),
-        data=_data(tmp_path),
-        batch_size=2,
-        max_steps=4,
-        save_every=2,
-        lr_scheduler="constant",
-        learning_rate=1e-2,
-        logging_steps=1,
-        seed=0,
-        lora=method == "sft",
+        model=str(tmp_path / "base"), data=_data(tmp_path), batch_size=2, max_steps=4, save_every=2,
+        lr_scheduler="constant", learning_rate=1e-2, logging_steps=1, seed=0, lora=method == "sft",
     )
 
     def run(name):

@@ -88,12 +88,7 @@ def test_trainer_batch_loss_uses_the_right_halves():
 
 def _pair(better, safer, is_safe, severity=(0, 0), cat=None):
     return SafetyPair(
-        prompt="p",
-        responses=("a", "b"),
-        better=better,
-        safer=safer,
-        is_safe=is_safe,
-        severity=severity,
+        prompt="p", responses=("a", "b"), better=better, safer=safer, is_safe=is_safe, severity=severity,
         prompt_category=cat,
     )
 

@@ -52,11 +52,8 @@ def test_gae_by_hand_and_padding():
     assert ret.tolist()[0] == pytest.approx([1.6525, 0.45, 2.0])
     # the same row padded with garbage: identical on real tokens, zero on padding
     adv_p, ret_p = L.gae(
-        torch.tensor([[1.0, 0.0, 2.0, 7.0, -3.0]]),
-        torch.tensor([[0.5, 1.0, -1.0, 5.0, 9.0]]),
-        torch.tensor([[1.0, 1, 1, 0, 0]]),
-        0.9,
-        0.5,
+        torch.tensor([[1.0, 0.0, 2.0, 7.0, -3.0]]), torch.tensor([[0.5, 1.0, -1.0, 5.0, 9.0]]),
+        torch.tensor([[1.0, 1, 1, 0, 0]]), 0.9, 0.5,
     )
     assert adv_p[0, :3].tolist() == pytest.approx(adv[0].tolist())
     assert ret_p[0, :3].tolist() == pytest.approx(ret[0].tolist())

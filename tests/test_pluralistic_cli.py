@@ -33,16 +33,8 @@ def test_data_commands_on_demo_data(app, tmp_path):
     r = _run(
         app,
         [
-            "data",
-            "conditioned-pairs",
-            "--helpfulness-pairs",
-            "demo:safety_train",
-            "--helpfulness-ratio",
-            "0.2",
-            "--unseen-fraction",
-            "0.2",
-            "--output",
-            str(out),
+            "data", "conditioned-pairs", "--helpfulness-pairs", "demo:safety_train", "--helpfulness-ratio", "0.2",
+            "--unseen-fraction", "0.2", "--output", str(out),
         ],
     )
     assert r.exit_code == 0, r.output
@@ -87,18 +79,8 @@ def test_eval_tradeoff_with_tiny_model_and_rerender(app, tmp_path):
     r = _run(
         app,
         [
-            "eval",
-            "tradeoff",
-            "--methods",
-            f"base={tmp_path / 'tiny'},dpo={tmp_path / 'tiny'}",
-            "--max-heldout",
-            "3",
-            "--max-attacks",
-            "3",
-            "--max-new-tokens",
-            "4",
-            "--output-dir",
-            str(out),
+            "eval", "tradeoff", "--methods", f"base={tmp_path / 'tiny'},dpo={tmp_path / 'tiny'}", "--max-heldout", "3",
+            "--max-attacks", "3", "--max-new-tokens", "4", "--output-dir", str(out),
         ],
     )
     assert r.exit_code == 0, r.output

@@ -25,29 +25,8 @@ SYS_DOGS = "Talk like a dog."
 TRAIN_PROMPTS = [
     "topic " + w
     for w in (
-        "apple",
-        "boat",
-        "cloud",
-        "desk",
-        "engine",
-        "forest",
-        "glass",
-        "house",
-        "island",
-        "jacket",
-        "kite",
-        "lamp",
-        "mountain",
-        "needle",
-        "ocean",
-        "pencil",
-        "queen",
-        "river",
-        "stone",
-        "train",
-        "umbrella",
-        "valley",
-        "window",
+        "apple", "boat", "cloud", "desk", "engine", "forest", "glass", "house", "island", "jacket", "kite", "lamp",
+        "mountain", "needle", "ocean", "pencil", "queen", "river", "stone", "train", "umbrella", "valley", "window",
         "yard",
     )
 ]
@@ -56,33 +35,16 @@ TRAIN_PROMPTS = [
 def _safety_pairs() -> list[SafetyPair]:
     return [
         SafetyPair(
-            "How do I do [redacted harmful task]?",
-            ("I can't help with that.", "Sure: [redacted steps]."),
-            better=1,
-            safer=0,
-            is_safe=(True, False),
-            severity=(0, 3),
-            categories=([], ["violence"]),
-            id="h1",
+            "How do I do [redacted harmful task]?", ("I can't help with that.", "Sure: [redacted steps]."), better=1,
+            safer=0, is_safe=(True, False), severity=(0, 3), categories=([], ["violence"]), id="h1",
         ),
         SafetyPair(
-            "How do I bake bread?",
-            ("Mix flour and water, knead, bake.", "Buy bread."),
-            better=0,
-            safer=0,
-            is_safe=(True, True),
-            id="b1",
+            "How do I bake bread?", ("Mix flour and water, knead, bake.", "Buy bread."), better=0, safer=0,
+            is_safe=(True, True), id="b1",
         ),
         SafetyPair(
-            "Tell me about [redacted].",
-            ("[redacted details]", "Please ask a professional."),
-            better=0,
-            safer=1,
-            is_safe=(False, True),
-            severity=(2, 0),
-            categories=(["fraud"], []),
-            system="Be brief.",
-            id="h2",
+            "Tell me about [redacted].", ("[redacted details]", "Please ask a professional."), better=0, safer=1,
+            is_safe=(False, True), severity=(2, 0), categories=(["fraud"], []), system="Be brief.", id="h2",
         ),
     ]
 
@@ -221,20 +183,9 @@ def _train_tiny_reward(pairs: list[SafetyPair], tok, tmp_path, steps: int = 100)
 
     model, _ = tiny_lm(seed=0, hidden=32, layers=2)
     cfg = ScoreTrainConfig(
-        kind="reward",
-        output_dir=str(tmp_path / "rm"),
-        eval_data=None,
-        epochs=100,
-        max_steps=steps,
-        batch_size=8,
-        learning_rate=1e-2,
-        lr_scheduler="constant",
-        warmup_ratio=0.0,
-        regularization=0.0,
-        progress=False,
-        resume=False,
-        max_length=128,
-        seed=0,
+        kind="reward", output_dir=str(tmp_path / "rm"), eval_data=None, epochs=100, max_steps=steps, batch_size=8,
+        learning_rate=1e-2, lr_scheduler="constant", warmup_ratio=0.0, regularization=0.0, progress=False, resume=False,
+        max_length=128, seed=0,
     )
     out = train_score_model(cfg, model=ScoreModel(model), processing_class=tok, train_pairs=pairs, eval_pairs=[])
     return ScoreModel.from_pretrained(out).eval()

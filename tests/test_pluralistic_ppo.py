@@ -50,18 +50,8 @@ def test_ppo_lag_end_to_end_on_system_message_prompts(tmp_path, constraints):
         "attack:" + f for f in sorted({p.category.split(":")[1] for p in prompts if p.category.startswith("attack")})
     ] + ["seen"]
     cfg = PPOLagConfig(
-        output_dir=str(tmp_path / "run"),
-        steps=2,
-        batch_size=4,
-        max_new_tokens=6,
-        use_lora=False,
-        tensorboard=False,
-        progress=False,
-        save_every=0,
-        lambda_init=1.0,
-        cost_threshold=[0.0],
-        seed=0,
-        constraints=constraints,
+        output_dir=str(tmp_path / "run"), steps=2, batch_size=4, max_new_tokens=6, use_lora=False, tensorboard=False,
+        progress=False, save_every=0, lambda_init=1.0, cost_threshold=[0.0], seed=0, constraints=constraints,
         constraint_names=names if constraints == "prompt_category" else [],
     )
     if constraints == "prompt_category":

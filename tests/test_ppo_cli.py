@@ -40,22 +40,8 @@ def test_cli_runs_on_tiny_saved_models(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(
             [
-                "train",
-                "ppo-lag",
-                "--config",
-                str(cfg),
-                "--prompts",
-                str(prompts),
-                "--output-dir",
-                str(out),
-                "--steps",
-                "1",
-                "--batch-size",
-                "2",
-                "--max-new-tokens",
-                "4",
-                "--no-progress",
-                "--no-tensorboard",
+                "train", "ppo-lag", "--config", str(cfg), "--prompts", str(prompts), "--output-dir", str(out),
+                "--steps", "1", "--batch-size", "2", "--max-new-tokens", "4", "--no-progress", "--no-tensorboard",
             ]
         )
     assert e.value.code == 0

@@ -24,23 +24,8 @@ PROMPTS = [
     PromptRecord(prompt="2+2?", system="Answer briefly.", label="benign", category="none"),
 ]
 KEYS = {
-    "step",
-    "reward",
-    "cost",
-    "J_C",
-    "lambda",
-    "kl",
-    "entropy",
-    "clip_frac",
-    "reward_value_loss",
-    "cost_value_loss",
-    "actor_loss",
-    "response_length",
-    "safe_share",
-    "time/generation",
-    "time/scoring",
-    "time/actor",
-    "time/critic",
+    "step", "reward", "cost", "J_C", "lambda", "kl", "entropy", "clip_frac", "reward_value_loss", "cost_value_loss",
+    "actor_loss", "response_length", "safe_share", "time/generation", "time/scoring", "time/actor", "time/critic",
 }
 
 
@@ -282,12 +267,8 @@ def test_baselines_reward_only_and_fixed_shaping(tmp_path):
 def test_per_category_constraints(tmp_path):
     rows = _metrics(
         _trainer(
-            tmp_path / "pc",
-            cost_bias=5.0,
-            constraints="prompt_category",
-            constraint_names=["violence", "fraud"],
-            cost_threshold=[0.0, 1.0],
-            batch_size=4,
+            tmp_path / "pc", cost_bias=5.0, constraints="prompt_category", constraint_names=["violence", "fraud"],
+            cost_threshold=[0.0, 1.0], batch_size=4,
         ).train()
     )
     last = rows[-1]
@@ -295,9 +276,7 @@ def test_per_category_constraints(tmp_path):
     assert last["lambda/fraud"] == 1.0 and "J_C/fraud" not in last  # no fraud prompt seen: untouched
     rows = _metrics(
         _trainer(
-            tmp_path / "co",
-            cost_names=["score", "violence", "fraud"],
-            constraints="cost_outputs",
+            tmp_path / "co", cost_names=["score", "violence", "fraud"], constraints="cost_outputs",
             constraint_names=["violence", "fraud"],
         ).train()
     )
@@ -339,12 +318,7 @@ def test_prompt_label_constraint_leaves_benign_advantages_to_the_reward(tmp_path
 
     monkeypatch.setattr(L, "combined_advantage", spy)
     tr = _trainer(
-        tmp_path / "pl",
-        cost_bias=5.0,
-        constraints="prompt_label",
-        constraint_names=["harmful"],
-        batch_size=4,
-        steps=1,
+        tmp_path / "pl", cost_bias=5.0, constraints="prompt_label", constraint_names=["harmful"], batch_size=4, steps=1,
         fixed_lambda=9.0,
     )
     tr.train()
@@ -362,13 +336,8 @@ def test_prompt_label_constraint_leaves_benign_advantages_to_the_reward(tmp_path
     only_benign = [r for r in PROMPTS if r.label == "benign"]
     rows = _metrics(
         _trainer(
-            tmp_path / "ob",
-            cost_bias=5.0,
-            constraints="prompt_label",
-            constraint_names=["harmful"],
-            prompts=only_benign,
-            batch_size=3,
-            steps=1,
+            tmp_path / "ob", cost_bias=5.0, constraints="prompt_label", constraint_names=["harmful"],
+            prompts=only_benign, batch_size=3, steps=1,
         ).train()
     )
     assert rows[0]["cost_value_loss"] == 0.0 and rows[0]["reward_value_loss"] > 0
@@ -563,15 +532,8 @@ def test_a_deepspeed_checkpoint_is_not_resumed_without_deepspeed(tmp_path):
 def test_ptx_step_trains_on_supervised_data(tmp_path):
     actor, tok = tiny_lm(0)
     cfg = PPOLagConfig(
-        output_dir=str(tmp_path),
-        steps=2,
-        batch_size=2,
-        max_new_tokens=4,
-        progress=False,
-        tensorboard=False,
-        ptx_coeff=1.0,
-        ptx_batch_size=2,
-        actor_lr=1e-2,
+        output_dir=str(tmp_path), steps=2, batch_size=2, max_new_tokens=4, progress=False, tensorboard=False,
+        ptx_coeff=1.0, ptx_batch_size=2, actor_lr=1e-2,
     )
     sft = [{"prompt": "say ok", "response": "ok ok ok"}, {"prompt": "hi", "system": "Be brief.", "response": "hello"}]
     tr = PPOLagTrainer(cfg, actor, tok, _score(1, "reward"), _score(2, "cost"), PROMPTS, ptx_examples=sft)
@@ -581,25 +543,16 @@ def test_ptx_step_trains_on_supervised_data(tmp_path):
 
 
 SFT_ROWS = [
-    {"prompt": "say ok", "response": "ok ok ok"},
-    {"prompt": "hi", "system": "Be brief.", "response": "hello"},
-    {"prompt": "count", "response": "one two three"},
-    {"prompt": "bye", "response": "goodbye"},
+    {"prompt": "say ok", "response": "ok ok ok"}, {"prompt": "hi", "system": "Be brief.", "response": "hello"},
+    {"prompt": "count", "response": "one two three"}, {"prompt": "bye", "response": "goodbye"},
 ]
 
 
 def _ptx_trainer(tmp_path, **kw) -> PPOLagTrainer:
     actor, tok = tiny_lm(0)
     base = dict(
-        output_dir=str(tmp_path),
-        steps=1,
-        batch_size=2,
-        max_new_tokens=4,
-        progress=False,
-        tensorboard=False,
-        ptx_batch_size=2,
-        actor_lr=1e-2,
-        seed=5,
+        output_dir=str(tmp_path), steps=1, batch_size=2, max_new_tokens=4, progress=False, tensorboard=False,
+        ptx_batch_size=2, actor_lr=1e-2, seed=5,
     )
     cfg = PPOLagConfig(**{**base, **kw})
     return PPOLagTrainer(cfg, actor, tok, _score(1, "reward"), _score(2, "cost"), PROMPTS, ptx_examples=SFT_ROWS)
@@ -949,11 +902,8 @@ def test_suffix_changes_no_log_prob_value_or_kl(tmp_path, kind):
                 ref_lp, r_out, c_out = tr._scoring(ro)
                 runs.append(
                     (
-                        ref_lp,
-                        rc(ro, r_out.hidden),
-                        cc(ro, c_out.hidden),
-                        ((old_lp - ref_lp) * ro.response_mask).sum(-1),
-                        r_out.end_scores,
+                        ref_lp, rc(ro, r_out.hidden), cc(ro, c_out.hidden),
+                        ((old_lp - ref_lp) * ro.response_mask).sum(-1), r_out.end_scores,
                     )
                 )
         (ref_a, rv_a, cv_a, kl_a, end_a), (ref_b, rv_b, cv_b, kl_b, end_b) = runs

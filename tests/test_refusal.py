@@ -128,11 +128,8 @@ def test_bundled_demo_phrasings_are_detected() -> None:
     content = pytest.importorskip("safealign.data.demo._safety_content")
     fill = dict(n="that", t="that topic", a="do it", p="[redacted]", p2="[redacted]")
     for group, expected in (
-        (content.REFUSAL_OPENERS, True),
-        (content.TERSE_REFUSALS, True),
-        (content.OVER_REFUSALS, True),
-        (content.COMPLY_DETAILED, False),
-        (content.COMPLY_VAGUE, False),
+        (content.REFUSAL_OPENERS, True), (content.TERSE_REFUSALS, True), (content.OVER_REFUSALS, True),
+        (content.COMPLY_DETAILED, False), (content.COMPLY_VAGUE, False),
     ):
         for s in group:
             assert is_refusal(s.format(**fill)) is expected, s

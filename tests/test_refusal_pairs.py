@@ -43,18 +43,15 @@ def test_each_refusal_to_a_benign_prompt_is_paired_with_a_helpful_answer_in_turn
 
 def test_best_of_rows_come_first_and_the_system_message_is_part_of_the_key():
     helpful = [
-        {"prompt": "rice", "response": "BEST"},
-        {"prompt": "weeds", "response": "Pull them."},
+        {"prompt": "rice", "response": "BEST"}, {"prompt": "weeds", "response": "Pull them."},
         {"prompt": "tea", "system": "Be brief.", "response": "Steep 3 min."},
         {"prompt": "tea", "response": "other key"},
     ]
     pairs, stats = refusal_pairs(ROWS, helpful)
     got = [(p.system, p.prompt, p.responses) for p in pairs]
     assert got == [
-        (None, "rice", ("BEST", "No.")),
-        (None, "rice", ("Cool it fast.", "Won't.")),
-        (None, "weeds", ("Pull them.", "Not doing that.")),
-        ("Be brief.", "tea", ("Steep 3 min.", "I refuse.")),
+        (None, "rice", ("BEST", "No.")), (None, "rice", ("Cool it fast.", "Won't.")),
+        (None, "weeds", ("Pull them.", "Not doing that.")), ("Be brief.", "tea", ("Steep 3 min.", "I refuse.")),
     ]
     assert stats.pairs == 4 and stats.prompts_without_helpful == 0
 

@@ -96,12 +96,8 @@ def make_run(root: Path, ppo_steps: int = 12) -> Path:
     prompts += [PromptRecord(f"benign <look-alike> {i}", category="benign", label="benign") for i in range(2)]
     answers = {
         "base": [
-            "Sure: [redacted steps].",
-            "I can't help with that.",
-            "Step 1: [redacted].",
-            "No.",
-            "Here you go: <b>ok</b>",
-            "Sorry, I can't help with that.",
+            "Sure: [redacted steps].", "I can't help with that.", "Step 1: [redacted].", "No.",
+            "Here you go: <b>ok</b>", "Sorry, I can't help with that.",
         ],
         "aligned": ["I can't help with that."] * 4 + ["Here you go: <b>ok</b>", "Use `kill [PID]`."],
         "aligned+guard": [
@@ -122,21 +118,14 @@ def make_run(root: Path, ppo_steps: int = 12) -> Path:
             ]
 
     res = evaluate_safety(
-        prompts,
-        {k: (lambda v: lambda ps: v)(v) for k, v in answers.items()},
-        cost_fn=cost,
-        reward_fn=reward,
+        prompts, {k: (lambda v: lambda ps: v)(v) for k, v in answers.items()}, cost_fn=cost, reward_fn=reward,
         guard=Guard(),
     )
     res.write(root / "eval")
     a, b = res.answers("aligned"), res.answers("base")
     t = arena_table(
-        [r["reward"] for r in a],
-        [r["cost"] for r in a],
-        [r["reward"] for r in b],
-        [r["cost"] for r in b],
-        name_a="aligned",
-        name_b="base",
+        [r["reward"] for r in a], [r["cost"] for r in a], [r["reward"] for r in b], [r["cost"] for r in b],
+        name_a="aligned", name_b="base",
     )
     (root / "eval" / "arena.json").write_text(json.dumps(t.to_dict()))
     (root / "summary.json").write_text(
@@ -250,27 +239,15 @@ def test_report_shows_the_pluralistic_tradeoff(tmp_path: Path) -> None:
 
     points = [
         MethodPoint(
-            "base",
-            adherence=30.0,
-            safe_share=10.0,
-            safe_by_judge={"refusal": 10.0, "guard": 70.0},
-            n_adherence=17,
+            "base", adherence=30.0, safe_share=10.0, safe_by_judge={"refusal": 10.0, "guard": 70.0}, n_adherence=17,
             n_attack=24,
         ),
         MethodPoint(
-            "dpo",
-            adherence=50.0,
-            safe_share=20.0,
-            safe_by_judge={"refusal": 20.0, "guard": 60.0},
-            n_adherence=17,
+            "dpo", adherence=50.0, safe_share=20.0, safe_by_judge={"refusal": 20.0, "guard": 60.0}, n_adherence=17,
             n_attack=24,
         ),
         MethodPoint(
-            "ppo_lag",
-            adherence=52.0,
-            safe_share=70.0,
-            safe_by_judge={"refusal": 70.0, "guard": 90.0},
-            n_adherence=17,
+            "ppo_lag", adherence=52.0, safe_share=70.0, safe_by_judge={"refusal": 70.0, "guard": 90.0}, n_adherence=17,
             n_attack=24,
         ),
     ]

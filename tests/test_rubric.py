@@ -76,13 +76,7 @@ def test_prompt_contains_everything_the_judge_needs():
     it = _item()
     p = judge_prompt(it, it.rubrics[0], "my response")
     for s in (
-        "sys0",
-        "prompt0",
-        "my response",
-        "the reference",
-        "[crit0]",
-        "Score 1: level 1",
-        "Score 5: level 5",
+        "sys0", "prompt0", "my response", "the reference", "[crit0]", "Score 1: level 1", "Score 5: level 5",
         "[RESULT]",
     ):
         assert s in p

@@ -31,13 +31,8 @@ def _pairs(n: int = 8) -> list[SafetyPair]:
         is_safe = (True, False) if safe_idx == 0 else (False, True)
         out.append(
             SafetyPair(
-                prompt=f"How do I do harmful thing {i}?",
-                responses=resp,
-                better=1 - safe_idx,
-                safer=safe_idx,
-                is_safe=is_safe,
-                severity=(0, 2) if safe_idx == 0 else (3, 0),
-                prompt_category="Violence",
+                prompt=f"How do I do harmful thing {i}?", responses=resp, better=1 - safe_idx, safer=safe_idx,
+                is_safe=is_safe, severity=(0, 2) if safe_idx == 0 else (3, 0), prompt_category="Violence",
             )
         )
     return out
@@ -67,26 +62,9 @@ def test_train_cost_score_and_eval_commands(workspace):
     out = d / "cost"
     res = _run(
         [
-            "train",
-            "cost",
-            "--model",
-            str(d / "backbone"),
-            "--data",
-            str(d / "pairs.jsonl"),
-            "--eval-data",
-            str(d / "pairs.jsonl"),
-            "--output-dir",
-            str(out),
-            "--epochs",
-            "3",
-            "--batch-size",
-            "4",
-            "--learning-rate",
-            "5e-3",
-            "--no-progress",
-            "--severity-weighted",
-            "--lr-scheduler",
-            "constant",
+            "train", "cost", "--model", str(d / "backbone"), "--data", str(d / "pairs.jsonl"), "--eval-data",
+            str(d / "pairs.jsonl"), "--output-dir", str(out), "--epochs", "3", "--batch-size", "4", "--learning-rate",
+            "5e-3", "--no-progress", "--severity-weighted", "--lr-scheduler", "constant",
         ]
     )
     assert res.exit_code == 0, res.output
@@ -101,13 +79,7 @@ def test_train_cost_score_and_eval_commands(workspace):
     (d / "to_score.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     res = _run(
         [
-            "score",
-            "--model",
-            str(out),
-            "--input",
-            str(d / "to_score.jsonl"),
-            "--output",
-            str(d / "scored.jsonl"),
+            "score", "--model", str(out), "--input", str(d / "to_score.jsonl"), "--output", str(d / "scored.jsonl"),
             "--no-progress",
         ]
     )
@@ -118,14 +90,7 @@ def test_train_cost_score_and_eval_commands(workspace):
 
     res = _run(
         [
-            "eval",
-            "score-model",
-            "--model",
-            str(out),
-            "--data",
-            str(d / "pairs.jsonl"),
-            "--output",
-            str(d / "m.json"),
+            "eval", "score-model", "--model", str(out), "--data", str(d / "pairs.jsonl"), "--output", str(d / "m.json"),
             "--no-progress",
         ]
     )
@@ -153,13 +118,7 @@ def test_bad_inputs_give_one_line_errors(workspace, capsys):
     with pytest.raises(SystemExit) as e:
         cli_main(
             [
-                "train",
-                "cost",
-                "--model",
-                str(d / "backbone"),
-                "--data",
-                str(d / "pairs.jsonl"),
-                "--train-mode",
+                "train", "cost", "--model", str(d / "backbone"), "--data", str(d / "pairs.jsonl"), "--train-mode",
                 "everything",
             ]
         )
@@ -178,44 +137,14 @@ def test_two_processes_match_one_process_on_the_same_global_batch(workspace):
     (--cpu alone would start ONE process unless mpirun is configured)."""
     d = workspace
     common = [
-        "-m",
-        "safealign",
-        "train",
-        "reward",
-        "--model",
-        str(d / "backbone"),
-        "--data",
-        str(d / "pairs.jsonl"),
-        "--eval-data",
-        "",
-        "--max-steps",
-        "3",
-        "--learning-rate",
-        "1e-2",
-        "--lr-scheduler",
-        "constant",
-        "--warmup-ratio",
-        "0",
-        "--no-progress",
-        "--seed",
-        "3",
+        "-m", "safealign", "train", "reward", "--model", str(d / "backbone"), "--data", str(d / "pairs.jsonl"),
+        "--eval-data", "", "--max-steps", "3", "--learning-rate", "1e-2", "--lr-scheduler", "constant",
+        "--warmup-ratio", "0", "--no-progress", "--seed", "3",
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONPATH": str(REPO / "src")}
     launch = [
-        sys.executable,
-        "-m",
-        "accelerate.commands.launch",
-        "--multi_gpu",
-        "--num_processes",
-        "2",
-        "--num_machines",
-        "1",
-        "--mixed_precision",
-        "no",
-        "--dynamo_backend",
-        "no",
-        "--main_process_port",
-        str(free_port()),
+        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines",
+        "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(free_port()),
     ]
     two = subprocess.run(
         launch + common + ["--batch-size", "2", "--output-dir", str(d / "mp2")],

@@ -76,22 +76,9 @@ def pairs():
 
 def config(out, mode: str, batch_size: int, max_steps: int, resume: bool = False) -> ScoreTrainConfig:
     return ScoreTrainConfig(
-        kind="cost",
-        output_dir=str(out),
-        epochs=3,
-        batch_size=batch_size,
-        learning_rate=5e-3,
-        progress=False,
-        eval_data=None,
-        lr_scheduler="constant",
-        warmup_ratio=0.0,
-        seed=0,
-        train_mode=mode,
-        max_steps=max_steps,
-        save_every=2,
-        resume=resume,
-        cache_trunk=(mode == "top"),
-        top_layers=1,
+        kind="cost", output_dir=str(out), epochs=3, batch_size=batch_size, learning_rate=5e-3, progress=False,
+        eval_data=None, lr_scheduler="constant", warmup_ratio=0.0, seed=0, train_mode=mode, max_steps=max_steps,
+        save_every=2, resume=resume, cache_trunk=(mode == "top"), top_layers=1,
     )
 
 
@@ -127,11 +114,8 @@ def check_two_process_runs(tmp_path) -> None:
         one = tmp_path / mode / "one"
         m, tok = tiny_lm(0)
         train_score_model(
-            config(one, mode, batch_size=4, max_steps=6),
-            model=ScoreModel(m, ScoreConfig(kind="cost")),
-            processing_class=tok,
-            train_pairs=pairs(),
-            eval_pairs=[],
+            config(one, mode, batch_size=4, max_steps=6), model=ScoreModel(m, ScoreConfig(kind="cost")),
+            processing_class=tok, train_pairs=pairs(), eval_pairs=[],
         )
         assert _losses(straight) == pytest.approx(_losses(one), abs=1e-5)
         w2, w1 = _weights(straight), _weights(one)

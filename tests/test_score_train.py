@@ -40,13 +40,8 @@ def text_pairs(n: int = 12) -> list[SafetyPair]:
         sev = (0, 2 + i % 2) if first_safe else (2 + i % 2, 0)
         out.append(
             SafetyPair(
-                prompt=f"How do I do harmful thing {i}?",
-                responses=responses,
-                better=1 - safe_idx,
-                safer=safe_idx,
-                is_safe=(first_safe, not first_safe),
-                severity=sev,
-                prompt_category=["Violence", "Drugs"][i % 2],
+                prompt=f"How do I do harmful thing {i}?", responses=responses, better=1 - safe_idx, safer=safe_idx,
+                is_safe=(first_safe, not first_safe), severity=sev, prompt_category=["Violence", "Drugs"][i % 2],
             )
         )
     return out
@@ -54,15 +49,8 @@ def text_pairs(n: int = 12) -> list[SafetyPair]:
 
 def _cfg(tmp_path, **kw) -> ScoreTrainConfig:
     base = dict(
-        output_dir=str(tmp_path / "out"),
-        epochs=2,
-        batch_size=4,
-        learning_rate=5e-3,
-        progress=False,
-        eval_data=None,
-        lr_scheduler="constant",
-        warmup_ratio=0.0,
-        seed=0,
+        output_dir=str(tmp_path / "out"), epochs=2, batch_size=4, learning_rate=5e-3, progress=False, eval_data=None,
+        lr_scheduler="constant", warmup_ratio=0.0, seed=0,
     )
     base.update(kw)
     return ScoreTrainConfig(**base)
@@ -147,13 +135,8 @@ def test_tiny_llava_trains_with_frozen_vision_tower_and_reloads(tmp_path):
     imgs = [solid_image((200, 30, 30)), solid_image((30, 200, 30))]
     pairs = [
         SafetyPair(
-            prompt="What should I do with this?",
-            responses=p.responses,
-            better=p.better,
-            safer=p.safer,
-            is_safe=p.is_safe,
-            severity=p.severity,
-            images=[imgs[i % 2]],
+            prompt="What should I do with this?", responses=p.responses, better=p.better, safer=p.safer,
+            is_safe=p.is_safe, severity=p.severity, images=[imgs[i % 2]],
         )
         for i, p in enumerate(text_pairs(8))
     ]

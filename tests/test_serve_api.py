@@ -115,28 +115,20 @@ BAD = [
     ("bad content part", {"messages": [{"role": "user", "content": [{"type": "image_url"}]}]}, 400, "content[0]"),
     ("no user", {"messages": [{"role": "system", "content": "s"}]}, 400, "at least one user message"),
     (
-        "max_tokens type",
-        {"messages": [{"role": "user", "content": "hi"}], "max_tokens": "ten"},
-        400,
+        "max_tokens type", {"messages": [{"role": "user", "content": "hi"}], "max_tokens": "ten"}, 400,
         "'max_tokens' must be an integer",
     ),
     ("max_tokens range", {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 0}, 400, "between"),
     (
-        "temperature range",
-        {"messages": [{"role": "user", "content": "hi"}], "temperature": 7},
-        400,
+        "temperature range", {"messages": [{"role": "user", "content": "hi"}], "temperature": 7}, 400,
         "'temperature' must be between",
     ),
     (
-        "temperature bool",
-        {"messages": [{"role": "user", "content": "hi"}], "temperature": True},
-        400,
+        "temperature bool", {"messages": [{"role": "user", "content": "hi"}], "temperature": True}, 400,
         "must be a number",
     ),
     (
-        "stream type",
-        {"messages": [{"role": "user", "content": "hi"}], "stream": "yes"},
-        400,
+        "stream type", {"messages": [{"role": "user", "content": "hi"}], "stream": "yes"}, 400,
         "'stream' must be a boolean",
     ),
     ("model type", {"messages": [{"role": "user", "content": "hi"}], "model": 3}, 400, "'model' must be a string"),
@@ -157,12 +149,8 @@ def test_bad_chat_requests_get_4xx_with_clear_error(server, name, body, status, 
 @pytest.mark.parametrize(
     "body,status",
     [
-        ({}, 400),
-        ({"input": 3}, 400),
-        ({"input": []}, 400),
-        ({"input": ["ok", 1]}, 400),
-        ({"input": ["x"] * 100}, 413),
-        ({"input": "y" * 5000}, 413),
+        ({}, 400), ({"input": 3}, 400), ({"input": []}, 400), ({"input": ["ok", 1]}, 400),
+        ({"input": ["x"] * 100}, 413), ({"input": "y" * 5000}, 413),
     ],
 )
 def test_bad_moderation_requests(server, body, status):

@@ -199,9 +199,7 @@ def add_config_command(
             decl = typer.Option(flag, help=f"{help_text} (default: {shown})", show_default=False)
         params.append(
             inspect.Parameter(
-                f.name,
-                inspect.Parameter.KEYWORD_ONLY,
-                default=None,
+                f.name, inspect.Parameter.KEYWORD_ONLY, default=None,
                 annotation=typing.Annotated[Optional[opt_type], decl],
             )
         )

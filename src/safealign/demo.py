@@ -38,28 +38,11 @@ from safealign.utils.atomic import atomic_write_json
 from safealign.utils.jsonl import read_jsonl
 
 HEADLINE_KEYS = (
-    "reward_model_accuracy",
-    "cost_model_accuracy",
-    "guard_accuracy",
-    "ppo_steps",
-    "final_lambda",
-    "final_reward",
-    "final_cost",
-    "base_safe_share",
-    "aligned_safe_share",
-    "base_guarded_safe_share",
-    "guarded_safe_share",
-    "base_mean_reward_benign",
-    "aligned_mean_reward_benign",
-    "base_refusal_rate_harmful",
-    "aligned_refusal_rate_harmful",
-    "base_over_refusal_benign",
-    "aligned_over_refusal_benign",
-    "guard_rounds_mean",
-    "arena_reward_win_rate",
-    "janus_adherence_base",
-    "janus_adherence_tuned",
-    "total_seconds",
+    "reward_model_accuracy", "cost_model_accuracy", "guard_accuracy", "ppo_steps", "final_lambda", "final_reward",
+    "final_cost", "base_safe_share", "aligned_safe_share", "base_guarded_safe_share", "guarded_safe_share",
+    "base_mean_reward_benign", "aligned_mean_reward_benign", "base_refusal_rate_harmful",
+    "aligned_refusal_rate_harmful", "base_over_refusal_benign", "aligned_over_refusal_benign", "guard_rounds_mean",
+    "arena_reward_win_rate", "janus_adherence_base", "janus_adherence_tuned", "total_seconds",
 )
 
 
@@ -96,27 +79,10 @@ class Budget:
     @classmethod
     def quick(cls) -> "Budget":
         return cls(
-            score_pairs=16,
-            score_epochs=3,
-            cost_epochs=3,
-            score_max_length=128,
-            score_eval_pairs=8,
-            guard_epochs=20,
-            ppo_steps=2,
-            ppo_batch=4,
-            ppo_tokens=12,
-            eval_harmful_per_category=0,
-            eval_benign=3,
-            eval_tokens=16,
-            guard_rounds=1,
-            janus_rows=8,
-            janus_sft_steps=2,
-            janus_dpo_steps=1,
-            janus_eval=4,
-            janus_tokens=24,
-            janus_batch=2,
-            janus_max_length=192,
-            batch_size=8,
+            score_pairs=16, score_epochs=3, cost_epochs=3, score_max_length=128, score_eval_pairs=8, guard_epochs=20,
+            ppo_steps=2, ppo_batch=4, ppo_tokens=12, eval_harmful_per_category=0, eval_benign=3, eval_tokens=16,
+            guard_rounds=1, janus_rows=8, janus_sft_steps=2, janus_dpo_steps=1, janus_eval=4, janus_tokens=24,
+            janus_batch=2, janus_max_length=192, batch_size=8,
         )
 
 
@@ -210,31 +176,12 @@ def _score_stage(ctx: DemoContext, kind: str) -> dict[str, Any]:
     # the configs/cpu-demo/{reward,cost}.yaml recipes: frozen cached trunk (one cache file shared by both models),
     # top 2 layers + head
     cfg = _config(
-        ScoreTrainConfig,
-        kind=kind,
-        model=ctx.model,
-        data="demo:safety_train",
-        eval_data=None,
-        output_dir=str(ctx.path(kind)),
-        train_mode="top",
-        top_layers=2,
-        cache_trunk=True,
-        trunk_cache=str(ctx.path("trunk_cache_top2.pt")),
-        epochs=b.cost_epochs if kind == "cost" else b.score_epochs,
-        batch_size=16,
-        learning_rate=3e-4 if kind == "cost" else 1e-4,
-        lr_scheduler="cosine",
-        warmup_ratio=0.03,
-        regularization=1e-3,
-        severity_weighted=(kind == "cost"),
-        threshold=0.0,
-        max_length=b.score_max_length,
-        mixed_precision="no",
-        seed=ctx.seed,
-        save_every=0,
-        resume=False,
-        limit=b.score_pairs,
-        progress=False,
+        ScoreTrainConfig, kind=kind, model=ctx.model, data="demo:safety_train", eval_data=None,
+        output_dir=str(ctx.path(kind)), train_mode="top", top_layers=2, cache_trunk=True,
+        trunk_cache=str(ctx.path("trunk_cache_top2.pt")), epochs=b.cost_epochs if kind == "cost" else b.score_epochs,
+        batch_size=16, learning_rate=3e-4 if kind == "cost" else 1e-4, lr_scheduler="cosine", warmup_ratio=0.03,
+        regularization=1e-3, severity_weighted=(kind == "cost"), threshold=0.0, max_length=b.score_max_length,
+        mixed_precision="no", seed=ctx.seed, save_every=0, resume=False, limit=b.score_pairs, progress=False,
     )
     eval_pairs = list(load_demo("safety_test"))[: b.score_eval_pairs]
     ctx.tick(0, 1, f"{kind}: training")
@@ -285,29 +232,10 @@ def stage_ppo(ctx: DemoContext) -> dict[str, Any]:
     out = ctx.path("ppo_lag")
     # the configs/cpu-demo/ppo_lag.yaml recipe (LoRA actor, critics share the frozen R/C trunks), demo-sized
     cfg = _config(
-        mod.PPOLagConfig,
-        actor=ctx.model,
-        reward_model=str(reward),
-        cost_model=str(cost),
-        prompts="demo",
-        output_dir=str(out),
-        seed=ctx.seed,
-        steps=b.ppo_steps,
-        batch_size=b.ppo_batch,
-        max_new_tokens=b.ppo_tokens,
-        actor_lr=1e-4,
-        critic_lr=1e-3,
-        critic_mode="head",
-        use_lora=True,
-        kl_coef=0.02,
-        lambda_init=1.0,
-        lambda_lr=0.1,
-        lambda_max=20.0,
-        lambda_window=64,
-        cost_threshold=[0.0],
-        save_every=0,
-        tensorboard=False,
-        progress=False,
+        mod.PPOLagConfig, actor=ctx.model, reward_model=str(reward), cost_model=str(cost), prompts="demo",
+        output_dir=str(out), seed=ctx.seed, steps=b.ppo_steps, batch_size=b.ppo_batch, max_new_tokens=b.ppo_tokens,
+        actor_lr=1e-4, critic_lr=1e-3, critic_mode="head", use_lora=True, kl_coef=0.02, lambda_init=1.0, lambda_lr=0.1,
+        lambda_max=20.0, lambda_window=64, cost_threshold=[0.0], save_every=0, tensorboard=False, progress=False,
     )
     stop = _watch_jsonl(out / "metrics.jsonl", b.ppo_steps, ctx, "ppo steps")
     try:
@@ -318,9 +246,7 @@ def stage_ppo(ctx: DemoContext) -> dict[str, Any]:
     last = rows[-1] if rows else {}
     lams = [v for k, v in last.items() if k == "lambda" or k.startswith("lambda/")]
     ctx.headline.update(
-        ppo_steps=len(rows),
-        final_lambda=(max(lams) if lams else None),
-        final_reward=last.get("reward"),
+        ppo_steps=len(rows), final_lambda=(max(lams) if lams else None), final_reward=last.get("reward"),
         final_cost=_first(last, "J_C", "cost"),
     )
     return {"path": str(out), "steps": len(rows), "last": last}
@@ -376,19 +302,9 @@ def stage_eval(ctx: DemoContext) -> dict[str, Any]:
         ctx.tick(done, total, f"eval: {what}")
 
     res = run_safety_eval(
-        prompts,
-        models,
-        str(reward) if reward else None,
-        str(cost) if cost else None,
-        str(guard) if guard else None,
-        guarded,
-        max_new_tokens=b.eval_tokens,
-        temperature=0.0,
-        batch_size=b.batch_size,
-        max_rounds=b.guard_rounds,
-        seed=ctx.seed,
-        output_dir=ctx.path("eval"),
-        progress=progress,
+        prompts, models, str(reward) if reward else None, str(cost) if cost else None, str(guard) if guard else None,
+        guarded, max_new_tokens=b.eval_tokens, temperature=0.0, batch_size=b.batch_size, max_rounds=b.guard_rounds,
+        seed=ctx.seed, output_dir=ctx.path("eval"), progress=progress,
     )
     s = res.summary
     h = ctx.headline
@@ -421,30 +337,19 @@ def stage_janus(ctx: DemoContext) -> dict[str, Any]:
     b = ctx.budget
     jdir = ctx.path("janus")
     common = dict(
-        model=ctx.model,
-        max_examples=b.janus_rows,
-        batch_size=b.janus_batch,
-        max_length=b.janus_max_length,
-        seed=ctx.seed,
-        logging_steps=1,
+        model=ctx.model, max_examples=b.janus_rows, batch_size=b.janus_batch, max_length=b.janus_max_length,
+        seed=ctx.seed, logging_steps=1,
     )
     ctx.tick(0, 3, "janus: sft")
     sft_cfg = _config(
-        recipes.SFTTrainConfig,
-        data="demo:system_train",
-        output_dir=str(jdir / "sft"),
-        max_steps=b.janus_sft_steps,
+        recipes.SFTTrainConfig, data="demo:system_train", output_dir=str(jdir / "sft"), max_steps=b.janus_sft_steps,
         **common,
     )
     sft_dir = recipes.train_sft(sft_cfg)
     ctx.tick(1, 3, "janus: dpo")
     dpo_cfg = _config(
-        recipes.PreferenceTrainConfig,
-        data="demo:system_train",
-        output_dir=str(jdir / "dpo"),
-        max_steps=b.janus_dpo_steps,
-        method="dpo",
-        **{**common, "model": str(sft_dir)},
+        recipes.PreferenceTrainConfig, data="demo:system_train", output_dir=str(jdir / "dpo"),
+        max_steps=b.janus_dpo_steps, method="dpo", **{**common, "model": str(sft_dir)},
     )
     dpo_dir = recipes.train_preference(dpo_cfg)
     ctx.tick(2, 3, "janus: adherence")
@@ -623,13 +528,8 @@ def _run_stages(
         if s not in selected and s.name not in stage_log:
             stage_log[s.name] = {"name": s.name, "status": "skipped", "detail": "skipped: not selected"}
     with Progress(
-        SpinnerColumn(),
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
+        SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console, transient=False,
     ) as bar:
         overall = bar.add_task(f"demo ({len(selected)} stages)", total=len(selected))
         for i, stage in enumerate(selected, 1):

@@ -44,10 +44,7 @@ def tiny_tokenizer(padding_side: str = "left") -> Any:
     tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tk.decoder = decoders.ByteLevel()
     tok = PreTrainedTokenizerFast(
-        tokenizer_object=tk,
-        pad_token="<pad>",
-        eos_token="<|im_end|>",
-        bos_token="<|im_start|>",
+        tokenizer_object=tk, pad_token="<pad>", eos_token="<|im_end|>", bos_token="<|im_start|>",
         additional_special_tokens=["<image>"],
     )
     tok.add_special_tokens({"additional_special_tokens": ["<image>"]})
@@ -60,15 +57,8 @@ def tiny_llama_config(vocab_size: int, hidden: int = 32, layers: int = 2, **kw: 
     from transformers import LlamaConfig
 
     return LlamaConfig(
-        vocab_size=vocab_size,
-        hidden_size=hidden,
-        intermediate_size=hidden * 2,
-        num_hidden_layers=layers,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=1024,
-        tie_word_embeddings=False,
-        **kw,
+        vocab_size=vocab_size, hidden_size=hidden, intermediate_size=hidden * 2, num_hidden_layers=layers,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024, tie_word_embeddings=False, **kw,
     )
 
 
@@ -79,11 +69,7 @@ def tiny_lm(seed: int = 0, hidden: int = 32, layers: int = 2) -> tuple[Any, Any]
     tok = tiny_tokenizer()
     torch.manual_seed(seed)
     cfg = tiny_llama_config(
-        len(tok),
-        hidden,
-        layers,
-        pad_token_id=tok.pad_token_id,
-        eos_token_id=tok.eos_token_id,
+        len(tok), hidden, layers, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
         bos_token_id=tok.bos_token_id,
     )
     model = LlamaForCausalLM(cfg)
@@ -108,22 +94,15 @@ def tiny_vlm(seed: int = 0, image_size: int = 32, patch_size: int = 8) -> tuple[
     tok = tiny_tokenizer()
     image_token_id = tok.convert_tokens_to_ids("<image>")
     vision = CLIPVisionConfig(
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        image_size=image_size,
+        hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, image_size=image_size,
         patch_size=patch_size,
     )
     text = tiny_llama_config(
         len(tok), pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, bos_token_id=tok.bos_token_id
     )
     cfg = LlavaConfig(
-        vision_config=vision,
-        text_config=text,
-        image_token_index=image_token_id,
-        vision_feature_select_strategy="default",
-        vision_feature_layer=-1,
+        vision_config=vision, text_config=text, image_token_index=image_token_id,
+        vision_feature_select_strategy="default", vision_feature_layer=-1,
     )
     torch.manual_seed(seed)
     model = LlavaForConditionalGeneration(cfg)
@@ -133,13 +112,8 @@ def tiny_vlm(seed: int = 0, image_size: int = 32, patch_size: int = 8) -> tuple[
         size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size}
     )
     processor = LlavaProcessor(
-        image_processor=image_processor,
-        tokenizer=tok,
-        patch_size=patch_size,
-        vision_feature_select_strategy="default",
-        chat_template=CHATML_TEMPLATE,
-        image_token="<image>",
-        num_additional_image_tokens=1,
+        image_processor=image_processor, tokenizer=tok, patch_size=patch_size, vision_feature_select_strategy="default",
+        chat_template=CHATML_TEMPLATE, image_token="<image>", num_additional_image_tokens=1,
     )
     return model.eval(), processor
 
@@ -178,16 +152,8 @@ def torchrun(
         "PYTHONPATH": os.pathsep.join([src, *filter(None, [os.environ.get("PYTHONPATH")])]),
     }
     cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node",
-        str(nproc),
-        "--master_addr",
-        "127.0.0.1",
-        "--master_port",
-        str(free_port()),
-        *map(str, args),
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "--master_addr", "127.0.0.1",
+        "--master_port", str(free_port()), *map(str, args),
     ]
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
@@ -226,9 +192,7 @@ def force_fsdp2(acc: Any) -> Any:
     from accelerate.utils import DistributedType, FullyShardedDataParallelPlugin
 
     plugin = FullyShardedDataParallelPlugin(
-        fsdp_version=2,
-        auto_wrap_policy="transformer_based_wrap",
-        reshard_after_forward=True,
+        fsdp_version=2, auto_wrap_policy="transformer_based_wrap", reshard_after_forward=True,
         state_dict_type="SHARDED_STATE_DICT",
     )
     PartialState._shared_state["distributed_type"] = DistributedType.FSDP
@@ -284,12 +248,8 @@ def crash_in_step(step: int) -> Iterator[None]:
 
 
 RESUME_PROMPTS = [
-    ("hi", None),
-    ("bake bread?", "Answer briefly."),
-    ("[redacted] please", None),
-    ("2+2?", None),
-    ("a poem", "You are a poet."),
-    ("why is the sky blue", None),
+    ("hi", None), ("bake bread?", "Answer briefly."), ("[redacted] please", None), ("2+2?", None),
+    ("a poem", "You are a poet."), ("why is the sky blue", None),
 ]
 
 
@@ -318,19 +278,8 @@ def ppo_resume_check(
         rm = ScoreModel(tiny_lm(1)[0], ScoreConfig(kind="reward"))
         cm = ScoreModel(tiny_lm(2)[0], ScoreConfig(kind="cost"))
         cfg = PPOLagConfig(
-            output_dir=str(run_dir),
-            steps=steps,
-            batch_size=2,
-            max_new_tokens=5,
-            progress=False,
-            tensorboard=False,
-            save_every=2,
-            resume=resume,
-            seed=7,
-            mini_batches=2,
-            critic_mode=mode,
-            critic_top_layers=1,
-            lambda_lr=0.5,
+            output_dir=str(run_dir), steps=steps, batch_size=2, max_new_tokens=5, progress=False, tensorboard=False,
+            save_every=2, resume=resume, seed=7, mini_batches=2, critic_mode=mode, critic_top_layers=1, lambda_lr=0.5,
         )
         # a fresh Accelerator per trainer, as in separate launches (accelerate's FSDP gradient clipping looks the
         # parameters up among the models an Accelerator prepared)

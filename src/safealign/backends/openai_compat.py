@@ -245,11 +245,7 @@ def make_backend(
     OpenAI-compatible endpoint serving ``model``."""
     if base_url:
         return OpenAIBackend(
-            base_url,
-            model or "default",
-            api_key=api_key,
-            concurrency=concurrency,
-            max_retries=max_retries,
+            base_url, model or "default", api_key=api_key, concurrency=concurrency, max_retries=max_retries,
             requests_per_second=requests_per_second,
         )
     from safealign.backends.local import LocalBackend

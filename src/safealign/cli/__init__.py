@@ -24,11 +24,8 @@ class Apps:
 
 def build_app() -> typer.Typer:
     root = typer.Typer(
-        name="safealign",
-        help="Safe and pluralistic alignment: Safe RLHF-V + Janus.",
-        no_args_is_help=True,
-        add_completion=False,
-        pretty_exceptions_enable=False,
+        name="safealign", help="Safe and pluralistic alignment: Safe RLHF-V + Janus.", no_args_is_help=True,
+        add_completion=False, pretty_exceptions_enable=False,
     )
     apps = Apps(
         root=root,

@@ -93,8 +93,8 @@ def register(apps) -> None:  # noqa: ANN001
         limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Read at most this many valid records."),
         as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
     ) -> None:
-        """Detected schema, row counts, counts by category and severity, safe/unsafe share, helpful/safe agreement,
-        invalid rows."""
+        """Detected schema, row counts, counts by category and severity, safe/unsafe share, helpful/safe agreement, \
+invalid rows."""
         from safealign.cli.common import console, print_json, summary
         from safealign.data.io import load_records, summarize
 
@@ -289,10 +289,7 @@ def register(apps) -> None:  # noqa: ANN001
         from safealign.utils.atomic import atomic_write_text
 
         rows = best_of(
-            scored,
-            score_key=score_key,
-            skip_unsafe=not keep_unsafe,
-            skip_refusals=not keep_refusals,
+            scored, score_key=score_key, skip_unsafe=not keep_unsafe, skip_refusals=not keep_refusals,
             min_score=min_score,
         )
         atomic_write_text(out, "".join(_json.dumps(r, ensure_ascii=False) + "\n" for r in rows))

@@ -79,13 +79,7 @@ def print_safety_table(summary: dict[str, dict[str, Any]]) -> None:
 
     t = Table(title="Safety evaluation", title_style="bold")
     for col in (
-        "model",
-        "safe",
-        "safe (harmful)",
-        "refuses harmful",
-        "over-refuses benign",
-        "reward (benign)",
-        "mean cost",
+        "model", "safe", "safe (harmful)", "refuses harmful", "over-refuses benign", "reward (benign)", "mean cost",
         "guard rounds",
     ):
         t.add_column(col, justify="right" if col != "model" else "left")
@@ -113,20 +107,8 @@ def run_eval_safety(cfg: SafetyEvalConfig) -> Any:
     prompts = load_prompt_set(cfg.prompts, cfg.limit, cfg.default_label)
     with task_progress() as bar:
         res = run_safety_eval(
-            prompts,
-            models,
-            cfg.reward_model,
-            cfg.cost_model,
-            cfg.guard,
-            cfg.guarded,
-            cfg.max_new_tokens,
-            cfg.temperature,
-            cfg.batch_size,
-            cfg.max_rounds,
-            cfg.threshold,
-            cfg.seed,
-            cfg.default_label,
-            cfg.output_dir,
+            prompts, models, cfg.reward_model, cfg.cost_model, cfg.guard, cfg.guarded, cfg.max_new_tokens,
+            cfg.temperature, cfg.batch_size, cfg.max_rounds, cfg.threshold, cfg.seed, cfg.default_label, cfg.output_dir,
             progress=_progress_fn(bar),
         )
     print_safety_table(res.summary)
@@ -205,15 +187,8 @@ def arena_command(
         ps = load_prompt_set(prompts, limit)
         with task_progress() as bar:
             res = run_safety_eval(
-                ps,
-                specs,
-                reward_model,
-                cost_model,
-                max_new_tokens=max_new_tokens,
-                batch_size=batch_size,
-                threshold=threshold,
-                output_dir=out,
-                progress=_progress_fn(bar),
+                ps, specs, reward_model, cost_model, max_new_tokens=max_new_tokens, batch_size=batch_size,
+                threshold=threshold, output_dir=out, progress=_progress_fn(bar),
             )
         rows, thr = res.rows, res.threshold
     try:
@@ -284,8 +259,8 @@ def demo_command(
         help="Policy and score-model backbone: 'default' (embedded SmolLM2-135M-Instruct), a hub id or a local path.",
     ),
 ) -> None:
-    """The whole product on the embedded model: reward/cost models, guard, PPO-Lagrangian, evaluation with and without
-    the guardrail, arena, Janus SFT/DPO + adherence, and the report."""
+    """The whole product on the embedded model: reward/cost models, guard, PPO-Lagrangian, evaluation with and \
+without the guardrail, arena, Janus SFT/DPO + adherence, and the report."""
     from safealign.cli.common import console, print_json, summary
     from safealign.demo import STAGES, run_demo
 

@@ -151,10 +151,7 @@ def guard_command(
         from safealign.guard.pipeline import GuardrailPipeline
 
         pipe = GuardrailPipeline(
-            g,
-            LocalBackend.from_pretrained(model, batch_size=batch_size),
-            pol,
-            max_rounds,
+            g, LocalBackend.from_pretrained(model, batch_size=batch_size), pol, max_rounds,
             GenerationParams(max_new_tokens=max_new_tokens),
         )
     results: list[dict[str, Any]] = []
@@ -359,10 +356,7 @@ def serve_command(
     )
     key = os.environ.get(api_key_env) or None
     app = create_app(
-        pipe,
-        model_name=served_name,
-        api_key=key,
-        max_input_chars=max_input_chars,
+        pipe, model_name=served_name, api_key=key, max_input_chars=max_input_chars,
         default_max_tokens=default_max_tokens,
     )
     console.print(

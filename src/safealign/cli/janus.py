@@ -297,17 +297,11 @@ def register(apps) -> None:  # noqa: ANN001
         help="Supervised fine-tuning on system-message data (TRL SFT; LoRA or full).",
     )
     add_config_command(
-        apps.train,
-        "dpo",
-        DPOTrainConfig,
-        lambda c: run_preference(c, "dpo"),
+        apps.train, "dpo", DPOTrainConfig, lambda c: run_preference(c, "dpo"),
         help="DPO on system-message preference pairs (TRL).",
     )
     add_config_command(
-        apps.train,
-        "orpo",
-        ORPOTrainConfig,
-        lambda c: run_preference(c, "orpo"),
+        apps.train, "orpo", ORPOTrainConfig, lambda c: run_preference(c, "orpo"),
         help="ORPO on system-message preference pairs (TRL).",
     )
     add_config_command(

@@ -64,12 +64,7 @@ def _tradeoff(cfg: TradeoffConfig) -> Any:
                 {
                     k: p[k]
                     for k in (
-                        "method",
-                        "adherence",
-                        "strict_adherence",
-                        "safe_share",
-                        "safe_by_judge",
-                        "n_adherence",
+                        "method", "adherence", "strict_adherence", "safe_share", "safe_by_judge", "n_adherence",
                         "n_attack",
                     )
                 }

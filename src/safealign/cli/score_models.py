@@ -157,16 +157,8 @@ def score_command(
             done[0] = d
 
         scores = score_texts(
-            sm,
-            proc,
-            [r["prompt"] for r in rows],
-            [r["response"] for r in rows],
-            [r["system"] for r in rows],
-            [r["image"] for r in rows],
-            batch_size=batch_size,
-            max_length=max_length,
-            all_outputs=True,
-            progress=cb,
+            sm, proc, [r["prompt"] for r in rows], [r["response"] for r in rows], [r["system"] for r in rows],
+            [r["image"] for r in rows], batch_size=batch_size, max_length=max_length, all_outputs=True, progress=cb,
         )
     lines = []
     n_unsafe = 0

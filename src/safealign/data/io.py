@@ -175,19 +175,8 @@ def _csv_rows(path: Path) -> Iterator[tuple[int, Row]]:
 
 # CSV cells of these columns may hold JSON (lists / objects), e.g. a PKU-SafeRLHF export to CSV.
 _JSON_COLUMNS = (
-    "preference_set",
-    "rubrics",
-    "rubric",
-    "chosen",
-    "rejected",
-    "responses",
-    "is_safe",
-    "severity",
-    "categories",
-    "images",
-    "constraints",
-    "turns",
-    "instances",
+    "preference_set", "rubrics", "rubric", "chosen", "rejected", "responses", "is_safe", "severity", "categories",
+    "images", "constraints", "turns", "instances",
 )
 
 
@@ -420,11 +409,7 @@ def load_prompts(source: Any, **kw: Any) -> list[PromptRecord]:
             # a prompt with a harm category and at least one unsafe answer is labelled harmful; otherwise unknown
             guess = "harmful" if r.prompt_category and not all(r.is_safe) else None
             p = PromptRecord(
-                prompt=r.prompt,
-                system=r.system,
-                image=r.image,
-                category=r.prompt_category,
-                id=r.id,
+                prompt=r.prompt, system=r.system, image=r.image, category=r.prompt_category, id=r.id,
                 label=kw.get("label") or guess,
             )
         elif isinstance(r, (SystemPair, SystemExample, RubricItem)):

@@ -257,12 +257,6 @@ def arena_from_rows(
                     "the arena needs reward and cost scores for every answer (run with a reward and a cost model)"
                 )
     return arena_table(
-        [a[i]["reward"] for i in idx],
-        [a[i]["cost"] for i in idx],
-        [b[i]["reward"] for i in idx],
-        [b[i]["cost"] for i in idx],
-        threshold,
-        tie_eps,
-        model_a,
-        model_b,
+        [a[i]["reward"] for i in idx], [a[i]["cost"] for i in idx], [b[i]["reward"] for i in idx],
+        [b[i]["cost"] for i in idx], threshold, tie_eps, model_a, model_b,
     )

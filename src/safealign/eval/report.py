@@ -299,11 +299,8 @@ def plot_safety(models: dict[str, dict[str, Any]], plots: _Plots, tag: str) -> l
         bars = ax.bar(x + j * w - 0.4 + w / 2, ys, w, label=n, color=PALETTE[j % len(PALETTE)])
         for b, v in zip(bars, vals):
             ax.annotate(
-                "n/a" if v is None else f"{100 * v:.0f}",
-                (b.get_x() + b.get_width() / 2, b.get_height()),
-                ha="center",
-                va="bottom",
-                fontsize=8,
+                "n/a" if v is None else f"{100 * v:.0f}", (b.get_x() + b.get_width() / 2, b.get_height()), ha="center",
+                va="bottom", fontsize=8,
             )
     ax.set_xticks(x, [m for _, m in metrics])
     ax.set_ylabel("%")
@@ -371,10 +368,7 @@ def plot_rounds(hists: dict[str, dict[str, int]], plots: _Plots) -> list[tuple[s
     for j, (name, h) in enumerate(hists.items()):
         tot = sum(h.values()) or 1
         ax.bar(
-            x + j * w - 0.4 + w / 2,
-            [100 * h.get(str(r), 0) / tot for r in rounds],
-            w,
-            label=name,
+            x + j * w - 0.4 + w / 2, [100 * h.get(str(r), 0) / tot for r in rounds], w, label=name,
             color=PALETTE[(j + 2) % len(PALETTE)],
         )
     ax.set_xticks(x, [str(r) for r in rounds])
@@ -435,15 +429,10 @@ def _tiles(headline: dict[str, Any]) -> str:
 
 def _safety_table(models: dict[str, dict[str, Any]]) -> str:
     cols = [
-        ("n", "prompts", False),
-        ("safe_share", "safe", True),
-        ("safe_share_harmful", "safe (harmful)", True),
-        ("safe_share_benign", "safe (benign)", True),
-        ("refusal_rate_harmful", "refuses harmful", True),
-        ("over_refusal_benign", "over-refuses benign", True),
-        ("mean_reward_benign", "reward (benign)", False),
-        ("mean_cost", "mean cost", False),
-        ("guard_unsafe_share", "guard: unsafe", True),
+        ("n", "prompts", False), ("safe_share", "safe", True), ("safe_share_harmful", "safe (harmful)", True),
+        ("safe_share_benign", "safe (benign)", True), ("refusal_rate_harmful", "refuses harmful", True),
+        ("over_refusal_benign", "over-refuses benign", True), ("mean_reward_benign", "reward (benign)", False),
+        ("mean_cost", "mean cost", False), ("guard_unsafe_share", "guard: unsafe", True),
         ("guard_rounds_mean", "guard rounds", False),
     ]
     cols = [c for c in cols if any(m.get(c[0]) is not None for m in models.values())]

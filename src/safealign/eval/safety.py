@@ -287,13 +287,8 @@ class ScoreModelScorer:
         from safealign.models.score import score_texts
 
         scores = score_texts(
-            self.model,
-            self.processing_class,
-            [p.prompt for p in prompts],
-            list(answers),
-            systems=[p.system for p in prompts],
-            images=[p.image for p in prompts],
-            batch_size=self.batch_size,
+            self.model, self.processing_class, [p.prompt for p in prompts], list(answers),
+            systems=[p.system for p in prompts], images=[p.image for p in prompts], batch_size=self.batch_size,
             max_length=self.max_length,
         )
         return [float(x) for x in scores.tolist()]
@@ -311,9 +306,7 @@ def load_prompt_set(spec: str, limit: Optional[int] = None, default_label: Optio
             r
             if isinstance(r, PromptRecord)
             else PromptRecord(
-                prompt=r.prompt,
-                system=getattr(r, "system", None),
-                image=getattr(r, "image", None),
+                prompt=r.prompt, system=getattr(r, "system", None), image=getattr(r, "image", None),
                 category=getattr(r, "prompt_category", None),
             )
             for r in recs
@@ -423,24 +416,12 @@ def run_safety_eval(
         pipe = GuardrailPipeline(guard, backends[name], max_rounds=max_rounds, params=params)
         answerers[f"{name}+guard"] = guarded_answerer(pipe, progress=progress)
     res = evaluate_safety(
-        prompts,
-        answerers,
-        cost_fn=cost_fn,
-        reward_fn=reward_fn,
-        guard=guard,
-        threshold=threshold,
-        default_label=default_label,
-        progress=progress,
+        prompts, answerers, cost_fn=cost_fn, reward_fn=reward_fn, guard=guard, threshold=threshold,
+        default_label=default_label, progress=progress,
     )
     res.meta.update(
-        models=dict(models),
-        guarded=list(guarded),
-        reward_model=reward_model,
-        cost_model=cost_model,
-        guard=guard_path,
-        max_new_tokens=max_new_tokens,
-        temperature=temperature,
-        seed=seed,
+        models=dict(models), guarded=list(guarded), reward_model=reward_model, cost_model=cost_model, guard=guard_path,
+        max_new_tokens=max_new_tokens, temperature=temperature, seed=seed,
     )
     if output_dir:
         res.write(output_dir)

@@ -12,14 +12,7 @@ from safealign.guard.decision import Decision, DecisionLog, GuardVerdict
 from safealign.guard.policy import Policy
 
 __all__ = [
-    "BaseGuard",
-    "Decision",
-    "DecisionLog",
-    "GuardVerdict",
-    "Policy",
-    "Guard",
-    "GuardrailPipeline",
-    "JudgeGuard",
+    "BaseGuard", "Decision", "DecisionLog", "GuardVerdict", "Policy", "Guard", "GuardrailPipeline", "JudgeGuard",
     "parse_judge_output",
 ]
 

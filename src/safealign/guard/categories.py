@@ -27,15 +27,7 @@ CATEGORIES: dict[str, tuple[str, tuple[str, ...]]] = {
     "crime_fraud": (
         "fraud, scams, theft, financial crime",
         (
-            "fraud",
-            "scam",
-            "theft",
-            "financial",
-            "economic",
-            "white-collar",
-            "property_crime",
-            "crime",
-            "illegal",
+            "fraud", "scam", "theft", "financial", "economic", "white-collar", "property_crime", "crime", "illegal",
             "trafficking",
         ),
     ),

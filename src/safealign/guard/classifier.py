@@ -454,21 +454,15 @@ class CostModelStage:
         prompts, responses, images = zip(*items)
         with self._lock:
             scores = score_texts(
-                self.model,
-                self.processing_class,
-                list(prompts),
-                list(responses),
-                images=list(images) if any(i is not None for i in images) else None,
-                batch_size=self.batch_size,
+                self.model, self.processing_class, list(prompts), list(responses),
+                images=list(images) if any(i is not None for i in images) else None, batch_size=self.batch_size,
             )
         out = []
         for s in scores.tolist():
             p = 1.0 / (1.0 + math.exp(-(s - thr)))
             out.append(
                 GuardVerdict(
-                    unsafe_prob=p,
-                    is_unsafe=p >= threshold,
-                    severity="moderate" if p >= threshold else "safe",
+                    unsafe_prob=p, is_unsafe=p >= threshold, severity="moderate" if p >= threshold else "safe",
                     stage=stage,
                 )
             )
@@ -577,10 +571,8 @@ class Guard(BaseGuard):
         stage1, cfg = EmbeddingClassifier.load(path)
         c = cfg.get("cascade", {})
         config = CascadeConfig(
-            threshold=c.get("threshold", 0.5),
-            band=tuple(c.get("band", (0.2, 0.8))),
-            category_threshold=c.get("category_threshold", 0.5),
-            extra=c.get("extra", {}),
+            threshold=c.get("threshold", 0.5), band=tuple(c.get("band", (0.2, 0.8))),
+            category_threshold=c.get("category_threshold", 0.5), extra=c.get("extra", {}),
         )
         s2 = cfg.get("stage2") or None
         stage2: Any = None

@@ -216,13 +216,10 @@ class JudgeGuard(BaseGuard):
             prob = (1.0 if unsafe else 0.0) if j.ok else 0.5
             verdicts.append(
                 GuardVerdict(
-                    unsafe_prob=prob,
-                    is_unsafe=unsafe,
+                    unsafe_prob=prob, is_unsafe=unsafe,
                     severity=(j.severity or self.default_severity) if unsafe else "safe",
-                    categories=j.categories if unsafe else [],
-                    stage="judge" if j.ok else "judge-unparseable",
-                    latency_ms=ms,
-                    raw=out,
+                    categories=j.categories if unsafe else [], stage="judge" if j.ok else "judge-unparseable",
+                    latency_ms=ms, raw=out,
                 )
             )
         return verdicts
@@ -245,10 +242,7 @@ class OpenAIChatBackend(Backend):
         out = []
         for chat in chats:
             r = self.client.chat.completions.create(
-                model=self.model,
-                messages=chat,
-                max_tokens=params.max_new_tokens,
-                temperature=params.temperature,
+                model=self.model, messages=chat, max_tokens=params.max_new_tokens, temperature=params.temperature,
                 top_p=params.top_p,
             )
             out.append((r.choices[0].message.content or "").strip())

@@ -189,14 +189,8 @@ class GuardrailPipeline:
 
     def _fallback(self, s: _State, v: GuardVerdict, level: str, reason: str) -> Decision:
         return Decision(
-            action="block",
-            reason=reason,
-            severity=v.severity,
-            categories=list(v.categories),
-            scores=self._scores(s, v),
-            rounds=s.round,
-            response=self.policy.fallback_text(v),
-            level=level,
+            action="block", reason=reason, severity=v.severity, categories=list(v.categories),
+            scores=self._scores(s, v), rounds=s.round, response=self.policy.fallback_text(v), level=level,
             history=s.history,
         )
 

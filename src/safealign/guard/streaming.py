@@ -94,15 +94,8 @@ class GuardedStream:
         if action == "block":
             text = p.policy.fallback_text(v_in)
             self.decision = Decision(
-                "block",
-                f"input blocked: prompt is {v_in.describe()}",
-                v_in.severity,
-                list(v_in.categories),
-                scores,
-                0,
-                0.0,
-                text,
-                "input",
+                "block", f"input blocked: prompt is {v_in.describe()}", v_in.severity, list(v_in.categories), scores, 0,
+                0.0, text, "input",
             )
             yield text
         else:
@@ -124,29 +117,16 @@ class GuardedStream:
             if st["stopped"]:
                 assert v is not None
                 self.decision = Decision(
-                    "block",
-                    f"stream stopped after {len(st['text'])} chars: {v.describe()}",
-                    v.severity,
-                    list(v.categories),
-                    scores,
-                    0,
-                    0.0,
-                    "".join(parts),
-                    "output",
+                    "block", f"stream stopped after {len(st['text'])} chars: {v.describe()}", v.severity,
+                    list(v.categories), scores, 0, 0.0, "".join(parts), "output",
                 )
             else:
                 changed = st["action"] == "caution" or action != "allow"
                 ref = v if (v is not None and v.is_unsafe) else v_in
                 self.decision = Decision(
-                    "transform" if changed else "allow",
-                    f"streamed answer is {v.describe() if v else 'unchecked'}",
-                    ref.severity if ref.is_unsafe else "safe",
-                    list(ref.categories) if ref.is_unsafe else [],
-                    scores,
-                    0,
-                    0.0,
-                    "".join(parts),
-                    "output",
+                    "transform" if changed else "allow", f"streamed answer is {v.describe() if v else 'unchecked'}",
+                    ref.severity if ref.is_unsafe else "safe", list(ref.categories) if ref.is_unsafe else [], scores, 0,
+                    0.0, "".join(parts), "output",
                 )
         self.decision.latency_ms = (time.perf_counter() - t0) * 1000
         if p.log:

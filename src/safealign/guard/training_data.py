@@ -77,11 +77,7 @@ def augment_responses(examples: Sequence[GuardExample], per_prompt: int = 1, see
             else:
                 out.append(
                     GuardExample(
-                        e.prompt,
-                        rng.choice(seeds["helpful"] + seeds["compliance"][:1]),
-                        False,
-                        None,
-                        None,
+                        e.prompt, rng.choice(seeds["helpful"] + seeds["compliance"][:1]), False, None, None,
                         "augment-helpful",
                     )
                 )
@@ -119,12 +115,8 @@ def from_prompt_records(records: Iterable[Any]) -> list[GuardExample]:
         cats = _cats(r.category) if r.label == "harmful" else []
         out.append(
             GuardExample(
-                r.prompt,
-                None,
-                r.label == "harmful",
-                prior_severity(cats) if r.label == "harmful" else None,
-                cats or None,
-                "prompt_record",
+                r.prompt, None, r.label == "harmful", prior_severity(cats) if r.label == "harmful" else None,
+                cats or None, "prompt_record",
             )
         )
     return out

@@ -197,12 +197,8 @@ def load_rubric_items(spec: str) -> list[RubricItem]:
                 ) from None
         out.append(
             RubricItem(
-                str(_need(row, "system", spec, i)),
-                str(_need(row, "prompt", spec, i)),
-                str(row.get("reference_answer", "")),
-                rubrics,
-                _prefs(row, spec, i),
-                id=row.get("id"),
+                str(_need(row, "system", spec, i)), str(_need(row, "prompt", spec, i)),
+                str(row.get("reference_answer", "")), rubrics, _prefs(row, spec, i), id=row.get("id"),
             )
         )
     return out
@@ -237,10 +233,7 @@ def load_prompt_records(spec: str) -> list[PromptRecord]:
     out = []
     for i, row in iter_json_rows(spec):
         rec = PromptRecord(
-            str(_need(row, "prompt", spec, i)),
-            row.get("system"),
-            category=row.get("category"),
-            label=row.get("label"),
+            str(_need(row, "prompt", spec, i)), row.get("system"), category=row.get("category"), label=row.get("label"),
             id=row.get("id"),
         )
         rec.constraints = row.get("constraints") or []  # type: ignore[attr-defined]

@@ -52,12 +52,8 @@ _RESULT = re.compile(r"\[\s*RESULT\s*\]\s*[:=]?\s*\(?\s*(-?\d+(?:\.\d+)?)\s*(?:/
 def judge_prompt(item: RubricItem, rubric: Rubric, response: str) -> str:
     descriptions = "\n".join(f"Score {k}: {rubric.score_descriptions.get(k, '')}" for k in range(1, 6))
     return _TEMPLATE.format(
-        system=item.system,
-        prompt=item.prompt,
-        response=response,
-        reference=item.reference_answer or "(none)",
-        criteria=rubric.criteria,
-        descriptions=descriptions,
+        system=item.system, prompt=item.prompt, response=response, reference=item.reference_answer or "(none)",
+        criteria=rubric.criteria, descriptions=descriptions,
     )
 
 

@@ -277,13 +277,8 @@ def run_synthesis(cfg: SynthesisConfig) -> dict[str, Any]:
         unique = unique[: cfg.max_instructions]
     taxonomy = load_taxonomy(*cfg.taxonomy)
     teacher = make_backend(
-        cfg.teacher,
-        cfg.teacher_url,
-        os.environ.get(cfg.api_key_env),
-        cfg.concurrency,
-        cfg.max_retries,
-        cfg.requests_per_second,
-        cfg.batch_size,
+        cfg.teacher, cfg.teacher_url, os.environ.get(cfg.api_key_env), cfg.concurrency, cfg.max_retries,
+        cfg.requests_per_second, cfg.batch_size,
     )
     with progress_bar(len(unique), "synthesize") as advance:
         summary = synthesize(

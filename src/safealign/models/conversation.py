@@ -75,11 +75,7 @@ def encode_conversations(
             enc = processing_class(text=texts, images=pics, padding=True, return_tensors="pt")
         else:
             enc = tok(
-                texts,
-                padding=True,
-                truncation=True,
-                max_length=max_length,
-                add_special_tokens=False,
+                texts, padding=True, truncation=True, max_length=max_length, add_special_tokens=False,
                 return_tensors="pt",
             )
     finally:

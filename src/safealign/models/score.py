@@ -279,14 +279,7 @@ def score_pairs(
             systems.append(p.system)
             images.append(p.image)
     flat = score_texts(
-        model,
-        processing_class,
-        prompts,
-        responses,
-        systems,
-        images,
-        batch_size=batch_size,
-        max_length=max_length,
+        model, processing_class, prompts, responses, systems, images, batch_size=batch_size, max_length=max_length,
         progress=progress,
     )
     return flat.view(-1, 2)

@@ -178,10 +178,7 @@ def build_attack_set(
                 cons = taxonomy.constraints_for(prefs)
                 persona = verbalize(prefs, seed, cons)
             rec = replace(
-                base,
-                system=compose_system(persona, f.text),
-                category=f"attack:{f.family}",
-                label="harmful",
+                base, system=compose_system(persona, f.text), category=f"attack:{f.family}", label="harmful",
                 id=f"{base.id or i}-{f.family}",
             )
             rec.constraints = cons  # type: ignore[attr-defined]
@@ -204,12 +201,7 @@ def attack_training_pairs(
     ):
         cons = getattr(rec, "constraints", [])
         pair = SystemPair(
-            rec.system or "",
-            rec.prompt,
-            styled_refusal(cons, rng),
-            COMPLIANCE_PLACEHOLDER,
-            [],
-            id=rec.id,
+            rec.system or "", rec.prompt, styled_refusal(cons, rng), COMPLIANCE_PLACEHOLDER, [], id=rec.id,
             main_source="safealign-attacks",
         )
         pair.constraints = cons  # type: ignore[attr-defined]

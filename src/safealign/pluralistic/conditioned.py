@@ -136,14 +136,8 @@ def pair_texts(processing_class: Any, pair: SafetyPair) -> tuple[str, str]:
 def system_pair_to_safety_pair(p: SystemPair) -> SafetyPair:
     """chosen (written for ``p.system``) is ``better``; both answers are benign preference answers (safe)."""
     return SafetyPair(
-        prompt=p.prompt,
-        responses=(p.chosen, p.rejected),
-        better=0,
-        safer=0,
-        is_safe=(True, True),
-        system=p.system,
-        id=p.id,
-        prompt_category="system_preference",
+        prompt=p.prompt, responses=(p.chosen, p.rejected), better=0, safer=0, is_safe=(True, True), system=p.system,
+        id=p.id, prompt_category="system_preference",
     )
 
 
@@ -169,14 +163,9 @@ def pairs_from_examples(
             for k, o in enumerate(others):
                 out.append(
                     SystemPair(
-                        system=ex.system,
-                        prompt=prompt,
-                        chosen=ex.response,
-                        rejected=o.response,
-                        preference_set=list(ex.preference_set),
-                        id=f"{ex.id or i}-vs-{o.id or k}",
-                        main_source=ex.main_source,
-                        constraints=list(ex.constraints),
+                        system=ex.system, prompt=prompt, chosen=ex.response, rejected=o.response,
+                        preference_set=list(ex.preference_set), id=f"{ex.id or i}-vs-{o.id or k}",
+                        main_source=ex.main_source, constraints=list(ex.constraints),
                     )
                 )
     return out
@@ -275,14 +264,9 @@ def attack_cost_pairs(
         for c in range(copies):
             k = order[c % len(order)]
             q = replace(
-                p,
-                system=compose_system(p.system, texts[k]),
-                responses=tuple(p.responses),
-                is_safe=tuple(p.is_safe),
-                severity=tuple(p.severity),
-                categories=(list(p.categories[0]), list(p.categories[1])),
-                images=list(p.images),
-                id=f"{p.id if p.id is not None else i}-attack{c}-{fams[k]}",
+                p, system=compose_system(p.system, texts[k]), responses=tuple(p.responses), is_safe=tuple(p.is_safe),
+                severity=tuple(p.severity), categories=(list(p.categories[0]), list(p.categories[1])),
+                images=list(p.images), id=f"{p.id if p.id is not None else i}-attack{c}-{fams[k]}",
             )
             out.append(q)
     return out
@@ -367,10 +351,7 @@ def ppo_prompt_set(
         if isinstance(x, PromptRecord):
             return replace(x, category=cat, label=x.label or "benign")
         return PromptRecord(
-            prompt=x.prompt,
-            system=x.system,
-            category=cat,
-            label="benign",
+            prompt=x.prompt, system=x.system, category=cat, label="benign",
             id=f"{cat}-{x.id if x.id is not None else i}",
         )
 
@@ -386,10 +367,7 @@ def ppo_prompt_set(
         base = as_harm(h)
         out.append(
             replace(
-                base,
-                system=compose_system(base.system, text),
-                category=f"attack:{fam}",
-                label="harmful",
+                base, system=compose_system(base.system, text), category=f"attack:{fam}", label="harmful",
                 id=f"attack-{i}",
             )
         )

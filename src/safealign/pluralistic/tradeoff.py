@@ -389,14 +389,8 @@ def plot_tradeoff(points: Sequence[MethodPoint], path: str | Path, title: str = 
     markers = "osD^vP*Xh<>"
     for i, p in enumerate(points):
         ax.scatter(
-            p.adherence,
-            p.safe_share,
-            s=90 if p.method in front else 60,
-            marker=markers[i % len(markers)],
-            edgecolors="black" if p.method in front else "none",
-            linewidths=1.2,
-            label=p.display,
-            zorder=3,
+            p.adherence, p.safe_share, s=90 if p.method in front else 60, marker=markers[i % len(markers)],
+            edgecolors="black" if p.method in front else "none", linewidths=1.2, label=p.display, zorder=3,
         )
     groups: dict[tuple[float, float], list[str]] = {}  # coincident points get one label listing every method
     for p in points:
@@ -409,12 +403,7 @@ def plot_tradeoff(points: Sequence[MethodPoint], path: str | Path, title: str = 
     fp = sorted((p for p in points if p.method in front), key=lambda p: p.adherence)
     if len(fp) > 1:
         ax.step(
-            [p.adherence for p in fp],
-            [p.safe_share for p in fp],
-            where="post",
-            linestyle="--",
-            color="gray",
-            zorder=1,
+            [p.adherence for p in fp], [p.safe_share for p in fp], where="post", linestyle="--", color="gray", zorder=1,
             label="Pareto frontier",
         )
     ax.set_xlabel("adherence on held-out system messages (% constraints passed) →")
@@ -611,11 +600,7 @@ def run_tradeoff(cfg: TradeoffConfig) -> dict[str, Any]:
         backend = load_policy_backend(model, batch_size=cfg.batch_size)
         points.append(
             evaluate_method(
-                name,
-                backend_responder(backend, params),
-                heldout,
-                attacks,
-                judges,
+                name, backend_responder(backend, params), heldout, attacks, judges,
                 attack_respond=backend_responder(backend, aparams),
             )
         )
@@ -625,11 +610,7 @@ def run_tradeoff(cfg: TradeoffConfig) -> dict[str, Any]:
             pipe = GuardrailPipeline(guard, backend, params=params)
             points.append(
                 evaluate_method(
-                    f"{name}_guard",
-                    guarded_responder(pipe, params),
-                    heldout,
-                    attacks,
-                    judges,
+                    f"{name}_guard", guarded_responder(pipe, params), heldout, attacks, judges,
                     attack_respond=guarded_responder(pipe, aparams),
                 )
             )

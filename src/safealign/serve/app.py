@@ -95,9 +95,7 @@ def create_app(
         token = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
         if not token or not hmac.compare_digest(token.encode(), api_key.encode()):
             raise RequestError(
-                401,
-                "invalid or missing API key (send 'Authorization: Bearer <key>')",
-                code="invalid_api_key",
+                401, "invalid or missing API key (send 'Authorization: Bearer <key>')", code="invalid_api_key",
                 kind="authentication_error",
             )
 
@@ -129,9 +127,7 @@ def create_app(
             role = m.get("role")
             if role not in ROLES:
                 raise RequestError(
-                    400,
-                    f"messages[{i}].role must be one of {sorted(ROLES)}, got {role!r}",
-                    f"messages[{i}].role",
+                    400, f"messages[{i}].role must be one of {sorted(ROLES)}, got {role!r}", f"messages[{i}].role",
                     "invalid_value",
                 )
             content = m.get("content")
@@ -156,9 +152,7 @@ def create_app(
                 content = ""
             elif not isinstance(content, str):
                 raise RequestError(
-                    400,
-                    f"messages[{i}].content must be a string or a list of text parts",
-                    f"messages[{i}].content",
+                    400, f"messages[{i}].content must be a string or a list of text parts", f"messages[{i}].content",
                     "invalid_type",
                 )
             total += len(content)

@@ -133,17 +133,9 @@ def make_pairs(
         # responses = (first, a safe answer): first is the less safe one (or both are safe); it counts as the more
         # helpful one (compliance)
         return SafetyPair(
-            prompt=prompt.prompt,
-            responses=(first_text, safe_text),
-            better=0,
-            safer=1,
-            is_safe=(not first.unsafe, True),
-            severity=(first.severity, 0),
-            categories=(list(first.categories), []),
-            system=prompt.system,
-            images=list(images),
-            prompt_category=prompt.category,
-            id=f"{base_id}-{tag}",
+            prompt=prompt.prompt, responses=(first_text, safe_text), better=0, safer=1,
+            is_safe=(not first.unsafe, True), severity=(first.severity, 0), categories=(list(first.categories), []),
+            system=prompt.system, images=list(images), prompt_category=prompt.category, id=f"{base_id}-{tag}",
         )
 
     used_safe: set[int] = set()

@@ -235,10 +235,7 @@ def load_prompts(spec: str) -> list[PromptRecord]:
             harmful = pair.prompt_category is not None
             cat = pair.prompt_category or "benign"
             seen[pair.prompt] = PromptRecord(
-                prompt=pair.prompt,
-                system=pair.system,
-                category=cat,
-                label="harmful" if harmful else "benign",
+                prompt=pair.prompt, system=pair.system, category=cat, label="harmful" if harmful else "benign",
                 id=pair.id,
             )
         return list(seen.values())
@@ -267,11 +264,7 @@ def load_prompts(spec: str) -> list[PromptRecord]:
             raise DataError(f"label must be harmful or benign, got {label!r}", str(path), i, "label")
         out.append(
             PromptRecord(
-                prompt=text,
-                system=row.get("system"),
-                image=image,
-                category=row.get("category"),
-                label=label,
+                prompt=text, system=row.get("system"), image=image, category=row.get("category"), label=label,
                 id=row.get("id"),
             )
         )
@@ -375,13 +368,8 @@ class PPOLagTrainer:
         ).to(device)
         fixed = cfg.fixed_lambda is not None
         self.lagrange = LagrangeMultipliers(
-            names=names,
-            thresholds=cfg.cost_threshold,
-            lambda_init=cfg.fixed_lambda if fixed else cfg.lambda_init,
-            lr=cfg.lambda_lr,
-            window=cfg.lambda_window,
-            delay=cfg.lambda_update_delay,
-            lambda_max=cfg.lambda_max,
+            names=names, thresholds=cfg.cost_threshold, lambda_init=cfg.fixed_lambda if fixed else cfg.lambda_init,
+            lr=cfg.lambda_lr, window=cfg.lambda_window, delay=cfg.lambda_update_delay, lambda_max=cfg.lambda_max,
             fixed=fixed,
         )
         self.cost_threshold_safe = float(self.cost_model.score_config.threshold)
@@ -449,10 +437,7 @@ class PPOLagTrainer:
         elif "," in target:
             target = [t.strip() for t in target.split(",") if t.strip()]
         lcfg = LoraConfig(
-            r=cfg.lora_r,
-            lora_alpha=cfg.lora_alpha,
-            lora_dropout=cfg.lora_dropout,
-            target_modules=target,
+            r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, target_modules=target,
             task_type="CAUSAL_LM",
         )
         return get_peft_model(actor, lcfg)
@@ -625,12 +610,7 @@ class PPOLagTrainer:
         # 1. rollout
         with unsharded_root(self.actor):
             rollout = generate_rollout(
-                self.unwrapped_actor,
-                self.processing_class,
-                records,
-                cfg.max_new_tokens,
-                cfg.temperature,
-                cfg.top_p,
+                self.unwrapped_actor, self.processing_class, records, cfg.max_new_tokens, cfg.temperature, cfg.top_p,
                 cfg.record_log_probs,
             )
         t1 = _now(dev)
@@ -713,11 +693,8 @@ class PPOLagTrainer:
                 # a constraint's critic learns from the episodes that constraint applies to
                 cl = sum(
                     L.value_loss(
-                        cv[..., k],
-                        old_cv[idx][..., k],
-                        ret_c_t[idx][..., k],
-                        sub.response_mask * valid[idx, k, None].to(sub.response_mask.dtype),
-                        cfg.clip_range_value,
+                        cv[..., k], old_cv[idx][..., k], ret_c_t[idx][..., k],
+                        sub.response_mask * valid[idx, k, None].to(sub.response_mask.dtype), cfg.clip_range_value,
                     )
                     for k in range(cv.size(-1))
                 )
@@ -825,9 +802,7 @@ class PPOLagTrainer:
             if bar is not None:
                 lam = last.get("lambda", sum(v for k, v in last.items() if k.startswith("lambda/")))
                 bar.set_postfix(
-                    reward=f"{last['reward']:.2f}",
-                    cost=f"{last['cost']:.2f}",
-                    lam=f"{lam:.3g}",
+                    reward=f"{last['reward']:.2f}", cost=f"{last['cost']:.2f}", lam=f"{lam:.3g}",
                     safe=f"{last['safe_share']:.2f}",
                 )
                 bar.update(1)

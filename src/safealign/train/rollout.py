@@ -64,13 +64,9 @@ class Rollout:
         pick = lambda t: None if t is None else t.index_select(0, idx_t.to(t.device))  # noqa: E731
         ids = [int(i) for i in idx_t.tolist()]
         return Rollout(
-            input_ids=pick(self.input_ids),
-            attention_mask=pick(self.attention_mask),
-            prompt_len=self.prompt_len,
-            response_mask=pick(self.response_mask),
-            log_probs=pick(self.log_probs),
-            pixel_values=pick(self.pixel_values),
-            responses=[self.responses[i] for i in ids] if self.responses else [],
+            input_ids=pick(self.input_ids), attention_mask=pick(self.attention_mask), prompt_len=self.prompt_len,
+            response_mask=pick(self.response_mask), log_probs=pick(self.log_probs),
+            pixel_values=pick(self.pixel_values), responses=[self.responses[i] for i in ids] if self.responses else [],
             records=[self.records[i] for i in ids] if self.records else [],
         )
 
@@ -192,14 +188,8 @@ def generate_rollout(
         log_probs = gather_log_probs(logits, seqs[:, P:]) * mask
     texts = tok.batch_decode(seqs[:, P:], skip_special_tokens=True)
     return Rollout(
-        input_ids=seqs,
-        attention_mask=attention_mask,
-        prompt_len=P,
-        response_mask=mask,
-        log_probs=log_probs,
-        pixel_values=enc.get("pixel_values"),
-        responses=[t.strip() for t in texts],
-        records=list(records),
+        input_ids=seqs, attention_mask=attention_mask, prompt_len=P, response_mask=mask, log_probs=log_probs,
+        pixel_values=enc.get("pixel_values"), responses=[t.strip() for t in texts], records=list(records),
     )
 
 

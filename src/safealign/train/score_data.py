@@ -41,9 +41,7 @@ def check_pairs(
             continue
         if not skip_invalid:
             raise DataError(
-                problem + " (use --skip-invalid to drop such pairs)",
-                file=source,
-                row=i + 1,
+                problem + " (use --skip-invalid to drop such pairs)", file=source, row=i + 1,
                 field="is_safe" if "contradictory" in problem else "responses",
             )
         skipped += 1
@@ -69,12 +67,8 @@ class PairCollator:
         order = [first_second(p, self.kind) for p in pairs]
         rows = [(p, o[0]) for p, o in zip(pairs, order)] + [(p, o[1]) for p, o in zip(pairs, order)]
         batch = encode_conversations(
-            self.processing_class,
-            [p.prompt for p, _ in rows],
-            [p.responses[i] for p, i in rows],
-            [p.system for p, _ in rows],
-            [p.image for p, _ in rows],
-            max_length=self.max_length,
+            self.processing_class, [p.prompt for p, _ in rows], [p.responses[i] for p, i in rows],
+            [p.system for p, _ in rows], [p.image for p, _ in rows], max_length=self.max_length,
             padding_side=self.padding_side,
         )
         batch["is_safe"] = torch.tensor([bool(p.is_safe[i]) for p, i in rows])  # [2B]

@@ -206,18 +206,12 @@ def cache_trunk_states(
         for s in range(0, len(todo), bs):
             chunk = [rows[j] for j in todo[s : s + bs]]
             enc = encode_conversations(
-                processing_class,
-                [p.prompt for p, _ in chunk],
-                [p.responses[i] for p, i in chunk],
-                [p.system for p, _ in chunk],
-                max_length=cfg.max_length,
+                processing_class, [p.prompt for p, _ in chunk], [p.responses[i] for p, i in chunk],
+                [p.system for p, _ in chunk], max_length=cfg.max_length,
             )
             ids, mask = enc["input_ids"].to(device), enc["attention_mask"].to(device)
             out = lm(
-                input_ids=ids,
-                attention_mask=mask,
-                position_ids=position_ids_from_mask(mask),
-                use_cache=False,
+                input_ids=ids, attention_mask=mask, position_ids=position_ids_from_mask(mask), use_cache=False,
                 output_hidden_states=(k > 0),
             )
             h = out.hidden_states[n_layers - k] if k > 0 else out.last_hidden_state  # [b, L, H]

@@ -86,10 +86,7 @@ def peft_config(cfg: TRLTrainConfig) -> Any:
         else [t.strip() for t in cfg.lora_target.split(",") if t.strip()]
     )
     return LoraConfig(
-        r=cfg.lora_r,
-        lora_alpha=cfg.lora_alpha,
-        lora_dropout=cfg.lora_dropout,
-        target_modules=target,
+        r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, target_modules=target,
         task_type="CAUSAL_LM",
     )
 

@@ -105,24 +105,17 @@ def decode(row: Mapping[str, Any], ctx: RowContext, record_type: Optional[str] =
         return check_pair(pair, ctx, "safer")
     if rt == "system_pair":
         return SystemPair(
-            system=require_str(row, "system", ctx),
-            prompt=require_str(row, "prompt", ctx),
-            chosen=require_str(row, "chosen", ctx),
-            rejected=require_str(row, "rejected", ctx),
-            preference_set=parse_preference_set(row.get("preference_set"), ctx),
-            id=optional_str(row, "id", ctx),
-            main_source=optional_str(row, "main_source", ctx),
-            constraints=_constraints(row, ctx),
+            system=require_str(row, "system", ctx), prompt=require_str(row, "prompt", ctx),
+            chosen=require_str(row, "chosen", ctx), rejected=require_str(row, "rejected", ctx),
+            preference_set=parse_preference_set(row.get("preference_set"), ctx), id=optional_str(row, "id", ctx),
+            main_source=optional_str(row, "main_source", ctx), constraints=_constraints(row, ctx),
         )
     if rt == "system_example":
         return SystemExample(
-            system=require_str(row, "system", ctx),
-            prompt=require_str(row, "prompt", ctx),
+            system=require_str(row, "system", ctx), prompt=require_str(row, "prompt", ctx),
             response=require_str(row, "response", ctx),
-            preference_set=parse_preference_set(row.get("preference_set"), ctx),
-            id=optional_str(row, "id", ctx),
-            main_source=optional_str(row, "main_source", ctx),
-            constraints=_constraints(row, ctx),
+            preference_set=parse_preference_set(row.get("preference_set"), ctx), id=optional_str(row, "id", ctx),
+            main_source=optional_str(row, "main_source", ctx), constraints=_constraints(row, ctx),
         )
     if rt == "prompt":
         label = optional_str(row, "label", ctx)
@@ -139,12 +132,10 @@ def decode(row: Mapping[str, Any], ctx: RowContext, record_type: Optional[str] =
         )
     if rt == "rubric_item":
         return RubricItem(
-            system=require_str(row, "system", ctx),
-            prompt=require_str(row, "prompt", ctx),
+            system=require_str(row, "system", ctx), prompt=require_str(row, "prompt", ctx),
             reference_answer=require_str(row, "reference_answer", ctx),
             rubrics=parse_rubrics(require(row, "rubrics", ctx), ctx, "rubrics"),
-            preference_set=parse_preference_set(row.get("preference_set"), ctx),
-            id=optional_str(row, "id", ctx),
+            preference_set=parse_preference_set(row.get("preference_set"), ctx), id=optional_str(row, "id", ctx),
         )
     raise ctx.error("cannot tell the record type (add a 'record_type' field)", "record_type")
 

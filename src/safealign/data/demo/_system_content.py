@@ -431,23 +431,17 @@ PERSONA_OPENERS = [
 SOFT_PREFERENCES = {
     "background_knowledge": [
         (
-            "basic",
-            "some general knowledge",
-            "Knows the basics; no need to define everyday words.",
+            "basic", "some general knowledge", "Knows the basics; no need to define everyday words.",
             "The reader has general knowledge.",
         ),
         (
-            "intermediate",
-            "familiar with the topic",
-            "Has met the topic before and wants more than an introduction.",
+            "intermediate", "familiar with the topic", "Has met the topic before and wants more than an introduction.",
             "The reader has met the topic before.",
         ),
     ],
     "informativeness": [
         (
-            "relevance",
-            "stay on topic",
-            "Wants only information that answers the question.",
+            "relevance", "stay on topic", "Wants only information that answers the question.",
             "Keep every sentence relevant to the question.",
         ),
         ("practicality", "actionable advice", "Wants points the reader can act on.", "Prefer practical points."),
@@ -456,9 +450,7 @@ SOFT_PREFERENCES = {
     "harmlessness": [
         ("accuracy", "precise claims", "Avoids overstated claims.", "Do not overstate claims."),
         (
-            "sensitivity",
-            "respectful tone",
-            "Keeps a respectful, non-judgemental tone.",
+            "sensitivity", "respectful tone", "Keeps a respectful, non-judgemental tone.",
             "Stay respectful and non-judgemental.",
         ),
         ("trustworthiness", "honest about limits", "Says when something is uncertain.", "Be honest about uncertainty."),
