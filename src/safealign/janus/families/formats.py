@@ -26,12 +26,13 @@ TEXT_LEVEL = frozenset(
 PROSE_LEVEL = TEXT_LEVEL | {"max_sentences", "exact_sentences", "no_commas", "language", "caps_words", "exclamation_count"}
 _CELL_RULE = re.compile(r"^\s*:?-{3,}:?\s*$")
 _QUOTE_PAIRS = {'"': '"', "“": "”"}
+_MAX_NESTING = 50
 
 
 def _load_json(text: str) -> Any:
     try:
         return json.loads(unfence(text, ("json",)).strip())
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: thousands of nested brackets
         return None
 
 
@@ -48,9 +49,24 @@ def _json_array(r: str, c: Constraint) -> bool:
     return isinstance(obj, list) and len(obj) == count(c, "n")
 
 
+def _nesting(text: str) -> int:
+    """The deepest run of unclosed [ and { (quotes ignored): a bound on what a parser would recurse into."""
+    depth = deepest = 0
+    for ch in text:
+        if ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}" and depth:
+            depth -= 1
+    return deepest
+
+
 def _yaml_output(r: str, c: Constraint) -> bool:
+    body = unfence(r, ("yaml", "yml"))
+    if _nesting(body) > _MAX_NESTING:  # PyYAML spends seconds on thousands of nested brackets before failing
+        return False
     try:
-        obj = yaml.safe_load(unfence(r, ("yaml", "yml")))
+        obj = yaml.safe_load(body)
     except (yaml.YAMLError, ValueError, RecursionError):
         return False
     return isinstance(obj, dict) and all(k in obj for k in word_list(c, "keys"))

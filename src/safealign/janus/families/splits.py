@@ -2,8 +2,8 @@
 
 The rule is the same everywhere and depends on nothing but the seed and the names: every unit (a family, a
 group, a phrasing id, a pair of families) gets the key ``sha256(f"{seed}:{unit}")``; units are ranked by key and the
-first ``round(fraction * count)`` (at least one when the fraction is above 0) are held out. Adding a family does
-not move the others between sides, and the same seed always gives the same split. Lists keep the registry's order.
+first ``round(fraction * count)`` (at least one when the fraction is above 0, never all) are held out. The same
+seed always gives the same split, whatever order the registry lists its families in; lists keep the registry's order.
 """
 
 from __future__ import annotations

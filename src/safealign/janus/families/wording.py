@@ -23,7 +23,7 @@ def _all_uppercase(r: str, c: Constraint) -> bool:
 
 def _caps_count(text: str) -> int:
     """Words of two letters or more written entirely in capitals (NASA, STOP)."""
-    return sum(1 for w in words(text) if len(letters(w)) >= 2 and letters(w).isupper())
+    return sum(1 for w in map(letters, words(text)) if len(w) >= 2 and w.isupper())
 
 
 def _relation_holds(c: Constraint, n: int) -> bool:
