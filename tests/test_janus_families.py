@@ -44,7 +44,7 @@ CASES = [
     ({"type": "numbered_steps", "value": 3}, ["Step 1: Mix.\nStep 2: Bake.\nStep 3: Serve.", "**Step 1.** a\n**Step 2.** b\n**Step 3.** c", "step 1 - a\nstep 2 - b\nstep 3 - c"], ["Step 1: a\nStep 2: b", "Step 1: a\nStep 3: b\nStep 4: c", "1. a\n2. b\n3. c", "Step 1: a\nStep 2: b\nStep 3: c\nStep 4: d", ""]),
     # ---- structure
     ({"type": "paragraph_count", "value": 2}, ["First para.\n\nSecond para.", "First line\nstill first.\n   \nSecond."], ["One paragraph only.", "A.\n\nB.\n\nC.", "A.\nB.", ""]),
-    ({"type": "sections", "headers": ["Summary", "Details"]}, ["## Summary\nShort.\n## Details\nLong text.", "**Summary**\nShort.\n\nDetails:\nMore."], ["## Details\nx\n## Summary\ny", "## Summary\n## Details\ntext", "## Summary\nx", "Summary: short. Details: long.", ""]),
+    ({"type": "sections", "headers": ["Summary", "Details"]}, ["## Summary\nShort.\n## Details\nLong text.", "**Summary**\nShort.\n\nDetails:\nMore.", "## 1. Summary\nShort.\n## 2. Details\nMore."], ["## Details\nx\n## Summary\ny", "## Summary\n## Details\ntext", "## Summary\nx", "Summary: short. Details: long.", ""]),
     ({"type": "title_case_headings", "value": 2}, ["# Getting Started\ntext\n## Tips for the Road\nmore", "# API Basics\n## Step 2: Call the Server"], ["# Getting started\n## Tips", "# MY SUMMARY\n## Next Steps", "# Only One Heading\ntext", "Getting Started\nTips For You", ""]),
     ({"type": "separator_lines", "value": 3}, ["Part one.\n***\nPart two.\n***\nPart three.", "a\n  ***  \nb\n***\nc"], ["a\n***\nb", "a\n---\nb\n---\nc", "***\na\n***\nb", "a *** b *** c", ""]),
     ({"type": "title_brackets"}, ["<<A Day Out>>\nText.", "\n  <<Plan>> for today\nmore"], ["Title: <<Plan>>", "<Plan>\ntext", "<<>>\ntext", "text\n<<Plan>>", "«Plan»\ntext", ""]),
@@ -56,7 +56,7 @@ CASES = [
     ({"type": "json_array", "value": 3}, ['["a", "b", "c"]', '```\n[1, 2, {"x": 3}]\n```'], ['["a", "b"]', '{"items": [1, 2, 3]}', "- a\n- b\n- c", ""]),
     ({"type": "yaml_output", "keys": ["summary", "steps"]}, ["summary: Boil water.\nsteps:\n  - fill\n  - heat", "```yaml\nsummary: x\nsteps: [a, b]\n```"], ["summary: x", "Summary: x\nSteps: y", "Here is the plan: boil water.", "summary: [unclosed\nsteps: 1", ""]),
     ({"type": "csv_output", "columns": ["name", "value"]}, ["name,value\napple,3\npear,4", "```csv\nName, Value\nx,1\n```", 'name,value\n"Smith, J.",5'], ["name,value", "name;value\na;1", "name,value\napple,3,extra", "value,name\n3,apple", ""]),
-    ({"type": "wrap_in_quotes"}, ['"All done here."', "  “Curly quotes count too.”\n", "\"She said 'hi' to me.\""], ["All done.", '"Unclosed', "“Mismatched\"", '"Quoted" and then more', '""', "'single quotes'", ""]),
+    ({"type": "wrap_in_quotes"}, ['"All done here."', "  “Curly quotes count too.”\n", "\"She said 'hi' to me.\"", '"She said "hi" to me."', "“A “nested” quote.”"], ["All done.", '"Unclosed', "“Mismatched\"", '"Quoted" and then more', '"Yes" or "no"', "“a” and “b”", '""', "'single quotes'", ""]),
     # ---- quoting, casing, wording, markup
     ({"type": "quotation_count", "value": 2}, ['As "they" say, "less is more".', "“One” and “two”."], ['Only "one" here.', 'An empty " " pair and "one".', "Single 'quotes' don't 'count'.", ""]),
     ({"type": "all_lowercase"}, ["all lowercase here, 42.", "ça va très bien"], ["Not lowercase.", "123 456", "", "all lowercase except I"]),
@@ -68,7 +68,7 @@ CASES = [
     ({"type": "word_repeat", "word": "key", "value": 3}, ["key, Key and KEY.", "The key is key; the key."], ["key and key", "keys keys keys key", "monkey key keyboard", ""]),
     ({"type": "letter_frequency", "letter": "e", "relation": "at_least", "value": 5}, ["eeEee", "The tree never grew here"], ["eee", ""]),
     ({"type": "letter_frequency", "letter": "z", "relation": "at_most", "value": 1}, ["No such letter.", "Zoo", ""], ["Zigzag", "jazz"]),
-    ({"type": "placeholders", "value": 2}, ["Dear [name], see you at [place].", "[a] [b] [c]"], ["Dear [name].", "See [docs](http://x) and [site](http://y).", "Empty [] and [ ] brackets.", ""]),
+    ({"type": "placeholders", "value": 2}, ["Dear [name], see you at [place].", "[a] [b] [c]"], ["Dear [name].", "See [docs](http://x) and [site](http://y).", "Empty [] and [ ] brackets.", "As shown [1] and [2].", ""]),
     ({"type": "highlights", "value": 2}, ["This is *key* and **vital**.", "*one* then *two*"], ["* bullet one\n* bullet two", "2 * 3 * 4 is math", "*only one*", "**bold* and *x**", "***\n***", ""]),
     # ---- start and end
     ({"type": "starts_with", "text": "Here is what to do"}, ["here is what to do: rest.", "  Here is what to do."], ["Rest. Here is what to do.", "Here's what to do", ""]),

@@ -85,10 +85,20 @@ def _csv_output(r: str, c: Constraint) -> bool:
 
 
 def _wrap_in_quotes(r: str, c: Constraint) -> bool:
+    """One pair of double quotes around everything: '"a" and "b"' is two quoted pieces, not a wrapped answer."""
     s = r.strip()
-    if len(s) < 2 or _QUOTE_PAIRS.get(s[0]) != s[-1]:
+    if len(s) < 2 or _QUOTE_PAIRS.get(s[0]) != s[-1] or not words(s[1:-1]):
         return False
-    return bool(words(s[1:-1]))
+    inner, close = s[1:-1], s[-1]
+    if s[0] != close:  # curly: nested pairs must balance, never closing before they open
+        depth = 0
+        for ch in inner:
+            depth += (ch == s[0]) - (ch == close)
+            if depth < 0:
+                return False
+        return depth == 0
+    quotes = [i for i, ch in enumerate(inner) if ch == '"']
+    return len(quotes) % 2 == 0 and (not quotes or quotes[0] == 0 or not inner[quotes[0] - 1].isalnum())
 
 
 def _cells(line: str) -> list[str]:

@@ -52,9 +52,10 @@ def _paragraph_count(r: str, c: Constraint) -> bool:
 
 
 def _heading_key(line: str) -> str:
-    """A line as a section heading would read: without #, **, __ and a trailing colon, lower-cased."""
+    """A line as a section heading would read: without #, **, __, a leading "1." and a trailing colon, lower-cased."""
     s = line.strip().lstrip("#").strip()
     s = re.sub(r"^(\*\*|__)(.*)\1$", r"\2", s).strip()
+    s = re.sub(r"^\d+[.)]\s+", "", s)
     return s.rstrip(":").strip().lower()
 
 

@@ -8,7 +8,8 @@ from safealign.janus.families.spec import Constraint, Family, at_least, axis, co
 from safealign.janus.families.text import count_word, has_word, letters, normalise_quotes, words
 
 _QUOTED = re.compile(r'"([^"\n]+)"')
-_PLACEHOLDER = re.compile(r"\[([^\[\]\n]+)\](?!\()")  # [like this], but not a markdown link [text](url)
+# [like this], with a letter inside (a citation [1] is no placeholder), but not a markdown link [text](url)
+_PLACEHOLDER = re.compile(r"\[([^\[\]\n]+)\](?!\()")
 _HIGHLIGHT = re.compile(r"(?<![*\w])(\*{1,2})(?=[^\s*])([^*\n]+?)(?<=[^\s*])\1(?![*\w])")
 _RELATIONS = {"at_least": "at least", "at_most": "at most"}
 
@@ -62,7 +63,7 @@ def _quotation_count(r: str, c: Constraint) -> bool:
 
 
 def _placeholders(r: str, c: Constraint) -> bool:
-    return sum(1 for m in _PLACEHOLDER.finditer(r) if words(m.group(1))) >= count(c, "n")
+    return sum(1 for m in _PLACEHOLDER.finditer(r) if any(ch.isalpha() for ch in m.group(1))) >= count(c, "n")
 
 
 def _highlights(r: str, c: Constraint) -> bool:
