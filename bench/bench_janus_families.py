@@ -17,7 +17,7 @@ import time
 from safealign.janus.families import REGISTRY, check_constraint, statistics
 
 _BLOCK = (
-    "# A Short Guide\n\nHere is the plan, with *key* ideas and a \"quoted\" phrase. It costs 3.50 today.\n\n"
+    '# A Short Guide\n\nHere is the plan, with *key* ideas and a "quoted" phrase. It costs 3.50 today.\n\n'
     "- first point\n- second point\n\n1. one\n2. two\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n"
     "```python\nprint('hi')\n```\n\nDear [name], see you at [place]. P.S. bring water.\n"
 )

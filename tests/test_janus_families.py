@@ -30,63 +30,305 @@ from safealign.pluralistic import adherence
 # (constraint, answers that pass, answers that fail)
 CASES = [
     # ---- length
-    ({"type": "max_words", "value": 5}, ["One two three four five.", "  Five words here, no more.  ", ""], ["One two three four five six.", "don't can't won't isn't aren't wasn't"]),
-    ({"type": "min_words", "value": 4}, ["this has four words", "It's a well-known fact"], ["only three words", "", "- - - -"]),
-    ({"type": "word_range", "min": 3, "max": 5}, ["one two three", "one two three four five"], ["one two", "one two three four five six", ""]),
-    ({"type": "max_sentences", "value": 2}, ["One. Two.", "Short answer, e.g. this one. Done!", "Just one sentence without a period"], ["One. Two. Three.", "", "First.\n\nSecond.\n\nThird"]),
-    ({"type": "exact_sentences", "value": 3}, ["It rains. Is it cold? Yes!", "Pi is 3.14 here. Dr. Smith agrees. Done.", 'He said "stop." Then he left. The end.'], ["It rains. Is it cold?", "One. Two. Three. Four.", "One... two... three... four", ""]),
+    (
+        {"type": "max_words", "value": 5},
+        ["One two three four five.", "  Five words here, no more.  ", ""],
+        ["One two three four five six.", "don't can't won't isn't aren't wasn't"],
+    ),
+    (
+        {"type": "min_words", "value": 4},
+        ["this has four words", "It's a well-known fact"],
+        ["only three words", "", "- - - -"],
+    ),
+    (
+        {"type": "word_range", "min": 3, "max": 5},
+        ["one two three", "one two three four five"],
+        ["one two", "one two three four five six", ""],
+    ),
+    (
+        {"type": "max_sentences", "value": 2},
+        ["One. Two.", "Short answer, e.g. this one. Done!", "Just one sentence without a period"],
+        ["One. Two. Three.", "", "First.\n\nSecond.\n\nThird"],
+    ),
+    (
+        {"type": "exact_sentences", "value": 3},
+        [
+            "It rains. Is it cold? Yes!",
+            "Pi is 3.14 here. Dr. Smith agrees. Done.",
+            'He said "stop." Then he left. The end.',
+        ],
+        ["It rains. Is it cold?", "One. Two. Three. Four.", "One... two... three... four", ""],
+    ),
     # ---- lists
-    ({"type": "bullet_count", "value": 3}, ["- a\n- b\n* c", "Intro:\n• one\n• two\n• three\nOutro."], ["- a\n- b", "1. a\n2. b\n3. c", "-a\n-b\n-c", "+ a\n+ b\n+ c", ""]),
+    (
+        {"type": "bullet_count", "value": 3},
+        ["- a\n- b\n* c", "Intro:\n• one\n• two\n• three\nOutro."],
+        ["- a\n- b", "1. a\n2. b\n3. c", "-a\n-b\n-c", "+ a\n+ b\n+ c", ""],
+    ),
     ({"type": "bullet_count", "min": 2, "max": 3}, ["Intro:\n- a\n- b"], ["- a\n- b\n- c\n- d", "- a"]),
-    ({"type": "numbered_list", "value": 3}, ["1. first\n2. second\n3) third", "Steps:\n1. a\n2. b\n3. c\n4. d"], ["1. first\n3. third\n4. fourth", "1. a\n2. b", "1.a\n2.b\n3.c", ""]),
-    ({"type": "bullet_style", "marker": "*", "value": 2}, ["* one\n* two", "Notes:\n  * one\n  * two\n  * three"], ["* one\n- two", "- one\n- two", "* one", "*one*\n*two*", ""]),
+    (
+        {"type": "numbered_list", "value": 3},
+        ["1. first\n2. second\n3) third", "Steps:\n1. a\n2. b\n3. c\n4. d"],
+        ["1. first\n3. third\n4. fourth", "1. a\n2. b", "1.a\n2.b\n3.c", ""],
+    ),
+    (
+        {"type": "bullet_style", "marker": "*", "value": 2},
+        ["* one\n* two", "Notes:\n  * one\n  * two\n  * three"],
+        ["* one\n- two", "- one\n- two", "* one", "*one*\n*two*", ""],
+    ),
     ({"type": "bullet_style", "marker": "•", "value": 2}, ["• a\n• b"], ["- a\n- b", "• a\n+ b"]),
-    ({"type": "numbered_steps", "value": 3}, ["Step 1: Mix.\nStep 2: Bake.\nStep 3: Serve.", "**Step 1.** a\n**Step 2.** b\n**Step 3.** c", "step 1 - a\nstep 2 - b\nstep 3 - c"], ["Step 1: a\nStep 2: b", "Step 1: a\nStep 3: b\nStep 4: c", "1. a\n2. b\n3. c", "Step 1: a\nStep 2: b\nStep 3: c\nStep 4: d", ""]),
+    (
+        {"type": "numbered_steps", "value": 3},
+        [
+            "Step 1: Mix.\nStep 2: Bake.\nStep 3: Serve.",
+            "**Step 1.** a\n**Step 2.** b\n**Step 3.** c",
+            "step 1 - a\nstep 2 - b\nstep 3 - c",
+        ],
+        [
+            "Step 1: a\nStep 2: b",
+            "Step 1: a\nStep 3: b\nStep 4: c",
+            "1. a\n2. b\n3. c",
+            "Step 1: a\nStep 2: b\nStep 3: c\nStep 4: d",
+            "",
+        ],
+    ),
     # ---- structure
-    ({"type": "paragraph_count", "value": 2}, ["First para.\n\nSecond para.", "First line\nstill first.\n   \nSecond."], ["One paragraph only.", "A.\n\nB.\n\nC.", "A.\nB.", ""]),
-    ({"type": "sections", "headers": ["Summary", "Details"]}, ["## Summary\nShort.\n## Details\nLong text.", "**Summary**\nShort.\n\nDetails:\nMore.", "## 1. Summary\nShort.\n## 2. Details\nMore."], ["## Details\nx\n## Summary\ny", "## Summary\n## Details\ntext", "## Summary\nx", "Summary: short. Details: long.", ""]),
-    ({"type": "title_case_headings", "value": 2}, ["# Getting Started\ntext\n## Tips for the Road\nmore", "# API Basics\n## Step 2: Call the Server"], ["# Getting started\n## Tips", "# MY SUMMARY\n## Next Steps", "# Only One Heading\ntext", "Getting Started\nTips For You", ""]),
-    ({"type": "separator_lines", "value": 3}, ["Part one.\n***\nPart two.\n***\nPart three.", "a\n  ***  \nb\n***\nc"], ["a\n***\nb", "a\n---\nb\n---\nc", "***\na\n***\nb", "a *** b *** c", ""]),
-    ({"type": "title_brackets"}, ["<<A Day Out>>\nText.", "\n  <<Plan>> for today\nmore"], ["Title: <<Plan>>", "<Plan>\ntext", "<<>>\ntext", "text\n<<Plan>>", "«Plan»\ntext", ""]),
+    (
+        {"type": "paragraph_count", "value": 2},
+        ["First para.\n\nSecond para.", "First line\nstill first.\n   \nSecond."],
+        ["One paragraph only.", "A.\n\nB.\n\nC.", "A.\nB.", ""],
+    ),
+    (
+        {"type": "sections", "headers": ["Summary", "Details"]},
+        [
+            "## Summary\nShort.\n## Details\nLong text.",
+            "**Summary**\nShort.\n\nDetails:\nMore.",
+            "## 1. Summary\nShort.\n## 2. Details\nMore.",
+        ],
+        [
+            "## Details\nx\n## Summary\ny",
+            "## Summary\n## Details\ntext",
+            "## Summary\nx",
+            "Summary: short. Details: long.",
+            "",
+        ],
+    ),
+    (
+        {"type": "title_case_headings", "value": 2},
+        ["# Getting Started\ntext\n## Tips for the Road\nmore", "# API Basics\n## Step 2: Call the Server"],
+        [
+            "# Getting started\n## Tips",
+            "# MY SUMMARY\n## Next Steps",
+            "# Only One Heading\ntext",
+            "Getting Started\nTips For You",
+            "",
+        ],
+    ),
+    (
+        {"type": "separator_lines", "value": 3},
+        ["Part one.\n***\nPart two.\n***\nPart three.", "a\n  ***  \nb\n***\nc"],
+        ["a\n***\nb", "a\n---\nb\n---\nc", "***\na\n***\nb", "a *** b *** c", ""],
+    ),
+    (
+        {"type": "title_brackets"},
+        ["<<A Day Out>>\nText.", "\n  <<Plan>> for today\nmore"],
+        ["Title: <<Plan>>", "<Plan>\ntext", "<<>>\ntext", "text\n<<Plan>>", "«Plan»\ntext", ""],
+    ),
     # ---- formats
-    ({"type": "markdown_table", "columns": 2, "rows": 2}, ["| a | b |\n|---|---|\n| 1 | 2 |\n| 3 | 4 |", "Intro\n\nName | Age\n:--- | ---:\nAl | 3\nBo | 4\n"], ["| a | b |\n| 1 | 2 |\n| 3 | 4 |", "| a | b | c |\n|---|---|---|\n| 1 | 2 | 3 |\n| 4 | 5 | 6 |", "| a | b |\n|---|---|\n| 1 | 2 |", "| a | b |\n|--|--|\n|1|2|\n|3|4|", ""]),
-    ({"type": "code_block", "language": "python"}, ["Try:\n```python\nprint('hi')\n```", "```Python\nx = 1\n```\nDone."], ["```\nprint('hi')\n```", "```python\n```", "`print('hi')`", "```bash\nls\n```", "```python\nprint(1)", ""]),
-    ({"type": "json_output"}, ['{"answer": "yes"}', "  [1, 2]  \n", '```json\n{"a": 1}\n```'], ["answer: yes", 'Here you go: {"a": 1}', '"just a string"', ""]),
-    ({"type": "json_output", "keys": ["answer", "reason"]}, ['```json\n{"answer": 1, "reason": "x"}\n```\n', '{"answer": 1, "reason": "x", "extra": 2}'], ['{"answer": 1}', '{"Answer": 1, "Reason": 2}', '[{"answer": 1, "reason": 2}]', "```yaml\nanswer: 1\nreason: x\n```"]),
-    ({"type": "json_array", "value": 3}, ['["a", "b", "c"]', '```\n[1, 2, {"x": 3}]\n```'], ['["a", "b"]', '{"items": [1, 2, 3]}', "- a\n- b\n- c", ""]),
-    ({"type": "yaml_output", "keys": ["summary", "steps"]}, ["summary: Boil water.\nsteps:\n  - fill\n  - heat", "```yaml\nsummary: x\nsteps: [a, b]\n```"], ["summary: x", "Summary: x\nSteps: y", "Here is the plan: boil water.", "summary: [unclosed\nsteps: 1", ""]),
-    ({"type": "csv_output", "columns": ["name", "value"]}, ["name,value\napple,3\npear,4", "```csv\nName, Value\nx,1\n```", 'name,value\n"Smith, J.",5'], ["name,value", "name;value\na;1", "name,value\napple,3,extra", "value,name\n3,apple", ""]),
-    ({"type": "wrap_in_quotes"}, ['"All done here."', "  “Curly quotes count too.”\n", "\"She said 'hi' to me.\"", '"She said "hi" to me."', "“A “nested” quote.”"], ["All done.", '"Unclosed', "“Mismatched\"", '"Quoted" and then more', '"Yes" or "no"', "“a” and “b”", '""', "'single quotes'", ""]),
+    (
+        {"type": "markdown_table", "columns": 2, "rows": 2},
+        ["| a | b |\n|---|---|\n| 1 | 2 |\n| 3 | 4 |", "Intro\n\nName | Age\n:--- | ---:\nAl | 3\nBo | 4\n"],
+        [
+            "| a | b |\n| 1 | 2 |\n| 3 | 4 |",
+            "| a | b | c |\n|---|---|---|\n| 1 | 2 | 3 |\n| 4 | 5 | 6 |",
+            "| a | b |\n|---|---|\n| 1 | 2 |",
+            "| a | b |\n|--|--|\n|1|2|\n|3|4|",
+            "",
+        ],
+    ),
+    (
+        {"type": "code_block", "language": "python"},
+        ["Try:\n```python\nprint('hi')\n```", "```Python\nx = 1\n```\nDone."],
+        ["```\nprint('hi')\n```", "```python\n```", "`print('hi')`", "```bash\nls\n```", "```python\nprint(1)", ""],
+    ),
+    (
+        {"type": "json_output"},
+        ['{"answer": "yes"}', "  [1, 2]  \n", '```json\n{"a": 1}\n```'],
+        ["answer: yes", 'Here you go: {"a": 1}', '"just a string"', ""],
+    ),
+    (
+        {"type": "json_output", "keys": ["answer", "reason"]},
+        ['```json\n{"answer": 1, "reason": "x"}\n```\n', '{"answer": 1, "reason": "x", "extra": 2}'],
+        [
+            '{"answer": 1}',
+            '{"Answer": 1, "Reason": 2}',
+            '[{"answer": 1, "reason": 2}]',
+            "```yaml\nanswer: 1\nreason: x\n```",
+        ],
+    ),
+    (
+        {"type": "json_array", "value": 3},
+        ['["a", "b", "c"]', '```\n[1, 2, {"x": 3}]\n```'],
+        ['["a", "b"]', '{"items": [1, 2, 3]}', "- a\n- b\n- c", ""],
+    ),
+    (
+        {"type": "yaml_output", "keys": ["summary", "steps"]},
+        ["summary: Boil water.\nsteps:\n  - fill\n  - heat", "```yaml\nsummary: x\nsteps: [a, b]\n```"],
+        ["summary: x", "Summary: x\nSteps: y", "Here is the plan: boil water.", "summary: [unclosed\nsteps: 1", ""],
+    ),
+    (
+        {"type": "csv_output", "columns": ["name", "value"]},
+        ["name,value\napple,3\npear,4", "```csv\nName, Value\nx,1\n```", 'name,value\n"Smith, J.",5'],
+        ["name,value", "name;value\na;1", "name,value\napple,3,extra", "value,name\n3,apple", ""],
+    ),
+    (
+        {"type": "wrap_in_quotes"},
+        [
+            '"All done here."',
+            "  “Curly quotes count too.”\n",
+            "\"She said 'hi' to me.\"",
+            '"She said "hi" to me."',
+            "“A “nested” quote.”",
+        ],
+        [
+            "All done.",
+            '"Unclosed',
+            '“Mismatched"',
+            '"Quoted" and then more',
+            '"Yes" or "no"',
+            "“a” and “b”",
+            '""',
+            "'single quotes'",
+            "",
+        ],
+    ),
     # ---- quoting, casing, wording, markup
-    ({"type": "quotation_count", "value": 2}, ['As "they" say, "less is more".', "“One” and “two”."], ['Only "one" here.', 'An empty " " pair and "one".', "Single 'quotes' don't 'count'.", ""]),
-    ({"type": "all_lowercase"}, ["all lowercase here, 42.", "ça va très bien"], ["Not lowercase.", "123 456", "", "all lowercase except I"]),
+    (
+        {"type": "quotation_count", "value": 2},
+        ['As "they" say, "less is more".', "“One” and “two”."],
+        ['Only "one" here.', 'An empty " " pair and "one".', "Single 'quotes' don't 'count'.", ""],
+    ),
+    (
+        {"type": "all_lowercase"},
+        ["all lowercase here, 42.", "ça va très bien"],
+        ["Not lowercase.", "123 456", "", "all lowercase except I"],
+    ),
     ({"type": "all_uppercase"}, ["ALL CAPS HERE, 42!", "ÇA VA"], ["ALL CAPS eXCEPT ONE", "123", ""]),
-    ({"type": "caps_words", "relation": "at_least", "value": 2}, ["This is VERY IMPORTANT.", "NASA and ESA agree."], ["Only ONE here.", "I A", ""]),
-    ({"type": "caps_words", "relation": "at_most", "value": 1}, ["Just ONE.", "No caps words at all.", "I am A person", ""], ["TWO CAPS", "NASA and ESA"]),
-    ({"type": "required_words", "words": ["kettle", "Safety"]}, ["Safety first: unplug the kettle.", "SAFETY... the Kettle!"], ["Unplug the kettles first. Safety.", "safetykettle", ""]),
-    ({"type": "forbidden_words", "words": ["very"]}, ["That is every bit as good.", "Quite good.", ""], ["That is very good.", "VERY good", "It's very-good"]),
-    ({"type": "word_repeat", "word": "key", "value": 3}, ["key, Key and KEY.", "The key is key; the key."], ["key and key", "keys keys keys key", "monkey key keyboard", ""]),
-    ({"type": "letter_frequency", "letter": "e", "relation": "at_least", "value": 5}, ["eeEee", "The tree never grew here"], ["eee", ""]),
-    ({"type": "letter_frequency", "letter": "z", "relation": "at_most", "value": 1}, ["No such letter.", "Zoo", ""], ["Zigzag", "jazz"]),
-    ({"type": "placeholders", "value": 2}, ["Dear [name], see you at [place].", "[a] [b] [c]"], ["Dear [name].", "See [docs](http://x) and [site](http://y).", "Empty [] and [ ] brackets.", "As shown [1] and [2].", ""]),
-    ({"type": "highlights", "value": 2}, ["This is *key* and **vital**.", "*one* then *two*"], ["* bullet one\n* bullet two", "2 * 3 * 4 is math", "*only one*", "**bold* and *x**", "***\n***", ""]),
+    (
+        {"type": "caps_words", "relation": "at_least", "value": 2},
+        ["This is VERY IMPORTANT.", "NASA and ESA agree."],
+        ["Only ONE here.", "I A", ""],
+    ),
+    (
+        {"type": "caps_words", "relation": "at_most", "value": 1},
+        ["Just ONE.", "No caps words at all.", "I am A person", ""],
+        ["TWO CAPS", "NASA and ESA"],
+    ),
+    (
+        {"type": "required_words", "words": ["kettle", "Safety"]},
+        ["Safety first: unplug the kettle.", "SAFETY... the Kettle!"],
+        ["Unplug the kettles first. Safety.", "safetykettle", ""],
+    ),
+    (
+        {"type": "forbidden_words", "words": ["very"]},
+        ["That is every bit as good.", "Quite good.", ""],
+        ["That is very good.", "VERY good", "It's very-good"],
+    ),
+    (
+        {"type": "word_repeat", "word": "key", "value": 3},
+        ["key, Key and KEY.", "The key is key; the key."],
+        ["key and key", "keys keys keys key", "monkey key keyboard", ""],
+    ),
+    (
+        {"type": "letter_frequency", "letter": "e", "relation": "at_least", "value": 5},
+        ["eeEee", "The tree never grew here"],
+        ["eee", ""],
+    ),
+    (
+        {"type": "letter_frequency", "letter": "z", "relation": "at_most", "value": 1},
+        ["No such letter.", "Zoo", ""],
+        ["Zigzag", "jazz"],
+    ),
+    (
+        {"type": "placeholders", "value": 2},
+        ["Dear [name], see you at [place].", "[a] [b] [c]"],
+        [
+            "Dear [name].",
+            "See [docs](http://x) and [site](http://y).",
+            "Empty [] and [ ] brackets.",
+            "As shown [1] and [2].",
+            "",
+        ],
+    ),
+    (
+        {"type": "highlights", "value": 2},
+        ["This is *key* and **vital**.", "*one* then *two*"],
+        ["* bullet one\n* bullet two", "2 * 3 * 4 is math", "*only one*", "**bold* and *x**", "***\n***", ""],
+    ),
     # ---- start and end
-    ({"type": "starts_with", "text": "Here is what to do"}, ["here is what to do: rest.", "  Here is what to do."], ["Rest. Here is what to do.", "Here's what to do", ""]),
-    ({"type": "ends_with", "text": "-- Sage"}, ["Drink water.\n-- sage  ", "Done. -- Sage\n\n"], ["-- Sage\nDrink water.", "Drink water. -- Sage.", ""]),
-    ({"type": "first_word", "word": "Sure"}, ["Sure, here it is.", "**Sure** thing", '  "Sure" is my answer'], ["Surely not.", "I'm sure.", ""]),
-    ({"type": "greeting"}, ["Hello! Here is the plan.", "Good morning, friend.", "hi there"], ["Good question.", "Hiking is fun.", "Well, hello.", ""]),
-    ({"type": "end_with_question"}, ["Does that help?", "Any questions?  \n", 'He asked "why?"', "Ready?**"], ["Why? Because.", "Done.", ""]),
-    ({"type": "postscript", "marker": "P.S."}, ["Main text.\n\nP.S. Drink water.", "Body\n*P.S.* remember this"], ["P.S. at the very start only", "Main.\nP.S.", "Main.\nPS: drink water.", "Main.\nP.P.S. drink water.", "Main. P.S. inline", ""]),
+    (
+        {"type": "starts_with", "text": "Here is what to do"},
+        ["here is what to do: rest.", "  Here is what to do."],
+        ["Rest. Here is what to do.", "Here's what to do", ""],
+    ),
+    (
+        {"type": "ends_with", "text": "-- Sage"},
+        ["Drink water.\n-- sage  ", "Done. -- Sage\n\n"],
+        ["-- Sage\nDrink water.", "Drink water. -- Sage.", ""],
+    ),
+    (
+        {"type": "first_word", "word": "Sure"},
+        ["Sure, here it is.", "**Sure** thing", '  "Sure" is my answer'],
+        ["Surely not.", "I'm sure.", ""],
+    ),
+    (
+        {"type": "greeting"},
+        ["Hello! Here is the plan.", "Good morning, friend.", "hi there"],
+        ["Good question.", "Hiking is fun.", "Well, hello.", ""],
+    ),
+    (
+        {"type": "end_with_question"},
+        ["Does that help?", "Any questions?  \n", 'He asked "why?"', "Ready?**"],
+        ["Why? Because.", "Done.", ""],
+    ),
+    (
+        {"type": "postscript", "marker": "P.S."},
+        ["Main text.\n\nP.S. Drink water.", "Body\n*P.S.* remember this"],
+        [
+            "P.S. at the very start only",
+            "Main.\nP.S.",
+            "Main.\nPS: drink water.",
+            "Main.\nP.P.S. drink water.",
+            "Main. P.S. inline",
+            "",
+        ],
+    ),
     ({"type": "postscript", "marker": "P.P.S."}, ["Text\nP.P.S. more"], ["Text\nP.S. more"]),
     # ---- language, punctuation, numbers, tone
-    ({"type": "language", "value": "fr"}, ["La photosynthèse est le processus par lequel les plantes fabriquent du sucre."], ["Photosynthesis is how the plants make sugar.", ""]),
-    ({"type": "language", "language": "es"}, ["La fotosíntesis es el proceso de las plantas para hacer azúcar con luz."], ["La photosynthèse est le processus des plantes."]),
-    ({"type": "language", "language": "de"}, ["Die Pflanzen machen Zucker aus Licht und das ist nicht schwer."], ["Las plantas hacen azúcar con la luz del sol.", "The plants make sugar from light and it is not hard."]),
+    (
+        {"type": "language", "value": "fr"},
+        ["La photosynthèse est le processus par lequel les plantes fabriquent du sucre."],
+        ["Photosynthesis is how the plants make sugar.", ""],
+    ),
+    (
+        {"type": "language", "language": "es"},
+        ["La fotosíntesis es el proceso de las plantas para hacer azúcar con luz."],
+        ["La photosynthèse est le processus des plantes."],
+    ),
+    (
+        {"type": "language", "language": "de"},
+        ["Die Pflanzen machen Zucker aus Licht und das ist nicht schwer."],
+        ["Las plantas hacen azúcar con la luz del sol.", "The plants make sugar from light and it is not hard."],
+    ),
     ({"type": "ascii_only"}, ["Plain text, 100% ASCII!", ""], ["Café", "Done ✅", "It’s curly"]),
     ({"type": "no_commas"}, ["No commas here at all.", ""], ["Yes, a comma.", "全角，逗号"]),
     ({"type": "no_exclamation"}, ["Calm.", ""], ["Wow!", "Wow！"]),
     ({"type": "no_digits"}, ["Three apples and twelve pears.", ""], ["3 apples", "Version ٣"]),
-    ({"type": "min_numbers", "value": 2}, ["It costs 3.50 and weighs 2 kg.", "1,000 people and 12 cats"], ["It costs three dollars.", "Only 42.", "1,000,000", ""]),
+    (
+        {"type": "min_numbers", "value": 2},
+        ["It costs 3.50 and weighs 2 kg.", "1,000 people and 12 cats"],
+        ["It costs three dollars.", "Only 42.", "1,000,000", ""],
+    ),
     ({"type": "exclamation_count", "value": 2}, ["Wow! Great!", "Yes!!"], ["Wow!", ""]),
 ]
 
@@ -137,7 +379,9 @@ def test_the_deliberate_differences_from_adherence():
     assert not adherence.check_constraint("don’t stop", {"type": "max_words", "value": 2})
     # German is recognised; adherence knew en / fr / es only.
     de = "Die Pflanzen machen Zucker aus Licht und das ist nicht schwer."
-    assert check_constraint(de, {"type": "language", "value": "de"}) and not adherence.check_constraint(de, {"type": "language", "value": "de"})
+    assert check_constraint(de, {"type": "language", "value": "de"}) and not adherence.check_constraint(
+        de, {"type": "language", "value": "de"}
+    )
 
 
 def _all_settings(fam) -> list[dict]:
@@ -146,7 +390,13 @@ def _all_settings(fam) -> list[dict]:
         c = {"type": fam.name}
         for ax, pick in zip(fam.space, combo):
             values = pick if len(ax.keys) > 1 else (pick,)
-            c.update({k: (list(v) if isinstance(v, tuple) else v) for k, v in zip(ax.keys, values) if v is not None and v != ()})
+            c.update(
+                {
+                    k: (list(v) if isinstance(v, tuple) else v)
+                    for k, v in zip(ax.keys, values)
+                    if v is not None and v != ()
+                }
+            )
         out.append(c)
     return out
 
@@ -158,7 +408,9 @@ def test_every_setting_checks_and_every_phrasing_renders_it():
         assert len({p.template for p in fam.phrasings}) == len(fam.phrasings)
         assert len({p.register for p in fam.phrasings}) >= 4
         for c in _all_settings(fam):
-            assert isinstance(check_constraint("", c), bool) and isinstance(check_constraint("Some answer, 12!", c), bool)
+            assert isinstance(check_constraint("", c), bool) and isinstance(
+                check_constraint("Some answer, 12!", c), bool
+            )
             texts = {fam.phrase(c, p.id) for p in fam.phrasings}
             assert len(texts) == len(fam.phrasings)
             for t in texts:
@@ -181,7 +433,14 @@ def test_sampled_parameters_are_valid_and_today_types_stay_valid_for_adherence()
 
 
 def test_check_all_ands_repeated_types_and_reports_bad_constraints():
-    res = check_all("Hello there.", [{"type": "required_words", "words": ["hello"]}, {"type": "required_words", "words": ["bye"]}, {"type": "no_commas"}])
+    res = check_all(
+        "Hello there.",
+        [
+            {"type": "required_words", "words": ["hello"]},
+            {"type": "required_words", "words": ["bye"]},
+            {"type": "no_commas"},
+        ],
+    )
     assert res == {"required_words": False, "no_commas": True}
     assert check_all("x", []) == {}
     with pytest.raises(DataError, match="unknown constraint type 'rhymes'"):
@@ -207,11 +466,19 @@ def test_hostile_inputs_give_verdicts_not_errors():
 
 
 def test_one_answer_can_meet_a_sampled_combination():
-    answer = "```json\n{\"answer\": \"boil the water first\", \"reason\": \"it is safer\"}\n```"
-    cons = [{"type": "json_output", "keys": ["answer", "reason"]}, {"type": "all_lowercase"}, {"type": "max_words", "value": 20}]
+    answer = '```json\n{"answer": "boil the water first", "reason": "it is safer"}\n```'
+    cons = [
+        {"type": "json_output", "keys": ["answer", "reason"]},
+        {"type": "all_lowercase"},
+        {"type": "max_words", "value": 20},
+    ]
     assert REGISTRY.compatible(cons) and check_all(answer, cons) == {c["type"]: True for c in cons}
     answer = "Sure thing.\n\n- *first* idea\n- *second* idea\n- [your name] signs here\n\nP.S. Any questions?"
-    cons = [{"type": "bullet_count", "value": 3}, {"type": "highlights", "value": 2}, {"type": "postscript", "marker": "P.S."}]
+    cons = [
+        {"type": "bullet_count", "value": 3},
+        {"type": "highlights", "value": 2},
+        {"type": "postscript", "marker": "P.S."},
+    ]
     assert REGISTRY.compatible(cons) and all(check_all(answer, cons).values())
 
 
@@ -233,7 +500,10 @@ def test_describe_states_today_dicts_in_every_phrasing():
         ([{"type": "all_lowercase"}, {"type": "all_uppercase"}], False),
         ([{"type": "max_words", "value": 20}, {"type": "min_words", "value": 200}], False),
         ([{"type": "max_words", "value": 150}, {"type": "min_words", "value": 100}], True),
-        ([{"type": "required_words", "words": ["important"]}, {"type": "forbidden_words", "words": ["important"]}], False),
+        (
+            [{"type": "required_words", "words": ["important"]}, {"type": "forbidden_words", "words": ["important"]}],
+            False,
+        ),
         ([{"type": "starts_with", "text": "To put it simply,"}, {"type": "no_commas"}], False),
         ([{"type": "starts_with", "text": "In brief:"}, {"type": "no_commas"}], True),
         ([{"type": "json_output"}, {"type": "bullet_count", "value": 3}], False),
@@ -245,7 +515,13 @@ def test_describe_states_today_dicts_in_every_phrasing():
         ([{"type": "postscript", "marker": "P.S."}, {"type": "ends_with", "text": "Best wishes."}], False),
         ([{"type": "language", "language": "fr"}, {"type": "required_words", "words": ["example"]}], False),
         ([{"type": "language", "language": "fr"}, {"type": "no_commas"}, {"type": "max_words", "value": 50}], True),
-        ([{"type": "letter_frequency", "letter": "z", "relation": "at_most", "value": 1}, {"type": "required_words", "words": ["jazz"]}], False),
+        (
+            [
+                {"type": "letter_frequency", "letter": "z", "relation": "at_most", "value": 1},
+                {"type": "required_words", "words": ["jazz"]},
+            ],
+            False,
+        ),
         ([{"type": "bullet_style", "marker": "•", "value": 2}, {"type": "ascii_only"}], False),
         ([{"type": "no_commas"}, {"type": "no_commas"}], False),  # one family at most once per message
     ],
@@ -290,7 +566,14 @@ def test_sampling_is_deterministic_and_honours_the_count():
 
 def test_sampling_restricted_to_families_and_phrasings():
     fams = ["max_words", "no_commas", "all_lowercase", "highlights"]
-    ids = ["max_words/terse", "no_commas/rule", "all_lowercase/pref", "highlights/polite", "highlights/rule", "json_output/terse"]
+    ids = [
+        "max_words/terse",
+        "no_commas/rule",
+        "all_lowercase/pref",
+        "highlights/polite",
+        "highlights/rule",
+        "json_output/terse",
+    ]
     rng = random.Random(2)
     for _ in range(200):
         s = sample_system(rng, n_constraints=(2, 3), families=fams, phrasing_ids=ids)
@@ -333,7 +616,9 @@ def test_split_families_is_a_fixed_partition():
     assert split_families(0, 0.0) == (REGISTRY.names, [])
     g_train, g_held = split_families(0, 0.25, unit="group")
     groups = REGISTRY.groups()
-    assert len(g_held) >= len(held) and all(set(ns) <= set(g_held) or not set(ns) & set(g_held) for ns in groups.values())
+    assert len(g_held) >= len(held) and all(
+        set(ns) <= set(g_held) or not set(ns) & set(g_held) for ns in groups.values()
+    )
     with pytest.raises(ConfigError):
         split_families(0, 1.0)
     # a leave-families-out training set never states a held-out family
@@ -371,21 +656,28 @@ def test_user_stylistic_yaml_extends_and_bad_files_are_one_line_errors(tmp_path)
     good.write_text(
         "- name: pirate\n  dimension: style\n  subdimension: tone\n  rubric: Does it sound like a pirate?\n"
         "  low: Plain.\n  high: Pure pirate.\n  phrasings: {persona: You are a pirate., terse: Talk like a pirate.}\n"
-        "- name: humorous\n  dimension: style\n  subdimension: vividness\n  rubric: Funny?\n  low: Dry.\n  high: Funny.\n"
+        "- name: humorous\n  dimension: style\n  subdimension: vividness\n  rubric: Funny?\n"
+        "  low: Dry.\n  high: Funny.\n"
         "  phrasings: {terse: Be funny., pref: The user likes jokes.}\n"
     )
     prefs = {p.name: p for p in load_stylistic(good)}
     assert "pirate" in prefs and prefs["humorous"].rubric == "Funny?"
     assert len(prefs) == len(load_stylistic()) + 1
     bad = tmp_path / "bad.yaml"
-    bad.write_text("- name: x\n  dimension: style\n  subdimension: tone\n  rubric: R?\n  low: l\n  high: h\n  phrasings: {terse: Only one.}\n")
+    bad.write_text(
+        "- name: x\n  dimension: style\n  subdimension: tone\n  rubric: R?\n  low: l\n  high: h\n"
+        "  phrasings: {terse: Only one.}\n"
+    )
     with pytest.raises(ConfigError, match=r"bad.yaml, entry 1 \('x'\), field 'phrasings'"):
         load_stylistic(bad)
     bad.write_text("- {name: x, dimension: style}\n")
     with pytest.raises(ConfigError, match="missing field 'subdimension'"):
         load_stylistic(bad)
-    with pytest.raises(ConfigError, match="not found"):
+    with pytest.raises(ConfigError, match="stylistic preferences file not found"):
         load_stylistic(tmp_path / "absent.yaml")
+    bad.write_text("- name: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml: invalid YAML \("):
+        load_stylistic(bad)
 
 
 def test_statistics_count_the_space_and_2000_samples_are_mostly_distinct():

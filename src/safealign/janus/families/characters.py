@@ -11,8 +11,16 @@ _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _PLACES = {"en": "London", "fr": "Lyon", "es": "Seville", "de": "Hamburg"}
 # Families whose parameters are English text the answer must contain: with another language they would mix two.
 ENGLISH_TEXT = frozenset(
-    {"starts_with", "ends_with", "required_words", "first_word", "word_repeat", "greeting", "sections",
-     "numbered_steps"}
+    {
+        "starts_with",
+        "ends_with",
+        "required_words",
+        "first_word",
+        "word_repeat",
+        "greeting",
+        "sections",
+        "numbered_steps",
+    }
 )
 
 
@@ -155,7 +163,9 @@ EXCLAMATION_COUNT = Family(
     phrasings=phrasings(
         terse="Use at least {n_exclamation_marks}.",
         polite="Please sound enthusiastic and use at least {n_exclamation_marks}.",
-        persona="You are a cheerful cheerleader of an assistant who fits at least {n_exclamation_marks} into every reply!",
+        persona=(
+            "You are a cheerful cheerleader of an assistant who fits at least {n_exclamation_marks} into every reply!"
+        ),
         rule="Enthusiasm: {n}+ '!' marks.",
         pref="The user loves an upbeat tone and wants at least {n_exclamation_marks} in the reply.",
     ),

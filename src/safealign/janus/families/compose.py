@@ -4,7 +4,8 @@
 compatible with the ones drawn), then parameters (re-drawn up to a few times when they clash), then a phrasing per
 constraint, a layout (one paragraph, one line each, a bulleted or numbered rule list) and, optionally, a persona
 preamble. A constraint stated in the persona register ("You are a laconic assistant: ...") is the message's persona:
-it opens the message, no other preamble is added and the other constraints avoid the persona register. Everything comes from ``rng``: the same seed gives the same messages.
+it opens the message, no other preamble is added and the other constraints avoid the persona register.
+Everything comes from ``rng``: the same seed gives the same messages.
 
 Restrictions make the generalisation splits: ``families`` (leave-families-out), ``phrasing_ids`` (unseen
 phrasings: only these global ids ``"<family>/<id>"`` are used) and ``pairs`` (unseen combinations: every two
@@ -53,7 +54,9 @@ class SampledSystem:
 def _n_range(n_constraints: int | tuple[int, int]) -> tuple[int, int]:
     lo, hi = (n_constraints, n_constraints) if isinstance(n_constraints, int) else n_constraints
     if not 1 <= lo <= hi:
-        raise ConfigError(f"n_constraints must be a number >= 1 or a range (lo, hi) with 1 <= lo <= hi, got {n_constraints!r}")
+        raise ConfigError(
+            f"n_constraints must be a number >= 1 or a range (lo, hi) with 1 <= lo <= hi, got {n_constraints!r}"
+        )
     return lo, hi
 
 
@@ -61,13 +64,22 @@ def _pair_key(a: str, b: str) -> frozenset[str]:
     return frozenset((a, b))
 
 
-def _draw_constraints(rng: random.Random, k: int, pool: list[str], pairs: Optional[set[frozenset[str]]], registry: Registry, param_tries: int = 8) -> Optional[list[Constraint]]:
+def _draw_constraints(
+    rng: random.Random,
+    k: int,
+    pool: list[str],
+    pairs: Optional[set[frozenset[str]]],
+    registry: Registry,
+    param_tries: int = 8,
+) -> Optional[list[Constraint]]:
     chosen: list[Constraint] = []
     for _ in range(k):
         names = [c["type"] for c in chosen]
         options = [
-            f for f in pool
-            if registry.families_compatible([*names, f]) and (pairs is None or all(_pair_key(f, n) in pairs for n in names))
+            f
+            for f in pool
+            if registry.families_compatible([*names, f])
+            and (pairs is None or all(_pair_key(f, n) in pairs for n in names))
         ]
         if not options:
             return None
@@ -131,7 +143,9 @@ def sample_system(
         if chosen:
             break
     if not chosen:
-        raise ConfigError(f"cannot combine {lo}-{hi} compatible constraints from the families {', '.join(pool) or '(none left)'}")
+        raise ConfigError(
+            f"cannot combine {lo}-{hi} compatible constraints from the families {', '.join(pool) or '(none left)'}"
+        )
     ids, sentences, persona = [], [], None
     for c in chosen:
         fam = registry.get(c["type"])
@@ -144,7 +158,11 @@ def sample_system(
             persona = fam.phrase(c, pid)
         else:
             sentences.append(fam.phrase(c, pid))
-    extra = pick_stylistic(rng, stylistic, [c["type"] for c in chosen]) if stylistic and rng.random() < stylistic_prob else None
+    extra = (
+        pick_stylistic(rng, stylistic, [c["type"] for c in chosen])
+        if stylistic and rng.random() < stylistic_prob
+        else None
+    )
     if extra:
         sentences.append(extra[0].phrase(extra[1]))
     preamble = persona or (PREAMBLES[rng.randrange(len(PREAMBLES))] if rng.random() < preamble_prob else None)

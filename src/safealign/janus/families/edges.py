@@ -53,8 +53,18 @@ STARTS_WITH = Family(
     space=(
         axis(
             "text",
-            ("Here is my answer:", "Short answer:", "Great question.", "Let me explain.", "In brief:", "Good question!",
-             "Here's the deal:", "To put it simply,", "Thanks for asking.", "Sure thing."),
+            (
+                "Here is my answer:",
+                "Short answer:",
+                "Great question.",
+                "Let me explain.",
+                "In brief:",
+                "Good question!",
+                "Here's the deal:",
+                "To put it simply,",
+                "Thanks for asking.",
+                "Sure thing.",
+            ),
         ),
     ),
     checker=_starts_with,
@@ -77,8 +87,17 @@ ENDS_WITH = Family(
     space=(
         axis(
             "text",
-            ("Hope this helps.", "-- Sage", "Any other questions?", "That is all.", "Stay curious!", "Best wishes.",
-             "End of answer.", "-- Captain Byte", "Over and out."),
+            (
+                "Hope this helps.",
+                "-- Sage",
+                "Any other questions?",
+                "That is all.",
+                "Stay curious!",
+                "Best wishes.",
+                "End of answer.",
+                "-- Captain Byte",
+                "Over and out.",
+            ),
         ),
     ),
     checker=_ends_with,
@@ -98,7 +117,9 @@ FIRST_WORD = Family(
     name="first_word",
     group="start_end",
     summary="the first word is the given word (markup and punctuation before it ignored)",
-    space=(axis("word", ("Sure", "Certainly", "Absolutely", "Well", "Okay", "Indeed", "Yes", "Honestly", "Alright", "So")),),
+    space=(
+        axis("word", ("Sure", "Certainly", "Absolutely", "Well", "Okay", "Indeed", "Yes", "Honestly", "Alright", "So")),
+    ),
     checker=_first_word,
     fields=lambda c: {"word": param(c, "word")},
     slots="start",
@@ -157,7 +178,10 @@ POSTSCRIPT = Family(
     phrasings=phrasings(
         terse="Add a postscript starting with {marker} at the end.",
         polite="Please finish with a short postscript on its own line, beginning with {marker}",
-        persona="You are a letter writer of the old school who always adds a line starting with {marker} after the main text.",
+        persona=(
+            "You are a letter writer of the old school who always adds a line starting with {marker} after the main "
+            "text."
+        ),
         rule="Postscript: required, on its own line, starting with {marker}",
         pref="The user likes a little extra note at the end, on its own line and introduced by {marker}",
     ),

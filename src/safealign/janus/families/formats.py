@@ -14,16 +14,47 @@ from typing import Any
 
 import yaml
 
-from safealign.janus.families.spec import Constraint, Family, at_least, axis, count, joint, param, phrasings, quoted, word_list
+from safealign.janus.families.spec import (
+    Constraint,
+    Family,
+    at_least,
+    axis,
+    count,
+    joint,
+    param,
+    phrasings,
+    quoted,
+    word_list,
+)
 from safealign.janus.families.text import fenced_blocks, unfence, words
 
 # Constraints on characters and words that any kind of answer can meet.
 TEXT_LEVEL = frozenset(
-    {"max_words", "min_words", "word_range", "required_words", "forbidden_words", "word_repeat", "letter_frequency",
-     "all_lowercase", "all_uppercase", "no_exclamation", "ascii_only", "no_digits", "min_numbers"}
+    {
+        "max_words",
+        "min_words",
+        "word_range",
+        "required_words",
+        "forbidden_words",
+        "word_repeat",
+        "letter_frequency",
+        "all_lowercase",
+        "all_uppercase",
+        "no_exclamation",
+        "ascii_only",
+        "no_digits",
+        "min_numbers",
+    }
 )
 # ... and those that also fit one quoted piece of prose.
-PROSE_LEVEL = TEXT_LEVEL | {"max_sentences", "exact_sentences", "no_commas", "language", "caps_words", "exclamation_count"}
+PROSE_LEVEL = TEXT_LEVEL | {
+    "max_sentences",
+    "exact_sentences",
+    "no_commas",
+    "language",
+    "caps_words",
+    "exclamation_count",
+}
 _CELL_RULE = re.compile(r"^\s*:?-{3,}:?\s*$")
 _QUOTE_PAIRS = {'"': '"', "“": "”"}
 _MAX_NESTING = 50
@@ -144,8 +175,16 @@ JSON_OUTPUT = Family(
     space=(
         axis(
             "keys",
-            ((), ("answer",), ("answer", "confidence"), ("summary", "details"), ("title", "body"), ("answer", "reason"),
-             ("topic", "points"), ("question", "answer")),
+            (
+                (),
+                ("answer",),
+                ("answer", "confidence"),
+                ("summary", "details"),
+                ("title", "body"),
+                ("answer", "reason"),
+                ("topic", "points"),
+                ("question", "answer"),
+            ),
         ),
     ),
     checker=_json_output,
@@ -187,8 +226,13 @@ YAML_OUTPUT = Family(
     space=(
         axis(
             "keys",
-            (("answer", "details"), ("summary", "steps"), ("title", "notes"), ("question", "answer", "confidence"),
-             ("topic", "key_points")),
+            (
+                ("answer", "details"),
+                ("summary", "steps"),
+                ("title", "notes"),
+                ("question", "answer", "confidence"),
+                ("topic", "key_points"),
+            ),
         ),
     ),
     checker=_yaml_output,
@@ -212,8 +256,14 @@ CSV_OUTPUT = Family(
     space=(
         axis(
             "columns",
-            (("name", "value"), ("item", "quantity", "note"), ("step", "description"), ("term", "definition"),
-             ("option", "pro", "con"), ("question", "answer")),
+            (
+                ("name", "value"),
+                ("item", "quantity", "note"),
+                ("step", "description"),
+                ("term", "definition"),
+                ("option", "pro", "con"),
+                ("question", "answer"),
+            ),
         ),
     ),
     checker=_csv_output,
@@ -222,10 +272,15 @@ CSV_OUTPUT = Family(
     literals=lambda c: [",".join(word_list(c, "columns"))],
     phrasings=phrasings(
         terse="CSV only: the header row {header}, then one or more data rows.",
-        polite="Please answer as CSV whose first row is the header {header}, followed by data rows with as many fields.",
+        polite=(
+            "Please answer as CSV whose first row is the header {header}, followed by data rows with as many fields."
+        ),
         persona="You are a spreadsheet exporter; you answer only in CSV with the header row {header}.",
         rule="Output: CSV; header: {header}.",
-        pref="The user pastes replies straight into a spreadsheet, so send CSV with the header {header} and nothing else.",
+        pref=(
+            "The user pastes replies straight into a spreadsheet, so send CSV with the header {header} and nothing "
+            "else."
+        ),
     ),
 )
 
@@ -239,7 +294,9 @@ WRAP_IN_QUOTES = Family(
     phrasings=phrasings(
         terse="Wrap the whole answer in double quotation marks.",
         polite="Please enclose your entire reply in double quotes, starting and ending with a quotation mark.",
-        persona="You are a town crier whose every word is quoted: the whole reply sits inside one pair of double quotes.",
+        persona=(
+            "You are a town crier whose every word is quoted: the whole reply sits inside one pair of double quotes."
+        ),
         rule='Quoting: the entire answer inside "...".',
         pref="The user pastes replies into a quote box, so the whole answer must be wrapped in double quotation marks.",
     ),
@@ -256,10 +313,19 @@ MARKDOWN_TABLE = Family(
     word_bounds=at_least(lambda c: count(c, "columns") * (count(c, "rows", "n", default=1) + 1)),
     phrasings=phrasings(
         terse="Include a markdown table with {columns} columns and at least {rows} data rows.",
-        polite="Please include a markdown table (header row, then a |---| row) with {columns} columns and {rows} or more data rows.",
-        persona="You are a data analyst who puts the key facts in a {columns}-column markdown table with at least {rows} rows of data.",
+        polite=(
+            "Please include a markdown table (header row, then a |---| row) with {columns} columns and {rows} or more "
+            "data rows."
+        ),
+        persona=(
+            "You are a data analyst who puts the key facts in a {columns}-column markdown table with at least {rows} "
+            "rows of data."
+        ),
         rule="Table: markdown, {columns} columns, {rows}+ data rows.",
-        pref="The user compares things at a glance and wants a markdown table of {columns} columns with at least {rows} data rows.",
+        pref=(
+            "The user compares things at a glance and wants a markdown table of {columns} columns with at least {rows} "
+            "data rows."
+        ),
     ),
 )
 

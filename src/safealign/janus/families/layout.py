@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import re
 
-from safealign.janus.families.spec import Constraint, Family, at_least, axis, count, counted, param, phrasings, quoted, word_list
+from safealign.janus.families.spec import (
+    Constraint,
+    Family,
+    at_least,
+    axis,
+    count,
+    counted,
+    param,
+    phrasings,
+    quoted,
+    word_list,
+)
 from safealign.janus.families.text import bullet_markers, headings, nonblank_lines, numbered_items, paragraphs, words
 
 LISTS = frozenset({"bullet_count", "numbered_list", "bullet_style", "numbered_steps"})
@@ -108,8 +119,12 @@ BULLET_COUNT = Family(
     word_bounds=at_least(lambda c: 2 * int(c.get("min") or param(c, "n", "count", default=1))),
     phrasings=phrasings(
         terse="Reply with {count} bullet points, each starting with '- '.",
-        polite="Please format your answer as a bulleted list of {count} items, each on its own line starting with '- '.",
-        persona="You are a briefing officer: every reply is a list of {count} bullet points, one per line, marked '- '.",
+        polite=(
+            "Please format your answer as a bulleted list of {count} items, each on its own line starting with '- '."
+        ),
+        persona=(
+            "You are a briefing officer: every reply is a list of {count} bullet points, one per line, marked '- '."
+        ),
         rule="Format: {count} bullets ('- ' at the start of each line).",
         pref="The user wants {count} bullet points (lines starting with '- ') rather than prose.",
     ),
@@ -128,7 +143,9 @@ NUMBERED_LIST = Family(
     phrasings=phrasings(
         terse="Use a numbered list (1., 2., ...) with at least {n} items.",
         polite="Please present your answer as a numbered list, 1. 2. 3. and so on, with at least {n} items.",
-        persona="You are a meticulous planner who lays out every reply as a numbered list of {n} or more points, from 1.",
+        persona=(
+            "You are a meticulous planner who lays out every reply as a numbered list of {n} or more points, from 1."
+        ),
         rule="Structure: numbered list, starting at 1, minimum {n} items.",
         pref="The user follows answers best as a numbered list (1., 2., ...) of no fewer than {n} items.",
     ),
@@ -140,16 +157,26 @@ BULLET_STYLE = Family(
     summary="at least n bullets, every one with the given marker (no other bullet markers)",
     space=(axis("marker", ("-", "*", "•")), axis("value", (2, 3, 4))),
     checker=_bullet_style,
-    fields=lambda c: {"n": count(c, "n", "min", default=2), "marker": param(c, "marker"), "marker_name": _MARKER_NAMES.get(param(c, "marker"), repr(param(c, "marker")))},
+    fields=lambda c: {
+        "n": count(c, "n", "min", default=2),
+        "marker": param(c, "marker"),
+        "marker_name": _MARKER_NAMES.get(param(c, "marker"), repr(param(c, "marker"))),
+    },
     slots="list",
     literals=lambda c: [param(c, "marker")],
     word_bounds=at_least(lambda c: 2 * count(c, "n", "min", default=2)),
     phrasings=phrasings(
         terse="Bullets: at least {n}, each marked with {marker_name}.",
-        polite="Please use a list of at least {n} bullet points and start every bullet with {marker_name}, never another symbol.",
+        polite=(
+            "Please use a list of at least {n} bullet points and start every bullet with {marker_name}, never another "
+            "symbol."
+        ),
         persona="You are a tidy note-taker whose lists (at least {n} bullets) always use {marker_name} as the marker.",
         rule="Bullet marker: '{marker} ' only; {n}+ bullets.",
-        pref="The user's notes app only understands bullets starting with '{marker} '; give at least {n} such bullets and no other kind.",
+        pref=(
+            "The user's notes app only understands bullets starting with '{marker} '; give at least {n} such bullets "
+            "and no other kind."
+        ),
     ),
 )
 
@@ -166,7 +193,9 @@ NUMBERED_STEPS = Family(
     phrasings=phrasings(
         terse="Give exactly {n} steps, each line starting 'Step 1:', 'Step 2:' and so on.",
         polite="Please lay the answer out as exactly {n} steps, labelling each line 'Step 1:', 'Step 2:', etc.",
-        persona="You are a lab instructor: every reply is exactly {n} steps, written 'Step 1: ...' up to 'Step {n}: ...'.",
+        persona=(
+            "You are a lab instructor: every reply is exactly {n} steps, written 'Step 1: ...' up to 'Step {n}: ...'."
+        ),
         rule="Steps: exactly {n}, labelled 'Step k:' from 1.",
         pref="The user follows instructions one step at a time and wants exactly {n} lines of the form 'Step k: ...'.",
     ),
@@ -184,7 +213,9 @@ PARAGRAPH_COUNT = Family(
     phrasings=phrasings(
         terse="{n} paragraphs, separated by blank lines.",
         polite="Please organise your answer into exactly {n} paragraphs with a blank line between them.",
-        persona="You are an essayist who builds every reply from exactly {n} paragraphs, each separated by an empty line.",
+        persona=(
+            "You are an essayist who builds every reply from exactly {n} paragraphs, each separated by an empty line."
+        ),
         rule="Paragraphs: exactly {n} (blank line between paragraphs).",
         pref="The user skims by paragraph and wants exactly {n} of them, split by blank lines.",
     ),
@@ -197,9 +228,16 @@ SECTIONS = Family(
     space=(
         axis(
             "headers",
-            (("Summary", "Details"), ("Overview", "Steps", "Tips"), ("Pros", "Cons"), ("Background", "Answer"),
-             ("Problem", "Solution"), ("Answer", "Explanation", "Caveats"), ("Context", "Recommendation"),
-             ("Key Points", "Next Steps")),
+            (
+                ("Summary", "Details"),
+                ("Overview", "Steps", "Tips"),
+                ("Pros", "Cons"),
+                ("Background", "Answer"),
+                ("Problem", "Solution"),
+                ("Answer", "Explanation", "Caveats"),
+                ("Context", "Recommendation"),
+                ("Key Points", "Next Steps"),
+            ),
         ),
     ),
     checker=_sections,
@@ -208,10 +246,15 @@ SECTIONS = Family(
     word_bounds=at_least(lambda c: 4 * len(word_list(c, "headers"))),
     phrasings=phrasings(
         terse="Use the sections {headers}, in that order, each title on its own line.",
-        polite="Please divide your answer into sections titled {headers}, in this order, with each title on its own line.",
+        polite=(
+            "Please divide your answer into sections titled {headers}, in this order, with each title on its own line."
+        ),
         persona="You are a report writer: every reply of yours has the headed sections {headers}, in that order.",
         rule="Sections (in order, one heading line each): {header_list}.",
-        pref="The user scans by heading: give sections headed {headers}, in that order, each heading on a line of its own.",
+        pref=(
+            "The user scans by heading: give sections headed {headers}, in that order, each heading on a line of its "
+            "own."
+        ),
     ),
 )
 
@@ -226,8 +269,13 @@ TITLE_CASE_HEADINGS = Family(
     word_bounds=at_least(lambda c: 4 * count(c, "n")),
     phrasings=phrasings(
         terse="Use at least {n} markdown headings (#), all in Title Case.",
-        polite="Please break the answer up with at least {n} markdown headings (lines starting with #), each in Title Case.",
-        persona="You are a magazine editor: your replies carry {n} or more '#' headings, each Capitalised Like A Title.",
+        polite=(
+            "Please break the answer up with at least {n} markdown headings (lines starting with #), each in Title "
+            "Case."
+        ),
+        persona=(
+            "You are a magazine editor: your replies carry {n} or more '#' headings, each Capitalised Like A Title."
+        ),
         rule="Headings: markdown '#', {n}+ of them, Title Case.",
         pref="The user navigates by headings and wants at least {n} markdown headings written in Title Case.",
     ),
@@ -244,7 +292,9 @@ SEPARATOR_LINES = Family(
     phrasings=phrasings(
         terse="Split the answer into {n} parts separated by lines containing only ***.",
         polite="Please divide your reply into {n} parts, with a line of just three asterisks (***) between parts.",
-        persona="You are a writer of short vignettes: each reply has {n} parts, divided by a line of three asterisks (***).",
+        persona=(
+            "You are a writer of short vignettes: each reply has {n} parts, divided by a line of three asterisks (***)."
+        ),
         rule="Separators: {n} parts divided by *** lines.",
         pref="The user's reader splits text at '***' lines; give exactly {n} parts separated that way.",
     ),
@@ -259,14 +309,27 @@ TITLE_BRACKETS = Family(
     slots="start",
     phrasings=phrasings(
         terse="Start with a title wrapped in double angular brackets, like <<Title>>.",
-        polite="Please give your answer a title on the first line, wrapped in double angular brackets such as <<My Title>>.",
-        persona="You are a chronicle keeper who heads every entry with its name in double angle brackets, e.g. <<The Long Winter>>.",
+        polite=(
+            "Please give your answer a title on the first line, wrapped in double angular brackets such as <<My "
+            "Title>>."
+        ),
+        persona=(
+            "You are a chronicle keeper who heads every entry with its name in double angle brackets, e.g. <<The Long "
+            "Winter>>."
+        ),
         rule="Title: first line, written <<Title>>.",
         pref="The user files answers by title, so the first line should be a title in <<double angular brackets>>.",
     ),
 )
 
 FAMILIES = (
-    BULLET_COUNT, NUMBERED_LIST, BULLET_STYLE, NUMBERED_STEPS,
-    PARAGRAPH_COUNT, SECTIONS, TITLE_CASE_HEADINGS, SEPARATOR_LINES, TITLE_BRACKETS,
+    BULLET_COUNT,
+    NUMBERED_LIST,
+    BULLET_STYLE,
+    NUMBERED_STEPS,
+    PARAGRAPH_COUNT,
+    SECTIONS,
+    TITLE_CASE_HEADINGS,
+    SEPARATOR_LINES,
+    TITLE_BRACKETS,
 )

@@ -28,8 +28,18 @@ def _exact_sentences(r: str, c: Constraint) -> bool:
 
 # Families whose answers are not prose sentences: sentence counts are meaningless there.
 NOT_PROSE = frozenset(
-    {"bullet_count", "numbered_list", "bullet_style", "numbered_steps", "markdown_table", "code_block", "sections",
-     "separator_lines", "postscript", "title_case_headings"}
+    {
+        "bullet_count",
+        "numbered_list",
+        "bullet_style",
+        "numbered_steps",
+        "markdown_table",
+        "code_block",
+        "sections",
+        "separator_lines",
+        "postscript",
+        "title_case_headings",
+    }
 )
 
 

@@ -31,13 +31,17 @@ class Registry:
             unknown = (f.conflicts | (f.only_with or frozenset())) - set(self.families)
             if unknown:
                 raise ValueError(f"family {f.name!r} refers to unknown families {sorted(unknown)}")
-        self._conflicts = {a: frozenset(b for b in self.families if b != a and self._clash(a, b)) for a in self.families}
+        self._conflicts = {
+            a: frozenset(b for b in self.families if b != a and self._clash(a, b)) for a in self.families
+        }
 
     def _clash(self, a: str, b: str) -> bool:
         fa, fb = self.families[a], self.families[b]
         if b in fa.conflicts or a in fb.conflicts or fa.slots & fb.slots:
             return True
-        return (fa.only_with is not None and b not in fa.only_with) or (fb.only_with is not None and a not in fb.only_with)
+        return (fa.only_with is not None and b not in fa.only_with) or (
+            fb.only_with is not None and a not in fb.only_with
+        )
 
     # ------------------------------------------------------------------ look-up
 
@@ -120,8 +124,18 @@ REGISTRY = Registry(
 )
 # Today's constraint types (safealign.pluralistic.adherence), kept with the same names and parameter keys.
 LEGACY_TYPES = (
-    "max_words", "min_words", "bullet_count", "numbered_list", "json_output", "required_words", "forbidden_words",
-    "ends_with", "starts_with", "language", "all_lowercase", "no_commas",
+    "max_words",
+    "min_words",
+    "bullet_count",
+    "numbered_list",
+    "json_output",
+    "required_words",
+    "forbidden_words",
+    "ends_with",
+    "starts_with",
+    "language",
+    "all_lowercase",
+    "no_commas",
 )
 
 

@@ -27,7 +27,9 @@ def _how_many(fraction: float, total: int) -> int:
     return 0 if fraction == 0 else min(total - 1, max(1, round(fraction * total)))
 
 
-def split_families(seed: int, held_out_fraction: float = 0.25, unit: str = "family", registry: Registry = REGISTRY) -> tuple[list[str], list[str]]:
+def split_families(
+    seed: int, held_out_fraction: float = 0.25, unit: str = "family", registry: Registry = REGISTRY
+) -> tuple[list[str], list[str]]:
     """``(train families, held-out families)``.
 
     ``unit="family"``: families are ranked and held out one by one. ``unit="group"``: whole groups (all JSON shapes,
@@ -86,7 +88,9 @@ def compatible_pairs(families: Optional[Iterable[str]] = None, registry: Registr
     return [frozenset(p) for p in itertools.combinations(names, 2) if registry.families_compatible(p)]
 
 
-def split_pairs(seed: int, held_out_fraction: float = 0.2, families: Optional[Iterable[str]] = None, registry: Registry = REGISTRY) -> tuple[list[frozenset[str]], list[frozenset[str]]]:
+def split_pairs(
+    seed: int, held_out_fraction: float = 0.2, families: Optional[Iterable[str]] = None, registry: Registry = REGISTRY
+) -> tuple[list[frozenset[str]], list[frozenset[str]]]:
     """``(train pairs, held-out pairs)`` of compatible families: combinations never seen together in training.
 
     Pass the train pairs as ``pairs=`` when sampling training messages and the held-out pairs (with

@@ -18,6 +18,7 @@ import yaml
 from safealign.data.records import Rubric
 from safealign.errors import ConfigError
 from safealign.janus.families.spec import REGISTERS, Phrasing
+from safealign.utils.yaml_file import read_yaml
 
 _FIELDS = ("name", "dimension", "subdimension", "phrasings", "rubric", "low", "high")
 
@@ -69,21 +70,35 @@ def _parse(entry: Any, where: str) -> StylisticPreference:
     for pid, text in phr.items():
         register = str(pid).rstrip("0123456789")
         if register not in REGISTERS or not isinstance(text, str) or not text.strip():
-            raise ConfigError(f"{where}, phrasing '{pid}': the id must start with one of {', '.join(REGISTERS)} and the text be a sentence")
+            raise ConfigError(
+                f"{where}, phrasing '{pid}': the id must start with one of {', '.join(REGISTERS)}"
+                " and the text be a sentence"
+            )
         out.append(Phrasing(str(pid), register, text.strip()))
     conflicts = entry.get("conflicts") or []
     if not isinstance(conflicts, list):
         raise ConfigError(f"{where}, field 'conflicts': expected a list of constraint family names")
     return StylisticPreference(
-        str(entry["name"]), str(entry["dimension"]), str(entry["subdimension"]), tuple(out), str(entry["rubric"]),
-        str(entry["low"]), str(entry["high"]), frozenset(str(c) for c in conflicts),
+        str(entry["name"]),
+        str(entry["dimension"]),
+        str(entry["subdimension"]),
+        tuple(out),
+        str(entry["rubric"]),
+        str(entry["low"]),
+        str(entry["high"]),
+        frozenset(str(c) for c in conflicts),
     )
 
 
 def parse_stylistic(data: Any, source: str) -> list[StylisticPreference]:
     if not isinstance(data, list):
         raise ConfigError(f"{source}: expected a list of preferences")
-    prefs = [_parse(e, f"{source}, entry {i + 1}" + (f" ('{e.get('name')}')" if isinstance(e, dict) and e.get("name") else "")) for i, e in enumerate(data)]
+    prefs = [
+        _parse(
+            e, f"{source}, entry {i + 1}" + (f" ('{e.get('name')}')" if isinstance(e, dict) and e.get("name") else "")
+        )
+        for i, e in enumerate(data)
+    ]
     names = [p.name for p in prefs]
     dup = next((n for n in names if names.count(n) > 1), None)
     if dup:
@@ -96,18 +111,14 @@ def load_stylistic(*extra: str | Path) -> list[StylisticPreference]:
     text = resources.files("safealign.janus.families").joinpath("stylistic.yaml").read_text(encoding="utf-8")
     by_name = {p.name: p for p in parse_stylistic(yaml.safe_load(text), "built-in stylistic preferences")}
     for path in extra:
-        p = Path(path)
-        if not p.exists():
-            raise ConfigError(f"stylistic preferences file not found: {p}")
-        try:
-            data = yaml.safe_load(p.read_text(encoding="utf-8"))
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{p}: invalid YAML ({str(e).splitlines()[0]})") from None
-        by_name.update({s.name: s for s in parse_stylistic(data, str(p))})
+        data = read_yaml(path, "stylistic preferences file")
+        by_name.update({s.name: s for s in parse_stylistic(data, str(path))})
     return list(by_name.values())
 
 
-def pick_stylistic(rng: random.Random, prefs: Iterable[StylisticPreference], constraint_types: Iterable[str] = ()) -> Optional[tuple[StylisticPreference, str]]:
+def pick_stylistic(
+    rng: random.Random, prefs: Iterable[StylisticPreference], constraint_types: Iterable[str] = ()
+) -> Optional[tuple[StylisticPreference, str]]:
     """One preference not in conflict with the constraint types, and one of its phrasing ids (None if none fits)."""
     types = set(constraint_types)
     options = [p for p in prefs if not (p.conflicts & types)]

@@ -13,7 +13,9 @@ from typing import Optional
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
 # Sentence ends: terminal punctuation (and closing quotes/brackets) followed by white space or the end, or a blank line.
 _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'”’)\]]*(?:\s+|$)|\n\s*\n")
-_ABBREVIATIONS = frozenset({"e.g.", "i.e.", "etc.", "vs.", "mr.", "mrs.", "ms.", "dr.", "prof.", "approx.", "fig.", "cf."})
+_ABBREVIATIONS = frozenset(
+    {"e.g.", "i.e.", "etc.", "vs.", "mr.", "mrs.", "ms.", "dr.", "prof.", "approx.", "fig.", "cf."}
+)
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
 _BULLET = re.compile(r"^\s*([-*•])\s+\S")
 _ANY_BULLET = re.compile(r"^\s*([-*•+–])\s+\S")
@@ -25,9 +27,11 @@ _QUOTE_CHARS = str.maketrans({"‘": "'", "’": "'", "‚": "'", "“": '"', "�
 # Frequent function words per language; a text is in the language whose list it hits most (no hits or a tie: None).
 _FUNCTION_WORDS = {
     "en": "the and is are of to in it that you with for this be on your can a an or not was as have what how if",
-    "fr": "le la les et est sont de des du un une que qui pour dans avec vous nous il elle ce cette pas sur au aux votre mais ou je en",
+    "fr": "le la les et est sont de des du un une que qui pour dans avec vous nous il elle ce cette pas sur au aux "
+    "votre mais ou je en",
     "es": "el la los las y es son de del un una que para en con por usted se no su al lo como pero más muy tu yo o",
-    "de": "der die das und ist sind nicht ein eine einen zu mit sie ich auf für von dem den auch sich im wir oder aber wie wenn",
+    "de": "der die das und ist sind nicht ein eine einen zu mit sie ich auf für von dem den auch sich im wir oder aber "
+    "wie wenn",
 }
 _FUNCTION_SETS = {lang: frozenset(ws.split()) for lang, ws in _FUNCTION_WORDS.items()}
 LANGUAGE_NAMES = {"en": "English", "fr": "French", "es": "Spanish", "de": "German"}

@@ -1,10 +1,23 @@
-"""Casing, wording and markup families: letter case, required/banned/repeated words, letters, quotes, brackets, emphasis."""
+"""Casing, wording and markup: letter case, required / banned / repeated words, letters, quotes, brackets, emphasis."""
 
 from __future__ import annotations
 
 import re
 
-from safealign.janus.families.spec import Constraint, Family, at_least, axis, count, counted, joint, param, phrasings, plural, quoted, word_list
+from safealign.janus.families.spec import (
+    Constraint,
+    Family,
+    at_least,
+    axis,
+    count,
+    counted,
+    joint,
+    param,
+    phrasings,
+    plural,
+    quoted,
+    word_list,
+)
 from safealign.janus.families.text import count_word, has_word, letters, normalise_quotes, words
 
 _QUOTED = re.compile(r'"([^"\n]+)"')
@@ -81,7 +94,12 @@ def _relation_fields(noun: str):
 def _words_fields(c: Constraint) -> dict[str, str]:
     ws = word_list(c, "words", "word")
     many = len(ws) > 1
-    return {"words": quoted(ws), "words_or": quoted(ws, "or"), "word_s": "words" if many else "word", "them": "them" if many else "it"}
+    return {
+        "words": quoted(ws),
+        "words_or": quoted(ws, "or"),
+        "word_s": "words" if many else "word",
+        "them": "them" if many else "it",
+    }
 
 
 ALL_LOWERCASE = Family(
@@ -124,7 +142,11 @@ CAPS_WORDS = Family(
     name="caps_words",
     group="casing",
     summary="at least / at most n words of 2+ letters written in ALL CAPS",
-    space=(joint(("relation", "value"), (("at_least", 2), ("at_least", 3), ("at_least", 5), ("at_most", 1), ("at_most", 2))),),
+    space=(
+        joint(
+            ("relation", "value"), (("at_least", 2), ("at_least", 3), ("at_least", 5), ("at_most", 1), ("at_most", 2))
+        ),
+    ),
     checker=_caps_words,
     fields=_relation_fields("word"),
     conflicts={"all_lowercase", "all_uppercase"},
@@ -146,8 +168,22 @@ REQUIRED_WORDS = Family(
     space=(
         axis(
             "words",
-            (("example",), ("important",), ("note",), ("simple",), ("key", "idea"), ("first",), ("because",),
-             ("practical",), ("summary",), ("overall",), ("clearly",), ("consider",), ("benefit", "risk"), ("today",)),
+            (
+                ("example",),
+                ("important",),
+                ("note",),
+                ("simple",),
+                ("key", "idea"),
+                ("first",),
+                ("because",),
+                ("practical",),
+                ("summary",),
+                ("overall",),
+                ("clearly",),
+                ("consider",),
+                ("benefit", "risk"),
+                ("today",),
+            ),
         ),
     ),
     checker=_required_words,
@@ -169,8 +205,19 @@ FORBIDDEN_WORDS = Family(
     space=(
         axis(
             "words",
-            (("very",), ("really",), ("basically",), ("just",), ("thing", "things"), ("actually",), ("simply",),
-             ("obviously",), ("maybe",), ("good",), ("important",)),
+            (
+                ("very",),
+                ("really",),
+                ("basically",),
+                ("just",),
+                ("thing", "things"),
+                ("actually",),
+                ("simply",),
+                ("obviously",),
+                ("maybe",),
+                ("good",),
+                ("important",),
+            ),
         ),
     ),
     checker=_forbidden_words,
@@ -210,14 +257,29 @@ LETTER_FREQUENCY = Family(
     space=(
         joint(
             ("letter", "relation", "value"),
-            (("e", "at_least", 10), ("a", "at_least", 8), ("t", "at_least", 8), ("o", "at_least", 6),
-             ("s", "at_least", 6), ("z", "at_most", 1), ("q", "at_most", 1), ("x", "at_most", 2), ("j", "at_most", 1),
-             ("k", "at_most", 3)),
+            (
+                ("e", "at_least", 10),
+                ("a", "at_least", 8),
+                ("t", "at_least", 8),
+                ("o", "at_least", 6),
+                ("s", "at_least", 6),
+                ("z", "at_most", 1),
+                ("q", "at_most", 1),
+                ("x", "at_most", 2),
+                ("j", "at_most", 1),
+                ("k", "at_most", 3),
+            ),
         ),
     ),
     checker=_letter_frequency,
-    fields=lambda c: {**_relation_fields("time")(c), "letter": param(c, "letter"), "times": "once" if count(c, "n") == 1 else f"{count(c, 'n')} times"},
-    allows=lambda c, text: param(c, "relation") == "at_least" or _letter_count(text, str(param(c, "letter"))) <= count(c, "n"),
+    fields=lambda c: {
+        **_relation_fields("time")(c),
+        "letter": param(c, "letter"),
+        "times": "once" if count(c, "n") == 1 else f"{count(c, 'n')} times",
+    },
+    allows=lambda c, text: (
+        param(c, "relation") == "at_least" or _letter_count(text, str(param(c, "letter"))) <= count(c, "n")
+    ),
     phrasings=phrasings(
         terse="The letter '{letter}' must appear {rel} {times}.",
         polite="Please make sure the letter '{letter}' appears {rel} {times} in your reply.",
@@ -254,10 +316,17 @@ PLACEHOLDERS = Family(
     word_bounds=at_least(lambda c: count(c, "n")),
     phrasings=phrasings(
         terse="Include at least {n_placeholders} in square brackets, like [name].",
-        polite="Please leave at least {n_placeholders} in square brackets, such as [your city], for the user to fill in.",
-        persona="You are a template writer: your replies contain at least {n_placeholders} like [address] in square brackets.",
+        polite=(
+            "Please leave at least {n_placeholders} in square brackets, such as [your city], for the user to fill in."
+        ),
+        persona=(
+            "You are a template writer: your replies contain at least {n_placeholders} like [address] in square "
+            "brackets."
+        ),
         rule="Placeholders: {n}+ in [square brackets].",
-        pref="The user reuses answers as templates and needs at least {n_placeholders} in square brackets, e.g. [date].",
+        pref=(
+            "The user reuses answers as templates and needs at least {n_placeholders} in square brackets, e.g. [date]."
+        ),
     ),
 )
 
@@ -273,13 +342,27 @@ HIGHLIGHTS = Family(
     phrasings=phrasings(
         terse="Highlight at least {n_phrases} with markdown asterisks, like *this*.",
         polite="Please emphasise at least {n_phrases} by wrapping them in asterisks, e.g. *key point*.",
-        persona="You are a study-guide author who marks at least {n_phrases} in every reply as *highlighted* with asterisks.",
+        persona=(
+            "You are a study-guide author who marks at least {n_phrases} in every reply as *highlighted* with "
+            "asterisks."
+        ),
         rule="Highlights: {n}+ phrases as *text*.",
-        pref="The user skims for emphasis and wants at least {n_phrases} highlighted with asterisks, such as *important*.",
+        pref=(
+            "The user skims for emphasis and wants at least {n_phrases} highlighted with asterisks, such as "
+            "*important*."
+        ),
     ),
 )
 
 FAMILIES = (
-    ALL_LOWERCASE, ALL_UPPERCASE, CAPS_WORDS, REQUIRED_WORDS, FORBIDDEN_WORDS, WORD_REPEAT, LETTER_FREQUENCY,
-    QUOTATION_COUNT, PLACEHOLDERS, HIGHLIGHTS,
+    ALL_LOWERCASE,
+    ALL_UPPERCASE,
+    CAPS_WORDS,
+    REQUIRED_WORDS,
+    FORBIDDEN_WORDS,
+    WORD_REPEAT,
+    LETTER_FREQUENCY,
+    QUOTATION_COUNT,
+    PLACEHOLDERS,
+    HIGHLIGHTS,
 )
