@@ -484,7 +484,9 @@ def test_one_answer_can_meet_a_sampled_combination():
 
 def test_describe_states_today_dicts_in_every_phrasing():
     assert describe({"type": "max_words", "value": 60}) == "Max 60 words."
-    assert "2 to 4" in describe({"type": "bullet_count", "min": 2, "max": 4}, "polite")
+    assert "2 to 4 items" in describe({"type": "bullet_count", "min": 2, "max": 4}, "polite")
+    assert "at least 2 bullet points" in describe({"type": "bullet_count", "min": 2})
+    assert "exactly 3 bullet points" in describe({"type": "bullet_count", "value": 3})
     assert describe({"type": "json_output"}, "rule") == "Output format: JSON."
     assert "'answer'" in describe({"type": "json_output", "keys": ["answer"]})
     assert "French" in describe({"type": "language", "value": "fr"}, "pref")

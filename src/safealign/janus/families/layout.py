@@ -38,9 +38,10 @@ def _bullet_count(r: str, c: Constraint) -> bool:
 
 
 def _bullet_range(c: Constraint) -> str:
-    if c.get("min") is None and c.get("max") is None:
+    lo, hi = c.get("min"), c.get("max")
+    if lo is None and hi is None:
         return f"exactly {count(c, 'n', 'count', default=3)}"
-    return f"{c.get('min', 1)} to {c.get('max', 'any number of')}"
+    return f"{lo} to {hi}" if lo is not None and hi is not None else f"at least {lo}" if hi is None else f"at most {hi}"
 
 
 def _numbered_list(r: str, c: Constraint) -> bool:
