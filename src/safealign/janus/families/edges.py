@@ -14,6 +14,11 @@ def _fold(text: str) -> str:
     return normalise_quotes(text).lower()
 
 
+def _head(text: str, chars: int = 200) -> str:
+    """The start of an answer: enough for its first words without tokenising all of it."""
+    return text.lstrip()[:chars]
+
+
 def _starts_with(r: str, c: Constraint) -> bool:
     return _fold(r.lstrip()).startswith(_fold(str(param(c, "text", "prefix")).strip()))
 
@@ -23,12 +28,12 @@ def _ends_with(r: str, c: Constraint) -> bool:
 
 
 def _first_word(r: str, c: Constraint) -> bool:
-    ws = words(normalise_quotes(r))
+    ws = words(normalise_quotes(_head(r)))
     return bool(ws) and ws[0].lower() == _fold(str(param(c, "word")).strip())
 
 
 def _greeting(r: str, c: Constraint) -> bool:
-    ws = [w.lower() for w in words(r)[:2]]
+    ws = [w.lower() for w in words(_head(r))[:2]]
     return bool(ws) and (ws[0] in _GREETINGS or tuple(ws) in _GREETING_PAIRS)
 
 
