@@ -690,5 +690,10 @@ def test_statistics_count_the_space_and_2000_samples_are_mostly_distinct():
     assert st["message_upper_bound"] > st["distinct_in_sample"]
     assert st["compatible_pairs"] > 0 and st["compatible_triples"] > 0
     one = statistics(families=["no_commas"], samples=50)
-    # one family, one setting, 5 phrasings, 2 layouts, 13 preamble choices (12 + none)
-    assert one["families"] == 1 and one["compatible_pairs"] == 0 and one["message_upper_bound"] == 5 * 2 * 13
+    # one family, one setting: 4 plain phrasings x 13 preamble choices (12 + none), and the persona phrasing alone
+    assert one["families"] == 1 and one["compatible_pairs"] == 0 and one["message_upper_bound"] == 4 * 13 + 1
+    rng = random.Random(0)
+    assert len({sample_system(rng, families=["no_commas"]).text for _ in range(3000)}) == 4 * 13 + 1  # tight here
+    two = statistics(families=["no_commas", "no_digits"], samples=10)
+    # {a}, {b}: 53 each; {a, b}: 4*4 plain x 2 orders x 10 layouts x 13, plus either as persona with the other plain
+    assert two["message_upper_bound"] == 2 * 53 + 4 * 4 * 2 * 10 * 13 + 2 * 1 * 4

@@ -38,7 +38,7 @@ PREAMBLES = (
     "Act as a concise technical assistant.",
 )
 LAYOUTS = ("prose", "lines", "bullets", "numbered")
-_RULE_HEADERS = ("Rules for every answer:", "Follow these instructions:", "Answer requirements:", "Formatting rules:")
+RULE_HEADERS = ("Rules for every answer:", "Follow these instructions:", "Answer requirements:", "Formatting rules:")
 
 
 @dataclass
@@ -97,14 +97,14 @@ def _draw_constraints(
 def _layout(rng: random.Random, preamble: Optional[str], sentences: list[str]) -> tuple[str, str]:
     if not sentences:
         return "prose", preamble or ""
-    layout = LAYOUTS[rng.randrange(len(LAYOUTS))] if len(sentences) > 1 else rng.choice(("prose", "lines"))
+    layout = LAYOUTS[rng.randrange(len(LAYOUTS))] if len(sentences) > 1 else "prose"
     if layout == "prose":
         body = " ".join(sentences)
     elif layout == "lines":
         body = "\n".join(sentences)
     else:
         marks = [f"{i}." for i in range(1, len(sentences) + 1)] if layout == "numbered" else ["-"] * len(sentences)
-        body = rng.choice(_RULE_HEADERS) + "\n" + "\n".join(f"{m} {s}" for m, s in zip(marks, sentences))
+        body = rng.choice(RULE_HEADERS) + "\n" + "\n".join(f"{m} {s}" for m, s in zip(marks, sentences))
     if preamble is None:
         return layout, body
     return layout, preamble + ("\n\n" if layout in ("bullets", "numbered") else " ") + body
