@@ -525,7 +525,10 @@ def test_describe_states_today_dicts_in_every_phrasing():
             False,
         ),
         ([{"type": "bullet_style", "marker": "•", "value": 2}, {"type": "ascii_only"}], False),
-        ([{"type": "no_commas"}, {"type": "no_commas"}], False),  # one family at most once per message
+        ([{"type": "no_commas"}, {"type": "no_commas"}], False),  # a family not marked repeatable: once per message
+        ([{"type": "language", "value": "fr"}, {"type": "language", "value": "es"}], False),
+        ([{"type": "max_words", "value": 60}, {"type": "max_words", "value": 40}], True),  # two preferences, both held
+        ([{"type": "required_words", "words": ["safety"]}, {"type": "required_words", "words": ["kettle"]}], True),
     ],
 )
 def test_compatibility_rules(constraints, ok):
@@ -550,6 +553,7 @@ def test_sampled_messages_combine_compatible_constraints_and_state_them():
         s = sample_system(rng)
         sizes.add(len(s.constraints))
         assert 1 <= len(s.constraints) <= 3 and REGISTRY.compatible(s.constraints)
+        assert len({c["type"] for c in s.constraints}) == len(s.constraints)
         assert len(s.phrasing_ids) == len(s.constraints)
         for c, pid in zip(s.constraints, s.phrasing_ids):
             assert pid.split("/")[0] == c["type"]
@@ -697,3 +701,25 @@ def test_statistics_count_the_space_and_2000_samples_are_mostly_distinct():
     two = statistics(families=["no_commas", "no_digits"], samples=10)
     # {a}, {b}: 53 each; {a, b}: 4*4 plain x 2 orders x 10 layouts x 13, plus either as persona with the other plain
     assert two["message_upper_bound"] == 2 * 53 + 4 * 4 * 2 * 10 * 13 + 2 * 1 * 4
+
+
+def test_compatibility_agrees_with_the_taxonomy_rules_but_for_case():
+    """taxonomy.constraints_conflict can delegate to Registry.compatible; the one change: a fixed opening or closing
+    no longer clashes with all-lowercase, since both checkers compare case-insensitively."""
+    from safealign.pluralistic.taxonomy import constraints_conflict, load_taxonomy
+
+    cons = [c for e in load_taxonomy().entries() for c in e.constraints]
+    differ = [
+        (a["type"], b["type"])
+        for a, b in itertools.combinations(cons, 2)
+        if REGISTRY.compatible([a, b]) == constraints_conflict([a, b])
+    ]
+    assert sorted(differ) == [("all_lowercase", "ends_with"), ("all_lowercase", "starts_with")]
+    assert check_all(
+        "here is what to do: rest. -- sage",
+        [
+            {"type": "all_lowercase"},
+            {"type": "ends_with", "text": "-- Sage"},
+            {"type": "starts_with", "text": "Here is what to do"},
+        ],
+    ) == {"all_lowercase": True, "ends_with": True, "starts_with": True}

@@ -138,6 +138,7 @@ NO_DIGITS = Family(
 
 MIN_NUMBERS = Family(
     name="min_numbers",
+    repeatable=True,
     group="numbers",
     summary="at least n numbers written in digits",
     space=(axis("value", (1, 2, 3, 4)),),
@@ -154,6 +155,7 @@ MIN_NUMBERS = Family(
 
 EXCLAMATION_COUNT = Family(
     name="exclamation_count",
+    repeatable=True,
     group="tone",
     summary="at least n exclamation marks",
     space=(axis("value", (1, 2, 3)),),

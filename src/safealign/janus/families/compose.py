@@ -78,7 +78,8 @@ def _draw_constraints(
         options = [
             f
             for f in pool
-            if registry.families_compatible([*names, f])
+            if f not in names
+            and registry.families_compatible([*names, f])
             and (pairs is None or all(_pair_key(f, n) in pairs for n in names))
         ]
         if not options:

@@ -331,6 +331,7 @@ MARKDOWN_TABLE = Family(
 
 CODE_BLOCK = Family(
     name="code_block",
+    repeatable=True,
     group="format",
     summary="at least one non-empty ``` fenced block tagged with the given language",
     space=(axis("language", ("python", "bash", "text", "markdown")),),

@@ -45,6 +45,7 @@ NOT_PROSE = frozenset(
 
 MAX_WORDS = Family(
     name="max_words",
+    repeatable=True,
     group="length",
     summary="at most n words",
     space=(axis("value", (20, 25, 30, 40, 50, 60, 75, 80, 100, 120, 150)),),
@@ -62,6 +63,7 @@ MAX_WORDS = Family(
 
 MIN_WORDS = Family(
     name="min_words",
+    repeatable=True,
     group="length",
     summary="at least n words",
     space=(axis("value", (50, 60, 80, 100, 120, 150, 200, 250)),),
@@ -79,6 +81,7 @@ MIN_WORDS = Family(
 
 WORD_RANGE = Family(
     name="word_range",
+    repeatable=True,
     group="length",
     summary="between min and max words (inclusive)",
     space=(joint(("min", "max"), ((20, 40), (30, 50), (40, 70), (50, 80), (60, 100), (80, 120), (100, 150))),),

@@ -100,8 +100,11 @@ class Registry:
     # ------------------------------------------------------------------ combining
 
     def families_compatible(self, names: Iterable[str]) -> bool:
-        ns = list(names)
-        return len(set(ns)) == len(ns) and not any(b in self.conflicts_of(a) for a, b in itertools.combinations(ns, 2))
+        """No two of ``names`` conflict; a family named twice must be ``repeatable`` (two required-word lists)."""
+        for a, b in itertools.combinations(list(names), 2):
+            if (a == b and not self.get(a).repeatable) or b in self.conflicts_of(a):
+                return False
+        return True
 
     def compatible(self, constraints: list[Constraint]) -> bool:
         """True when one answer can meet every constraint as far as the declared rules can tell."""

@@ -106,7 +106,8 @@ class Family:
     constraints' ``allows``); ``allows(constraint, text)`` says whether such a text can appear in an answer that
     meets this constraint; ``case_only`` marks families that constrain letter case alone, which literals
     matched case-insensitively (``literal_case_sensitive=False``) never collide with; ``word_bounds(constraint)``
-    is the (min, max) number of words an answer meeting it can have, used to reject e.g. 20 words in 5 paragraphs.
+    is the (min, max) number of words an answer meeting it can have, used to reject e.g. 20 words in 5 paragraphs;
+    ``repeatable`` families may appear twice in one message (two lists of required words), the others may not.
     """
 
     name: str
@@ -123,6 +124,7 @@ class Family:
     allows: Optional[Callable[[Constraint, str], bool]] = None
     case_only: bool = False
     word_bounds: Callable[[Constraint], tuple[float, float]] = _any_length
+    repeatable: bool = False
     summary: str = ""
 
     def __post_init__(self) -> None:

@@ -163,6 +163,7 @@ CAPS_WORDS = Family(
 
 REQUIRED_WORDS = Family(
     name="required_words",
+    repeatable=True,
     group="wording",
     summary="every given word appears as a whole word (case-insensitive)",
     space=(
@@ -200,6 +201,7 @@ REQUIRED_WORDS = Family(
 
 FORBIDDEN_WORDS = Family(
     name="forbidden_words",
+    repeatable=True,
     group="wording",
     summary="none of the given words appears as a whole word (case-insensitive)",
     space=(
@@ -234,6 +236,7 @@ FORBIDDEN_WORDS = Family(
 
 WORD_REPEAT = Family(
     name="word_repeat",
+    repeatable=True,
     group="wording",
     summary="the given word appears at least n times as a whole word",
     space=(axis("word", ("key", "note", "idea", "step", "simple", "example")), axis("value", (2, 3, 4))),
@@ -291,6 +294,7 @@ LETTER_FREQUENCY = Family(
 
 QUOTATION_COUNT = Family(
     name="quotation_count",
+    repeatable=True,
     group="quoting",
     summary='at least n phrases in double quotes ("..." or “...”)',
     space=(axis("value", (1, 2, 3)),),
@@ -308,6 +312,7 @@ QUOTATION_COUNT = Family(
 
 PLACEHOLDERS = Family(
     name="placeholders",
+    repeatable=True,
     group="markup",
     summary="at least n placeholders in square brackets, e.g. [name] (markdown links do not count)",
     space=(axis("value", (1, 2, 3)),),
@@ -332,6 +337,7 @@ PLACEHOLDERS = Family(
 
 HIGHLIGHTS = Family(
     name="highlights",
+    repeatable=True,
     group="markup",
     summary="at least n phrases emphasised with asterisks, *like this* or **like this**",
     space=(axis("value", (1, 2, 3)),),
