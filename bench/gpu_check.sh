@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU checks in one go (bench/README.md, "GPU checks"), for a machine with one CUDA GPU:
+# The GPU checks in one go (figures: bench/results/gpu.md), for a machine with one CUDA GPU:
 #   1. PPO-Lag step time and memory at Llama-2-7B shape (bench/bench_gpu.py ppo; alone on the GPU: it is timed);
 #   2. the test suite without the slow tests (those need the embedded default model): the CPU suite, plus
 #      tests/test_gpu.py, which resumes PPO-Lag runs on CUDA and under FSDP2 (accelerate launch with
