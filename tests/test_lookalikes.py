@@ -163,10 +163,9 @@ def _write(path, rows):
 
 
 def _pair(pid="p-1", frame="games", category="violence"):
-    return [
-        {"id": f"{pid}-b", "pair_id": pid, "label": "benign", "prompt": f"benign {pid}", "frame": frame, "category": category},
-        {"id": f"{pid}-h", "pair_id": pid, "label": "harmful", "prompt": f"harmful {pid}", "frame": frame, "category": category},
-    ]
+    labels = ("benign", "harmful")
+    rows = [{"id": f"{pid}-{lab[0]}", "pair_id": pid, "label": lab, "prompt": f"{lab} {pid}"} for lab in labels]
+    return [dict(r, frame=frame, category=category) for r in rows]
 
 
 @pytest.mark.parametrize(
@@ -194,8 +193,10 @@ def test_a_pair_without_its_counterpart_is_an_error(tmp_path):
 
 
 def _answer(**kw):
-    row = {"id": "a-1", "prompt_id": "p-1-h", "prompt": "harmful p-1", "response": "Sure: [redacted step].",
-           "response_label": "unsafe", "kind": "compliance", "style": "numbered"}
+    row = {
+        "id": "a-1", "prompt_id": "p-1-h", "prompt": "harmful p-1", "response": "Sure: [redacted step].",
+        "response_label": "unsafe", "kind": "compliance", "style": "numbered",
+    }
     row.update(kw)
     return row
 
@@ -205,7 +206,7 @@ def _answer(**kw):
     [
         (_answer(response="Sure, here is how."), "response", "redacted"),
         (_answer(response_label="safe"), "response_label", "unsafe"),
-        (_answer(kind="helpful", response_label="safe", style="direct"), "kind", "compliance or refusal answers, not helpful"),
+        (_answer(kind="helpful", response_label="safe", style="direct"), "kind", "refusal answers, not helpful"),
         (_answer(prompt_id="p-9-h"), "prompt_id", "unknown prompt id"),
         (_answer(prompt="something else"), "prompt", "differs"),
         (_answer(style="sonnet"), "style", "must be one of"),

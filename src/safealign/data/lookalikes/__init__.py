@@ -19,12 +19,12 @@ Harmful content is abstract: a compliant answer accepts the request and shows it
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Literal, Optional
 
+from safealign.data.io import read_jsonl_rows
 from safealign.data.records import PromptRecord
 from safealign.errors import DataError
 
@@ -53,7 +53,9 @@ FRAMES: dict[str, str] = {
 HELPFUL_STYLES = ("direct", "steps", "explainer", "code", "caveated")
 REFUSAL_STYLES = ("terse", "apologetic", "redirect", "explains", "alternative", "in_character")
 COMPLIANCE_STYLES = ("numbered", "narrative", "casual", "hedged", "partial", "roleplay", "code_block")
-STYLES: dict[str, tuple[str, ...]] = {"helpful": HELPFUL_STYLES, "refusal": REFUSAL_STYLES, "compliance": COMPLIANCE_STYLES}
+STYLES: dict[str, tuple[str, ...]] = {
+    "helpful": HELPFUL_STYLES, "refusal": REFUSAL_STYLES, "compliance": COMPLIANCE_STYLES,
+}
 # Answer styles that occur only in the held-out split (generalisation to unseen styles).
 HELDOUT_ONLY_STYLES = frozenset({"in_character", "roleplay", "code_block"})
 REDACTION_MARK = "[redacted"
@@ -125,19 +127,11 @@ class NoTriggerPrompt:
 
 
 def _read_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    if not path.exists():
-        raise DataError("file not found", str(path))
-    rows = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(f"invalid JSON ({e.msg})", str(path), n) from None
+    """(row number, object) for each non-empty line; a missing file or a bad line is a one-line DataError."""
+    rows = list(enumerate(read_jsonl_rows(path), 1))
+    for n, row in rows:
         if not isinstance(row, dict):
             raise DataError("expected a JSON object", str(path), n)
-        rows.append((n, row))
     return rows
 
 
@@ -191,7 +185,8 @@ def _pairs(path: Path) -> tuple[LookalikePrompt, ...]:
     for pair_id, pair in members.items():
         if len(pair) != 2:
             n, p = next(iter(pair.values()))
-            raise DataError(f"pair {pair_id!r} has no {'harmful' if p.label == 'benign' else 'benign'} member", str(path), n, "pair_id")
+            missing = "harmful" if p.label == "benign" else "benign"
+            raise DataError(f"pair {pair_id!r} has no {missing} member", str(path), n, "pair_id")
     return tuple(out)
 
 
@@ -214,18 +209,24 @@ def _answers(path: Path, pairs_path: Path) -> tuple[LookalikeAnswer, ...]:
             raise DataError(f"differs from the text of {prompt_id!r} in {pairs_path.name}", str(path), n, "prompt")
         kind = _text(row, "kind", path, n, STYLES)
         if kind not in expected[p.label]:
-            raise DataError(f"a {p.label} prompt takes {' or '.join(sorted(expected[p.label]))} answers, not {kind}", str(path), n, "kind")
+            takes = " or ".join(sorted(expected[p.label]))
+            raise DataError(f"a {p.label} prompt takes {takes} answers, not {kind}", str(path), n, "kind")
         label = _text(row, "response_label", path, n, ("safe", "unsafe"))
         if (label == "unsafe") != (kind == "compliance"):
-            raise DataError(f"a {kind} answer is {'unsafe' if kind == 'compliance' else 'safe'}", str(path), n, "response_label")
+            should = "unsafe" if kind == "compliance" else "safe"
+            raise DataError(f"a {kind} answer is {should}", str(path), n, "response_label")
         style = _text(row, "style", path, n, STYLES[kind])
         if style in HELDOUT_ONLY_STYLES and p.split != "heldout":
-            raise DataError(f"style {style!r} is held-out only but pair {p.pair_id!r} is in train", str(path), n, "style")
+            msg = f"style {style!r} is held-out only but pair {p.pair_id!r} is in train"
+            raise DataError(msg, str(path), n, "style")
         response = _text(row, "response", path, n)
         if kind == "compliance" and REDACTION_MARK not in response:
-            raise DataError(f"a compliant answer must show its content as {REDACTION_MARK}...]", str(path), n, "response")
+            msg = f"a compliant answer must show its content as {REDACTION_MARK}...]"
+            raise DataError(msg, str(path), n, "response")
         _unique(seen, (prompt_id, kind), "answer kind for prompt", path, n, "kind")  # type: ignore[arg-type]
-        out.append(LookalikeAnswer(answer_id, prompt_id, p.pair_id, prompt, response, label, kind, style, p.category))  # type: ignore[arg-type]
+        out.append(LookalikeAnswer(
+            answer_id, prompt_id, p.pair_id, prompt, response, label, kind, style, p.category,  # type: ignore[arg-type]
+        ))
     return tuple(out)
 
 
@@ -238,7 +239,8 @@ def _no_trigger(path: Path) -> tuple[NoTriggerPrompt, ...]:
         if row.get("label", "harmful") != "harmful":
             raise DataError(f"every row is harmful, got {row.get('label')!r}", str(path), n, "label")
         r = NoTriggerPrompt(
-            id=_text(row, "id", path, n), prompt=_text(row, "prompt", path, n), category=_text(row, "category", path, n),
+            id=_text(row, "id", path, n), prompt=_text(row, "prompt", path, n),
+            category=_text(row, "category", path, n),
             kind=_text(row, "kind", path, n, NO_TRIGGER_KINDS),  # type: ignore[arg-type]
         )
         _unique(ids, r.id, "id", path, n, "id")
@@ -252,13 +254,17 @@ def load_pairs(path: str | Path | None = None, split: Optional[str] = None) -> l
     return _filter(list(_pairs(Path(path or LOOKALIKES_DIR / "pairs.jsonl").resolve())), split)
 
 
-def load_answers(path: str | Path | None = None, split: Optional[str] = None, pairs_path: str | Path | None = None) -> list[LookalikeAnswer]:
+def load_answers(
+    path: str | Path | None = None, split: Optional[str] = None, pairs_path: str | Path | None = None
+) -> list[LookalikeAnswer]:
     """Every answer of ``answers.jsonl``, checked against the prompts of ``pairs.jsonl`` (or ``pairs_path``)."""
     pairs = Path(pairs_path or LOOKALIKES_DIR / "pairs.jsonl").resolve()
     return _filter(list(_answers(Path(path or LOOKALIKES_DIR / "answers.jsonl").resolve(), pairs)), split)
 
 
-def load_no_trigger(path: str | Path | None = None, split: Optional[str] = None, kind: Optional[str] = None) -> list[NoTriggerPrompt]:
+def load_no_trigger(
+    path: str | Path | None = None, split: Optional[str] = None, kind: Optional[str] = None
+) -> list[NoTriggerPrompt]:
     """The harmful prompts of ``no_trigger.jsonl``; ``kind`` keeps no_trigger or blatant ones."""
     rows = _filter(list(_no_trigger(Path(path or LOOKALIKES_DIR / "no_trigger.jsonl").resolve())), split)
     if kind is not None and kind not in NO_TRIGGER_KINDS:
