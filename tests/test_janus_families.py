@@ -10,6 +10,7 @@ import random
 import pytest
 
 from safealign.errors import ConfigError, DataError
+from safealign.janus import adherence
 from safealign.janus.families import (
     LEGACY_TYPES,
     REGISTERS,
@@ -25,7 +26,6 @@ from safealign.janus.families import (
     split_phrasings,
     statistics,
 )
-from safealign.pluralistic import adherence
 
 # (constraint, answers that pass, answers that fail)
 CASES = [
@@ -706,7 +706,7 @@ def test_statistics_count_the_space_and_2000_samples_are_mostly_distinct():
 def test_compatibility_agrees_with_the_taxonomy_rules_but_for_case():
     """taxonomy.constraints_conflict can delegate to Registry.compatible; the one change: a fixed opening or closing
     no longer clashes with all-lowercase, since both checkers compare case-insensitively."""
-    from safealign.pluralistic.taxonomy import constraints_conflict, load_taxonomy
+    from safealign.janus.taxonomy import constraints_conflict, load_taxonomy
 
     cons = [c for e in load_taxonomy().entries() for c in e.constraints]
     differ = [

@@ -3,7 +3,7 @@
 - :data:`REGISTRY` holds the families (``REGISTRY.groups()`` lists them by group); each family is a declarative
   :class:`Family`: parameter space, checker, phrasings with ids and registers, conflicts.
 - :func:`check_all` / :func:`check_constraint` decide constraints, today's dicts from
-  ``safealign.pluralistic.adherence`` included unchanged.
+  ``safealign.janus.adherence`` included unchanged.
 - :func:`sample_system_message` / :func:`sample_system` combine 1-3 compatible constraints into a system message,
   restricted to given families, phrasing ids or family pairs for the generalisation splits of
   :func:`split_families`, :func:`split_phrasings` and :func:`split_pairs`.

@@ -125,7 +125,7 @@ class Registry:
 REGISTRY = Registry(
     (*length.FAMILIES, *layout.FAMILIES, *formats.FAMILIES, *wording.FAMILIES, *edges.FAMILIES, *characters.FAMILIES)
 )
-# Today's constraint types (safealign.pluralistic.adherence), kept with the same names and parameter keys.
+# Today's constraint types (safealign.janus.adherence), kept with the same names and parameter keys.
 LEGACY_TYPES = (
     "max_words",
     "min_words",

@@ -42,7 +42,7 @@ HIDDEN, LAYERS, HEADS, KV_HEADS = 32, 2, 4, 2
 def fixtures_dir() -> Path:
     """Where the family fixtures are: ``$SAFEALIGN_FAMILY_FIXTURES`` or the checkout's tests/fixtures/templates."""
     env = os.environ.get("SAFEALIGN_FAMILY_FIXTURES")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "templates"
+    return Path(env) if env else Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "templates"
 
 
 def family_names() -> list[str]:
