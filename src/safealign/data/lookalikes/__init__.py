@@ -8,9 +8,10 @@ Files: ``pairs.jsonl`` (a benign prompt and its harmful counterpart in the same 
 prompts without trigger words, and blatant short requests) and ``answers.jsonl`` (a helpful answer to each benign
 prompt; a refusal and an abstract compliance to each harmful one).
 
-Split rule (fixed): :func:`split_of` hashes the pair id (for no_trigger rows, the row id) with SHA-256; the key is
-held out when the first 8 hex digits, read as an integer, are divisible by 4 (about 25 %). Both members of a pair and
-all their answers share the pair's split. Answers in the styles of :data:`HELDOUT_ONLY_STYLES` occur only in held-out
+Split rule (the project's fixed rule, :mod:`safealign.data.splits`): :func:`split_of` hashes the pair id (for
+no_trigger rows, the row id) with SHA-256; the key is held out when the first 8 hex digits, read as an integer, are
+divisible by 4 (about 25 %). Both members of a pair and all their answers share the pair's split. Answers in the
+styles of :data:`HELDOUT_ONLY_STYLES` occur only in held-out
 pairs, so that held-out answers include styles no training answer uses.
 
 Harmful content is abstract: a compliant answer accepts the request and shows its content as "[redacted ...]".
@@ -18,7 +19,6 @@ Harmful content is abstract: a compliant answer accepts the request and shows it
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -26,11 +26,10 @@ from typing import Any, Iterable, Literal, Optional
 
 from safealign.data.io import read_jsonl_rows
 from safealign.data.records import PromptRecord
+from safealign.data.splits import SPLITS, Split, split_of
 from safealign.errors import DataError
 
 LOOKALIKES_DIR = Path(__file__).resolve().parent
-Split = Literal["train", "heldout"]
-SPLITS: tuple[str, ...] = ("train", "heldout")
 
 # frame -> what the benign member does with the words or frame its harmful counterpart shares
 FRAMES: dict[str, str] = {
@@ -60,11 +59,6 @@ STYLES: dict[str, tuple[str, ...]] = {
 HELDOUT_ONLY_STYLES = frozenset({"in_character", "roleplay", "code_block"})
 REDACTION_MARK = "[redacted"
 NO_TRIGGER_KINDS = ("no_trigger", "blatant")
-
-
-def split_of(key: str) -> Split:
-    """``"heldout"`` when int(sha256(key)[:8 hex], 16) % 4 == 0, else ``"train"`` (fixed; never change it)."""
-    return "heldout" if int(hashlib.sha256(key.encode("utf-8")).hexdigest()[:8], 16) % 4 == 0 else "train"
 
 
 @dataclass(frozen=True)
