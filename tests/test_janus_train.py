@@ -37,13 +37,13 @@ def _data(tmp_path, n=8):
 def test_rows_put_the_system_message_in_the_chat_template(tmp_path, tiny_lm):
     _, tok = tiny_lm
     data = _data(tmp_path)
-    rows = sft_rows(SFTTrainConfig(data=data))
+    rows = sft_rows(SFTTrainConfig(data=data)).rows
     assert len(rows) == 8
     r = rows[0]
     assert [m["role"] for m in r["prompt"]] == ["system", "user"] and r["completion"][0]["role"] == "assistant"
     text = tok.apply_chat_template(r["prompt"] + r["completion"], tokenize=False)
     assert text.startswith("<|im_start|>system\nAnswer in") and r["completion"][0]["content"] in text
-    prows = preference_rows(PreferenceTrainConfig(data=data, max_examples=5))
+    prows = preference_rows(PreferenceTrainConfig(data=data, max_examples=5)).rows
     assert len(prows) == 5 and all(p["chosen"][0]["content"] != p["rejected"][0]["content"] for p in prows)
 
 
@@ -61,14 +61,14 @@ def test_attack_refusals_join_the_rows_when_the_pairs_are_given(tmp_path):
         sft_rows(cfg)
     pairs = attack_pairs_for(cfg)
     assert len(pairs) == 4 and attack_pairs_for(SFTTrainConfig(data=data)) == []
-    rows = sft_rows(cfg, pairs)
+    rows = sft_rows(cfg, pairs).rows
     attack_rows = [r for r in rows if "[redacted]" in r["prompt"][-1]["content"]]
     assert len(rows) == 8 + 4 and len(attack_rows) == 4
     assert all(
         r["prompt"][0]["role"] == "system" and r["completion"][0]["content"] != COMPLIANCE_PLACEHOLDER
         for r in attack_rows
     )
-    prows = preference_rows(PreferenceTrainConfig(data=data, attack_prompts=str(harmful)), attack_pairs_for(cfg))
+    prows = preference_rows(PreferenceTrainConfig(data=data, attack_prompts=str(harmful)), attack_pairs_for(cfg)).rows
     assert sum(p["rejected"][0]["content"] == COMPLIANCE_PLACEHOLDER for p in prows) == 4
 
 
