@@ -24,6 +24,7 @@ from typing import Any, Callable, Optional, TypeVar
 import yaml
 
 from safealign.errors import ConfigError
+from safealign.utils.text_file import read_text
 
 T = TypeVar("T", bound="BaseConfig")
 
@@ -115,7 +116,7 @@ class BaseConfig:
         if not path.exists():
             raise ConfigError(f"config file not found: {path}")
         try:
-            data = yaml.safe_load(path.read_text()) or {}
+            data = yaml.safe_load(read_text(path)) or {}
         except yaml.YAMLError as e:
             raise ConfigError(f"{path}: invalid YAML ({str(e).splitlines()[0]})") from None
         if not isinstance(data, dict):
