@@ -47,6 +47,18 @@ def test_rows_put_the_system_message_in_the_chat_template(tmp_path, tiny_lm):
     assert len(prows) == 5 and all(p["chosen"][0]["content"] != p["rejected"][0]["content"] for p in prows)
 
 
+def test_rows_left_out_are_counted_by_reason(tmp_path):
+    path = tmp_path / "pairs.jsonl"
+    rows = [json.loads(line) for line in open(_data(tmp_path, n=4))]
+    rows[1]["rejected"] = rows[1]["chosen"]  # identical answers: no preference
+    rows[2]["chosen"] = [{"role": "assistant", "content": "  "}]  # an empty answer
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    prows = preference_rows(PreferenceTrainConfig(data=str(path)))
+    assert len(prows.rows) == 2 and prows.skipped == {"empty_answer": 1, "identical_answers": 1}
+    srows = sft_rows(SFTTrainConfig(data=str(path)))
+    assert len(srows.rows) == 3 and srows.skipped == {"empty_answer": 1}
+
+
 def test_attack_refusals_join_the_rows_when_the_pairs_are_given(tmp_path):
     """``attack_prompts`` adds styled refusals under attack system messages; the pairs come from the pluralistic layer
     (the CLI passes them), and a config that names attack prompts without the pairs is an error, never ignored."""
