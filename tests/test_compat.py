@@ -13,11 +13,11 @@ from safealign.data.records import PromptRecord
 from safealign.errors import ConfigError
 from safealign.models.chat_format import ChatFormatError, chat_format, render_messages
 from safealign.models.compat import check_models, reading, same_tokenizer
+from safealign.models.families import tiny_model as family_model
+from safealign.models.families import tiny_processor
+from safealign.models.families import tiny_tokenizer as family_tokenizer
 from safealign.models.score import ScoreConfig, ScoreModel, score_texts
 from safealign.testing import tiny_lm, tiny_tokenizer
-from safealign.testing.families import tiny_model as family_model
-from safealign.testing.families import tiny_processor
-from safealign.testing.families import tiny_tokenizer as family_tokenizer
 from safealign.train.ppo_lag import PPOLagConfig, PPOLagTrainer
 
 PROMPTS = [

@@ -1,9 +1,8 @@
-"""Every path of safealign around each real model family (tests/fixtures/templates/*.json): a tiny random model with
-the family's tokenizer settings, special tokens and published chat template runs score-data building, a score-model
-step, rollout + end-of-turn scoring, SFT/DPO/ORPO rows, the judge prompt and evaluation generation. Each test asserts
-that a marker answer and a marker system message reach the token ids; for a template without a system turn (Gemma-2),
-that the documented policy applied: the system text folded into the first user turn, ahead of the prompt.
-"""
+"""Every path of safealign around each real model family (safealign/models/family_fixtures/*.json): a tiny random model
+with the family's tokenizer settings, special tokens and published chat template runs score-data building, a score-
+model step, rollout + end-of-turn scoring, SFT/DPO/ORPO rows, the judge prompt and evaluation generation. Each test
+asserts that a marker answer and a marker system message reach the token ids; for a template without a system turn
+(Gemma-2), that the documented policy applied: the system text folded into the first user turn, ahead of the prompt."""
 
 from __future__ import annotations
 
@@ -17,8 +16,8 @@ import torch
 
 from safealign.data.records import PromptRecord, SafetyPair
 from safealign.models.chat_format import FOLD_SEPARATOR, ChatFormat, chat_format
-from safealign.testing.families import family_names, is_vision, load_family, tiny_image, tiny_model, tiny_processor
-from safealign.testing.families import tiny_tokenizer as family_tokenizer
+from safealign.models.families import family_names, is_vision, load_family, tiny_image, tiny_model, tiny_processor
+from safealign.models.families import tiny_tokenizer as family_tokenizer
 
 SYS, USER, ANS = "SYSTEMMARKER", "USERMARKER", "ANSWERMARKER"
 FAMILIES = family_names()
