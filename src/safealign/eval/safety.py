@@ -28,6 +28,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 
 from safealign.data.records import PromptRecord
 from safealign.judges.refusal import RefusalDetector
+from safealign.models.chat_format import chat_format
 from safealign.models.conversation import build_messages
 from safealign.utils.atomic import atomic_write_json, atomic_write_text
 
@@ -272,6 +273,8 @@ class ScoreModelScorer:
                 raise ValueError("pass the tokenizer/processor with an in-memory score model")
         self.batch_size = batch_size
         self.max_length = max_length
+        # start-up probe: a template that would lose the system, prompt or answer text stops here in one line
+        chat_format(self.processing_class, f"the {self.model.score_config.kind} model")
 
     @property
     def threshold(self) -> float:
