@@ -78,3 +78,16 @@ def test_a_base_checkpoint_without_a_template_names_the_flag(tmp_path):
     assert config_kind(cfg, {"model": "x"}) == "sft"
     with pytest.raises(ConfigError, match="cannot tell which model 'runs/nowhere' is"):
         resolve_model("runs/nowhere", "auto", tmp_path)
+
+
+def test_the_trainer_commands_take_dry_run(capsys):
+    from safealign.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["train", "dpo", "--config", str(CONFIGS / "gpu-7b" / "dpo.yaml"), "--dry-run"])
+    err = " ".join(capsys.readouterr().err.split())
+    assert done.value.code == 0 and "dry run dpo dpo.yaml: ok (policy: mistral_v02 (base), template default" in err
+    with pytest.raises(SystemExit) as done:
+        main(["train", "sft", "--model", "mistral-community/Mistral-7B-v0.2", "--dry-run"])
+    err = capsys.readouterr().err
+    assert done.value.code == 2 and err.count("error:") == 1 and "--chat-template default|chatml|FILE" in err

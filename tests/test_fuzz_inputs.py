@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
-from test_data_adapters import bench_row, btv_row, dpo_row, pku_row, sft_row
 
 from safealign.errors import SafealignError
+from test_data_adapters import bench_row, btv_row, dpo_row, pku_row, sft_row
 
 SEED = 20240521
 CASES_PER_READER = 24  # x the readers below: a few hundred file cases

@@ -270,6 +270,19 @@ def config_kind(path: Path, data: dict[str, Any]) -> str:
     raise ConfigError(f"{path}: not a trainer config that a dry run knows (reward, cost, sft, dpo, orpo, ppo-lag)")
 
 
+def dry_run_config(cfg: Any, kind: str) -> DryRunReport:
+    """The dry run of a loaded config of trainer ``kind`` (reward, cost, sft, dpo, orpo, ppo-lag); run folders it
+    names are resolved through the folder of the file it was read from (``cfg.config_file``)."""
+    source = Path(cfg.config_file) if cfg.config_file else None
+    folder, name = (source.parent, source.name) if source else (None, "(command line)")
+    cfg = cfg.replace(dry_run=False)
+    if kind in ("reward", "cost"):
+        return dry_run_score(cfg, folder, name)
+    if kind == "ppo-lag":
+        return dry_run_ppo(cfg, folder, name)
+    return dry_run_trl(cfg, kind, folder, name)
+
+
 def dry_run_file(path: str | Path) -> DryRunReport:
     """The dry run of one config file, by its kind (:func:`config_kind`)."""
     from safealign.utils.yaml_file import read_yaml
@@ -279,18 +292,17 @@ def dry_run_file(path: str | Path) -> DryRunReport:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of field: value at the top level")
     kind = config_kind(path, data)
-    folder = path.parent
     if kind in ("reward", "cost"):
         from safealign.train.score_config import CostTrainConfig, RewardTrainConfig
 
         cls = RewardTrainConfig if kind == "reward" else CostTrainConfig
-        return dry_run_score(cls.from_yaml(path), folder, path.name)
+        return dry_run_config(cls.from_yaml(path), kind)
     if kind == "ppo-lag":
         from safealign.train.ppo_lag import PPOLagConfig
 
-        return dry_run_ppo(PPOLagConfig.from_yaml(path), folder, path.name)
+        return dry_run_config(PPOLagConfig.from_yaml(path), kind)
     from safealign.janus.recipes import PreferenceTrainConfig, SFTTrainConfig
 
     if kind == "sft":
-        return dry_run_trl(SFTTrainConfig.from_yaml(path), "sft", folder, path.name)
-    return dry_run_trl(PreferenceTrainConfig.from_yaml(path, {"method": kind}), kind, folder, path.name)
+        return dry_run_config(SFTTrainConfig.from_yaml(path), kind)
+    return dry_run_config(PreferenceTrainConfig.from_yaml(path, {"method": kind}), kind)

@@ -130,6 +130,10 @@ def run_sft(cfg: SFTTrainConfig) -> None:
     from safealign.janus.recipes import train_sft
     from safealign.pluralistic.attacks import attack_pairs_for
 
+    if cfg.dry_run:
+        from safealign.cli.common import dry_run
+
+        return dry_run(cfg, "sft")
     out = train_sft(cfg, attack_pairs=attack_pairs_for(cfg))
     if not is_main_process():
         return  # under torchrun / accelerate launch only rank 0 reports
@@ -143,6 +147,10 @@ def run_preference(cfg: PreferenceTrainConfig, method: str) -> None:
     from safealign.janus.recipes import train_preference
     from safealign.pluralistic.attacks import attack_pairs_for
 
+    if cfg.dry_run:
+        from safealign.cli.common import dry_run
+
+        return dry_run(cfg, method)
     out = train_preference(cfg.replace(method=method), attack_pairs=attack_pairs_for(cfg))
     if not is_main_process():
         return

@@ -58,6 +58,10 @@ def _run_train(cfg: Any, kind: str) -> Path:
         raise ConfigError(
             f"`safealign train {kind}` trains a {kind} model; got kind={cfg.kind!r} (use `safealign train {cfg.kind}`)"
         )
+    if cfg.dry_run:
+        from safealign.cli.common import dry_run
+
+        return dry_run(cfg, kind)
     out = train_score_model(cfg)
     if not is_main_process():
         return out  # under a launcher only rank 0 reports

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Optional, Sequence
 
-from safealign.config import BaseConfig, help_field
+from safealign.config import DRY_RUN_HELP, BaseConfig, help_field
 from safealign.data.records import PromptRecord
 from safealign.errors import ConfigError, DataError
 from safealign.models.chat_templates import CHAT_TEMPLATE_HELP
@@ -85,6 +85,7 @@ class PPOLagConfig(BaseConfig):
         "default", "Policy to train: 'default' (embedded SmolLM2-135M-Instruct), a hub id or a local path."
     )
     chat_template: str = help_field("auto", CHAT_TEMPLATE_HELP)
+    dry_run: bool = help_field(False, DRY_RUN_HELP)
     reward_model: str = help_field("runs/demo/reward", "Frozen reward model folder (safealign score model).")
     cost_model: str = help_field("runs/demo/cost", "Frozen cost model folder (safealign score model).")
     prompts: str = help_field(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from safealign.config import BaseConfig, help_field
+from safealign.config import DRY_RUN_HELP, BaseConfig, help_field
 from safealign.errors import ConfigError
 from safealign.models.chat_templates import CHAT_TEMPLATE_HELP
 from safealign.utils.atomic import replace_dir
@@ -26,6 +26,7 @@ class TRLTrainConfig(BaseConfig):
 
     model: str = help_field("default", "Model to train: 'default', a hub id or a local path.")
     chat_template: str = help_field("auto", CHAT_TEMPLATE_HELP)
+    dry_run: bool = help_field(False, DRY_RUN_HELP)
     output_dir: str = help_field("runs/trl", "Where the trained model (merged when LoRA) and metrics.json are written.")
     lora: bool = help_field(True, "Train LoRA adapters (peft) instead of all weights.")
     lora_r: int = help_field(16, "LoRA rank.")
