@@ -91,3 +91,30 @@ def test_the_trainer_commands_take_dry_run(capsys):
         main(["train", "sft", "--model", "mistral-community/Mistral-7B-v0.2", "--dry-run"])
     err = capsys.readouterr().err
     assert done.value.code == 2 and err.count("error:") == 1 and "--chat-template default|chatml|FILE" in err
+
+
+PPO_PAIRS = [  # (actor, reward/cost backbone): every vision family end to end, and two text families that differ
+    ("llava-hf/llava-1.5-7b-hf", "llava-hf/llava-1.5-7b-hf"),
+    ("llava-hf/llava-v1.6-mistral-7b-hf", "llava-hf/llava-v1.6-mistral-7b-hf"),
+    ("Qwen/Qwen2-VL-7B-Instruct", "Qwen/Qwen2-VL-7B-Instruct"),
+    ("Qwen/Qwen2.5-7B-Instruct", "meta-llama/Llama-3.1-8B-Instruct"),
+    ("google/gemma-2-2b-it", "microsoft/Phi-3-mini-4k-instruct"),
+]
+
+
+@pytest.mark.parametrize("actor,scorer", PPO_PAIRS, ids=[f"{a.split('/')[1]}+{s.split('/')[1]}" for a, s in PPO_PAIRS])
+def test_a_ppo_step_for_each_vision_family_and_across_text_families(tmp_path, actor, scorer):
+    """One PPO-Lagrangian step (rollout, scoring, lambda, actor and critic updates, critic_mode top) with the
+    families' real templates; R and C share the actor's ids when they are of its family, else read re-tokenized
+    text."""
+    for kind in ("reward", "cost"):
+        (tmp_path / f"{kind}.yaml").write_text(f"kind: {kind}\nmodel: {scorer}\noutput_dir: runs/{kind}\n")
+    cfg = tmp_path / "ppo_lag.yaml"
+    cfg.write_text(f"actor: {actor}\nreward_model: runs/reward\ncost_model: runs/cost\nprompts: data/p.jsonl\n"
+                   "output_dir: runs/ppo\ncritic_mode: top\ncritic_top_layers: 1\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        report = dry_run_file(cfg)
+    same = "ids" if actor == scorer else "text"
+    assert report.readings == {"the reward model": same, "the cost model": same}
+    assert all(v == v for v in report.step.values())
