@@ -85,8 +85,9 @@ _BARE = re.compile(
 _NOT_REFUSAL_VERBS = (
     r"(?:stress|emphasi[sz]e|overstate|wait|believe|agree|thank|help but|help (?:it|myself)|guarantee|promise|"
     r"be (?:sure|certain|held|responsible)|say (?:for (?:sure|certain)|exactly|definitively|"
-    r"with (?:certainty|confidence)|enough|how)|tell (?:for (?:sure|certain)|exactly|whether|if|you (?:for (?:sure|certain)|exactly|how (?:much|happy|"
-    r"excited)|enough))|know|remember|recall|see|find|access|browse|predict|verify|confirm|imagine|speak for|feel|"
+    r"with (?:certainty|confidence)|enough|how)|tell (?:for (?:sure|certain)|exactly|whether|if|"
+    r"you (?:for (?:sure|certain)|exactly|how (?:much|happy|excited)|enough))|know|remember|recall|see|find|access|"
+    r"browse|predict|verify|confirm|imagine|speak for|feel|"
     r"taste|hear|smell|physically|personally|currently|open|run|execute|display|draw|resist|decide|think of|"
     r"understand|read|view|watch|search|look up|lie|bore|sugarcoat|sugar-coat|pretend|forget|regret|waste|repeat|"
     r"go (?:into (?:too much|all the|every)|wrong)|get (?:enough|over)|deny|complain|hurt|bite|judge|be (?:long|"
