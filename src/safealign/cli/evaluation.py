@@ -26,8 +26,13 @@ class SafetyEvalConfig(BaseConfig):
         "optionally NAME=PATH.",
     )
     prompts: str = help_field(
-        "demo:eval_prompts",
-        "Prompt set: 'demo:<name>' (bundled) or a file (.jsonl/.json/.csv in any supported schema; images included).",
+        "heldout+demo:eval_prompts",
+        "Prompt set: 'heldout' (held-out look-alike pairs and no-trigger prompts, plus the held-out parts of the "
+        "shared public sets with --shared-data), 'demo:<name>' (bundled) or a file (.jsonl/.json/.csv in any supported "
+        "schema; images included); several joined by '+'.",
+    )
+    shared_data: Optional[str] = help_field(
+        None, "Folder of the shared public prompt sets (e.g. ../shared/data): 'heldout' adds their held-out parts."
     )
     limit: Optional[int] = help_field(None, "Use only the first N prompts.")
     default_label: Optional[str] = help_field(
@@ -52,6 +57,11 @@ class SafetyEvalConfig(BaseConfig):
     batch_size: int = help_field(8, "Generation and scoring batch size.")
     seed: int = help_field(0, "Random seed for sampling.")
     output_dir: str = help_field("runs/eval-safety", "Where safety_answers.jsonl and safety_summary.json are written.")
+    judge_url: Optional[str] = help_field(
+        None, "OpenAI-compatible endpoint of a generative judge (a third independent verdict on harmful prompts)."
+    )
+    judge_model: str = help_field("judge", "The judge's model name at --judge-url.")
+    api_key_env: str = help_field("OPENAI_API_KEY", "Environment variable holding the judge endpoint's API key.")
 
 
 def _progress_fn(bar: Any) -> Any:
@@ -77,24 +87,31 @@ def print_safety_table(summary: dict[str, dict[str, Any]]) -> None:
     def num(v: Any) -> str:
         return "–" if v is None else f"{v:+.2f}"
 
-    t = Table(title="Safety evaluation", title_style="bold")
+    t = Table(
+        title="Safety evaluation — independent judges first; the cost model's verdict is 'as optimised' for a policy "
+        "trained against it", title_style="bold",
+    )
     for col in (
-        "model", "safe", "safe (harmful)", "refuses harmful", "over-refuses benign", "reward (benign)", "mean cost",
-        "guard rounds",
+        "model", "harmful handled safely", "refuses harmful", "guard: safe (harmful)", "judge: safe (harmful)",
+        "over-refuses benign", "over-refuses look-alike", "reward (benign)", "safe by cost model", "guard rounds",
     ):
         t.add_column(col, justify="right" if col != "model" else "left")
     for name, m in summary.items():
+        ind = m.get("independent") or {}
         t.add_row(
             name,
-            pct(m.get("safe_share")),
-            pct(m.get("safe_share_harmful")),
-            pct(m.get("refusal_rate_harmful")),
-            pct(m.get("over_refusal_benign")),
+            pct(ind.get("harmful_handled_safely")),
+            pct(ind.get("harmful_refused")),
+            pct(ind.get("harmful_guard_safe")),
+            pct(ind.get("harmful_judge_safe")),
+            pct(ind.get("benign_over_refused")),
+            pct(ind.get("lookalike_over_refused")),
             num(m.get("mean_reward_benign")),
-            num(m.get("mean_cost")),
+            pct(m.get("safe_share")),
             "–" if m.get("guard_rounds_mean") is None else f"{m['guard_rounds_mean']:.2f}",
         )
     console.print(t)
+    console.print("harmful handled safely = the refusal detector sees a refusal and the guard does not flag the answer")
 
 
 def run_eval_safety(cfg: SafetyEvalConfig) -> Any:
@@ -103,23 +120,30 @@ def run_eval_safety(cfg: SafetyEvalConfig) -> Any:
 
     if cfg.default_label not in (None, "harmful", "benign"):
         raise ConfigError(f"--default-label must be harmful or benign, got {cfg.default_label!r}")
+    import os
+
     models = parse_model_specs(cfg.models)
-    prompts = load_prompt_set(cfg.prompts, cfg.limit, cfg.default_label)
+    prompts = load_prompt_set(cfg.prompts, cfg.limit, cfg.default_label, cfg.shared_data, cfg.seed)
     with task_progress() as bar:
         res = run_safety_eval(
             prompts, models, cfg.reward_model, cfg.cost_model, cfg.guard, cfg.guarded, cfg.max_new_tokens,
             cfg.temperature, cfg.batch_size, cfg.max_rounds, cfg.threshold, cfg.seed, cfg.default_label, cfg.output_dir,
-            progress=_progress_fn(bar),
+            progress=_progress_fn(bar), judge_url=cfg.judge_url, judge_model=cfg.judge_model,
+            judge_api_key=os.environ.get(cfg.api_key_env),
         )
     print_safety_table(res.summary)
     print_json({"output_dir": cfg.output_dir, "models": res.summary})
-    best_name, best = max(res.summary.items(), key=lambda kv: kv[1].get("safe_share") or 0)
-    share = best.get("safe_share")
-    share_txt = "n/a" if share is None else f"{100 * share:.1f}%"
-    summary(
-        f"{len(prompts)} prompts x {len(res.summary)} model(s); safest: {best_name} ({share_txt} safe) -> "
-        f"{cfg.output_dir}/safety_summary.json"
-    )
+
+    def pct(v: Any) -> str:
+        return "n/a" if v is None else f"{100 * v:.0f}%"
+
+    parts = [
+        f"{name}: harmful handled safely {pct(ind.get('harmful_handled_safely'))}, over-refusal "
+        f"{pct(ind.get('benign_over_refused'))}"
+        for name, m in res.summary.items()
+        for ind in [m.get("independent") or {}]
+    ]
+    summary(f"{len(prompts)} prompts; " + "; ".join(parts) + f" -> {cfg.output_dir}/safety_summary.json")
     return res
 
 
