@@ -20,12 +20,12 @@ Groups (:func:`prompt_group`, read from the prompt's stable id) let every summar
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass, replace
 from typing import Optional, Sequence
 
 from safealign.data.records import PromptRecord
+from safealign.data.sampling import round_robin
 
 GROUPS = ("real_harmful", "real_benign", "lookalike_benign", "lookalike_harmful", "demo_harmful", "demo_benign")
 GROUP_TITLES = {
@@ -74,21 +74,6 @@ def prompt_group(rec: PromptRecord) -> str:
     return "demo_harmful" if rec.label == "harmful" else "demo_benign"
 
 
-def _order_key(seed: int, rec: PromptRecord) -> str:
-    return hashlib.sha256(f"{seed}:{rec.id}".encode("utf-8")).hexdigest()
-
-
-def _round_robin(by_set: dict[str, list[PromptRecord]], n: int, seed: int) -> list[PromptRecord]:
-    """``n`` prompts taken in turn from each set (each set in a seeded order), so every set is represented."""
-    queues = {k: sorted(v, key=lambda r: _order_key(seed, r)) for k, v in sorted(by_set.items()) if v}
-    out: list[PromptRecord] = []
-    while len(out) < n and any(queues.values()):
-        for k in list(queues):
-            if queues[k] and len(out) < n:
-                out.append(queues[k].pop(0))
-    return out
-
-
 def shared_heldout(root: str | os.PathLike, label: str, n: int, seed: int = 0) -> list[PromptRecord]:
     """``n`` held-out prompts of the shared sets with this label (harmful / benign), round-robin over the sets."""
     from safealign.data.shared_sets import SHARED_SETS, load_shared_set
@@ -100,7 +85,7 @@ def shared_heldout(root: str | os.PathLike, label: str, n: int, seed: int = 0) -
         for name, s in SHARED_SETS.items()
         if s.label == label
     }
-    return _round_robin(by_set, n, seed)
+    return round_robin(by_set, n, seed)
 
 
 def lookalike_heldout(pairs: int, no_trigger: int = 0, seed: int = 0) -> list[PromptRecord]:
@@ -116,14 +101,14 @@ def lookalike_heldout(pairs: int, no_trigger: int = 0, seed: int = 0) -> list[Pr
         by_frame: dict[str, list[PromptRecord]] = {}
         for pid, b in benign.items():
             by_frame.setdefault(b.frame, []).append(replace(b.to_prompt_record(), id=pid))
-        for chosen in _round_robin(by_frame, pairs, seed):
+        for chosen in round_robin(by_frame, pairs, seed):
             out += [benign[chosen.id].to_prompt_record(), harmful[chosen.id].to_prompt_record()]
     if no_trigger > 0:
         rows = load_no_trigger(split="heldout")
         by_kind: dict[str, list[PromptRecord]] = {}
         for r in rows:
             by_kind.setdefault(r.kind, []).append(r.to_prompt_record())
-        out += _round_robin(by_kind, no_trigger, seed)
+        out += round_robin(by_kind, no_trigger, seed)
     return out
 
 

@@ -14,7 +14,6 @@ sits above Janus) and handed to :func:`train_sft` / :func:`train_preference` as 
 
 from __future__ import annotations
 
-import copy
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,11 +25,9 @@ from safealign.errors import ConfigError
 from safealign.janus.data import as_example, load_system_examples, load_system_pairs
 from safealign.train.trl_runner import (
     TRLTrainConfig,
-    load_policy,
-    peft_config,
     preference_trainer_classes,
-    save_trained,
-    train_resumable,
+    train_rows,
+    train_sft_rows,
     trainer_kwargs,
 )
 
@@ -138,36 +135,12 @@ def preference_rows(
 # ------------------------------------------------------------------------------------------- training
 
 
-def _train(cfg: JanusTrainConfig, method: str, rows: list[dict[str, Any]], trainer_cls: Any, make_args: Any, model: Any,
-           tokenizer: Any, reference: bool = False) -> Path:
-    """Load the policy (unless given), run ``trainer_cls`` on ``rows`` with ``make_args()`` resumably, save it.
-    ``reference``: hand the trainer a frozen copy of the starting model (full-weight DPO)."""
-    from datasets import Dataset
-
-    if model is None:
-        model, tokenizer = load_policy(cfg)
-    tokenizer.padding_side = "right"
-    args = make_args()
-    kw: dict[str, Any] = {}
-    if reference:
-        kw["ref_model"] = copy.deepcopy(model).eval().requires_grad_(False)
-    trainer = trainer_cls(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer,
-                          peft_config=peft_config(cfg), **kw)
-    seconds, resumed_from = train_resumable(trainer, cfg)
-    return save_trained(trainer, tokenizer, cfg, method, len(rows), seconds, resumed_from)
-
-
 def train_sft(
     cfg: SFTTrainConfig, model: Any = None, tokenizer: Any = None, attack_pairs: Optional[Sequence[SystemPair]] = None
 ) -> Path:
     """Fine-tune on (system, prompt) -> answer; returns the output folder. ``model``/``tokenizer`` override loading
     ``cfg.model`` (tests pass tiny in-memory models)."""
-    from trl import SFTConfig, SFTTrainer
-
-    rows = sft_rows(cfg, attack_pairs)
-    return _train(cfg, "sft", rows, SFTTrainer, lambda: SFTConfig(
-        **trainer_kwargs(cfg, cfg.learning_rate), max_length=cfg.max_length, packing=False, completion_only_loss=True,
-        dataset_num_proc=None), model, tokenizer)
+    return train_sft_rows(cfg, sft_rows(cfg, attack_pairs), cfg.learning_rate, model, tokenizer)
 
 
 def train_preference(
@@ -180,6 +153,6 @@ def train_preference(
     gets a frozen reference copy (with LoRA the adapter-free base serves as reference)."""
     config_cls, trainer_cls = preference_trainer_classes(cfg.method)
     rows = preference_rows(cfg, attack_pairs)
-    return _train(cfg, cfg.method, rows, trainer_cls, lambda: config_cls(
+    return train_rows(cfg, cfg.method, rows, trainer_cls, lambda: config_cls(
         **trainer_kwargs(cfg, cfg.learning_rate), beta=cfg.beta, max_length=cfg.max_length), model, tokenizer,
         reference=cfg.method == "dpo" and not cfg.lora)

@@ -127,6 +127,38 @@ def trainer_kwargs(cfg: TRLTrainConfig, learning_rate: float) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------- training, saving
 
 
+def train_rows(cfg: TRLTrainConfig, method: str, rows: list[dict[str, Any]], trainer_cls: Any, make_args: Any,
+               model: Any = None, tokenizer: Any = None, reference: bool = False) -> Path:
+    """Load the policy (unless given), run ``trainer_cls`` on ``rows`` (a list of dicts in TRL's conversational
+    format) with ``make_args()`` resumably, and save it (:func:`save_trained`). ``reference``: hand the trainer a
+    frozen copy of the starting model (full-weight DPO)."""
+    import copy
+
+    from datasets import Dataset
+
+    if model is None:
+        model, tokenizer = load_policy(cfg)
+    tokenizer.padding_side = "right"
+    args = make_args()
+    kw: dict[str, Any] = {}
+    if reference:
+        kw["ref_model"] = copy.deepcopy(model).eval().requires_grad_(False)
+    trainer = trainer_cls(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer,
+                          peft_config=peft_config(cfg), **kw)
+    seconds, resumed_from = train_resumable(trainer, cfg)
+    return save_trained(trainer, tokenizer, cfg, method, len(rows), seconds, resumed_from)
+
+
+def train_sft_rows(cfg: TRLTrainConfig, rows: list[dict[str, Any]], learning_rate: float, model: Any = None,
+                   tokenizer: Any = None) -> Path:
+    """Supervised fine-tuning on conversational prompt/completion rows (loss on the completion only)."""
+    from trl import SFTConfig, SFTTrainer
+
+    return train_rows(cfg, "sft", rows, SFTTrainer, lambda: SFTConfig(
+        **trainer_kwargs(cfg, learning_rate), max_length=cfg.max_length, packing=False, completion_only_loss=True,
+        dataset_num_proc=None), model, tokenizer)
+
+
 def train_resumable(trainer: Any, cfg: TRLTrainConfig) -> tuple[float, Optional[str]]:
     """``trainer.train()``, continuing from the newest complete checkpoint of the work folder when ``cfg.resume``
     (complete: transformers writes ``trainer_state.json`` last). Returns (seconds, the checkpoint resumed from)."""
