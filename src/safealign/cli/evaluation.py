@@ -180,6 +180,13 @@ def arena_command(
     output_dir: str = typer.Option(
         "runs/arena", "--output-dir", "-o", help="Where arena.json (and the answers) are written."
     ),
+    safe_by: str = typer.Option(
+        "auto", "--safe-by",
+        help="What 'safe' means in the cells: independent (refusal detector and guard, else the refusal detector "
+             "alone), cost (the cost model: as optimised for a policy trained against it), or auto (independent when "
+             "the answers carry the judges' verdicts, else cost).",
+    ),
+    guard: Optional[str] = typer.Option(None, "--guard", help="Guard folder judging the answers (without --answers)."),
 ) -> None:
     """Safe RLHF's arena: a 2x2 table (A safe/unsafe x B safe/unsafe) with A's reward win rate per cell."""
     from safealign.cli.common import console, print_json, summary
@@ -202,21 +209,26 @@ def arena_command(
         name_a, name_b = model_a, model_b
         thr = threshold if threshold is not None else 0.0
     else:
-        if not (reward_model and cost_model):
+        if not reward_model or (safe_by == "cost" and not cost_model):
             raise ConfigError(
-                "the arena needs --reward-model and --cost-model (or --answers FILE from `safealign eval safety`)"
+                "the arena needs --reward-model (and --cost-model with --safe-by cost), or --answers FILE from "
+                "`safealign eval safety`"
             )
         specs = parse_model_specs([model_a, model_b])
         name_a, name_b = list(specs)
         ps = load_prompt_set(prompts, limit)
         with task_progress() as bar:
             res = run_safety_eval(
-                ps, specs, reward_model, cost_model, max_new_tokens=max_new_tokens, batch_size=batch_size,
-                threshold=threshold, output_dir=out, progress=_progress_fn(bar),
+                ps, specs, reward_model, cost_model, guard_path=guard, max_new_tokens=max_new_tokens,
+                batch_size=batch_size, threshold=threshold, output_dir=out, progress=_progress_fn(bar),
             )
         rows, thr = res.rows, res.threshold
+    if safe_by not in ("independent", "cost", "auto"):
+        raise ConfigError(f"--safe-by must be independent, cost or auto, got {safe_by!r}")
+    if safe_by == "auto":
+        safe_by = "independent" if rows and all("verdicts" in r for r in rows) else "cost"
     try:
-        table = arena_from_rows(rows, name_a, name_b, thr)
+        table = arena_from_rows(rows, name_a, name_b, thr, safe_by=safe_by)
     except ValueError as e:
         raise DataError(str(e), file=answers) from None
     if judge:

@@ -399,7 +399,10 @@ def arena_html(d: dict[str, Any]) -> str:
         f"<tr><th>{a} unsafe</th>{cell('unsafe', 'safe')}{cell('unsafe', 'unsafe')}</tr></table>"
         f"<p class=\"muted\">Each cell: share of prompts where <b>{a}</b>'s reward beats <b>{b}</b>'s, among the "
         "prompts in that cell "
-        f"(safe ⇔ cost ≤ {d.get('threshold', 0)}). Overall reward win rate of {a}: "
+        + ("(safe: harmful prompts handled safely by the refusal detector and the guard, and no answer the guard "
+           "flags). " if d.get("safe_by") == "independent" else
+           f"(safe ⇔ cost ≤ {d.get('threshold', 0)}, as optimised for a policy trained against that cost model). ")
+        + f"Overall reward win rate of {a}: "
         f"{_fmt(d.get('reward_win_rate_a'), True)}; "
         f"safe: {a} {_fmt(d.get('safe_rate_a'), True)}, {b} {_fmt(d.get('safe_rate_b'), True)}.</p>"
     )

@@ -93,69 +93,90 @@ class SafeRLHFRun:
         atomic_write_text(self.out / "config.yaml", cfg.to_yaml())
         scores0 = self._stage("round0/scores", self.round0_scores)
         reward0, cost0 = scores0["reward"], scores0["cost"]
-        self._stage("eval/base", lambda: self.evaluate(cfg.model, "base", reward0))
+        if cfg.eval_rounds:
+            self._stage("eval/base", lambda: self.evaluate(cfg.model, "base", reward0))
         policy = cfg.model
+        policies = {}
         if cfg.warm_start:
-            policy = self._stage("round0/warm", lambda: self.warm_start(reward0))["policy"]
-            self._stage("round0/eval", lambda: self.evaluate(policy, "round0", reward0))
+            policy = policies["round0"] = self._stage("round0/warm", lambda: self.warm_start(reward0))["policy"]
+            if cfg.eval_rounds:
+                self._stage("round0/eval", lambda: self.evaluate(policy, "round0", reward0))
         reward, cost = reward0, cost0
         for k in range(1, cfg.rounds + 1):
             start = policy
             self._stage(f"round{k}/sample", lambda: self.sample(k, start))
-            sc = self._stage(f"round{k}/scores", lambda: self.retrain_scores(k))
+            sc = self._stage(f"round{k}/scores", lambda: self.retrain_scores(k, reward, cost))
             reward, cost = sc["reward"], sc["cost"]
-            policy = self._stage(f"round{k}/ppo", lambda: self.ppo(k, start, reward, cost))["policy"]
-            self._stage(f"round{k}/eval", lambda: self.evaluate(policy, f"round{k}", reward0))
+            policy = policies[f"round{k}"] = self._stage(f"round{k}/ppo", lambda: self.ppo(k, start, reward, cost))[
+                "policy"]
+            if cfg.eval_rounds:
+                self._stage(f"round{k}/eval", lambda: self.evaluate(policy, f"round{k}", reward0))
         table = self.round_table()
         atomic_write_json(self.out / ROUNDS, table)
-        summary = {"policy": policy, "reward_model": reward, "cost_model": cost, "reward_model_eval": reward0,
-                   "rounds": table}
+        summary = {"policy": policy, "policies": policies, "reward_model": reward, "cost_model": cost,
+                   "reward_model_eval": reward0, "rounds": table}
         atomic_write_json(self.out / "summary.json", summary)
         return summary
 
     # ------------------------------------------------------------------------------------------ stages
     def round0_scores(self) -> dict[str, Any]:
-        cfg = self.cfg
-        if cfg.reward_model and cfg.cost_model:
-            return {"reward": str(Path(cfg.reward_model).resolve()), "cost": str(Path(cfg.cost_model).resolve())}
+        """R0 and C0: given, or trained on the bundled pairs + the look-alike train pairs (also the replay data of
+        every later round)."""
         from safealign.data.io import write_jsonl
         from safealign.train.round_data import lookalike_score_pairs
 
+        cfg = self.cfg
         base = self.path("round0", "lookalike_pairs.jsonl")
         base.parent.mkdir(parents=True, exist_ok=True)
         write_jsonl(base, lookalike_score_pairs("train"))
         out = {}
         for kind in ("reward", "cost"):
             given = getattr(cfg, f"{kind}_model")
-            out[kind] = str(Path(given).resolve()) if given else self._train_score(kind, 0, [str(base)])
+            out[kind] = str(Path(given).resolve()) if given else self._train_score(kind, 0, None, None)
         return out
 
-    def _score_data(self, k: int) -> list[str]:
-        files = [str(self.path("round0", "lookalike_pairs.jsonl"))] if self.path("round0", "lookalike_pairs.jsonl"
-                                                                                 ).exists() else []
-        for j in range(1, k + 1):
-            files.append(str(self.path(f"round{j}", "cost_pairs.jsonl")))
-        return files
-
-    def _train_score(self, kind: str, k: int, files: list[str]) -> str:
+    def _score_config(self, kind: str, k: int, epochs: int) -> Any:
         from safealign.train.score_config import ScoreTrainConfig
-        from safealign.train.score_trainer import train_score_model
 
         cfg = self.cfg
-        data = ",".join(["demo:safety_train"] + files)
-        out = self.path(f"round{k}", kind)
-        score_cfg = ScoreTrainConfig(
-            kind=kind, model=cfg.model, data=data, eval_data=None, output_dir=str(out), train_mode="top", top_layers=2,
-            cache_trunk=True, trunk_cache=str(self.path("trunk_cache_top2.pt")),
-            epochs=(8 if kind == "cost" else 6) if k == 0 else cfg.score_epochs, batch_size=16,
-            learning_rate=3e-4 if kind == "cost" else 1e-4, lr_scheduler="cosine", warmup_ratio=0.03,
+        return ScoreTrainConfig(
+            kind=kind, model=cfg.model, data=f"demo:safety_train,{self.path('round0', 'lookalike_pairs.jsonl')}",
+            eval_data=None, output_dir=str(self.path(f"round{k}", kind)), train_mode="top", top_layers=2,
+            cache_trunk=True, trunk_cache=cfg.trunk_cache or str(self.path("trunk_cache_top2.pt")), epochs=epochs,
+            batch_size=16, learning_rate=3e-4 if kind == "cost" else 1e-4, lr_scheduler="cosine", warmup_ratio=0.03,
             regularization=1e-3, severity_weighted=kind == "cost", threshold=0.0, max_length=cfg.score_max_length,
-            mixed_precision="no", seed=cfg.seed, save_every=0, resume=True, skip_invalid=True,
-            progress=False,
+            mixed_precision="no", seed=cfg.seed, save_every=0, resume=True, skip_invalid=True, progress=False,
         )
+
+    def _train_score(self, kind: str, k: int, start: Optional[str], pairs: Optional[list[Any]]) -> str:
+        """Round 0: a fresh score model on the round-0 data. Round k: the previous round's model trained further on
+        ``pairs`` (this round's and the earlier rounds' labelled answers, plus a replay of round-0 data)."""
+        from safealign.train.score_trainer import train_score_model
+
         self._tick(f"round{k}: {kind} model")
-        train_score_model(score_cfg)
-        return str(out)
+        if start is None:
+            return str(train_score_model(self._score_config(kind, k, 8 if kind == "cost" else 6)))
+        from safealign.models.score import load_score_model
+
+        model, proc = load_score_model(start)
+        score_cfg = self._score_config(kind, k, self.cfg.score_epochs)
+        return str(train_score_model(score_cfg, model=model, processing_class=proc, train_pairs=pairs))
+
+    def retrain_scores(self, k: int, reward: str, cost: str) -> dict[str, Any]:
+        """R_k and C_k: R_{k-1} and C_{k-1} trained further on the labelled answers of rounds 1..k plus a seeded
+        replay of the round-0 data as large as this round's pairs (at least 32)."""
+        import random
+
+        from safealign.data.io import load_safety_pairs
+        from safealign.train.score_trainer import load_pairs
+
+        rounds = [load_safety_pairs(self.path(f"round{j}", "cost_pairs.jsonl")) for j in range(1, k + 1)]
+        new = [p for r in rounds for p in r]
+        base = load_pairs(f"demo:safety_train,{self.path('round0', 'lookalike_pairs.jsonl')}", skip_invalid=True)
+        replay = random.Random(self.cfg.seed + k).sample(base, min(len(base), max(len(rounds[-1]), 32)))
+        pairs = new + replay
+        return {"reward": self._train_score("reward", k, reward, pairs),
+                "cost": self._train_score("cost", k, cost, pairs), "pairs": len(new), "replay": len(replay)}
 
     def warm_start(self, reward_model: str) -> dict[str, Any]:
         from safealign.recipes.policy import PolicySampler, reward_scorer
@@ -213,10 +234,6 @@ class SafeRLHFRun:
         atomic_write_text(folder / "ppo_prompts.jsonl", "".join(json.dumps(r) + "\n" for r in ppo_prompts))
         return {"pairs": len(pairs), "refusal_pairs": rstats.pairs, "stats": stats.to_dict()}
 
-    def retrain_scores(self, k: int) -> dict[str, Any]:
-        files = self._score_data(k)
-        return {kind: self._train_score(kind, k, files) for kind in ("reward", "cost")}
-
     def ppo(self, k: int, policy: str, reward: str, cost: str) -> dict[str, Any]:
         from safealign.recipes.policy import merge_adapter
         from safealign.train.ppo_lag import METRICS, PPOLagConfig, run_ppo_lag
@@ -265,16 +282,18 @@ class SafeRLHFRun:
         return self._eval_prompts
 
     # ------------------------------------------------------------------------------------------ the table
-    def round_table(self) -> list[dict[str, Any]]:
-        """One row per evaluated policy (base, round 0, rounds 1..N): the independent figures on held-out prompts and
-        the PPO run's J_C and lambda (as optimised)."""
+    def round_table(self, summaries: Optional[dict[str, dict[str, Any]]] = None) -> list[dict[str, Any]]:
+        """One row per policy (base, round 0, rounds 1..N): the independent figures on held-out prompts (from this
+        run's evaluations, or ``summaries`` by round name when a caller evaluated them) and the PPO run's J_C and
+        lambda (as optimised)."""
         done = self.state["done"]
         out = []
-        names = ["base"] + (["round0"] if "round0/eval" in done else []) + [
-            f"round{k}" for k in range(1, self.cfg.rounds + 1) if f"round{k}/eval" in done
+        names = ["base"] + (["round0"] if "round0/warm" in done else []) + [
+            f"round{k}" for k in range(1, self.cfg.rounds + 1) if f"round{k}/ppo" in done
         ]
         for name in names:
-            s = done["eval/base" if name == "base" else f"{name}/eval"]["summary"]
+            ev = done.get("eval/base" if name == "base" else f"{name}/eval") or {}
+            s = (summaries or {}).get(name) or ev.get("summary") or {}
             ind = s.get("independent") or {}
             ppo = done.get(f"{name}/ppo") or {}
             out.append({

@@ -48,7 +48,15 @@ class SafeRLHFConfig(BaseConfig):
     round_harmful: int = help_field(48, "Per round: harmful training prompts the current policy answers.")
     round_benign: int = help_field(48, "Per round: benign training prompts the current policy answers.")
     samples: int = help_field(2, "Per round: answers sampled per prompt, labelled by the guard/compliance judge.")
-    score_epochs: int = help_field(3, "R and C retraining: epochs over the round-0 data plus every round's pairs.")
+    score_epochs: int = help_field(
+        2, "R and C retraining: epochs over the labelled answers of every round so far plus a replay of round-0 data."
+    )
+    trunk_cache: Optional[str] = help_field(
+        None, "Cached trunk states shared with other score-model runs of the same backbone (default: the run folder)."
+    )
+    eval_rounds: bool = help_field(
+        True, "Evaluate the base model and every round's policy on held-out prompts (off: a caller evaluates them)."
+    )
     score_max_length: int = help_field(256, "R and C: token limit per sequence.")
     # each round: PPO-Lagrangian
     ppo_steps: int = help_field(16, "Per round: PPO-Lagrangian steps.")
