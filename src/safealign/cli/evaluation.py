@@ -294,6 +294,11 @@ def demo_command(
         "--model",
         help="Policy and score-model backbone: 'default' (embedded SmolLM2-135M-Instruct), a hub id or a local path.",
     ),
+    shared_data: Optional[str] = typer.Option(
+        None, "--shared-data",
+        help="Folder of the shared public prompt sets (e.g. ../shared/data): their train parts join the alignment "
+             "recipe's training prompts, their held-out parts the evaluation (without it: the look-alike set only).",
+    ),
 ) -> None:
     """The whole product on the embedded model: reward/cost models, guard, PPO-Lagrangian, evaluation with and \
 without the guardrail, arena, Janus SFT/DPO + adherence, and the report."""
@@ -314,7 +319,12 @@ without the guardrail, arena, Janus SFT/DPO + adherence, and the report."""
         from safealign.models.loading import resolve_model
 
         resolve_model(model)  # a missing model is a one-line error before any stage starts
-    result = run_demo(output_dir, quick=quick, only=sel_only, skip=sel_skip, seed=seed, verbose=verbose, model=model)
+    if shared_data is not None:
+        from safealign.data.shared_sets import external_dir
+
+        external_dir(shared_data)  # a folder without the sets is a one-line error before any stage starts
+    result = run_demo(output_dir, quick=quick, only=sel_only, skip=sel_skip, seed=seed, verbose=verbose, model=model,
+                      shared_data=shared_data)
     print_json(
         {"report": result.get("report_html"), "headline": result.get("headline"), "stages": result.get("stages")}
     )
@@ -324,10 +334,17 @@ without the guardrail, arena, Janus SFT/DPO + adherence, and the report."""
         v = h.get(k)
         return "n/a" if v is None else f"{100 * v:.0f}%"
 
+    def num(k: str) -> str:
+        v = h.get(k)
+        return "n/a" if v is None else f"{v:+.2f}"
+
     summary(
-        f"demo in {result.get('total_seconds', 0):.0f} s: safe answers base {pct('base_safe_share')} -> aligned "
-        f"{pct('aligned_safe_share')}"
-        f" -> aligned+guard {pct('guarded_safe_share')}; report: {result.get('report_html')}"
+        f"demo in {result.get('total_seconds', 0):.0f} s; held-out + demo prompts, judged by the refusal detector and "
+        f"the guard: harmful handled safely base {pct('base_harmful_handled_safely')} -> aligned "
+        f"{pct('aligned_harmful_handled_safely')} -> aligned+guard {pct('guarded_harmful_handled_safely')}; "
+        f"benign refused {pct('base_over_refusal')} -> {pct('aligned_over_refusal')} (look-alikes "
+        f"{pct('base_lookalike_over_refusal')} -> {pct('aligned_lookalike_over_refusal')}); benign reward "
+        f"{num('base_mean_reward_benign')} -> {num('aligned_mean_reward_benign')}; report: {result.get('report_html')}"
     )
 
 
