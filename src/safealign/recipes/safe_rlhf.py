@@ -93,7 +93,7 @@ class SafeRLHFRun:
         atomic_write_text(self.out / "config.yaml", cfg.to_yaml())
         scores0 = self._stage("round0/scores", self.round0_scores)
         reward0, cost0 = scores0["reward"], scores0["cost"]
-        if cfg.eval_rounds:
+        if cfg.eval_rounds and cfg.eval_base:
             self._stage("eval/base", lambda: self.evaluate(cfg.model, "base", reward0))
         policy = cfg.model
         policies = {}
@@ -278,7 +278,7 @@ class SafeRLHFRun:
             cfg = self.cfg
             size = SuiteSize(real_harmful=cfg.eval_harmful, real_benign=cfg.eval_benign, lookalike=cfg.eval_lookalike,
                              no_trigger=max(0, cfg.eval_lookalike // 2))
-            self._eval_prompts = heldout_suite(cfg.shared_data, size, seed=cfg.seed)
+            self._eval_prompts = heldout_suite(cfg.shared_data, size, seed=cfg.eval_seed)
         return self._eval_prompts
 
     # ------------------------------------------------------------------------------------------ the table
@@ -288,9 +288,9 @@ class SafeRLHFRun:
         lambda (as optimised)."""
         done = self.state["done"]
         out = []
-        names = ["base"] + (["round0"] if "round0/warm" in done else []) + [
-            f"round{k}" for k in range(1, self.cfg.rounds + 1) if f"round{k}/ppo" in done
-        ]
+        names = ["base"] if "eval/base" in done or summaries else []
+        names += ["round0"] if "round0/warm" in done else []
+        names += [f"round{k}" for k in range(1, self.cfg.rounds + 1) if f"round{k}/ppo" in done]
         for name in names:
             ev = done.get("eval/base" if name == "base" else f"{name}/eval") or {}
             s = (summaries or {}).get(name) or ev.get("summary") or {}

@@ -77,6 +77,8 @@ class SafeRLHFConfig(BaseConfig):
         16, "Per-round evaluation: held-out look-alike pairs (a benign and a harmful each)."
     )
     eval_tokens: int = help_field(64, "Per-round evaluation: answer length (greedy).")
+    eval_seed: int = help_field(0, "Which held-out prompts are drawn (the same for every run with the same value).")
+    eval_base: bool = help_field(True, "Also evaluate the starting model (off: another run evaluated it).")
     batch_size: int = help_field(8, "Generation and scoring batch size.")
     resume: bool = help_field(True, "Skip the stages already finished in output_dir (each stage also resumes itself).")
     progress: bool = help_field(True, "Show progress.")
