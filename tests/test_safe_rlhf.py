@@ -106,12 +106,17 @@ def tiny_guard(tmp_path_factory):  # noqa: ANN001
 
 
 def test_recipe_end_to_end_and_resume(tmp_path, tiny_guard) -> None:  # noqa: ANN001
+    from safealign.models.score import ScoreConfig, ScoreModel
     from safealign.recipes.safe_rlhf import SafeRLHFRun
-    from safealign.testing import save_tiny_lm
+    from safealign.testing import save_tiny_lm, tiny_lm
 
     model = save_tiny_lm(tmp_path / "tiny")
+    tok = tiny_lm(0)[1]
+    for kind in ("reward", "cost"):  # round 0's score models are given (their training is tested elsewhere)
+        ScoreModel(tiny_lm(0)[0], ScoreConfig(kind=kind, base_model=str(model))).save_pretrained(tmp_path / kind, tok)
     cfg = SafeRLHFConfig(
-        model=str(model), output_dir=str(tmp_path / "run"), guard=str(tiny_guard), rounds=1, warm_harmful=4,
+        model=str(model), output_dir=str(tmp_path / "run"), guard=str(tiny_guard),
+        reward_model=str(tmp_path / "reward"), cost_model=str(tmp_path / "cost"), rounds=1, warm_harmful=4,
         warm_benign=4, best_of=2, sample_tokens=8, sft_epochs=1, sft_batch_size=4, sft_max_length=192,
         round_harmful=4, round_benign=4, samples=2, score_epochs=1, score_max_length=128, ppo_steps=2,
         ppo_batch_size=4, ppo_tokens=6, eval_lookalike=2, eval_tokens=6, batch_size=4, progress=False,
