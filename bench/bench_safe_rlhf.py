@@ -42,7 +42,7 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def shared_artefacts(out: Path, guard: str | None) -> dict[str, str]:
+def shared_artefacts(out: Path, guard: str | None, epochs: dict[str, int]) -> dict[str, str]:
     """The round-0 guard, reward and cost models every method shares (trained once, reused)."""
     from safealign.data.io import write_jsonl
     from safealign.train.round_data import lookalike_score_pairs
@@ -61,7 +61,8 @@ def shared_artefacts(out: Path, guard: str | None) -> dict[str, str]:
             subprocess.run([sys.executable, "-m", "safealign", "train", kind, "--config",
                             str(REPO / f"configs/cpu-demo/{kind}.yaml"), "--data", f"demo:safety_train,{pairs}",
                             "--eval-data", "demo:safety_test", "--output-dir", paths[kind], "--trunk-cache",
-                            str(out / "trunk_cache_top2.pt"), "--no-progress"], check=True, cwd=REPO)
+                            str(out / "trunk_cache_top2.pt"), "--epochs", str(epochs[kind]), "--no-progress"],
+                           check=True, cwd=REPO)
     return paths
 
 
@@ -144,6 +145,8 @@ def main() -> None:
     ap.add_argument("--eval-lookalike", type=int, default=20)
     ap.add_argument("--eval-tokens", type=int, default=64)
     ap.add_argument("--adherence-items", type=int, default=12)
+    ap.add_argument("--r0-epochs", type=int, default=2, help="epochs of the round-0 reward model")
+    ap.add_argument("--c0-epochs", type=int, default=3, help="epochs of the round-0 cost model")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     import torch
@@ -155,7 +158,7 @@ def main() -> None:
     methods = args.methods.split(",")
     seeds = [int(s) for s in args.seeds.split(",")]
     t_start = time.time()
-    art = shared_artefacts(out, args.guard)
+    art = shared_artefacts(out, args.guard, {"reward": args.r0_epochs, "cost": args.c0_epochs})
     results: dict[str, Any] = {}
     rfile = out / "results.json"
     if rfile.exists():
