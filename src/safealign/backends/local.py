@@ -38,6 +38,11 @@ class LocalBackend(Backend):
         templ = self.processor if self.processor is not None else self.tokenizer
         return templ.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
 
+    def count_tokens(self, chat: Messages, completion: str) -> Optional[tuple[int, int]]:
+        prompt = self.tokenizer(self.render(chat), add_special_tokens=False)["input_ids"]
+        answer = self.tokenizer(completion, add_special_tokens=False)["input_ids"] if completion else []
+        return len(prompt), len(answer)
+
     def _encode(self, texts: list[str], images: Optional[list[Any]]) -> dict[str, torch.Tensor]:
         if self.processor is not None and images is not None and any(im is not None for im in images):
             enc = self.processor(
