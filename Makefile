@@ -21,7 +21,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/safealign demo $(DEMO_ARGS)
+	$(BIN)/safealign demo $(if $(wildcard ../shared/data),--shared-data ../shared/data) $(DEMO_ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

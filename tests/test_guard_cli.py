@@ -14,7 +14,8 @@ from safealign.cli import build_app, main
 def guard_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("g") / "guard"
     r = CliRunner().invoke(
-        build_app(), ["train", "guard", "--kind", "frozen", "--data", "seed", "--output-dir", str(out), "--epochs", "30"]
+        build_app(),
+        ["train", "guard", "--kind", "frozen", "--data", "seed", "--output-dir", str(out), "--epochs", "30"],
     )
     assert r.exit_code == 0, r.output
     return out

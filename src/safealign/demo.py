@@ -8,7 +8,7 @@ Stages (each a function of :class:`DemoContext`; run in order; each runnable alo
 
     reward   train the reward model on the bundled safety pairs            -> RUN/reward
     cost     train the cost model (sign terms: a safety classifier)        -> RUN/cost
-    guard    train the guard (sentence-embedding cascade)                   -> RUN/guard
+    guard    fine-tune the guard (all-MiniLM-L6-v2, calibrated)              -> RUN/guard
     ppo      PPO-Lagrangian on the default model with R and C               -> RUN/ppo_lag (actor/, metrics.jsonl)
     eval     base vs aligned, with and without the guardrail; the arena     -> RUN/eval
     janus    system-message SFT -> DPO, adherence before/after              -> RUN/janus
@@ -55,7 +55,7 @@ class Budget:
     cost_epochs: int = 8  # configs/cpu-demo/cost.yaml: lr 3e-4 x 8 epochs (lr 1e-4 x 6 underfits the cost's sign terms)
     score_max_length: int = 256
     score_eval_pairs: int = 51
-    guard_epochs: int = 60
+    guard_steps: int = 160  # fine-tuning steps of the guard (batches of 16)
     ppo_steps: int = 8
     ppo_batch: int = 8
     ppo_tokens: int = 32
@@ -79,7 +79,7 @@ class Budget:
     @classmethod
     def quick(cls) -> "Budget":
         return cls(
-            score_pairs=16, score_epochs=3, cost_epochs=3, score_max_length=128, score_eval_pairs=8, guard_epochs=20,
+            score_pairs=16, score_epochs=3, cost_epochs=3, score_max_length=128, score_eval_pairs=8, guard_steps=6,
             ppo_steps=2, ppo_batch=4, ppo_tokens=12, eval_harmful_per_category=0, eval_benign=3, eval_tokens=16,
             guard_rounds=1, janus_rows=8, janus_sft_steps=2, janus_dpo_steps=1, janus_eval=4, janus_tokens=24,
             janus_batch=2, janus_max_length=192, batch_size=8,
@@ -93,6 +93,7 @@ class DemoContext:
     quick: bool = False
     seed: int = 0
     model: str = "default"  # the policy and the score models' backbone: 'default', a hub id or a local path
+    shared_data: Optional[str] = None  # a shared/data folder: the guard also trains on its public sets' train split
     headline: dict[str, Any] = field(default_factory=dict)
     progress: Optional[Callable[[int, int, str], None]] = None  # (done, total, what) for the current stage
 
@@ -207,21 +208,18 @@ def stage_cost(ctx: DemoContext) -> dict[str, Any]:
 
 
 def stage_guard(ctx: DemoContext) -> dict[str, Any]:
-    _need_module("safealign.guard.classifier")
-    from safealign.guard import training_data as td
-    from safealign.guard.classifier import Guard, TrainSettings
+    _need_module("safealign.guard.finetune")
+    from safealign.guard.train import GuardTrainSpec, guard_metrics, train_guard
+    from safealign.guard.training_data import DEFAULT_SOURCES, assemble
 
-    examples = td.seed_examples() + td.demo_examples()
-    examples += td.augment_responses(examples, per_prompt=2 if not ctx.quick else 1, seed=ctx.seed)
-    settings = TrainSettings(epochs=ctx.budget.guard_epochs, seed=ctx.seed)
-    guard = Guard.train(
-        examples, settings, progress=lambda stage, done, total: ctx.tick(done, total, f"guard: {stage}")
-    )
+    data = assemble(DEFAULT_SOURCES, ctx.shared_data, seed=ctx.seed)
+    spec = GuardTrainSpec(steps=ctx.budget.guard_steps, batch_size=16 if not ctx.quick else 8, seed=ctx.seed)
+    guard = train_guard(data, spec, progress=lambda stage, done, total: ctx.tick(done, total, f"guard: {stage}"))
     guard.save(ctx.path("guard"))
-    m = dict(guard.stage1.metrics)
-    acc = _first(m, "calibration_accuracy", "accuracy", "val_accuracy")
+    m = guard_metrics(guard)
+    acc = _first(m, "dev_accuracy", "calibration_accuracy", "accuracy")
     ctx.headline["guard_accuracy"] = acc
-    return {"path": str(ctx.path("guard")), "examples": len(examples), "accuracy": acc, "metrics": m}
+    return {"path": str(ctx.path("guard")), "examples": len(data.train), "accuracy": acc, "metrics": m}
 
 
 def stage_ppo(ctx: DemoContext) -> dict[str, Any]:
@@ -387,7 +385,7 @@ def stage_report(ctx: DemoContext) -> dict[str, Any]:
 STAGES: list[Stage] = [
     Stage("reward", "train the reward model on the bundled safety pairs", stage_reward),
     Stage("cost", "train the cost model (its sign is a safety classifier)", stage_cost),
-    Stage("guard", "train the guard (embedding cascade with severity and categories)", stage_guard),
+    Stage("guard", "fine-tune the guard (encoder with unsafe / severity / category heads)", stage_guard),
     Stage("ppo", "PPO-Lagrangian on the default model with the reward and cost models", stage_ppo),
     Stage("eval", "base vs aligned, with and without the guardrail; the arena", stage_eval),
     Stage("janus", "system-message SFT -> DPO and adherence before/after", stage_janus),
@@ -416,6 +414,7 @@ def run_demo(
     console: Any = None,
     verbose: bool = False,
     model: str = "default",
+    shared_data: Optional[str] = None,
 ) -> dict[str, Any]:
     """Run the stages in order; returns the summary (also written to ``RUN/summary.json`` after every stage)."""
     if console is None:
@@ -424,7 +423,7 @@ def run_demo(
     if not verbose:
         os.environ["TQDM_DISABLE"] = "1"  # the stages' own bars; the demo draws one bar per stage
     try:
-        return _run_stages(output_dir, quick, only, skip, seed, budget, console, model)
+        return _run_stages(output_dir, quick, only, skip, seed, budget, console, model, shared_data)
     finally:
         if old_tqdm is None:
             os.environ.pop("TQDM_DISABLE", None)
@@ -484,13 +483,15 @@ def _run_stages(
     budget: Optional[Budget],
     console: Any,
     model: str = "default",
+    shared_data: Optional[str] = None,
 ) -> dict[str, Any]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     ctx = DemoContext(
-        out=out, budget=budget or (Budget.quick() if quick else Budget.full()), quick=quick, seed=seed, model=model
+        out=out, budget=budget or (Budget.quick() if quick else Budget.full()), quick=quick, seed=seed, model=model,
+        shared_data=shared_data,
     )
     previous = _load_summary(out)
     ctx.headline = {

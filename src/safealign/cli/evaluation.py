@@ -258,6 +258,9 @@ def demo_command(
         "--model",
         help="Policy and score-model backbone: 'default' (embedded SmolLM2-135M-Instruct), a hub id or a local path.",
     ),
+    shared_data: Optional[str] = typer.Option(
+        None, "--shared-data", help="A shared/data folder: the guard also trains on its public sets' train split."
+    ),
 ) -> None:
     """The whole product on the embedded model: reward/cost models, guard, PPO-Lagrangian, evaluation with and \
 without the guardrail, arena, Janus SFT/DPO + adherence, and the report."""
@@ -278,7 +281,10 @@ without the guardrail, arena, Janus SFT/DPO + adherence, and the report."""
         from safealign.models.loading import resolve_model
 
         resolve_model(model)  # a missing model is a one-line error before any stage starts
-    result = run_demo(output_dir, quick=quick, only=sel_only, skip=sel_skip, seed=seed, verbose=verbose, model=model)
+    result = run_demo(
+        output_dir, quick=quick, only=sel_only, skip=sel_skip, seed=seed, verbose=verbose, model=model,
+        shared_data=shared_data,
+    )
     print_json(
         {"report": result.get("report_html"), "headline": result.get("headline"), "stages": result.get("stages")}
     )

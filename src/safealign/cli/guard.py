@@ -235,14 +235,17 @@ class GuardTrainConfig(BaseConfig):
     learning_rate: Optional[float] = help_field(None, "AdamW learning rate (default 1e-4 finetuned, 2e-3 frozen).")
     max_length: int = help_field(128, "Longest input in tokens, prompt and answer together (finetuned).")
     freeze_layers: int = help_field(2, "Lowest encoder layers kept frozen, with the embeddings (finetuned).")
-    target_fpr: float = help_field(0.03, "Prompt threshold: at most this share of the dev split's safe prompts flagged.")
+    target_fpr: float = help_field(
+        0.03, "Prompt threshold: at most this share of the dev split's safe prompts flagged."
+    )
     target_fpr_response: float = help_field(
         0.05, "Answer threshold: at most this share of the dev split's safe (prompt, answer) items flagged (finetuned)."
     )
     epochs: int = help_field(60, "Training epochs of the heads (frozen).")
     hidden: int = help_field(256, "Hidden width of the heads (frozen).")
     stage2: Optional[str] = help_field(
-        None, "Stage 2 for the uncertain band (frozen): a backbone ('default', hub id, path) trained with the same heads."
+        None,
+        "Stage 2 for the uncertain band (frozen): a backbone ('default', hub id, path) trained with the same heads.",
     )
     cost_model: Optional[str] = help_field(None, "Stage 2 = a trained safealign cost model folder (frozen).")
     band_low: float = help_field(0.2, "Stage 1 is unsure above this P(unsafe) ... (frozen)")

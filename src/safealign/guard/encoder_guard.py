@@ -41,6 +41,7 @@ HEADS_FILE = "heads.safetensors"
 ENCODER_DIR = "encoder"
 FORMAT = "safealign-guard/2"
 KIND = "finetuned"
+TOKEN_KEYS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -119,7 +120,8 @@ def encode_items(tokenizer: Any, items: Sequence[tuple[str, Optional[str]]], max
             continue
         prompts = [items[i][0] or " " for i in idx]
         if has_response:
-            enc = tokenizer(prompts, [items[i][1] or " " for i in idx], truncation="longest_first", max_length=max_length)
+            answers = [items[i][1] or " " for i in idx]
+            enc = tokenizer(prompts, answers, truncation="longest_first", max_length=max_length)
         else:
             enc = tokenizer(prompts, truncation=True, max_length=max_length)
         for j, i in enumerate(idx):
@@ -169,7 +171,7 @@ class EncoderGuard(BaseGuard):
                 idx = order[b : b + self.batch_size]
                 enc = encode_items(self.tokenizer, [items[i] for i in idx], self.max_length)
                 batch = self.tokenizer.pad(enc, return_tensors="pt")
-                out = self.model(**{k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in batch})
+                out = self.model(**{k: batch[k] for k in TOKEN_KEYS if k in batch})
                 u[idx], s[idx], c[idx] = out["unsafe"].float(), out["severity"].float(), out["categories"].float()
         return u, s, c
 

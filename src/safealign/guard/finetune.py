@@ -32,7 +32,7 @@ from typing import Any, Callable, Optional, Sequence
 import torch
 
 from safealign.guard.categories import CATEGORY_NAMES
-from safealign.guard.encoder_guard import EncoderGuard, GuardEncoder, encode_items
+from safealign.guard.encoder_guard import TOKEN_KEYS, EncoderGuard, GuardEncoder, encode_items
 from safealign.guard.examples import GuardExample
 from safealign.guard.scoring import expected_calibration_error, fit_temperature, threshold_for_fpr
 
@@ -102,10 +102,8 @@ class _Rows(torch.utils.data.Dataset):
 
 
 def _collator(tokenizer: Any) -> Callable[[list[dict[str, Any]]], dict[str, torch.Tensor]]:
-    token_keys = ("input_ids", "attention_mask", "token_type_ids")
-
     def collate(rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        batch = tokenizer.pad([{k: r[k] for k in token_keys if k in r} for r in rows], return_tensors="pt")
+        batch = tokenizer.pad([{k: r[k] for k in TOKEN_KEYS if k in r} for r in rows], return_tensors="pt")
         batch = dict(batch)
         batch["labels_unsafe"] = torch.tensor([r["labels_unsafe"] for r in rows])
         batch["labels_severity"] = torch.tensor([r["labels_severity"] for r in rows], dtype=torch.long)
@@ -166,8 +164,9 @@ def train_encoder_guard(
     with tempfile.TemporaryDirectory(prefix="safealign-guard-") as tmp:
         args = TrainingArguments(
             output_dir=tmp, max_steps=st.max_steps, per_device_train_batch_size=st.batch_size,
-            learning_rate=st.learning_rate, weight_decay=st.weight_decay, warmup_steps=math.ceil(st.warmup_ratio * st.max_steps),
-            lr_scheduler_type="linear", max_grad_norm=1.0, train_sampling_strategy="group_by_length", logging_steps=max(1, st.max_steps // 10),
+            learning_rate=st.learning_rate, weight_decay=st.weight_decay,
+            warmup_steps=math.ceil(st.warmup_ratio * st.max_steps), lr_scheduler_type="linear", max_grad_norm=1.0,
+            train_sampling_strategy="group_by_length", logging_steps=max(1, st.max_steps // 10),
             save_strategy="no", report_to="none", use_cpu=True, seed=st.seed, data_seed=st.seed,
             dataloader_num_workers=0, remove_unused_columns=False, disable_tqdm=True,
         )
@@ -224,3 +223,5 @@ def calibrate(
             "fpr": round(sum(q >= t for q in safe) / max(1, len(safe)), 4),
             "recall": round(sum(q >= t for q in unsafe) / max(1, len(unsafe)), 4),
         }
+    flagged = [float(p[i]) >= guard.threshold_for(e.response) for i, e in enumerate(dev)]
+    metrics["dev_accuracy"] = round(sum(f == e.unsafe for f, e in zip(flagged, dev)) / len(dev), 4)

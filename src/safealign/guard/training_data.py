@@ -323,7 +323,8 @@ class GuardData:
             "sources": {
                 c.name: {
                     "read": c.read, "kept": c.kept, "unsafe": c.unsafe, "responses": c.responses,
-                    **({"dropped": dict(c.dropped)} if c.dropped else {}), **({"sets": dict(c.detail)} if c.detail else {}),
+                    **({"dropped": dict(c.dropped)} if c.dropped else {}),
+                    **({"sets": dict(c.detail)} if c.detail else {}),
                 }
                 for c in self.counts
             },
