@@ -23,6 +23,7 @@ red-team set, the demo eval prompts; benign Koala, MT-Bench, the demo benign loo
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import os
@@ -656,9 +657,28 @@ def flag_rate(guard: Any, items: list[tuple[str, Optional[str]]]) -> tuple[float
     return round(sum(flags) / max(1, len(flags)), 4), flags
 
 
-def section_public(guards: dict[str, Any], collected: Optional[Path], out: dict, n_latency: int = 60) -> None:
+@contextlib.contextmanager
+def cpu_lock(path: Optional[str]):
+    """Hold an exclusive flock on ``path`` (when given) so that two timed runs on a shared machine never overlap."""
+    if not path:
+        yield
+        return
+    import fcntl
+
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def section_public(
+    guards: dict[str, Any], collected: Optional[Path], out: dict, n_latency: int = 60, lock: Optional[str] = None
+) -> None:
     """Recall per held-out harmful set, FPR per held-out benign set, look-alikes both ways, per category, answers
-    (output moderation, marker reliance, the default model's own answers) and prompt-only p50 latency."""
+    (output moderation, marker reliance, the default model's own answers) and prompt-only p50 latency (timed under
+    ``lock``, a file flocked around the timed checks only)."""
     prompts = heldout_prompt_sets()
     answers = heldout_answer_sets(collected)
     res: dict[str, Any] = {}
@@ -682,11 +702,13 @@ def section_public(guards: dict[str, Any], collected: Optional[Path], out: dict,
             r["answers"][name] = {"n": len(items), "flagged": rate, "label": "unsafe" if items[0][2] else "safe"}
         single = [p for items in prompts["benign"].values() for p, _ in items][:n_latency]
         g.classify("warm up")
+        clear_caches()  # the frozen guard caches embeddings of texts it has seen: time uncached checks
         lat = []
-        for p in single:
-            t1 = time.perf_counter()
-            g.classify(p)
-            lat.append((time.perf_counter() - t1) * 1000)
+        with cpu_lock(lock):
+            for p in single:
+                t1 = time.perf_counter()
+                g.classify(p)
+                lat.append((time.perf_counter() - t1) * 1000)
         r["latency_prompt_only"] = {"n": len(lat), "p50_ms": round(percentile(lat, 0.5), 2),
                                     "p95_ms": round(percentile(lat, 0.95), 2)}
         r["seconds"] = round(time.perf_counter() - t0, 1)
@@ -721,6 +743,22 @@ def public_markdown(res: dict[str, Any]) -> str:
         f"{res[g]['latency_prompt_only']['p50_ms']:.1f} / {res[g]['latency_prompt_only']['p95_ms']:.1f}"
         for g in names) + " |")
     return "\n".join(lines)
+
+
+def trained_metrics(spec: str) -> dict[str, Any]:
+    """What each guard folder's ``guard_config.json`` says about its training: time, thresholds, dev figures."""
+    res: dict[str, Any] = {}
+    for item in spec.split(","):
+        name, _, path = item.partition("=")
+        cfg_path = Path(path or name) / "guard_config.json"
+        if not cfg_path.exists():
+            continue
+        cfg = json.loads(cfg_path.read_text())
+        m = cfg.get("metrics", {})
+        keep = ("train_seconds", "steps", "n_train", "n_dev", "dev_prompt", "dev_response", "threshold", "temperature")
+        res[name] = {"kind": cfg.get("kind", "frozen"), "thresholds": cfg.get("thresholds"),
+                     **{k: m[k] for k in keep if k in m}}
+    return res
 
 
 def public_guards(args: argparse.Namespace) -> dict[str, Any]:
@@ -781,12 +819,14 @@ def main() -> None:
         "--collected", default=str(REPO / "runs" / "guard-data" / "collected_heldout.answers.jsonl"),
         help="public section: data collect's answers of the default model to held-out look-alike prompts.",
     )
+    ap.add_argument("--lock", default=None, help="public section: flock this file around the timed checks only.")
     args = ap.parse_args()
     if args.sections == "public":
         torch.set_num_threads(args.threads)
         out = {"machine": f"{os.cpu_count()} CPU cores, shared with other jobs; torch threads {args.threads}",
                "guards": args.guards}
-        section_public(public_guards(args), Path(args.collected), out)
+        out["trained"] = trained_metrics(args.guards)
+        section_public(public_guards(args), Path(args.collected), out, lock=args.lock)
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(out, indent=2, default=str))
         return

@@ -229,10 +229,10 @@ class GuardTrainConfig(BaseConfig):
         "Add response-level examples built from prompt labels (refusal = safe; compliance after a harmful prompt = "
         "unsafe).",
     )
-    augment_share: float = help_field(0.3, "Share of the prompts that get augmented answers.")
-    steps: int = help_field(400, "Fine-tuning steps (finetuned).")
+    augment_share: float = help_field(0.15, "Share of the prompts that get augmented answers.")
+    steps: int = help_field(500, "Fine-tuning steps (finetuned).")
     batch_size: int = help_field(16, "Examples per fine-tuning step (finetuned).")
-    learning_rate: Optional[float] = help_field(None, "AdamW learning rate (default 1e-4 finetuned, 2e-3 frozen).")
+    learning_rate: Optional[float] = help_field(None, "AdamW learning rate (default 1.5e-4 finetuned, 2e-3 frozen).")
     max_length: int = help_field(128, "Longest input in tokens, prompt and answer together (finetuned).")
     freeze_layers: int = help_field(2, "Lowest encoder layers kept frozen, with the embeddings (finetuned).")
     target_fpr: float = help_field(

@@ -40,9 +40,9 @@ from safealign.guard.scoring import expected_calibration_error, fit_temperature,
 @dataclass
 class FinetuneSettings:
     encoder: str = "minilm"  # 'minilm' (the bundled all-MiniLM-L6-v2), a hub id or a local encoder folder
-    max_steps: int = 400
+    max_steps: int = 500
     batch_size: int = 16
-    learning_rate: float = 1e-4
+    learning_rate: float = 1.5e-4
     weight_decay: float = 0.01
     warmup_ratio: float = 0.06
     max_length: int = 128

@@ -1,7 +1,7 @@
 """One entry point for training either kind of guard on assembled data (``safealign train guard`` and the demo).
 
     data = assemble(["seed", "demo", "lookalikes"], shared_data="../shared/data")
-    guard = train_guard(data, GuardTrainSpec(kind="finetuned", steps=400))
+    guard = train_guard(data, GuardTrainSpec(kind="finetuned", steps=500))
     guard.save("runs/guard")
 
 ``finetuned`` (the default): :func:`safealign.guard.finetune.train_encoder_guard`. ``frozen``: the cascade of heads on
@@ -22,9 +22,9 @@ KINDS = ("finetuned", "frozen")
 @dataclass
 class GuardTrainSpec:
     kind: str = "finetuned"
-    steps: int = 400  # fine-tuning steps (finetuned)
+    steps: int = 500  # fine-tuning steps (finetuned)
     batch_size: int = 16
-    learning_rate: Optional[float] = None  # None: 1e-4 (finetuned), 2e-3 (frozen heads)
+    learning_rate: Optional[float] = None  # None: 1.5e-4 (finetuned), 2e-3 (frozen heads)
     max_length: int = 128
     freeze_layers: int = 2
     target_fpr: float = 0.03  # prompts: share of the dev split's safe prompts the threshold may flag
@@ -60,7 +60,7 @@ def train_guard(data: Any, spec: GuardTrainSpec, progress: Optional[Callable[[st
         from safealign.guard.finetune import FinetuneSettings, train_encoder_guard
 
         settings = FinetuneSettings(
-            max_steps=spec.steps, batch_size=spec.batch_size, learning_rate=spec.learning_rate or 1e-4,
+            max_steps=spec.steps, batch_size=spec.batch_size, learning_rate=spec.learning_rate or 1.5e-4,
             max_length=spec.max_length, freeze_layers=spec.freeze_layers, target_fpr_prompt=spec.target_fpr,
             target_fpr_response=spec.target_fpr_response, seed=spec.seed, threads=spec.threads,
         )

@@ -368,7 +368,7 @@ def assemble(
     shared_data: Optional[str | Path] = None,
     augment: bool = True,
     augment_per_prompt: int = 1,
-    augment_share: float = 0.3,
+    augment_share: float = 0.15,
     seed: int = 0,
     dev_percent: int = DEV_PERCENT,
     progress: Optional[Callable[[str], None]] = None,
