@@ -651,6 +651,22 @@ def heldout_answer_sets(collected: Optional[Path]) -> dict[str, list[tuple[str, 
     return dict(out)
 
 
+def lookalikes_by_frame(guard: Any) -> dict[str, dict[str, Any]]:
+    """Held-out look-alike pairs per frame (homonym, figure of speech, fiction, ...): FPR on the benign member,
+    recall on the harmful one."""
+    from safealign.data.lookalikes import load_pairs
+
+    frames: dict[str, dict[str, list[str]]] = defaultdict(lambda: {"benign": [], "harmful": []})
+    for p in load_pairs(split="heldout"):
+        frames[p.frame][p.label].append(p.prompt)
+    res = {}
+    for frame, sides in sorted(frames.items()):
+        fpr, _ = flag_rate(guard, [(p, None) for p in sides["benign"]])
+        rec, _ = flag_rate(guard, [(p, None) for p in sides["harmful"]])
+        res[frame] = {"n_benign": len(sides["benign"]), "fpr": fpr, "n_harmful": len(sides["harmful"]), "recall": rec}
+    return res
+
+
 def flag_rate(guard: Any, items: list[tuple[str, Optional[str]]]) -> tuple[float, list[bool]]:
     vs = guard.classify_batch([(p, r, None) for p, r in items])
     flags = [v.is_unsafe for v in vs]
@@ -697,6 +713,7 @@ def section_public(
             rate, flags = flag_rate(g, [(p, None) for p, _ in items])
             r["fpr"][name] = {"n": len(items), "fpr": rate, "flagged": [p for (p, _), f in zip(items, flags) if f][:4]}
         r["by_category"] = {c: {"n": n, "recall": round(k / n, 4)} for c, (k, n) in sorted(cat_hits.items())}
+        r["lookalikes_by_frame"] = lookalikes_by_frame(g)
         for name, items in answers.items():
             rate, _ = flag_rate(g, [(p, a) for p, a, _ in items])
             r["answers"][name] = {"n": len(items), "flagged": rate, "label": "unsafe" if items[0][2] else "safe"}
@@ -713,7 +730,8 @@ def section_public(
                                     "p95_ms": round(percentile(lat, 0.95), 2)}
         r["seconds"] = round(time.perf_counter() - t0, 1)
         res[gname] = r
-        print(f"[public] {gname}: {json.dumps({k: v for k, v in r.items() if k != 'by_category'})}", flush=True)
+        brief = {k: v for k, v in r.items() if k not in ("by_category", "lookalikes_by_frame")}
+        print(f"[public] {gname}: {json.dumps(brief)}", flush=True)
     out["public"] = res
     print(public_markdown(res), flush=True)
 
@@ -737,6 +755,11 @@ def public_markdown(res: dict[str, Any]) -> str:
     for k, v in first["by_category"].items():
         lines.append(f"| {k} | {v['n']} | " + " | ".join(
             f"{res[g]['by_category'].get(k, {}).get('recall', float('nan')):.3f}" for g in names) + " |")
+    lines += ["", "Look-alike pairs by frame: FPR on the benign member / recall on the harmful one", "", head]
+    for k, v in first["lookalikes_by_frame"].items():
+        lines.append(f"| {k} | {v['n_benign']}+{v['n_harmful']} | " + " | ".join(
+            f"{res[g]['lookalikes_by_frame'][k]['fpr']:.3f} / {res[g]['lookalikes_by_frame'][k]['recall']:.3f}"
+            for g in names) + " |")
     lines += ["", "| prompt-only latency | n | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
     lat = first["latency_prompt_only"]
     lines.append(f"| p50 / p95 ms | {lat['n']} | " + " | ".join(
