@@ -4,6 +4,7 @@ per-level thresholds, save/load, frozen layers; and the policy's own threshold."
 from __future__ import annotations
 
 import math
+import random
 
 import pytest
 import torch
@@ -13,7 +14,7 @@ from safealign.guard.decision import GuardVerdict
 from safealign.guard.encoder_guard import EncoderGuard, GuardEncoder, encode_items, guard_loss
 from safealign.guard.finetune import freeze_lower
 from safealign.guard.policy import Policy
-from safealign.guard.scoring import threshold_for_fpr
+from safealign.guard.scoring import operating_threshold, threshold_for_fpr
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +56,29 @@ def test_threshold_for_fpr_by_hand():
     assert threshold_for_fpr(safe, 0.0, ceil=0.95) == pytest.approx(0.9, abs=1e-9)
     assert threshold_for_fpr([0.01] * 10, 0.05) == 0.05  # clamped to the floor
     assert threshold_for_fpr([], 0.05) == 0.5
+
+
+def test_operating_threshold_by_hand():
+    safe = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9]
+    # FPR <= 0.2 allows 0.85 and 0.9 to be flagged; recall - FPR is best (1.0) at 0.95, which flags no safe item and
+    # both unsafe ones: the threshold goes midway between 0.9 (highest unflagged) and 0.95 (lowest flagged)
+    assert operating_threshold(safe, [0.95, 0.97], 0.2) == pytest.approx(0.925)
+    # one unsafe item below the safe tail: flagging 0.62 (recall 1, FPR 0.4) is beyond the bound; within it the best
+    # is again 0.95 (recall 2/3, FPR 0): midway between 0.9 and 0.95
+    assert operating_threshold(safe, [0.62, 0.95, 0.97], 0.2) == pytest.approx(0.925)
+    # separated classes, FPR 0: midway between the highest safe (0.4) and the lowest unsafe (0.6), not just above 0.4
+    assert operating_threshold([0.1, 0.2, 0.3, 0.4], [0.6, 0.9], 0.0) == pytest.approx(0.5)
+    # recall would cost more than FPR gains: the FPR threshold's set stays, the threshold midway between 0.8 and 0.82
+    assert operating_threshold(safe, [0.82, 0.86, 0.88, 0.91], 0.2) == pytest.approx(0.81)
+    assert operating_threshold(safe, [], 0.2) == threshold_for_fpr(safe, 0.2)  # no unsafe items: the FPR threshold
+    rng = random.Random(0)
+    for _ in range(200):  # the stated FPR stays an upper bound, and recall - FPR never falls below the FPR threshold's
+        s, u = [rng.random() for _ in range(rng.randint(1, 30))], [rng.random() for _ in range(rng.randint(1, 30))]
+        target = rng.choice([0.0, 0.05, 0.2])
+        t, t0 = operating_threshold(s, u, target), threshold_for_fpr(s, target)
+        fpr, fpr0 = sum(p >= t for p in s) / len(s), sum(p >= t0 for p in s) / len(s)
+        assert fpr <= max(target, fpr0)
+        assert sum(p >= t for p in u) / len(u) - fpr >= sum(p >= t0 for p in u) / len(u) - fpr0
 
 
 def test_encode_items_keeps_order_and_pairs():

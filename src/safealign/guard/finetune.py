@@ -9,9 +9,10 @@
    ``freeze_layers`` encoder layers stay frozen: on a CPU that halves the backward pass, and the lexical knowledge
    of the pretrained encoder is kept.
 2. Fit the temperature on ``data.dev`` (prompts never fitted on; carved from the TRAIN parts of the sources).
-3. Choose the operating thresholds on ``data.dev``'s safe items: the prompt threshold flags at most
-   ``target_fpr_prompt`` of the safe prompts, the response threshold at most ``target_fpr_response`` of the safe
-   (prompt, response) items. The evaluation held-out parts are never read here.
+3. Choose the operating thresholds on ``data.dev``: the prompt threshold flags at most ``target_fpr_prompt`` of the
+   safe prompts, the response threshold at most ``target_fpr_response`` of the safe (prompt, response) items; within
+   that bound, the threshold with the best recall - FPR on dev, set midway between the neighbouring dev scores
+   (:func:`safealign.guard.scoring.operating_threshold`). The evaluation held-out parts are never read here.
 
 Why Trainer and not SetFit or a CrossEncoder: SetFit's contrastive pair sampling is built for a few labelled rows
 per class (with thousands it costs more than supervised fine-tuning) and fits a single head; sentence-transformers'
@@ -34,7 +35,7 @@ import torch
 from safealign.guard.categories import CATEGORY_NAMES
 from safealign.guard.encoder_guard import TOKEN_KEYS, EncoderGuard, GuardEncoder, encode_items
 from safealign.guard.examples import GuardExample
-from safealign.guard.scoring import expected_calibration_error, fit_temperature, threshold_for_fpr
+from safealign.guard.scoring import expected_calibration_error, fit_temperature, operating_threshold
 
 
 @dataclass
@@ -216,7 +217,7 @@ def calibrate(
         sel = [i for i, e in enumerate(dev) if (e.response is None) == (level == "prompt")]
         safe = [float(p[i]) for i in sel if not dev[i].unsafe]
         unsafe = [float(p[i]) for i in sel if dev[i].unsafe]
-        t = threshold_for_fpr(safe, target)
+        t = operating_threshold(safe, unsafe, target)
         guard.thresholds[level] = t
         metrics[f"dev_{level}"] = {
             "n_safe": len(safe), "n_unsafe": len(unsafe), "target_fpr": target, "threshold": round(t, 4),

@@ -56,6 +56,39 @@ def threshold_for_fpr(safe_probs: Sequence[float], target_fpr: float, floor: flo
     return min(max(t, floor), ceil)
 
 
+def operating_threshold(
+    safe_probs: Sequence[float],
+    unsafe_probs: Sequence[float],
+    target_fpr: float,
+    floor: float = 0.05,
+    ceil: float = 0.99,
+) -> float:
+    """The operating threshold on a dev split. The stated FPR is an upper bound (:func:`threshold_for_fpr` gives the
+    lowest threshold within it); among the thresholds at or above that one, the one with the largest recall - FPR
+    (ties: the lowest) is taken, then set midway between the lowest score it flags and the highest it does not (the
+    same items are flagged), so that it keeps a margin on both sides instead of sitting just above a safe item."""
+    t0 = threshold_for_fpr(safe_probs, target_fpr, floor, ceil)
+    safe = [float(p) for p in safe_probs]
+    unsafe = [float(p) for p in unsafe_probs]
+    if not safe or not unsafe:
+        return t0
+
+    def youden(t: float) -> float:
+        return sum(p >= t for p in unsafe) / len(unsafe) - sum(p >= t for p in safe) / len(safe)
+
+    best, best_j = t0, youden(t0)
+    for c in sorted({p for p in safe + unsafe if t0 < p <= ceil}):
+        j = youden(c)
+        if j > best_j + 1e-12:
+            best, best_j = c, j
+    scores = safe + unsafe
+    flagged = [p for p in scores if p >= best]
+    unflagged = [p for p in scores if p < best]
+    if not flagged or not unflagged:
+        return best
+    return min(max((max(unflagged) + min(flagged)) / 2, floor), ceil)
+
+
 def verdict_from_probs(
     p: float,
     sev: torch.Tensor,
