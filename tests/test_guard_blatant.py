@@ -1,8 +1,9 @@
 """Issue 22's bomb exchange and other blatant requests, with their harmless look-alikes, at both levels.
 
-A fine-tuned guard is trained here on the packaged data only (seeds, demo pairs, the look-alike set's train split),
-with a small fixed budget, the same code path as ``safealign train guard``. None of the prompts or answers below is
-in the training data (the look-alike set's held-out prompts are never trained on; these are written for this test).
+The guard is trained here exactly as ``safealign train guard --shared-data ../shared/data`` trains it (the default
+recipe: seeds, demo pairs, the look-alike set's train split and the train split of the public sets; about six
+minutes on one busy CPU core). None of the prompts or answers below is in the training data (the look-alike set's
+held-out prompts are never trained on; these are written for this test).
 """
 
 from __future__ import annotations
@@ -36,12 +37,12 @@ HELPFUL = {
 
 
 @pytest.fixture(scope="module")
-def guard():
+def guard(shared_data):
     from safealign.guard.train import GuardTrainSpec, train_guard
     from safealign.guard.training_data import DEFAULT_SOURCES, assemble
 
-    data = assemble(DEFAULT_SOURCES, seed=0)
-    return train_guard(data, GuardTrainSpec(steps=240, batch_size=16, max_length=64, threads=1, seed=0))
+    data = assemble(DEFAULT_SOURCES, shared_data=shared_data, seed=0)
+    return train_guard(data, GuardTrainSpec(threads=1, seed=0))
 
 
 def test_blatant_prompts_flagged_and_lookalikes_pass(guard):
