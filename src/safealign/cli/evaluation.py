@@ -14,6 +14,7 @@ import typer
 from safealign.cli.common import task_progress
 from safealign.config import BaseConfig, add_config_command, help_field
 from safealign.errors import ConfigError, DataError
+from safealign.models.chat_templates import CHAT_TEMPLATE_HELP
 
 
 @dataclass
@@ -29,6 +30,7 @@ class SafetyEvalConfig(BaseConfig):
         "demo:eval_prompts",
         "Prompt set: 'demo:<name>' (bundled) or a file (.jsonl/.json/.csv in any supported schema; images included).",
     )
+    chat_template: str = help_field("auto", "Chat template of the evaluated models. " + CHAT_TEMPLATE_HELP)
     limit: Optional[int] = help_field(None, "Use only the first N prompts.")
     default_label: Optional[str] = help_field(
         None, "Label for prompts without one: harmful or benign (a harmful-only public set: harmful)."
@@ -109,7 +111,7 @@ def run_eval_safety(cfg: SafetyEvalConfig) -> Any:
         res = run_safety_eval(
             prompts, models, cfg.reward_model, cfg.cost_model, cfg.guard, cfg.guarded, cfg.max_new_tokens,
             cfg.temperature, cfg.batch_size, cfg.max_rounds, cfg.threshold, cfg.seed, cfg.default_label, cfg.output_dir,
-            progress=_progress_fn(bar),
+            progress=_progress_fn(bar), chat_template=cfg.chat_template,
         )
     print_safety_table(res.summary)
     print_json({"output_dir": cfg.output_dir, "models": res.summary})

@@ -15,6 +15,7 @@ from typing import Any, Literal, Optional
 from safealign.config import BaseConfig, add_config_command, help_field
 from safealign.janus.recipes import PreferenceTrainConfig, SFTTrainConfig
 from safealign.janus.synthesize import SynthesisConfig
+from safealign.models.chat_templates import CHAT_TEMPLATE_HELP
 
 
 @dataclass
@@ -44,6 +45,7 @@ class GenerationOptions(BaseConfig):
         None, "Answer with an OpenAI-compatible endpoint at this base URL instead of a local model."
     )
     api_key_env: str = help_field("OPENAI_API_KEY", "Environment variable holding the endpoint's API key.")
+    chat_template: str = help_field("auto", "Chat template of the local model that answers. " + CHAT_TEMPLATE_HELP)
     max_new_tokens: int = help_field(128, "Answer length limit (tokens).")
     temperature: float = help_field(0.0, "Sampling temperature (0 = greedy).")
     batch_size: int = help_field(8, "Local generation batch size.")
@@ -89,10 +91,11 @@ class RubricEvalConfig(GenerationOptions):
 # ------------------------------------------------------------------------------------------ runners
 
 
-def _backend(model: str, url: Optional[str], opts: GenerationOptions) -> Any:
+def _backend(model: str, url: Optional[str], opts: GenerationOptions, chat_template: str = "auto") -> Any:
     from safealign.backends.openai_compat import make_backend
 
-    return make_backend(model, url, os.environ.get(opts.api_key_env), opts.concurrency, batch_size=opts.batch_size)
+    return make_backend(model, url, os.environ.get(opts.api_key_env), opts.concurrency, batch_size=opts.batch_size,
+                        chat_template=chat_template)
 
 
 def _write_rows(path: str, rows: list[dict[str, Any]], report: dict[str, Any]) -> str:
@@ -117,16 +120,26 @@ def run_synthesize(cfg: SynthesisConfig) -> None:
     )
 
 
+def _skipped(metrics: dict[str, Any]) -> str:
+    skipped = metrics.get("skipped") or {}
+    return f" ({', '.join(f'{n} skipped: {why}' for why, n in skipped.items())})" if skipped else ""
+
+
 def run_sft(cfg: SFTTrainConfig) -> None:
     from safealign.cli.common import is_main_process, summary
     from safealign.janus.recipes import train_sft
     from safealign.pluralistic.attacks import attack_pairs_for
 
+    if cfg.dry_run:
+        from safealign.cli.common import dry_run
+
+        return dry_run(cfg, "sft")
     out = train_sft(cfg, attack_pairs=attack_pairs_for(cfg))
     if not is_main_process():
         return  # under torchrun / accelerate launch only rank 0 reports
     m = json.loads((out / "metrics.json").read_text())
-    summary(f"SFT: {m['rows']} rows, {m['steps']} steps in {m['seconds']} s, train loss {m['train_loss']} -> {out}")
+    summary(f"SFT: {m['rows']} rows{_skipped(m)}, {m['steps']} steps in {m['seconds']} s, train loss "
+            f"{m['train_loss']} -> {out}")
 
 
 def run_preference(cfg: PreferenceTrainConfig, method: str) -> None:
@@ -134,13 +147,17 @@ def run_preference(cfg: PreferenceTrainConfig, method: str) -> None:
     from safealign.janus.recipes import train_preference
     from safealign.pluralistic.attacks import attack_pairs_for
 
+    if cfg.dry_run:
+        from safealign.cli.common import dry_run
+
+        return dry_run(cfg, method)
     out = train_preference(cfg.replace(method=method), attack_pairs=attack_pairs_for(cfg))
     if not is_main_process():
         return
     m = json.loads((out / "metrics.json").read_text())
     summary(
-        f"{method.upper()}: {m['rows']} pairs, {m['steps']} steps in {m['seconds']} s, train loss {m['train_loss']} -> "
-        f"{out}"
+        f"{method.upper()}: {m['rows']} pairs{_skipped(m)}, {m['steps']} steps in {m['seconds']} s, train loss "
+        f"{m['train_loss']} -> {out}"
     )
 
 
@@ -156,7 +173,7 @@ def run_adherence(cfg: AdherenceEvalConfig) -> dict[str, Any]:
 
     if not recs:
         raise DataError(f"{cfg.data}: no records with constraints to check")
-    backend = _backend(cfg.model, cfg.model_url, cfg)
+    backend = _backend(cfg.model, cfg.model_url, cfg, cfg.chat_template)
     params = GenerationParams(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature)
     with console.status(f"answering {len(recs)} system-message prompts with {cfg.model}"):
         report, rows = evaluate_adherence(backend, recs, params)
@@ -235,7 +252,7 @@ def run_rubric(cfg: RubricEvalConfig) -> dict[str, Any]:
         if path:
             return _read_responses(path, len(items))
         with console.status(f"answering {len(items)} items with {model}"):
-            return _backend(model or "default", cfg.model_url, cfg).generate(chats, params)
+            return _backend(model or "default", cfg.model_url, cfg, cfg.chat_template).generate(chats, params)
 
     resp_a = answers(cfg.model, cfg.responses)
     resp_b = answers(cfg.compare_model, cfg.compare_responses) if (cfg.compare_model or cfg.compare_responses) else None

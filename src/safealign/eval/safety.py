@@ -28,6 +28,8 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 
 from safealign.data.records import PromptRecord
 from safealign.judges.refusal import RefusalDetector
+from safealign.models.chat_format import chat_format
+from safealign.models.conversation import build_messages
 from safealign.utils.atomic import atomic_write_json, atomic_write_text
 
 Answerer = Callable[[list[PromptRecord]], list[Any]]  # -> list[str] or list[{"response": str, ...}]
@@ -206,14 +208,7 @@ def summarise(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------------ real models
 def chat_for(rec: PromptRecord, with_image_part: bool = False) -> list[dict[str, Any]]:
     """The chat a model answers for a prompt record (system turn if any; an image part when it has an image)."""
-    msgs: list[dict[str, Any]] = []
-    if rec.system:
-        msgs.append({"role": "system", "content": rec.system})
-    if with_image_part and rec.image is not None:
-        msgs.append({"role": "user", "content": [{"type": "image"}, {"type": "text", "text": rec.prompt}]})
-    else:
-        msgs.append({"role": "user", "content": rec.prompt})
-    return msgs
+    return build_messages(rec.prompt, None, rec.system, with_image=with_image_part and rec.image is not None)
 
 
 def backend_answerer(backend: Any, params: Any = None, progress: Optional[Progress] = None, chunk: int = 8) -> Answerer:
@@ -278,6 +273,8 @@ class ScoreModelScorer:
                 raise ValueError("pass the tokenizer/processor with an in-memory score model")
         self.batch_size = batch_size
         self.max_length = max_length
+        # start-up probe: a template that would lose the system, prompt or answer text stops here in one line
+        chat_format(self.processing_class, f"the {self.model.score_config.kind} model")
 
     @property
     def threshold(self) -> float:
@@ -325,12 +322,14 @@ def load_prompt_set(spec: str, limit: Optional[int] = None, default_label: Optio
 
 
 # ------------------------------------------------------------------------------------------------ the command
-def load_policy_backend(spec: str, batch_size: int = 8) -> Any:
+def load_policy_backend(spec: str, batch_size: int = 8, chat_template: str = "auto") -> Any:
     """A :class:`LocalBackend` for 'default', a hub id, a model folder, or a LoRA adapter folder (PPO's ``actor/``):
-    an adapter is loaded on its base model and merged, so evaluation runs at full speed."""
+    an adapter is loaded on its base model and merged, so evaluation runs at full speed. ``chat_template``: see
+    :mod:`safealign.models.chat_templates`."""
     import json as _json
 
     from safealign.backends.local import LocalBackend
+    from safealign.models.chat_templates import use_chat_template
     from safealign.models.loading import load_causal_lm, load_tokenizer, resolve_model
 
     path = Path(spec)
@@ -346,7 +345,7 @@ def load_policy_backend(spec: str, batch_size: int = 8) -> Any:
     else:
         resolve_model(spec)  # one-line error for a missing path
         model, tok = load_causal_lm(spec), load_tokenizer(spec)
-    return LocalBackend(model, tok, batch_size=batch_size, name=spec)
+    return LocalBackend(model, use_chat_template(tok, chat_template), batch_size=batch_size, name=spec)
 
 
 def parse_model_specs(specs: Sequence[str]) -> dict[str, str]:
@@ -385,9 +384,11 @@ def run_safety_eval(
     default_label: Optional[str] = None,
     output_dir: Optional[str | Path] = None,
     progress: Optional[Progress] = None,
+    chat_template: str = "auto",
 ) -> SafetyResult:
     """Load everything from paths and run :func:`evaluate_safety`. ``guarded``: names from ``models`` that are also
-    evaluated behind the guardrail pipeline (as ``<name>+guard``); needs ``guard_path``."""
+    evaluated behind the guardrail pipeline (as ``<name>+guard``); needs ``guard_path``. ``chat_template``: of the
+    evaluated models (see :mod:`safealign.models.chat_templates`)."""
     from safealign.backends.base import GenerationParams
     from safealign.errors import ConfigError
 
@@ -406,7 +407,7 @@ def run_safety_eval(
     answerers: dict[str, Answerer] = {}
     backends: dict[str, Any] = {}
     for name, spec in models.items():
-        backends[name] = load_policy_backend(spec, batch_size)
+        backends[name] = load_policy_backend(spec, batch_size, chat_template)
         answerers[name] = backend_answerer(backends[name], params, progress=progress)
     for name in guarded:
         if name not in backends:

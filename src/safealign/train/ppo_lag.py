@@ -33,9 +33,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Optional, Sequence
 
-from safealign.config import BaseConfig, help_field
+from safealign.config import DRY_RUN_HELP, BaseConfig, help_field
 from safealign.data.records import PromptRecord
 from safealign.errors import ConfigError, DataError
+from safealign.models.chat_templates import CHAT_TEMPLATE_HELP
 from safealign.train.common import rng_state, set_rng_state
 from safealign.train.sharding import (
     DEEPSPEED_DIR,
@@ -83,6 +84,8 @@ class PPOLagConfig(BaseConfig):
     actor: str = help_field(
         "default", "Policy to train: 'default' (embedded SmolLM2-135M-Instruct), a hub id or a local path."
     )
+    chat_template: str = help_field("auto", CHAT_TEMPLATE_HELP)
+    dry_run: bool = help_field(False, DRY_RUN_HELP)
     reward_model: str = help_field("runs/demo/reward", "Frozen reward model folder (safealign score model).")
     cost_model: str = help_field("runs/demo/cost", "Frozen cost model folder (safealign score model).")
     prompts: str = help_field(
@@ -142,15 +145,14 @@ class PPOLagConfig(BaseConfig):
     fixed_lambda: Optional[float] = help_field(
         None, "Keep lambda fixed: 0 = reward-only PPO, x > 0 = fixed-lambda shaping."
     )
-    constraints: Literal["single", "cost_outputs", "prompt_category", "prompt_label"] = help_field(
+    constraints: Literal["single", "prompt_category", "prompt_label"] = help_field(
         "single",
-        "single: one lambda (the papers). cost_outputs: one lambda per named output of the cost model. "
-        "prompt_category: one lambda per prompt category (or severity label). prompt_label: one lambda per prompt "
-        "label, e.g. constraint_names [harmful]: only the cost of harmful prompts is constrained, so answers to benign "
-        "prompts follow the reward alone.",
+        "single: one lambda (the papers). prompt_category: one lambda per prompt category (or severity label). "
+        "prompt_label: one lambda per prompt label, e.g. constraint_names [harmful]: only the cost of harmful prompts "
+        "is constrained, so answers to benign prompts follow the reward alone. A name no prompt carries is an error.",
     )
     constraint_names: list[str] = help_field(
-        [], "Names of the per-category constraints (cost-model outputs, prompt categories or prompt labels)."
+        [], "Names of the per-category constraints (prompt categories or prompt labels)."
     )
     advantage_normalization: Literal["episode", "global"] = help_field(
         "episode",
@@ -250,15 +252,21 @@ def load_prompts(spec: str) -> list[PromptRecord]:
         )
         if not text:
             raise DataError("no prompt text (expected one of prompt/question/instruction/goal)", str(path), i, "prompt")
+        for key in ("image", "system", "category", "id"):
+            if row.get(key) is not None and not isinstance(row[key], str):
+                raise DataError(f"must be a string, got {type(row[key]).__name__}", str(path), i, key)
         image = None
         if row.get("image"):
-            from PIL import Image
+            from PIL import Image, UnidentifiedImageError
 
             ip = Path(row["image"])
             ip = ip if ip.is_absolute() else path.parent / ip
-            if not ip.exists():
+            if not ip.is_file():
                 raise DataError(f"image not found: {ip}", str(path), i, "image")
-            image = Image.open(ip).convert("RGB")
+            try:
+                image = Image.open(ip).convert("RGB")
+            except (UnidentifiedImageError, OSError) as e:
+                raise DataError(f"unreadable image {ip} ({type(e).__name__})", str(path), i, "image") from None
         label = row.get("label")
         if label is not None and label not in ("harmful", "benign"):
             raise DataError(f"label must be harmful or benign, got {label!r}", str(path), i, "label")
@@ -281,6 +289,25 @@ def _is_vision(model: Any) -> bool:
     return getattr(cfg, "vision_config", None) is not None
 
 
+def _check_constraint_names(cfg: PPOLagConfig, prompts: Sequence[PromptRecord]) -> None:
+    """A per-category constraint that no prompt carries would leave its lambda still and the run silently
+    unconstrained for it: an error naming the values the prompts do carry."""
+    if cfg.constraints not in ("prompt_category", "prompt_label"):
+        return
+    field = "category" if cfg.constraints == "prompt_category" else "label"
+    have = {getattr(r, field) for r in prompts} - {None}
+    missing = [n for n in cfg.constraint_names if n not in have]
+    if missing:
+        raise ConfigError(
+            f"constraint_names {missing} match no prompt's {field} in {cfg.prompts} (the prompts carry: "
+            f"{', '.join(sorted(have)[:12]) or 'none'})"
+        )
+
+
+def _reads_images(score_model: Any) -> bool:
+    return bool(score_model.score_config.is_vision) or _is_vision(score_model.backbone)
+
+
 class PPOLagTrainer:
     """Build with a config (models/data loaded from its paths) or pass models directly (tests, notebooks).
 
@@ -296,6 +323,8 @@ class PPOLagTrainer:
         reward_model: Any = None,
         cost_model: Any = None,
         prompts: Optional[Sequence[PromptRecord]] = None,
+        reward_processing_class: Any = None,
+        cost_processing_class: Any = None,
         ptx_examples: Optional[Sequence[dict[str, str]]] = None,
         accelerator: Any = None,
     ):
@@ -317,15 +346,16 @@ class PPOLagTrainer:
 
         # ---- models: loaded whole on every process (under ZeRO-3 transformers would load them partitioned, and the
         # reference copy and the frozen R and C never go through DeepSpeed); prepare() shards the trained ones
-        from safealign.models.score import ScoreModel
+        from safealign.models.score import load_score_model
 
         with whole_model_loading():
             if actor is None:
-                actor, processing_class = _load_actor(cfg.actor)
-            self.reward_model = (
-                reward_model if reward_model is not None else ScoreModel.from_pretrained(cfg.reward_model)
-            )
-            self.cost_model = cost_model if cost_model is not None else ScoreModel.from_pretrained(cfg.cost_model)
+                actor, processing_class = _load_actor(cfg.actor, cfg.chat_template)
+            if reward_model is None:
+                reward_model, reward_processing_class = load_score_model(cfg.reward_model)
+            if cost_model is None:
+                cost_model, cost_processing_class = load_score_model(cfg.cost_model)
+            self.reward_model, self.cost_model = reward_model, cost_model
         if processing_class is None:
             raise ConfigError("processing_class (tokenizer or processor) is required with a given actor")
         for m in (self.reward_model, self.cost_model):
@@ -359,7 +389,7 @@ class PPOLagTrainer:
         from safealign.train.lagrange import LagrangeMultipliers
 
         names = cfg.names
-        self.cost_rows = self._cost_rows(names)
+        self.cost_rows = [0] * len(names)  # every constraint's stream starts from the cost model's overall output
         self.reward_critic = Critic(
             self.reward_model, rows=(0,), mode=cfg.critic_mode, top_layers=cfg.critic_top_layers
         ).to(device)
@@ -410,6 +440,21 @@ class PPOLagTrainer:
             )
         if with_image and not self.vision:
             raise ConfigError("the prompts have images but the actor is a text-only model")
+        _check_constraint_names(cfg, self.prompts)
+        # ---- the compatibility check: every chat template probed; R and C share the actor's token ids, or read the
+        # episodes re-tokenized through text (their own tokenizer and template); text-only R/C never see image prompts
+        from safealign.models.compat import check_models
+
+        given = {"the reward model": (self.reward_model, reward_processing_class),
+                 "the cost model": (self.cost_model, cost_processing_class)}
+        readings = check_models(
+            processing_class, {name: (pc or processing_class, _reads_images(m)) for name, (m, pc) in given.items()},
+            images=with_image > 0, policy_name="the actor")
+        self.reward_processing_class, self.cost_processing_class = (
+            pc if readings[name].mode == "text" else None for name, (_, pc) in given.items())
+        if self.acc.is_main_process:
+            for r in readings.values():
+                console.print(f"ppo-lag: {r.name}: {r.why}", soft_wrap=True)
         self.ptx_examples = (
             list(ptx_examples) if ptx_examples is not None else (read_json_rows(cfg.ptx_data) if cfg.ptx_data else [])
         )
@@ -441,18 +486,6 @@ class PPOLagTrainer:
             task_type="CAUSAL_LM",
         )
         return get_peft_model(actor, lcfg)
-
-    def _cost_rows(self, names: list[str]) -> list[int]:
-        cfg = self.cfg
-        if cfg.constraints == "cost_outputs":
-            outs = self.cost_model.score_config.output_names
-            missing = [n for n in names if n not in outs]
-            if missing:
-                raise ConfigError(f"cost model has no output(s) {missing}; its outputs are {outs}")
-            return [outs.index(n) for n in names]
-        return [0] * len(
-            names
-        )  # single / prompt_category / prompt_label: every stream starts from the overall cost head
 
     @property
     def unwrapped_actor(self) -> Any:
@@ -493,12 +526,15 @@ class PPOLagTrainer:
         the three (default: the depth found at start; 0: three full forwards). Everything runs on the scoring view
         (:meth:`_scoring_view`): R and C end scores are read at the end of the suffix, as in their training; the
         reference log-probs and the critic states are those of the response positions, which the suffix after them
-        does not change."""
+        does not change. A score model whose tokenizer or template differs from the actor's reads the episodes
+        re-tokenized through text (:mod:`safealign.train.score_view`); each read-out's ``critic_input`` is what its
+        critic reads (the rollout, or that text view)."""
         from safealign.models.trunk import decoder_layers
         from safealign.train.critic import score_rollout, shared_trunk_states
+        from safealign.train.score_view import text_view
 
         depth = self.shared_trunk_depth if depth is None else depth
-        rollout = self._scoring_view(rollout)
+        plain, rollout = rollout, self._scoring_view(rollout)
         rc, cc = self.acc.unwrap_model(self.reward_critic), self.acc.unwrap_model(self.cost_critic)
         trunk = None
         if depth > 0:
@@ -510,13 +546,17 @@ class PPOLagTrainer:
             ]
             trunk = shared_trunk_states(self.reward_model, rollout, depth, keep)
         ref_lp = self._ref_log_probs(rollout, trunk)
-        r_out = score_rollout(
-            self.reward_model, rollout, keep_hidden=rc.needs_hidden, top_layers=rc.top_layers, trunk=trunk
-        )
-        c_out = score_rollout(
-            self.cost_model, rollout, keep_hidden=cc.needs_hidden, top_layers=cc.top_layers, trunk=trunk
-        )
-        return ref_lp, r_out, c_out
+        outs = []
+        for model, critic, pc in ((self.reward_model, rc, self.reward_processing_class),
+                                  (self.cost_model, cc, self.cost_processing_class)):
+            # a score model with another tokenizer or template reads the episodes re-tokenized through text
+            view = rollout if pc is None else text_view(plain, self.processing_class, pc,
+                                                        pixel_dtype=next(model.parameters()).dtype)
+            out = score_rollout(model, view, keep_hidden=critic.needs_hidden, top_layers=critic.top_layers,
+                                trunk=trunk if pc is None else None)
+            out.critic_input = plain if pc is None else view
+            outs.append(out)
+        return ref_lp, outs[0], outs[1]
 
     def _find_shared_trunk(self) -> tuple[int, str]:
         """(K, a line for the log): the number of lower decoder layers (with the embeddings) that the reference, R and
@@ -526,6 +566,8 @@ class PPOLagTrainer:
 
         if not self.cfg.share_frozen_trunk:
             return 0, "off (share_frozen_trunk: false)"
+        if self.reward_processing_class is not None or self.cost_processing_class is not None:
+            return 0, "off (a score model reads re-tokenized text)"
         scorers = (self.reward_model, self.cost_model)
         if self.vision or any(m.score_config.is_vision or _is_vision(m.backbone) for m in scorers):
             return 0, "off (vision models)"
@@ -623,8 +665,8 @@ class PPOLagTrainer:
             )
             ref_lp, r_out, c_out = self._scoring(rollout)
             rc, cc = self.acc.unwrap_model(self.reward_critic), self.acc.unwrap_model(self.cost_critic)
-            old_rv = rc(rollout, r_out.hidden)[..., 0]  # [B, T]
-            old_cv = cc(rollout, c_out.hidden)  # [B, T, K]
+            old_rv = rc(r_out.critic_input, r_out.hidden)[..., 0]  # [B, T]
+            old_cv = cc(c_out.critic_input, c_out.hidden)  # [B, T, K]
         t2 = _now(dev)
         mask = rollout.response_mask
         reward = r_out.end_scores[:, 0]
@@ -686,10 +728,11 @@ class PPOLagTrainer:
                 entropies.append(L.masked_mean(ent, sub.response_mask).item())
                 tc = _now(dev)
                 # 6. critics
-                rv = self.reward_critic(sub, None if r_out.hidden is None else r_out.hidden[idx])[..., 0] / sc[0]
+                r_sub, c_sub = r_out.critic_input.select(idx), c_out.critic_input.select(idx)
+                rv = self.reward_critic(r_sub, None if r_out.hidden is None else r_out.hidden[idx])[..., 0] / sc[0]
                 rl = L.value_loss(rv, old_rv[idx], ret_r[idx], sub.response_mask, cfg.clip_range_value)
                 optimizer_step(acc, self.reward_critic, self.reward_critic_opt, rl, 0.0)
-                cv = self.cost_critic(sub, None if c_out.hidden is None else c_out.hidden[idx]) / sc[1:]
+                cv = self.cost_critic(c_sub, None if c_out.hidden is None else c_out.hidden[idx]) / sc[1:]
                 # a constraint's critic learns from the episodes that constraint applies to
                 cl = sum(
                     L.value_loss(
@@ -755,7 +798,9 @@ class PPOLagTrainer:
         """Supervised LM loss (response tokens only) of the ``batch_index``-th PTX batch (rows taken in a cycle, so a
         resumed run reads the same rows)."""
         from safealign.losses import sft_loss
-        from safealign.train.rollout import to_chat, tokenizer_of
+        from safealign.models.chat_format import render_messages
+        from safealign.models.conversation import build_messages
+        from safealign.train.rollout import tokenizer_of
 
         cfg = self.cfg
         tok = tokenizer_of(self.processing_class)
@@ -763,9 +808,9 @@ class PPOLagTrainer:
         rows = [self.ptx_examples[(batch_index * cfg.ptx_batch_size + i) % n] for i in range(cfg.ptx_batch_size)]
         ids, labels = [], []
         for row in rows:
-            chat = to_chat(PromptRecord(prompt=row["prompt"], system=row.get("system")))
-            prompt = tok.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
-            full = tok.apply_chat_template(chat + [{"role": "assistant", "content": row["response"]}], tokenize=False)
+            system = row.get("system")
+            prompt = render_messages(self.processing_class, build_messages(row["prompt"], None, system), True)
+            full = render_messages(self.processing_class, build_messages(row["prompt"], row["response"], system))
             p_ids = tok(prompt, add_special_tokens=False)["input_ids"]
             f_ids = tok(full, add_special_tokens=False)["input_ids"]
             ids.append(f_ids)
@@ -988,7 +1033,8 @@ class PPOLagTrainer:
 # ------------------------------------------------------------------------------------------------ helpers
 
 
-def _load_actor(name: str) -> tuple[Any, Any]:
+def _load_actor(name: str, chat_template: str = "auto") -> tuple[Any, Any]:
+    from safealign.models.chat_templates import use_chat_template
     from safealign.models.loading import default_dtype, load_causal_lm, load_tokenizer, resolve_model
 
     path = resolve_model(name)
@@ -997,8 +1043,8 @@ def _load_actor(name: str) -> tuple[Any, Any]:
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
         model = AutoModelForImageTextToText.from_pretrained(path, dtype=default_dtype())
-        return model, AutoProcessor.from_pretrained(path)
-    return load_causal_lm(name), load_tokenizer(name, padding_side="left")
+        return model, use_chat_template(AutoProcessor.from_pretrained(path), chat_template)
+    return load_causal_lm(name), load_tokenizer(name, padding_side="left", chat_template=chat_template)
 
 
 def _now(device: torch.device) -> float:
