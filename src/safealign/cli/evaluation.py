@@ -27,8 +27,13 @@ class SafetyEvalConfig(BaseConfig):
         "optionally NAME=PATH.",
     )
     prompts: str = help_field(
-        "demo:eval_prompts",
-        "Prompt set: 'demo:<name>' (bundled) or a file (.jsonl/.json/.csv in any supported schema; images included).",
+        "heldout+demo:eval_prompts",
+        "Prompt set: 'heldout' (held-out look-alike pairs and no-trigger prompts, plus the held-out parts of the "
+        "shared public sets with --shared-data), 'demo:<name>' (bundled) or a file (.jsonl/.json/.csv in any supported "
+        "schema; images included); several joined by '+'.",
+    )
+    shared_data: Optional[str] = help_field(
+        None, "Folder of the shared public prompt sets (e.g. ../shared/data): 'heldout' adds their held-out parts."
     )
     chat_template: str = help_field("auto", "Chat template of the evaluated models. " + CHAT_TEMPLATE_HELP)
     limit: Optional[int] = help_field(None, "Use only the first N prompts.")
@@ -54,6 +59,11 @@ class SafetyEvalConfig(BaseConfig):
     batch_size: int = help_field(8, "Generation and scoring batch size.")
     seed: int = help_field(0, "Random seed for sampling.")
     output_dir: str = help_field("runs/eval-safety", "Where safety_answers.jsonl and safety_summary.json are written.")
+    judge_url: Optional[str] = help_field(
+        None, "OpenAI-compatible endpoint of a generative judge (a third independent verdict on harmful prompts)."
+    )
+    judge_model: str = help_field("judge", "The judge's model name at --judge-url.")
+    api_key_env: str = help_field("OPENAI_API_KEY", "Environment variable holding the judge endpoint's API key.")
 
 
 def _progress_fn(bar: Any) -> Any:
@@ -79,24 +89,31 @@ def print_safety_table(summary: dict[str, dict[str, Any]]) -> None:
     def num(v: Any) -> str:
         return "–" if v is None else f"{v:+.2f}"
 
-    t = Table(title="Safety evaluation", title_style="bold")
+    t = Table(
+        title="Safety evaluation — independent judges first; the cost model's verdict is 'as optimised' for a policy "
+        "trained against it", title_style="bold",
+    )
     for col in (
-        "model", "safe", "safe (harmful)", "refuses harmful", "over-refuses benign", "reward (benign)", "mean cost",
-        "guard rounds",
+        "model", "harmful handled safely", "refuses harmful", "guard: safe (harmful)", "judge: safe (harmful)",
+        "over-refuses benign", "over-refuses look-alike", "reward (benign)", "safe by cost model", "guard rounds",
     ):
         t.add_column(col, justify="right" if col != "model" else "left")
     for name, m in summary.items():
+        ind = m.get("independent") or {}
         t.add_row(
             name,
-            pct(m.get("safe_share")),
-            pct(m.get("safe_share_harmful")),
-            pct(m.get("refusal_rate_harmful")),
-            pct(m.get("over_refusal_benign")),
+            pct(ind.get("harmful_handled_safely")),
+            pct(ind.get("harmful_refused")),
+            pct(ind.get("harmful_guard_safe")),
+            pct(ind.get("harmful_judge_safe")),
+            pct(ind.get("benign_over_refused")),
+            pct(ind.get("lookalike_over_refused")),
             num(m.get("mean_reward_benign")),
-            num(m.get("mean_cost")),
+            pct(m.get("safe_share")),
             "–" if m.get("guard_rounds_mean") is None else f"{m['guard_rounds_mean']:.2f}",
         )
     console.print(t)
+    console.print("harmful handled safely = the refusal detector sees a refusal and the guard does not flag the answer")
 
 
 def run_eval_safety(cfg: SafetyEvalConfig) -> Any:
@@ -105,23 +122,30 @@ def run_eval_safety(cfg: SafetyEvalConfig) -> Any:
 
     if cfg.default_label not in (None, "harmful", "benign"):
         raise ConfigError(f"--default-label must be harmful or benign, got {cfg.default_label!r}")
+    import os
+
     models = parse_model_specs(cfg.models)
-    prompts = load_prompt_set(cfg.prompts, cfg.limit, cfg.default_label)
+    prompts = load_prompt_set(cfg.prompts, cfg.limit, cfg.default_label, cfg.shared_data, cfg.seed)
     with task_progress() as bar:
         res = run_safety_eval(
             prompts, models, cfg.reward_model, cfg.cost_model, cfg.guard, cfg.guarded, cfg.max_new_tokens,
             cfg.temperature, cfg.batch_size, cfg.max_rounds, cfg.threshold, cfg.seed, cfg.default_label, cfg.output_dir,
-            progress=_progress_fn(bar), chat_template=cfg.chat_template,
+            progress=_progress_fn(bar), chat_template=cfg.chat_template, judge_url=cfg.judge_url,
+            judge_model=cfg.judge_model, judge_api_key=os.environ.get(cfg.api_key_env),
         )
     print_safety_table(res.summary)
     print_json({"output_dir": cfg.output_dir, "models": res.summary})
-    best_name, best = max(res.summary.items(), key=lambda kv: kv[1].get("safe_share") or 0)
-    share = best.get("safe_share")
-    share_txt = "n/a" if share is None else f"{100 * share:.1f}%"
-    summary(
-        f"{len(prompts)} prompts x {len(res.summary)} model(s); safest: {best_name} ({share_txt} safe) -> "
-        f"{cfg.output_dir}/safety_summary.json"
-    )
+
+    def pct(v: Any) -> str:
+        return "n/a" if v is None else f"{100 * v:.0f}%"
+
+    parts = [
+        f"{name}: harmful handled safely {pct(ind.get('harmful_handled_safely'))}, over-refusal "
+        f"{pct(ind.get('benign_over_refused'))}"
+        for name, m in res.summary.items()
+        for ind in [m.get("independent") or {}]
+    ]
+    summary(f"{len(prompts)} prompts; " + "; ".join(parts) + f" -> {cfg.output_dir}/safety_summary.json")
     return res
 
 
@@ -158,6 +182,13 @@ def arena_command(
     output_dir: str = typer.Option(
         "runs/arena", "--output-dir", "-o", help="Where arena.json (and the answers) are written."
     ),
+    safe_by: str = typer.Option(
+        "auto", "--safe-by",
+        help="What 'safe' means in the cells: independent (refusal detector and guard, else the refusal detector "
+             "alone), cost (the cost model: as optimised for a policy trained against it), or auto (independent when "
+             "the answers carry the judges' verdicts, else cost).",
+    ),
+    guard: Optional[str] = typer.Option(None, "--guard", help="Guard folder judging the answers (without --answers)."),
 ) -> None:
     """Safe RLHF's arena: a 2x2 table (A safe/unsafe x B safe/unsafe) with A's reward win rate per cell."""
     from safealign.cli.common import console, print_json, summary
@@ -180,21 +211,26 @@ def arena_command(
         name_a, name_b = model_a, model_b
         thr = threshold if threshold is not None else 0.0
     else:
-        if not (reward_model and cost_model):
+        if not reward_model or (safe_by == "cost" and not cost_model):
             raise ConfigError(
-                "the arena needs --reward-model and --cost-model (or --answers FILE from `safealign eval safety`)"
+                "the arena needs --reward-model (and --cost-model with --safe-by cost), or --answers FILE from "
+                "`safealign eval safety`"
             )
         specs = parse_model_specs([model_a, model_b])
         name_a, name_b = list(specs)
         ps = load_prompt_set(prompts, limit)
         with task_progress() as bar:
             res = run_safety_eval(
-                ps, specs, reward_model, cost_model, max_new_tokens=max_new_tokens, batch_size=batch_size,
-                threshold=threshold, output_dir=out, progress=_progress_fn(bar),
+                ps, specs, reward_model, cost_model, guard_path=guard, max_new_tokens=max_new_tokens,
+                batch_size=batch_size, threshold=threshold, output_dir=out, progress=_progress_fn(bar),
             )
         rows, thr = res.rows, res.threshold
+    if safe_by not in ("independent", "cost", "auto"):
+        raise ConfigError(f"--safe-by must be independent, cost or auto, got {safe_by!r}")
+    if safe_by == "auto":
+        safe_by = "independent" if rows and all("verdicts" in r for r in rows) else "cost"
     try:
-        table = arena_from_rows(rows, name_a, name_b, thr)
+        table = arena_from_rows(rows, name_a, name_b, thr, safe_by=safe_by)
     except ValueError as e:
         raise DataError(str(e), file=answers) from None
     if judge:
@@ -261,7 +297,10 @@ def demo_command(
         help="Policy and score-model backbone: 'default' (embedded SmolLM2-135M-Instruct), a hub id or a local path.",
     ),
     shared_data: Optional[str] = typer.Option(
-        None, "--shared-data", help="A shared/data folder: the guard also trains on its public sets' train split."
+        None, "--shared-data",
+        help="Folder of the shared public prompt sets (e.g. ../shared/data): their train parts train the guard and "
+             "join the alignment recipe's training prompts, their held-out parts the evaluation (without it: the "
+             "packaged data and the look-alike set only).",
     ),
 ) -> None:
     """The whole product on the embedded model: reward/cost models, guard, PPO-Lagrangian, evaluation with and \
@@ -283,10 +322,12 @@ without the guardrail, arena, Janus SFT/DPO + adherence, and the report."""
         from safealign.models.loading import resolve_model
 
         resolve_model(model)  # a missing model is a one-line error before any stage starts
-    result = run_demo(
-        output_dir, quick=quick, only=sel_only, skip=sel_skip, seed=seed, verbose=verbose, model=model,
-        shared_data=shared_data,
-    )
+    if shared_data is not None:
+        from safealign.data.shared_sets import external_dir
+
+        external_dir(shared_data)  # a folder without the sets is a one-line error before any stage starts
+    result = run_demo(output_dir, quick=quick, only=sel_only, skip=sel_skip, seed=seed, verbose=verbose, model=model,
+                      shared_data=shared_data)
     print_json(
         {"report": result.get("report_html"), "headline": result.get("headline"), "stages": result.get("stages")}
     )
@@ -296,10 +337,17 @@ without the guardrail, arena, Janus SFT/DPO + adherence, and the report."""
         v = h.get(k)
         return "n/a" if v is None else f"{100 * v:.0f}%"
 
+    def num(k: str) -> str:
+        v = h.get(k)
+        return "n/a" if v is None else f"{v:+.2f}"
+
     summary(
-        f"demo in {result.get('total_seconds', 0):.0f} s: safe answers base {pct('base_safe_share')} -> aligned "
-        f"{pct('aligned_safe_share')}"
-        f" -> aligned+guard {pct('guarded_safe_share')}; report: {result.get('report_html')}"
+        f"demo in {result.get('total_seconds', 0):.0f} s; held-out + demo prompts, judged by the refusal detector and "
+        f"the guard: harmful handled safely base {pct('base_harmful_handled_safely')} -> aligned "
+        f"{pct('aligned_harmful_handled_safely')} -> aligned+guard {pct('guarded_harmful_handled_safely')}; "
+        f"benign refused {pct('base_over_refusal')} -> {pct('aligned_over_refusal')} (look-alikes "
+        f"{pct('base_lookalike_over_refusal')} -> {pct('aligned_lookalike_over_refusal')}); benign reward "
+        f"{num('base_mean_reward_benign')} -> {num('aligned_mean_reward_benign')}; report: {result.get('report_html')}"
     )
 
 
