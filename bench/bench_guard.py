@@ -1,4 +1,10 @@
-"""Guardrail benchmark: guard quality, latency/throughput (cascade vs generative judge), filter-and-regenerate.
+"""Guardrail benchmark: guard quality, latency/throughput (cascade vs generative judge), filter-and-regenerate, and
+the public benchmark of saved guards on the held-out parts of the project's fixed split.
+
+    .venv/bin/python bench/bench_guard.py --sections public --guards finetuned=runs/guard,frozen=runs/guard-frozen
+        # recall per held-out harmful set, FPR per held-out benign set and on look-alikes both ways, per category,
+        # output moderation on held-out answers (unseen styles, marker removed/added, the default model's answers),
+        # prompt-only p50; --judge-url URL adds a generative judge. Prints markdown tables.
 
     .venv/bin/python bench/bench_guard.py                         # all sections (~40 min on the shared 2-core CPU)
     .venv/bin/python bench/bench_guard.py --sections quality      # one section
@@ -17,6 +23,7 @@ red-team set, the demo eval prompts; benign Koala, MT-Bench, the demo benign loo
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import os
@@ -26,7 +33,7 @@ import sys
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
@@ -591,12 +598,213 @@ def rejudge(path: str) -> None:
     Path(path).write_text(json.dumps(out, indent=2, default=str))
 
 
+# ------------------------------------------------------------------------------------------------ public benchmark
+def heldout_prompt_sets() -> dict[str, dict[str, list[tuple[str, str]]]]:
+    """Held-out (prompt, category) lists: {'harmful': {set: [...]}, 'benign': {set: [...]}}. Public sets: the held-out
+    split of ../shared/data (Koala whole: evaluation only); look-alikes: the held-out split of the package's set."""
+    from safealign.data.lookalikes import load_no_trigger, load_pairs
+    from safealign.data.shared_sets import SHARED_SETS, load_shared_set
+
+    out: dict[str, dict[str, list[tuple[str, str]]]] = {"harmful": {}, "benign": {}}
+    for name, spec in SHARED_SETS.items():
+        recs = load_shared_set(REPO.parent / "shared" / "data", name, split="heldout" if spec.trainable else None)
+        cats = [",".join(canonical_categories(r.category)) if spec.label == "harmful" else "" for r in recs]
+        out[spec.label][name] = [(r.prompt, c) for r, c in zip(recs, cats)]
+    pairs = load_pairs(split="heldout")
+    out["harmful"]["lookalikes_harmful"] = [(p.prompt, p.category) for p in pairs if p.label == "harmful"]
+    out["benign"]["lookalikes_benign"] = [(p.prompt, p.category) for p in pairs if p.label == "benign"]
+    for kind in ("no_trigger", "blatant"):
+        rows = load_no_trigger(split="heldout", kind=kind)
+        out["harmful"][f"lookalikes_{kind}"] = [(r.prompt, r.category) for r in rows]
+    return out
+
+
+def heldout_answer_sets(collected: Optional[Path]) -> dict[str, list[tuple[str, str, bool]]]:
+    """Held-out (prompt, answer, unsafe) lists: the look-alike answers by kind and seen / unseen style; the same with
+    the redaction marker removed (compliance) or added (safe answers): the guard must not read the marker; and the
+    default model's own answers to held-out look-alike prompts (``data collect``), labelled by what they do."""
+    from safealign.data.lookalikes import HELDOUT_ONLY_STYLES, load_answers
+    from safealign.guard.training_data import strip_markers
+
+    out: dict[str, list[tuple[str, str, bool]]] = defaultdict(list)
+    for a in load_answers(split="heldout"):
+        seen = "unseen_style" if a.style in HELDOUT_ONLY_STYLES else "seen_style"
+        out[f"{a.kind}:{seen}"].append((a.prompt, a.response, a.unsafe))
+        if a.kind == "compliance":
+            out["compliance:marker_removed"].append((a.prompt, strip_markers(a.response), True))
+        else:
+            words = a.response.split(" ")
+            out[f"{a.kind}:marker_added"].append(
+                (a.prompt, " ".join(words[:3] + ["[redacted details]"] + words[3:]), False)
+            )
+    if collected is not None and collected.exists():
+        from safealign.judges.refusal import is_refusal
+
+        for r in read_jsonl(collected):
+            if not r["answer"].strip():
+                continue
+            if r["harmful_prompt"]:
+                kind = "refusal" if is_refusal(r["answer"]) else "compliance"
+            else:
+                kind = "helpful"
+            out[f"default_model:{kind}"].append((r["prompt"], r["answer"], kind == "compliance"))
+    return dict(out)
+
+
+def lookalikes_by_frame(guard: Any) -> dict[str, dict[str, Any]]:
+    """Held-out look-alike pairs per frame (homonym, figure of speech, fiction, ...): FPR on the benign member,
+    recall on the harmful one."""
+    from safealign.data.lookalikes import load_pairs
+
+    frames: dict[str, dict[str, list[str]]] = defaultdict(lambda: {"benign": [], "harmful": []})
+    for p in load_pairs(split="heldout"):
+        frames[p.frame][p.label].append(p.prompt)
+    res = {}
+    for frame, sides in sorted(frames.items()):
+        fpr, _ = flag_rate(guard, [(p, None) for p in sides["benign"]])
+        rec, _ = flag_rate(guard, [(p, None) for p in sides["harmful"]])
+        res[frame] = {"n_benign": len(sides["benign"]), "fpr": fpr, "n_harmful": len(sides["harmful"]), "recall": rec}
+    return res
+
+
+def flag_rate(guard: Any, items: list[tuple[str, Optional[str]]]) -> tuple[float, list[bool]]:
+    vs = guard.classify_batch([(p, r, None) for p, r in items])
+    flags = [v.is_unsafe for v in vs]
+    return round(sum(flags) / max(1, len(flags)), 4), flags
+
+
+@contextlib.contextmanager
+def cpu_lock(path: Optional[str]):
+    """Hold an exclusive flock on ``path`` (when given) so that two timed runs on a shared machine never overlap."""
+    if not path:
+        yield
+        return
+    import fcntl
+
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def section_public(
+    guards: dict[str, Any], collected: Optional[Path], out: dict, n_latency: int = 60, lock: Optional[str] = None
+) -> None:
+    """Recall per held-out harmful set, FPR per held-out benign set, look-alikes both ways, per category, answers
+    (output moderation, marker reliance, the default model's own answers) and prompt-only p50 latency (timed under
+    ``lock``, a file flocked around the timed checks only)."""
+    prompts = heldout_prompt_sets()
+    answers = heldout_answer_sets(collected)
+    res: dict[str, Any] = {}
+    for gname, g in guards.items():
+        t0 = time.perf_counter()
+        r: dict[str, Any] = {"recall": {}, "fpr": {}, "answers": {}, "by_category": {}}
+        cat_hits: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for name, items in prompts["harmful"].items():
+            rate, flags = flag_rate(g, [(p, None) for p, _ in items])
+            r["recall"][name] = {"n": len(items), "recall": rate}
+            for (_, cats), f in zip(items, flags):
+                for c in filter(None, cats.split(",")):
+                    cat_hits[c][0] += int(f)
+                    cat_hits[c][1] += 1
+        for name, items in prompts["benign"].items():
+            rate, flags = flag_rate(g, [(p, None) for p, _ in items])
+            r["fpr"][name] = {"n": len(items), "fpr": rate, "flagged": [p for (p, _), f in zip(items, flags) if f][:4]}
+        r["by_category"] = {c: {"n": n, "recall": round(k / n, 4)} for c, (k, n) in sorted(cat_hits.items())}
+        r["lookalikes_by_frame"] = lookalikes_by_frame(g)
+        for name, items in answers.items():
+            rate, _ = flag_rate(g, [(p, a) for p, a, _ in items])
+            r["answers"][name] = {"n": len(items), "flagged": rate, "label": "unsafe" if items[0][2] else "safe"}
+        single = [p for items in prompts["benign"].values() for p, _ in items][:n_latency]
+        g.classify("warm up")
+        clear_caches()  # the frozen guard caches embeddings of texts it has seen: time uncached checks
+        lat = []
+        with cpu_lock(lock):
+            for p in single:
+                t1 = time.perf_counter()
+                g.classify(p)
+                lat.append((time.perf_counter() - t1) * 1000)
+        r["latency_prompt_only"] = {"n": len(lat), "p50_ms": round(percentile(lat, 0.5), 2),
+                                    "p95_ms": round(percentile(lat, 0.95), 2)}
+        r["seconds"] = round(time.perf_counter() - t0, 1)
+        res[gname] = r
+        brief = {k: v for k, v in r.items() if k not in ("by_category", "lookalikes_by_frame")}
+        print(f"[public] {gname}: {json.dumps(brief)}", flush=True)
+    out["public"] = res
+    print(public_markdown(res), flush=True)
+
+
+def public_markdown(res: dict[str, Any]) -> str:
+    """The section's tables, guards side by side."""
+    names = list(res)
+    first = res[names[0]]
+    head = "| | n | " + " | ".join(names) + " |\n|---|---|" + "---|" * len(names)
+    lines = ["Recall on held-out harmful prompts", "", head]
+    for k, v in first["recall"].items():
+        lines.append(f"| {k} | {v['n']} | " + " | ".join(f"{res[g]['recall'][k]['recall']:.3f}" for g in names) + " |")
+    lines += ["", "False-positive rate on held-out benign prompts", "", head]
+    for k, v in first["fpr"].items():
+        lines.append(f"| {k} | {v['n']} | " + " | ".join(f"{res[g]['fpr'][k]['fpr']:.3f}" for g in names) + " |")
+    lines += ["", "Answers flagged (output moderation; label in brackets)", "", head]
+    for k, v in first["answers"].items():
+        row = " | ".join(f"{res[g]['answers'][k]['flagged']:.3f}" for g in names)
+        lines.append(f"| {k} [{v['label']}] | {v['n']} | {row} |")
+    lines += ["", "Recall by category (all held-out harmful prompts with a category)", "", head]
+    for k, v in first["by_category"].items():
+        lines.append(f"| {k} | {v['n']} | " + " | ".join(
+            f"{res[g]['by_category'].get(k, {}).get('recall', float('nan')):.3f}" for g in names) + " |")
+    lines += ["", "Look-alike pairs by frame: FPR on the benign member / recall on the harmful one", "", head]
+    for k, v in first["lookalikes_by_frame"].items():
+        lines.append(f"| {k} | {v['n_benign']}+{v['n_harmful']} | " + " | ".join(
+            f"{res[g]['lookalikes_by_frame'][k]['fpr']:.3f} / {res[g]['lookalikes_by_frame'][k]['recall']:.3f}"
+            for g in names) + " |")
+    lines += ["", "| prompt-only latency | n | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
+    lat = first["latency_prompt_only"]
+    lines.append(f"| p50 / p95 ms | {lat['n']} | " + " | ".join(
+        f"{res[g]['latency_prompt_only']['p50_ms']:.1f} / {res[g]['latency_prompt_only']['p95_ms']:.1f}"
+        for g in names) + " |")
+    return "\n".join(lines)
+
+
+def trained_metrics(spec: str) -> dict[str, Any]:
+    """What each guard folder's ``guard_config.json`` says about its training: time, thresholds, dev figures."""
+    res: dict[str, Any] = {}
+    for item in spec.split(","):
+        name, _, path = item.partition("=")
+        cfg_path = Path(path or name) / "guard_config.json"
+        if not cfg_path.exists():
+            continue
+        cfg = json.loads(cfg_path.read_text())
+        m = cfg.get("metrics", {})
+        keep = ("train_seconds", "steps", "n_train", "n_dev", "dev_prompt", "dev_response", "threshold", "temperature")
+        res[name] = {"kind": cfg.get("kind", "frozen"), "thresholds": cfg.get("thresholds"),
+                     **{k: m[k] for k in keep if k in m}}
+    return res
+
+
+def public_guards(args: argparse.Namespace) -> dict[str, Any]:
+    from safealign.guard.classifier import load_guard
+
+    guards: dict[str, Any] = {}
+    for spec in args.guards.split(","):
+        name, _, path = spec.partition("=")
+        guards[name] = load_guard(path or name)
+    if args.judge_url:
+        from safealign.guard.judge import JudgeGuard, openai_backend
+
+        guards["judge"] = JudgeGuard(openai_backend(args.judge_url, args.judge_model, os.environ.get("OPENAI_API_KEY")))
+    return guards
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument(
         "--sections",
         default="quality,cpu-latency,latency,regen",
-        help="Comma-separated: quality, cpu-latency, latency, regen.",
+        help="Comma-separated: quality, cpu-latency, latency, regen; or 'public' alone (the public benchmark of saved "
+             "guards: --guards, --judge-url).",
     )
     ap.add_argument("--quick", action="store_true", help="Small sizes (smoke run).")
     ap.add_argument("--out", default=str(REPO / "runs" / "bench" / "guard.json"), help="Where the JSON figures go.")
@@ -624,7 +832,27 @@ def main() -> None:
         default=None,
         help="Only re-judge the saved answers in this regen JSON with the judges available now.",
     )
+    ap.add_argument(
+        "--guards", default="finetuned=runs/guard,frozen=runs/guard-frozen",
+        help="public section: NAME=FOLDER guards to compare side by side (comma-separated).",
+    )
+    ap.add_argument("--judge-url", default=None, help="public section: also a generative judge at this endpoint.")
+    ap.add_argument("--judge-model", default="judge", help="The judge endpoint's model name.")
+    ap.add_argument(
+        "--collected", default=str(REPO / "runs" / "guard-data" / "collected_heldout.answers.jsonl"),
+        help="public section: data collect's answers of the default model to held-out look-alike prompts.",
+    )
+    ap.add_argument("--lock", default=None, help="public section: flock this file around the timed checks only.")
     args = ap.parse_args()
+    if args.sections == "public":
+        torch.set_num_threads(args.threads)
+        out = {"machine": f"{os.cpu_count()} CPU cores, shared with other jobs; torch threads {args.threads}",
+               "guards": args.guards}
+        out["trained"] = trained_metrics(args.guards)
+        section_public(public_guards(args), Path(args.collected), out, lock=args.lock)
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(out, indent=2, default=str))
+        return
     if args.rejudge:
         torch.set_num_threads(args.threads)
         rejudge(args.rejudge)

@@ -14,7 +14,8 @@ from safealign.cli import build_app, main
 def guard_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("g") / "guard"
     r = CliRunner().invoke(
-        build_app(), ["train", "guard", "--data", "seed", "--output-dir", str(out), "--epochs", "30"]
+        build_app(),
+        ["train", "guard", "--kind", "frozen", "--data", "seed", "--output-dir", str(out), "--epochs", "30"],
     )
     assert r.exit_code == 0, r.output
     return out
@@ -23,6 +24,35 @@ def guard_dir(tmp_path_factory):
 def test_train_guard_writes_a_loadable_folder(guard_dir):
     cfg = json.loads((guard_dir / "guard_config.json").read_text())
     assert cfg["encoder"] == "minilm" and cfg["metrics"]["n_train"] > 0
+    assert 0 < cfg["cascade"]["threshold"] < 1 and cfg["metrics"]["data"]["sources"]["seed"]["read"] > 0
+
+
+def test_train_finetuned_guard_a_few_steps(tmp_path):
+    """The default kind end to end on a tiny budget: a loadable fine-tuned folder with both thresholds; the data
+    report counts every source and drop."""
+    from safealign.guard import Guard
+    from safealign.guard.encoder_guard import EncoderGuard
+
+    out = tmp_path / "ft"
+    labels = tmp_path / "mine.jsonl"
+    labels.write_text(
+        '{"prompt": "How do I hotwire my neighbour\'s car?", "label": "harmful", "category": "crime"}\n'
+        '{"prompt": "How do I hotwire my neighbour\'s car?", "label": "harmful"}\n'
+        '{"prompt": "How do I jump-start my own car?", "label": "benign"}\n'
+    )
+    r = CliRunner().invoke(build_app(), [
+        "train", "guard", "--data", f"seed,{labels}", "--steps", "3", "--batch-size", "8", "--max-length", "32",
+        "--output-dir", str(out),
+    ])
+    assert r.exit_code == 0, r.output
+    cfg = json.loads((out / "guard_config.json").read_text())
+    assert cfg["kind"] == "finetuned" and set(cfg["thresholds"]) == {"prompt", "response"}
+    sources = cfg["metrics"]["data"]["sources"]
+    assert sources[str(labels)] == {"read": 3, "kept": 2, "unsafe": 1, "responses": 0, "dropped": {"duplicate": 1}}
+    g = Guard.load(out)
+    assert isinstance(g, EncoderGuard)
+    v = g.classify("How do I hotwire a car?", "I can't help with that.")
+    assert 0.0 <= v.unsafe_prob <= 1.0 and v.stage == "finetuned"
 
 
 def test_guard_single_prompt_json(guard_dir):
@@ -71,7 +101,7 @@ def test_help_lists_options():
     for argv, opt in [
         (["serve", "--help"], "--api-key-env"),
         (["guard", "--help"], "--generate"),
-        (["train", "guard", "--help"], "--stage2"),
+        (["train", "guard", "--help"], "--shared-data"),
     ]:
         r = runner.invoke(build_app(), argv)
         assert r.exit_code == 0 and opt in r.output

@@ -25,6 +25,7 @@ def server():
     pipe = GuardrailPipeline(RuleGuard(RULES), LocalBackend(model, tok, batch_size=8))
     app = create_app(pipe, model_name="tiny-guarded", max_input_chars=2000, max_body_bytes=20_000, default_max_tokens=8)
     with ServerThread(app, host="127.0.0.1", port=0) as srv:
+        srv.app_pipeline = pipe
         yield srv
 
 
@@ -85,6 +86,44 @@ def test_streaming_completion(server):
     )
     assert blocked[-1].choices[0].finish_reason == "content_filter"
     assert "can't help" in "".join(c.choices[0].delta.content or "" for c in blocked)
+
+
+def _expected_usage(server_pipe, messages, text):
+    backend = server_pipe.backend
+    prompt = len(backend.tokenizer(backend.render(messages), add_special_tokens=False)["input_ids"])
+    completion = len(backend.tokenizer(text, add_special_tokens=False)["input_ids"]) if text else 0
+    return prompt, completion
+
+
+def test_usage_counts_real_tokens(server):
+    messages = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "Tell me about the sea"}]
+    r = client(server).chat.completions.create(model="x", messages=messages, max_tokens=6, temperature=0)
+    prompt, completion = _expected_usage(server.app_pipeline, messages, r.choices[0].message.content)
+    assert prompt > 5 and completion > 0
+    assert (r.usage.prompt_tokens, r.usage.completion_tokens) == (prompt, completion)
+    assert r.usage.total_tokens == prompt + completion
+    # a blocked answer counts the fallback that was returned
+    blocked = [{"role": "user", "content": "bomb"}]
+    r = client(server).chat.completions.create(model="x", messages=blocked)
+    assert r.usage.completion_tokens == _expected_usage(server.app_pipeline, blocked, r.choices[0].message.content)[1]
+
+
+def test_streaming_usage_with_stream_options(server):
+    messages = [{"role": "user", "content": "Tell me a story"}]
+    chunks = list(client(server).chat.completions.create(
+        model="x", messages=messages, max_tokens=8, stream=True, temperature=0, stream_options={"include_usage": True}
+    ))
+    assert chunks[-1].choices == [] and chunks[-1].usage is not None
+    assert all(c.usage is None for c in chunks[:-1])
+    text = "".join(c.choices[0].delta.content or "" for c in chunks[:-1])
+    prompt, completion = _expected_usage(server.app_pipeline, messages, text)
+    assert (chunks[-1].usage.prompt_tokens, chunks[-1].usage.completion_tokens) == (prompt, completion)
+    assert completion > 0
+    plain = list(client(server).chat.completions.create(model="x", messages=messages, max_tokens=4, stream=True))
+    assert all(c.usage is None for c in plain) and plain[-1].choices  # no usage chunk unless asked
+    r = httpx.post(server.url + "/v1/chat/completions", json={
+        "messages": messages, "stream": True, "stream_options": {"include_usage": "yes"}})
+    assert r.status_code == 400 and "include_usage" in r.json()["error"]["message"]
 
 
 def test_moderations(server):

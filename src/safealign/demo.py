@@ -8,7 +8,7 @@ Stages (each a function of :class:`DemoContext`; run in order; each runnable alo
 
     reward   train the reward model on the bundled safety pairs            -> RUN/reward
     cost     train the cost model (sign terms: a safety classifier)        -> RUN/cost
-    guard    train the guard (sentence-embedding cascade)                   -> RUN/guard
+    guard    fine-tune the guard (all-MiniLM-L6-v2, calibrated)              -> RUN/guard
     align    the Safe RLHF recipe (recipes/safe_rlhf.py): supervised warm start, then rounds of
              sample -> label (guard) -> retrain R, C -> PPO-Lagrangian       -> RUN/safe_rlhf (round*/policy)
     eval     base, warm start, aligned and aligned+guard on held-out real and look-alike prompts and the demo prompts,
@@ -60,7 +60,7 @@ class Budget:
     cost_epochs: int = 8  # configs/cpu-demo/cost.yaml: lr 3e-4 x 8 epochs (lr 1e-4 x 6 underfits the cost's sign terms)
     score_max_length: int = 256
     score_eval_pairs: int = 51
-    guard_epochs: int = 60
+    guard_steps: int = 160  # fine-tuning steps of the guard (batches of 16)
     # the Safe RLHF recipe (warm start + rounds); R0, C0 and the guard are the stages above
     align_rounds: int = 1
     warm_harmful: int = 48
@@ -99,7 +99,7 @@ class Budget:
     @classmethod
     def quick(cls) -> "Budget":
         return cls(
-            score_pairs=16, score_epochs=3, cost_epochs=3, score_max_length=128, score_eval_pairs=8, guard_epochs=20,
+            score_pairs=16, score_epochs=3, cost_epochs=3, score_max_length=128, score_eval_pairs=8, guard_steps=6,
             align_rounds=1, warm_harmful=4, warm_benign=4, best_of=2, warm_sft_epochs=1.0, round_harmful=4,
             round_benign=4, round_samples=1, sample_tokens=16, ppo_steps=2, ppo_batch=4, ppo_tokens=12,
             eval_real_harmful=4, eval_real_benign=2, eval_lookalike=2, eval_no_trigger=0,
@@ -116,7 +116,8 @@ class DemoContext:
     quick: bool = False
     seed: int = 0
     model: str = "default"  # the policy and the score models' backbone: 'default', a hub id or a local path
-    shared_data: Optional[str] = None  # the shared public prompt sets (train parts to train, held-out to evaluate)
+    shared_data: Optional[str] = None  # the shared public prompt sets (train parts to train the guard and the
+    # alignment recipe, held-out parts to evaluate)
     headline: dict[str, Any] = field(default_factory=dict)
     progress: Optional[Callable[[int, int, str], None]] = None  # (done, total, what) for the current stage
 
@@ -231,21 +232,18 @@ def stage_cost(ctx: DemoContext) -> dict[str, Any]:
 
 
 def stage_guard(ctx: DemoContext) -> dict[str, Any]:
-    _need_module("safealign.guard.classifier")
-    from safealign.guard import training_data as td
-    from safealign.guard.classifier import Guard, TrainSettings
+    _need_module("safealign.guard.finetune")
+    from safealign.guard.train import GuardTrainSpec, guard_metrics, train_guard
+    from safealign.guard.training_data import DEFAULT_SOURCES, assemble
 
-    examples = td.seed_examples() + td.demo_examples()
-    examples += td.augment_responses(examples, per_prompt=2 if not ctx.quick else 1, seed=ctx.seed)
-    settings = TrainSettings(epochs=ctx.budget.guard_epochs, seed=ctx.seed)
-    guard = Guard.train(
-        examples, settings, progress=lambda stage, done, total: ctx.tick(done, total, f"guard: {stage}")
-    )
+    data = assemble(DEFAULT_SOURCES, ctx.shared_data, seed=ctx.seed)
+    spec = GuardTrainSpec(steps=ctx.budget.guard_steps, batch_size=16 if not ctx.quick else 8, seed=ctx.seed)
+    guard = train_guard(data, spec, progress=lambda stage, done, total: ctx.tick(done, total, f"guard: {stage}"))
     guard.save(ctx.path("guard"))
-    m = dict(guard.stage1.metrics)
-    acc = _first(m, "calibration_accuracy", "accuracy", "val_accuracy")
+    m = guard_metrics(guard)
+    acc = _first(m, "dev_accuracy", "calibration_accuracy", "accuracy")
     ctx.headline["guard_accuracy"] = acc
-    return {"path": str(ctx.path("guard")), "examples": len(examples), "accuracy": acc, "metrics": m}
+    return {"path": str(ctx.path("guard")), "examples": len(data.train), "accuracy": acc, "metrics": m}
 
 
 def _align_config(ctx: DemoContext) -> Any:
@@ -442,7 +440,7 @@ def stage_report(ctx: DemoContext) -> dict[str, Any]:
 STAGES: list[Stage] = [
     Stage("reward", "train the reward model on the bundled safety pairs", stage_reward),
     Stage("cost", "train the cost model (its sign is a safety classifier)", stage_cost),
-    Stage("guard", "train the guard (embedding cascade with severity and categories)", stage_guard),
+    Stage("guard", "fine-tune the guard (encoder with unsafe / severity / category heads)", stage_guard),
     Stage("align", "the Safe RLHF recipe: supervised warm start, then sample -> label -> retrain R, C -> "
           "PPO-Lagrangian", stage_align),
     Stage("eval", "base vs warm start vs aligned vs aligned+guard on held-out prompts; the arena", stage_eval),

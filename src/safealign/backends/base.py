@@ -34,3 +34,8 @@ class Backend(ABC):
     def stream(self, chat: Messages, params: Optional[GenerationParams] = None) -> Iterator[str]:
         """Yield text chunks; the default streams the whole answer as one chunk."""
         yield self.generate_one(chat, params)
+
+    def count_tokens(self, chat: Messages, completion: str) -> Optional[tuple[int, int]]:
+        """(prompt tokens, completion tokens) as this backend's model counts them: the chat rendered for generation,
+        and the answer text. None when the backend cannot tell (a server's ``usage`` is then left out)."""
+        return None

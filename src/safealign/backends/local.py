@@ -42,6 +42,11 @@ class LocalBackend(Backend):
         return render_messages(self.processor if self.processor is not None else self.tokenizer, chat,
                                add_generation_prompt=True, what=f"backend {self.name!r}")
 
+    def count_tokens(self, chat: Messages, completion: str) -> Optional[tuple[int, int]]:
+        prompt = self.tokenizer(self.render(chat), add_special_tokens=False)["input_ids"]
+        answer = self.tokenizer(completion, add_special_tokens=False)["input_ids"] if completion else []
+        return len(prompt), len(answer)
+
     def _encode(self, texts: list[str], images: Optional[list[Any]]) -> dict[str, torch.Tensor]:
         if self.processor is not None and images is not None and any(im is not None for im in images):
             enc = self.processor(

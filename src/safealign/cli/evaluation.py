@@ -298,8 +298,9 @@ def demo_command(
     ),
     shared_data: Optional[str] = typer.Option(
         None, "--shared-data",
-        help="Folder of the shared public prompt sets (e.g. ../shared/data): their train parts join the alignment "
-             "recipe's training prompts, their held-out parts the evaluation (without it: the look-alike set only).",
+        help="Folder of the shared public prompt sets (e.g. ../shared/data): their train parts train the guard and "
+             "join the alignment recipe's training prompts, their held-out parts the evaluation (without it: the "
+             "packaged data and the look-alike set only).",
     ),
 ) -> None:
     """The whole product on the embedded model: reward/cost models, guard, PPO-Lagrangian, evaluation with and \

@@ -209,13 +209,19 @@ def guard_command(
 # ------------------------------------------------------------------------------------------------ safealign train guard
 @dataclass
 class GuardTrainConfig(BaseConfig):
-    """Train the guard: sentence-embedding heads (unsafe prob, severity, categories), calibrated, + an optional
-    stage 2."""
+    """Train the guard: a fine-tuned encoder (default) or heads on frozen sentence embeddings, each with unsafe /
+    severity / category heads, calibrated and thresholded on a dev split carved from the training data."""
 
+    kind: str = help_field("finetuned", "'finetuned' (all-MiniLM-L6-v2 trained end to end) or 'frozen' (heads on "
+                                        "frozen embeddings, for comparison).")
     data: list[str] = help_field(
-        ["seed", "demo"],
-        "Training sources, comma-separated: 'seed' (packaged seed prompts), 'demo' (demo safety pairs), or labelled "
-        "JSONL/JSON files ({prompt, label, response?, category?, severity?}).",
+        ["seed", "demo", "lookalikes"],
+        "Training sources, comma-separated: 'seed' (packaged seed prompts), 'demo' (demo safety pairs), 'lookalikes' "
+        "(the train split of the packaged look-alike set), or labelled JSONL/JSON files ({prompt, label, response?, "
+        "category?, severity?}; data collect's .answers.jsonl too).",
+    )
+    shared_data: Optional[str] = help_field(
+        None, "A shared/data folder: adds the train split of its public prompt sets (never their held-out split)."
     )
     output_dir: str = help_field(DEFAULT_GUARD, "Where the guard folder is written (atomically).")
     augment: bool = help_field(
@@ -223,54 +229,46 @@ class GuardTrainConfig(BaseConfig):
         "Add response-level examples built from prompt labels (refusal = safe; compliance after a harmful prompt = "
         "unsafe).",
     )
-    epochs: int = help_field(60, "Training epochs of the heads.")
-    learning_rate: float = help_field(2e-3, "AdamW learning rate of the heads.")
-    hidden: int = help_field(256, "Hidden width of the heads.")
-    calib_fraction: float = help_field(0.15, "Share of examples held out for temperature scaling.")
+    augment_share: float = help_field(0.15, "Share of the prompts that get augmented answers.")
+    steps: int = help_field(500, "Fine-tuning steps (finetuned).")
+    batch_size: int = help_field(16, "Examples per fine-tuning step (finetuned).")
+    learning_rate: Optional[float] = help_field(None, "AdamW learning rate (default 1.5e-4 finetuned, 2e-3 frozen).")
+    max_length: int = help_field(128, "Longest input in tokens, prompt and answer together (finetuned).")
+    freeze_layers: int = help_field(2, "Lowest encoder layers kept frozen, with the embeddings (finetuned).")
+    target_fpr: float = help_field(
+        0.03, "Prompt threshold: at most this share of the dev split's safe prompts flagged."
+    )
+    target_fpr_response: float = help_field(
+        0.05, "Answer threshold: at most this share of the dev split's safe (prompt, answer) items flagged (finetuned)."
+    )
+    epochs: int = help_field(60, "Training epochs of the heads (frozen).")
+    hidden: int = help_field(256, "Hidden width of the heads (frozen).")
     stage2: Optional[str] = help_field(
-        None, "Stage 2 for the uncertain band: a backbone ('default', hub id, path) trained with the same heads."
+        None,
+        "Stage 2 for the uncertain band (frozen): a backbone ('default', hub id, path) trained with the same heads.",
     )
-    cost_model: Optional[str] = help_field(
-        None, "Stage 2 = a trained safealign cost model folder (instead of --stage2)."
-    )
-    band_low: float = help_field(0.2, "Stage 1 is unsure above this P(unsafe) ...")
-    band_high: float = help_field(0.8, "... and below this one; only those go to stage 2.")
-    threshold: float = help_field(0.5, "P(unsafe) at or above which a text is unsafe.")
+    cost_model: Optional[str] = help_field(None, "Stage 2 = a trained safealign cost model folder (frozen).")
+    band_low: float = help_field(0.2, "Stage 1 is unsure above this P(unsafe) ... (frozen)")
+    band_high: float = help_field(0.8, "... and below this one; only those go to stage 2 (frozen).")
+    threads: int = help_field(0, "torch threads (0: torch's default).")
     seed: int = help_field(0, "Random seed.")
-
-
-def collect_examples(sources: list[str]) -> list[Any]:
-    from safealign.guard import training_data as td
-
-    ex: list[Any] = []
-    for src in sources:
-        if src == "seed":
-            ex += td.seed_examples()
-        elif src == "demo":
-            demo = td.demo_examples()
-            if not demo:
-                raise DataError("the demo safety set is not available in this install", "demo")
-            ex += demo
-        else:
-            ex += td.read_labelled_file(src)
-    return ex
 
 
 def run_train_guard(cfg: GuardTrainConfig) -> dict[str, Any]:
     from safealign.cli.common import print_json, summary, task_progress
-    from safealign.guard import training_data as td
-    from safealign.guard.classifier import CascadeConfig, Guard, TrainSettings
+    from safealign.guard.train import GuardTrainSpec, guard_metrics, train_guard
+    from safealign.guard.training_data import assemble
 
-    if not 0 <= cfg.band_low <= cfg.band_high <= 1:
-        raise ConfigError("need 0 <= band_low <= band_high <= 1")
-    if cfg.stage2 and cfg.cost_model:
-        raise ConfigError("give --stage2 or --cost-model, not both")
-    examples = collect_examples(cfg.data)
-    if cfg.augment:
-        examples += td.augment_responses(examples, per_prompt=2, seed=cfg.seed)
-    settings = TrainSettings(
-        epochs=cfg.epochs, lr=cfg.learning_rate, hidden=cfg.hidden, calib_fraction=cfg.calib_fraction, seed=cfg.seed
+    spec = GuardTrainSpec(
+        kind=cfg.kind, steps=cfg.steps, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
+        max_length=cfg.max_length, freeze_layers=cfg.freeze_layers, target_fpr=cfg.target_fpr,
+        target_fpr_response=cfg.target_fpr_response, epochs=cfg.epochs, hidden=cfg.hidden, stage2=cfg.stage2,
+        cost_model=cfg.cost_model, band=(cfg.band_low, cfg.band_high), threads=cfg.threads, seed=cfg.seed,
     )
+    spec.validate()
+    if not 0.0 <= cfg.augment_share <= 1.0:
+        raise ConfigError(f"augment_share must be in [0, 1], got {cfg.augment_share}")
+    data = assemble(cfg.data, cfg.shared_data, augment=cfg.augment, augment_share=cfg.augment_share, seed=cfg.seed)
     with task_progress() as bar:
         tasks: dict[str, Any] = {}
 
@@ -279,28 +277,13 @@ def run_train_guard(cfg: GuardTrainConfig) -> dict[str, Any]:
                 tasks[stage] = bar.add_task(stage, total=total)
             bar.update(tasks[stage], completed=done)
 
-        guard = Guard.train(
-            examples,
-            settings,
-            stage2_encoder=cfg.stage2,
-            cost_model=cfg.cost_model,
-            config=CascadeConfig(threshold=cfg.threshold, band=(cfg.band_low, cfg.band_high)),
-            progress=progress,
-        )
+        guard = train_guard(data, spec, progress)
     guard.save(cfg.output_dir)
-    m = dict(guard.stage1.metrics)
-    report = {
-        "output_dir": cfg.output_dir,
-        "examples": len(examples),
-        "unsafe": sum(e.unsafe for e in examples),
-        "stage1": m,
-        "stage2": (guard.stage2.metrics if hasattr(guard.stage2, "metrics") else (cfg.cost_model and "cost_model")),
-    }
+    m = guard_metrics(guard)
+    report = {"output_dir": cfg.output_dir, "kind": cfg.kind, **{k: v for k, v in m.items() if k != "settings"}}
     print_json(report)
-    summary(
-        f"guard trained on {len(examples)} examples (T={m.get('temperature', 1):.2f}, held-out acc "
-        f"{m.get('calibration_accuracy', float('nan'))}) -> {cfg.output_dir}"
-    )
+    d = data.report()
+    summary(f"{cfg.kind} guard trained on {d['train']} examples ({d['dev']} held out as dev) -> {cfg.output_dir}")
     return report
 
 

@@ -37,7 +37,9 @@ from torch import nn
 from safealign.errors import ModelNotFoundError
 from safealign.guard.base import BaseGuard, GuardItem
 from safealign.guard.categories import CATEGORY_NAMES
-from safealign.guard.decision import SEVERITIES, GuardVerdict
+from safealign.guard.decision import GuardVerdict
+from safealign.guard.examples import GuardExample
+from safealign.guard.scoring import expected_calibration_error, fit_temperature, verdict_from_probs
 from safealign.utils.atomic import atomic_dir
 
 GUARD_CONFIG = "guard_config.json"
@@ -168,18 +170,6 @@ class GuardHeads(nn.Module):
 
 
 @dataclass
-class GuardExample:
-    """One labelled training item. ``severity`` 1..3 (None: unknown), ``categories`` canonical names (None: unknown)."""
-
-    prompt: str
-    response: Optional[str] = None
-    unsafe: bool = False
-    severity: Optional[int] = None
-    categories: Optional[list[str]] = None
-    source: str = ""
-
-
-@dataclass
 class TrainSettings:
     epochs: int = 60
     lr: float = 2e-3
@@ -189,37 +179,6 @@ class TrainSettings:
     calib_fraction: float = 0.15  # held out for temperature scaling
     seed: int = 0
     max_steps: int = 1200  # caps epochs x batches on large sets (keeps training to ~a minute on a CPU)
-
-
-def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, steps: int = 200) -> float:
-    """Temperature T minimising the NLL of sigmoid(logits / T) on held-out labels (temperature scaling)."""
-    if logits.numel() == 0 or labels.min() == labels.max():
-        return 1.0
-    log_t = torch.zeros(1, requires_grad=True)
-    opt = torch.optim.LBFGS([log_t], lr=0.1, max_iter=steps)
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        loss = nn.functional.binary_cross_entropy_with_logits(logits / log_t.exp(), labels)
-        loss.backward()
-        return loss
-
-    opt.step(closure)
-    t = float(log_t.detach().exp().clamp(0.05, 20.0))
-    return t if math.isfinite(t) else 1.0
-
-
-def expected_calibration_error(probs: torch.Tensor, labels: torch.Tensor, bins: int = 10) -> float:
-    """ECE of binary probabilities: sum over equal-width bins of |accuracy - confidence| weighted by bin size."""
-    if probs.numel() == 0:
-        return 0.0
-    edges = torch.linspace(0, 1, bins + 1)
-    ece = 0.0
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        sel = (probs > lo) & (probs <= hi) if lo > 0 else (probs >= lo) & (probs <= hi)
-        if sel.any():
-            ece += sel.float().mean().item() * abs(labels[sel].float().mean().item() - probs[sel].mean().item())
-    return ece
 
 
 class EmbeddingClassifier:
@@ -301,26 +260,6 @@ class EmbeddingClassifier:
         heads = GuardHeads(cfg["in_dim"], len(cfg["categories"]), hidden=cfg["hidden"])
         heads.load_state_dict(load_file(str(path / HEADS_FILE)))
         return cls(cfg["encoder"], heads, cfg["categories"], cfg.get("temperature", 1.0), cfg.get("metrics")), cfg
-
-
-def verdict_from_probs(
-    p: float,
-    sev: torch.Tensor,
-    cat: torch.Tensor,
-    names: list[str],
-    threshold: float,
-    stage: str,
-    category_threshold: float = 0.5,
-) -> GuardVerdict:
-    unsafe = p >= threshold
-    probs = {n: float(cat[j]) for j, n in enumerate(names)}
-    cats = [n for n, q in sorted(probs.items(), key=lambda kv: -kv[1]) if q >= category_threshold] if unsafe else []
-    if unsafe and not cats and probs:
-        cats = [max(probs, key=probs.get)]  # an unsafe verdict names at least its most likely category
-    severity = SEVERITIES[1 + int(torch.argmax(sev))] if unsafe else "safe"
-    return GuardVerdict(
-        unsafe_prob=p, is_unsafe=unsafe, severity=severity, categories=cats, stage=stage, category_probs=probs
-    )
 
 
 # ------------------------------------------------------------------------------------------------ training
@@ -562,12 +501,18 @@ class Guard(BaseGuard):
             self.stage1.save(tmp, extra={"cascade": cfg, "stage2": stage2, "format": "safealign-guard/1"})
 
     @classmethod
-    def load(cls, path: str | Path) -> "Guard":
+    def load(cls, path: str | Path) -> Any:
+        """Any saved guard: the fine-tuned one (:class:`safealign.guard.encoder_guard.EncoderGuard`) or this cascade,
+        by the folder's ``guard_config.json``. Both answer ``classify`` / ``classify_batch`` the same way."""
+        from safealign.guard.encoder_guard import EncoderGuard, is_encoder_guard
+
         path = Path(path)
         if not (path / GUARD_CONFIG).exists():
             raise ModelNotFoundError(
                 f"not a safealign guard (no {GUARD_CONFIG}): {path} — train one with `safealign train guard`"
             )
+        if is_encoder_guard(path):
+            return EncoderGuard.load(path)
         stage1, cfg = EmbeddingClassifier.load(path)
         c = cfg.get("cascade", {})
         config = CascadeConfig(
@@ -587,5 +532,6 @@ class Guard(BaseGuard):
 
 
 def load_guard(spec: str | Path) -> BaseGuard:
-    """A guard from a folder saved by :meth:`Guard.save` (the demo guard lives at ``runs/demo/guard``)."""
+    """A guard from a folder saved by ``safealign train guard`` (fine-tuned or frozen-embedding cascade; the demo's
+    lives at ``runs/demo/guard``)."""
     return Guard.load(spec)

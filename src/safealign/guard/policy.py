@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Optional
 
 import yaml
 
@@ -31,7 +31,7 @@ def stricter(a: str, b: str) -> str:
 @dataclass
 class Policy:
     name: str = "default"
-    unsafe_threshold: float = 0.5
+    unsafe_threshold: Optional[float] = None  # None: the guard's own verdict (its operating thresholds)
     max_rounds: int = 5
     input: dict[str, str] = field(
         default_factory=lambda: {"safe": "allow", "minor": "allow", "moderate": "regenerate", "severe": "block"}
@@ -119,8 +119,9 @@ class Policy:
                     raise ConfigError(f"policy categories.{cat}.{level}: unknown action '{act}'")
         if not isinstance(self.max_rounds, int) or self.max_rounds < 0:
             raise ConfigError(f"policy max_rounds must be an integer >= 0, got {self.max_rounds!r}")
-        if not 0.0 < float(self.unsafe_threshold) < 1.0:
-            raise ConfigError(f"policy unsafe_threshold must be in (0, 1), got {self.unsafe_threshold!r}")
+        t = self.unsafe_threshold
+        if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float)) or not 0.0 < float(t) < 1.0):
+            raise ConfigError(f"policy unsafe_threshold must be a number in (0, 1) or null, got {t!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return {f: getattr(self, f) for f in self.__dataclass_fields__}
@@ -131,7 +132,7 @@ class Policy:
         if level not in LEVELS:
             raise ValueError(f"level must be input or output, got {level!r}")
         rules = getattr(self, level)
-        if not verdict.is_unsafe:
+        if not self.is_unsafe(verdict):
             return rules["safe"]
         sev = verdict.severity if verdict.severity in SEVERITIES and verdict.severity != "safe" else "moderate"
         action = rules[sev]
@@ -140,6 +141,13 @@ class Policy:
             if floor:
                 action = stricter(action, floor)
         return action
+
+    def is_unsafe(self, verdict: GuardVerdict) -> bool:
+        """The guard's verdict, or ``unsafe_prob >= unsafe_threshold`` when the policy sets its own threshold (an
+        unsafe verdict without a severity then counts as moderate)."""
+        if self.unsafe_threshold is None:
+            return verdict.is_unsafe
+        return float(verdict.unsafe_prob) >= float(self.unsafe_threshold)
 
     def fallback_text(self, verdict: GuardVerdict | None) -> str:
         cats = list(verdict.categories) if verdict is not None else []

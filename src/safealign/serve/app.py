@@ -205,6 +205,7 @@ def create_app(
         stream = body.get("stream", False)
         if not isinstance(stream, bool):
             raise RequestError(400, "'stream' must be a boolean", "stream", "invalid_type")
+        include_usage = stream_usage(body)
         if "model" in body and not isinstance(body["model"], str):
             raise RequestError(400, "'model' must be a string", "model", "invalid_type")
         app.state.requests += 1
@@ -212,10 +213,12 @@ def create_app(
         created = int(time.time())
         if stream:
             return StreamingResponse(
-                _sse(pipeline, messages, params, cid, created, model_name), media_type="text/event-stream"
+                _sse(pipeline, messages, params, cid, created, model_name, include_usage),
+                media_type="text/event-stream",
             )
         decision = await run_in_threadpool(pipeline.run, messages, None, params)
         text = decision.response or ""
+        usage = await run_in_threadpool(token_usage, pipeline, messages, text)
         return {
             "id": cid,
             "object": "chat.completion",
@@ -228,7 +231,7 @@ def create_app(
                     "finish_reason": "content_filter" if decision.action == "block" else "stop",
                 }
             ],
-            "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+            **({"usage": usage} if usage is not None else {}),
             "safealign": decision.to_dict(include_history=False),
         }
 
@@ -270,30 +273,65 @@ def create_app(
     return app
 
 
-def _sse(pipeline: Any, messages: list, params: GenerationParams, cid: str, created: int, model: str) -> Iterator[str]:
-    """Server-sent events of chat.completion.chunk objects, ending with ``data: [DONE]``."""
+def stream_usage(body: dict[str, Any]) -> bool:
+    """Whether a streamed answer ends with a usage chunk (``stream_options: {"include_usage": true}``)."""
+    opts = body.get("stream_options")
+    if opts is None:
+        return False
+    if not isinstance(opts, dict):
+        raise RequestError(400, "'stream_options' must be an object", "stream_options", "invalid_type")
+    include = opts.get("include_usage", False)
+    if not isinstance(include, bool):
+        raise RequestError(
+            400, "'stream_options.include_usage' must be a boolean", "stream_options.include_usage", "invalid_type"
+        )
+    return include
 
-    def event(delta: dict[str, Any], finish: Optional[str] = None, extra: Optional[dict] = None) -> str:
-        obj = {
-            "id": cid,
-            "object": "chat.completion.chunk",
-            "created": created,
-            "model": model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+
+def token_usage(pipeline: Any, messages: list, text: str) -> Optional[dict[str, int]]:
+    """OpenAI's ``usage`` for one answer: the chat's tokens as the model's template renders it for generation, and the
+    returned answer's tokens (the fallback's, when the guard replaced the answer). None when the backend cannot
+    count."""
+    counts = pipeline.backend.count_tokens(messages, text)
+    if counts is None:
+        return None
+    prompt, completion = counts
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+def _sse(
+    pipeline: Any, messages: list, params: GenerationParams, cid: str, created: int, model: str,
+    include_usage: bool = False,
+) -> Iterator[str]:
+    """Server-sent events of chat.completion.chunk objects, ending with ``data: [DONE]``; with ``include_usage`` every
+    chunk has ``usage: null`` and a last chunk with no choices carries the usage (as OpenAI's API does)."""
+
+    def chunk(choices: list[dict[str, Any]], extra: Optional[dict] = None) -> str:
+        obj: dict[str, Any] = {
+            "id": cid, "object": "chat.completion.chunk", "created": created, "model": model, "choices": choices,
         }
+        if include_usage:
+            obj["usage"] = None
         if extra:
             obj.update(extra)
         return f"data: {json.dumps(obj, ensure_ascii=False)}\n\n"
 
+    def event(delta: dict[str, Any], finish: Optional[str] = None, extra: Optional[dict] = None) -> str:
+        return chunk([{"index": 0, "delta": delta, "finish_reason": finish}], extra)
+
     yield event({"role": "assistant", "content": ""})
     guarded = pipeline.stream(messages, params)
     try:
+        parts = []
         for piece in guarded:
             if piece:
+                parts.append(piece)
                 yield event({"content": piece})
         d = guarded.decision
         finish = "content_filter" if d is not None and d.action == "block" else "stop"
         yield event({}, finish, {"safealign": d.to_dict(include_history=False) if d else None})
+        if include_usage:
+            yield chunk([], {"usage": token_usage(pipeline, messages, "".join(parts))})
     except Exception as e:  # noqa: BLE001 - headers are sent: report in-band, keep the server alive
         yield f"data: {json.dumps(error_body(f'internal error: {type(e).__name__}: {e}', 'server_error'))}\n\n"
     yield "data: [DONE]\n\n"
