@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
+from safealign.config import BaseConfig, help_field
 from safealign.utils.atomic import atomic_write_json
 from safealign.utils.jsonl import read_jsonl
 
@@ -44,6 +45,28 @@ HEADLINE_KEYS = (
     "aligned_refusal_rate_harmful", "base_over_refusal_benign", "aligned_over_refusal_benign", "guard_rounds_mean",
     "arena_reward_win_rate", "janus_adherence_base", "janus_adherence_tuned", "total_seconds",
 )
+
+
+@dataclass
+class DemoConfig(BaseConfig):
+    """The whole product on the embedded model: reward/cost models, guard, PPO-Lagrangian, evaluation with and without
+    the guardrail, arena, Janus SFT/DPO + adherence, and the report."""
+
+    quick: bool = help_field(False, "A <= 3-minute smoke version (tiny budgets everywhere).", flags=("--quick",))
+    output_dir: str = help_field(
+        "runs/demo", "Run folder: every stage writes below it; the report lands in it.", flags=("--output-dir", "-o")
+    )
+    only: Optional[list[str]] = help_field(None, "Run only these stages (comma-separated; see --list).")
+    skip: list[str] = help_field([], "Skip these stages (comma-separated).")
+    list_stages: bool = help_field(False, "List the stages and exit.", flags=("--list",))
+    seed: int = help_field(0, "Random seed of every stage.")
+    verbose: bool = help_field(
+        False, "Also show the stages' own progress bars (logs always go to RUN/logs/).", flags=("--verbose",)
+    )
+    model: str = help_field(
+        "default",
+        "Policy and score-model backbone: 'default' (embedded SmolLM2-135M-Instruct), a hub id or a local path.",
+    )
 
 
 @dataclass
@@ -180,8 +203,9 @@ def _score_stage(ctx: DemoContext, kind: str) -> dict[str, Any]:
         output_dir=str(ctx.path(kind)), train_mode="top", top_layers=2, cache_trunk=True,
         trunk_cache=str(ctx.path("trunk_cache_top2.pt")), epochs=b.cost_epochs if kind == "cost" else b.score_epochs,
         batch_size=16, learning_rate=3e-4 if kind == "cost" else 1e-4, lr_scheduler="cosine", warmup_ratio=0.03,
-        regularization=1e-3, severity_weighted=(kind == "cost"), threshold=0.0, max_length=b.score_max_length,
-        mixed_precision="no", seed=ctx.seed, save_every=0, resume=False, limit=b.score_pairs, progress=False,
+        regularization=1e-3, severity_weighted=(kind == "cost"), unsafe_cost_threshold=0.0,
+        max_length=b.score_max_length, mixed_precision="no", seed=ctx.seed, save_every=0, resume=False,
+        limit=b.score_pairs, progress=False,
     )
     eval_pairs = list(load_demo("safety_test"))[: b.score_eval_pairs]
     ctx.tick(0, 1, f"{kind}: training")

@@ -78,7 +78,8 @@ def load_backbone_and_processor(cfg: ScoreTrainConfig) -> tuple[ScoreModel, Any]
     dtype = torch.float32
     if cfg.mixed_precision in ("auto", "bf16") and default_dtype() == torch.bfloat16:
         dtype = torch.bfloat16
-    model = ScoreModel.from_backbone(cfg.model, ScoreConfig(kind=cfg.kind, threshold=cfg.threshold), dtype=dtype)
+    score_cfg = ScoreConfig(kind=cfg.kind, threshold=cfg.unsafe_cost_threshold)
+    model = ScoreModel.from_backbone(cfg.model, score_cfg, dtype=dtype)
     if model.score_config.is_vision:
         from transformers import AutoProcessor
 
@@ -319,7 +320,7 @@ class ScoreTrainer:
         elif processing_class is None:
             raise ConfigError("pass the processing_class (tokenizer or processor) with a ready model")
         model.score_config.kind = cfg.kind
-        model.score_config.threshold = cfg.threshold
+        model.score_config.threshold = cfg.unsafe_cost_threshold
         self.model = configure_trainable(model, cfg)
         self.proc = processing_class
         pairs = list(train_pairs) if train_pairs is not None else load_pairs(cfg.data, cfg.skip_invalid, cfg.limit)
