@@ -136,7 +136,7 @@ def run_collect(cfg: CollectConfig) -> None:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     if cfg.prompts == "demo":
-        from safealign.train.ppo_lag import load_prompts as load_ppo_prompts
+        from safealign.train.ppo_prompts import load_prompts as load_ppo_prompts
 
         recs = load_ppo_prompts("demo")
         recs = recs[: cfg.limit] if cfg.limit else recs

@@ -19,7 +19,8 @@ def is_processor(processing_class: Any) -> bool:
 
 
 def tokenizer_of(processing_class: Any) -> Any:
-    return processing_class.tokenizer if is_processor(processing_class) else processing_class
+    """The tokenizer of a processor, or the tokenizer itself."""
+    return getattr(processing_class, "tokenizer", processing_class)
 
 
 def build_messages(

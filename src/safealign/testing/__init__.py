@@ -144,7 +144,7 @@ def torchrun(
     WORLD_SIZE, MASTER_ADDR...), which ``Accelerator`` reads as MULTI_CPU with the gloo backend. One torch thread
     per process, and this checkout's ``src`` first on the path.
     """
-    src = str(Path(__file__).resolve().parents[1])
+    src = str(Path(__file__).resolve().parents[2])  # src/safealign/testing/__init__.py -> src
     env = {
         **os.environ,
         "OMP_NUM_THREADS": "1",
@@ -164,7 +164,7 @@ def torchrun_source(source: str, out: str | Path, nproc: int = 2, timeout: float
     script = Path(out) / "run.py"
     script.parent.mkdir(parents=True, exist_ok=True)
     script.write_text(source)
-    return torchrun([script, out], nproc=nproc, cwd=Path(__file__).resolve().parents[2], timeout=timeout)
+    return torchrun([script, out], nproc=nproc, cwd=Path(__file__).resolve().parents[3], timeout=timeout)
 
 
 def fsdp2_cpu_accelerator() -> Any:
