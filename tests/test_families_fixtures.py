@@ -1,4 +1,4 @@
-"""Real model families' chat templates on tiny random models (safealign.testing.families).
+"""Real model families' chat templates on tiny random models (safealign.models.families).
 
 Each fixture's ``expect`` pins what the family's published template does with a marker conversation: system
 "SYSMARK", user "USERMARK" (with an image part for vision-language families), assistant "ANSMARK", in these forms:
@@ -20,7 +20,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from safealign.testing.families import (
+from safealign.models.families import (
     IMAGE_SIZE,
     PATCH_SIZE,
     QWEN_PATCH_SIZE,

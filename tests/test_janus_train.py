@@ -37,14 +37,26 @@ def _data(tmp_path, n=8):
 def test_rows_put_the_system_message_in_the_chat_template(tmp_path, tiny_lm):
     _, tok = tiny_lm
     data = _data(tmp_path)
-    rows = sft_rows(SFTTrainConfig(data=data))
+    rows = sft_rows(SFTTrainConfig(data=data)).rows
     assert len(rows) == 8
     r = rows[0]
     assert [m["role"] for m in r["prompt"]] == ["system", "user"] and r["completion"][0]["role"] == "assistant"
     text = tok.apply_chat_template(r["prompt"] + r["completion"], tokenize=False)
     assert text.startswith("<|im_start|>system\nAnswer in") and r["completion"][0]["content"] in text
-    prows = preference_rows(PreferenceTrainConfig(data=data, max_examples=5))
+    prows = preference_rows(PreferenceTrainConfig(data=data, max_examples=5)).rows
     assert len(prows) == 5 and all(p["chosen"][0]["content"] != p["rejected"][0]["content"] for p in prows)
+
+
+def test_rows_left_out_are_counted_by_reason(tmp_path):
+    path = tmp_path / "pairs.jsonl"
+    rows = [json.loads(line) for line in open(_data(tmp_path, n=4))]
+    rows[1]["rejected"] = rows[1]["chosen"]  # identical answers: no preference
+    rows[2]["chosen"] = [{"role": "assistant", "content": "  "}]  # an empty answer
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    prows = preference_rows(PreferenceTrainConfig(data=str(path)))
+    assert len(prows.rows) == 2 and prows.skipped == {"empty_answer": 1, "identical_answers": 1}
+    srows = sft_rows(SFTTrainConfig(data=str(path)))
+    assert len(srows.rows) == 3 and srows.skipped == {"empty_answer": 1}
 
 
 def test_attack_refusals_join_the_rows_when_the_pairs_are_given(tmp_path):
@@ -61,14 +73,14 @@ def test_attack_refusals_join_the_rows_when_the_pairs_are_given(tmp_path):
         sft_rows(cfg)
     pairs = attack_pairs_for(cfg)
     assert len(pairs) == 4 and attack_pairs_for(SFTTrainConfig(data=data)) == []
-    rows = sft_rows(cfg, pairs)
+    rows = sft_rows(cfg, pairs).rows
     attack_rows = [r for r in rows if "[redacted]" in r["prompt"][-1]["content"]]
     assert len(rows) == 8 + 4 and len(attack_rows) == 4
     assert all(
         r["prompt"][0]["role"] == "system" and r["completion"][0]["content"] != COMPLIANCE_PLACEHOLDER
         for r in attack_rows
     )
-    prows = preference_rows(PreferenceTrainConfig(data=data, attack_prompts=str(harmful)), attack_pairs_for(cfg))
+    prows = preference_rows(PreferenceTrainConfig(data=data, attack_prompts=str(harmful)), attack_pairs_for(cfg)).rows
     assert sum(p["rejected"][0]["content"] == COMPLIANCE_PLACEHOLDER for p in prows) == 4
 
 

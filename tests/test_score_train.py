@@ -185,3 +185,30 @@ def test_interrupted_run_resumes_from_its_last_checkpoint(tmp_path, monkeypatch)
     steps = [r["step"] for r in read_jsonl(out / "metrics.jsonl") if "step" in r]
     assert steps == [1, 2, 3, 4, 5, 6]
     assert torch.allclose(score_pairs(load_score_model(out)[0], tok, pairs), ref_scores, atol=1e-5)
+
+
+def test_invalid_rows_of_the_file_count_as_skipped_and_eval_data_follows_skip_invalid(tmp_path):
+    """Rows the reader leaves out with skip_invalid (data.io) are counted with the unusable pairs; the held-out
+    pairs are read under the same skip_invalid (no silent drop there either)."""
+    from safealign.data.io import write_jsonl
+
+    good = tmp_path / "good.jsonl"
+    write_jsonl(good, text_pairs(8))
+    broken = tmp_path / "train.jsonl"
+    lines = good.read_text().splitlines()
+    same = json.loads(lines[0])
+    same["responses"] = [same["responses"][0]] * 2  # both responses identical: no preference
+    broken.write_text("\n".join(lines + ['{"prompt": "x"}', "{not json", json.dumps(same)]) + "\n")
+    model, tok = _fresh(kind="reward")
+    with pytest.raises(DataError, match="row 9"):
+        train_score_model(_cfg(tmp_path, kind="reward", data=str(broken)), model, tok)
+    out = train_score_model(_cfg(tmp_path, kind="reward", data=str(broken), eval_data=str(good), skip_invalid=True,
+                                 epochs=1), model, tok)
+    summary = json.loads((out / "train_summary.json").read_text())
+    assert summary["pairs"] == 8 and summary["skipped_pairs"] == 3
+    assert summary["skipped"] == {"invalid_rows": 2, "unusable_pairs": 1} and summary["skipped_eval_pairs"] == 0
+    with pytest.raises(DataError, match="row 9"):  # held-out data with a bad row and skip_invalid off: an error
+        train_score_model(_cfg(tmp_path, kind="reward", data=str(good), eval_data=str(broken)), model, tok)
+    out = train_score_model(_cfg(tmp_path, kind="reward", data=str(good), eval_data=str(broken), skip_invalid=True,
+                                 epochs=1, output_dir=str(tmp_path / "e")), model, tok)
+    assert json.loads((out / "train_summary.json").read_text())["skipped_eval_pairs"] == 3

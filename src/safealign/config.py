@@ -33,13 +33,21 @@ import types
 import typing
 from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence, TypeVar
+from typing import Any, Callable, ClassVar, Optional, Sequence, TypeVar
 
 import yaml
 
 from safealign.errors import ConfigError
+from safealign.utils.text_file import read_text
 
 T = TypeVar("T", bound="BaseConfig")
+
+
+DRY_RUN_HELP = (
+    "Validate the recipe instead of training: each model built from its family at tiny size with its real chat "
+    "template, the start-up checks and one step (docs/models.md#dry-runs)."
+)
+
 
 
 def help_field(
@@ -123,6 +131,8 @@ def _coerce(name: str, tp: Any, value: Any) -> Any:
 class BaseConfig:
     """Base of every trainer/command configuration."""
 
+    config_file: ClassVar[Optional[str]] = None  # the YAML file it was read from (set by from_yaml), not a field
+
     @classmethod
     def field_help(cls) -> dict[str, str]:
         return {f.name: f.metadata.get("help", "") for f in fields(cls)}
@@ -158,13 +168,15 @@ class BaseConfig:
         if not path.exists():
             raise ConfigError(f"config file not found: {path}")
         try:
-            data = yaml.safe_load(path.read_text()) or {}
+            data = yaml.safe_load(read_text(path)) or {}
         except yaml.YAMLError as e:
             raise ConfigError(f"{path}: invalid YAML ({str(e).splitlines()[0]})") from None
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: expected a mapping of field: value at the top level")
         data.update(overrides or {})
-        return cls.from_dict(data, source=str(path))
+        cfg = cls.from_dict(data, source=str(path))
+        cfg.config_file = str(path)
+        return cfg
 
     @classmethod
     def load(cls: type[T], path: str | Path | None = None, **overrides: Any) -> T:

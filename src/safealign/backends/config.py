@@ -9,6 +9,7 @@ from typing import Optional
 
 from safealign.backends.base import Backend, GenerationConfig
 from safealign.config import help_field
+from safealign.models.chat_templates import CHAT_TEMPLATE_HELP
 
 
 @dataclass
@@ -22,6 +23,7 @@ class BackendConfig(GenerationConfig):
         None, "Answer with an OpenAI-compatible endpoint at this base URL instead of a local model."
     )
     api_key_env: str = help_field("OPENAI_API_KEY", "Environment variable holding the endpoint's API key.")
+    chat_template: str = help_field("auto", "Chat template of the local model that answers. " + CHAT_TEMPLATE_HELP)
     concurrency: int = help_field(8, "Requests in flight to an endpoint.")
 
     def backend(self, model: Optional[str] = None, url: Optional[str] = None) -> "Backend":
@@ -33,5 +35,5 @@ class BackendConfig(GenerationConfig):
 
         return make_backend(
             model or self.model, url if model else self.model_url, os.environ.get(self.api_key_env), self.concurrency,
-            batch_size=self.batch_size,
+            batch_size=self.batch_size, chat_template=self.chat_template,
         )

@@ -8,6 +8,7 @@ from typing import Any, Iterator, Optional
 import torch
 
 from safealign.backends.base import Backend, GenerationConfig, Messages
+from safealign.models.chat_format import chat_format, render_messages
 
 
 class LocalBackend(Backend):
@@ -20,14 +21,17 @@ class LocalBackend(Backend):
         self._lock = threading.Lock()  # one forward at a time (servers call from several threads)
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
+        # start-up probe: a template that would lose the system message, prompt or answer stops here in one line
+        chat_format(self.processor if self.processor is not None else self.tokenizer, f"backend {name!r}")
 
     @classmethod
     def from_pretrained(
-        cls, name_or_path: Optional[str] = None, batch_size: int = 8, device: Optional[str] = None
+        cls, name_or_path: Optional[str] = None, batch_size: int = 8, device: Optional[str] = None,
+        chat_template: str = "auto",
     ) -> "LocalBackend":
         from safealign.models.loading import load_model_and_tokenizer
 
-        model, tok = load_model_and_tokenizer(name_or_path, device=device)
+        model, tok = load_model_and_tokenizer(name_or_path, device=device, chat_template=chat_template)
         return cls(model, tok, batch_size=batch_size, name=name_or_path or "default")
 
     @property
@@ -35,8 +39,8 @@ class LocalBackend(Backend):
         return next(self.model.parameters()).device
 
     def render(self, chat: Messages) -> str:
-        templ = self.processor if self.processor is not None else self.tokenizer
-        return templ.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+        return render_messages(self.processor if self.processor is not None else self.tokenizer, chat,
+                               add_generation_prompt=True, what=f"backend {self.name!r}")
 
     def _encode(self, texts: list[str], images: Optional[list[Any]]) -> dict[str, torch.Tensor]:
         if self.processor is not None and images is not None and any(im is not None for im in images):

@@ -240,9 +240,11 @@ def make_backend(
     max_retries: int = 5,
     requests_per_second: float = 0.0,
     batch_size: int = 8,
+    chat_template: str = "auto",
 ) -> Backend:
-    """A local transformers model (``model`` = "default", hub id or path) or, when ``base_url`` is set, an
-    OpenAI-compatible endpoint serving ``model``."""
+    """A local transformers model (``model`` = "default", hub id or path; ``chat_template``: see
+    :mod:`safealign.models.chat_templates`) or, when ``base_url`` is set, an OpenAI-compatible endpoint serving
+    ``model`` (which applies its own template)."""
     if base_url:
         return OpenAIBackend(
             base_url, model or "default", api_key=api_key, concurrency=concurrency, max_retries=max_retries,
@@ -250,5 +252,4 @@ def make_backend(
         )
     from safealign.backends.local import LocalBackend
 
-    return LocalBackend.from_pretrained(model, batch_size=batch_size)
-
+    return LocalBackend.from_pretrained(model, batch_size=batch_size, chat_template=chat_template)

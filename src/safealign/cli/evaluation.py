@@ -75,6 +75,7 @@ def run_eval_safety(cfg: SafetyEvalConfig) -> Any:
         res = run_safety_eval(
             prompts, models, cfg.reward_model, cfg.cost_model, cfg.guard, cfg.guarded, cfg.generation(),
             cfg.max_rounds, cfg.unsafe_cost_threshold, cfg.default_label, cfg.output_dir, progress=_progress_fn(bar),
+            chat_template=cfg.chat_template,
         )
     print_safety_table(res.summary)
     print_json({"output_dir": cfg.output_dir, "models": res.summary})

@@ -44,16 +44,26 @@ def run_synthesize(cfg: SynthesisConfig) -> None:
     )
 
 
+def _skipped(metrics: dict[str, Any]) -> str:
+    skipped = metrics.get("skipped") or {}
+    return f" ({', '.join(f'{n} skipped: {why}' for why, n in skipped.items())})" if skipped else ""
+
+
 def run_sft(cfg: SFTTrainConfig) -> None:
     from safealign.cli.common import is_main_process, summary
     from safealign.janus.recipes import train_sft
     from safealign.pluralistic.attacks import attack_pairs_for
 
+    if cfg.dry_run:
+        from safealign.cli.common import dry_run
+
+        return dry_run(cfg, "sft")
     out = train_sft(cfg, attack_pairs=attack_pairs_for(cfg))
     if not is_main_process():
         return  # under torchrun / accelerate launch only rank 0 reports
     m = json.loads((out / "metrics.json").read_text())
-    summary(f"SFT: {m['rows']} rows, {m['steps']} steps in {m['seconds']} s, train loss {m['train_loss']} -> {out}")
+    summary(f"SFT: {m['rows']} rows{_skipped(m)}, {m['steps']} steps in {m['seconds']} s, train loss "
+            f"{m['train_loss']} -> {out}")
 
 
 def run_preference(cfg: PreferenceTrainConfig, method: str) -> None:
@@ -61,13 +71,17 @@ def run_preference(cfg: PreferenceTrainConfig, method: str) -> None:
     from safealign.janus.recipes import train_preference
     from safealign.pluralistic.attacks import attack_pairs_for
 
+    if cfg.dry_run:
+        from safealign.cli.common import dry_run
+
+        return dry_run(cfg, method)
     out = train_preference(cfg.replace(method=method), attack_pairs=attack_pairs_for(cfg))
     if not is_main_process():
         return
     m = json.loads((out / "metrics.json").read_text())
     summary(
-        f"{method.upper()}: {m['rows']} pairs, {m['steps']} steps in {m['seconds']} s, train loss {m['train_loss']} -> "
-        f"{out}"
+        f"{method.upper()}: {m['rows']} pairs{_skipped(m)}, {m['steps']} steps in {m['seconds']} s, train loss "
+        f"{m['train_loss']} -> {out}"
     )
 
 

@@ -10,6 +10,10 @@ def _run(cfg: Any) -> None:
     from safealign.train.ppo_lag import METRICS, run_ppo_lag
     from safealign.utils.jsonl import read_jsonl
 
+    if cfg.dry_run:
+        from safealign.cli.common import dry_run
+
+        return dry_run(cfg, "ppo-lag")
     out = run_ppo_lag(cfg)
     if not is_main_process():
         return  # under a launcher only rank 0 reports

@@ -57,6 +57,10 @@ def _run_train(cfg: Any, kind: str) -> Path:
         raise ConfigError(
             f"`safealign train {kind}` trains a {kind} model; got kind={cfg.kind!r} (use `safealign train {cfg.kind}`)"
         )
+    if cfg.dry_run:
+        from safealign.cli.common import dry_run
+
+        return dry_run(cfg, kind)
     out = train_score_model(cfg)
     if not is_main_process():
         return out  # under a launcher only rank 0 reports
@@ -66,9 +70,10 @@ def _run_train(cfg: Any, kind: str) -> Path:
         print_metrics_table(ev, f"{kind} model on held-out pairs ({cfg.eval_data})")
     print_json({"output_dir": str(out), "train": s, "eval": ev})
     held = f"; held-out {_one_line(ev)}" if ev else ""
+    skipped = f" ({s['skipped_pairs']} skipped: {s.get('skipped')})" if s.get("skipped_pairs") else ""
     summary(
-        f"{kind} model: {s.get('steps', '?')} steps on {s.get('pairs', '?')} pairs in {s.get('wall_seconds', '?')} "
-        f"s{held} -> {out}"
+        f"{kind} model: {s.get('steps', '?')} steps on {s.get('pairs', '?')} pairs{skipped} in "
+        f"{s.get('wall_seconds', '?')} s{held} -> {out}"
     )
     return out
 
@@ -171,7 +176,7 @@ def run_score(cfg: ScoreTextsConfig) -> None:
 
 def run_eval_score_model(cfg: ScoreEvalConfig) -> None:
     """Pairwise accuracy, cost sign accuracy and unsafe precision/recall, by category and severity."""
-    from safealign.cli.common import print_json, summary
+    from safealign.cli.common import console, print_json, summary
     from safealign.models.score import load_score_model
     from safealign.models.score_metrics import evaluate_score_model
     from safealign.train.score_trainer import load_pairs
@@ -183,6 +188,8 @@ def run_eval_score_model(cfg: ScoreEvalConfig) -> None:
     pairs = load_pairs(data, cfg.skip_invalid, cfg.limit)
     if not pairs:
         raise DataError("no safety pairs to evaluate", file=data)
+    if pairs.invalid:
+        console.print(f"[yellow]skipped[/] {len(pairs.invalid)} invalid row(s) of {data} (first: {pairs.invalid[0]})")
     sm, proc = load_score_model(_existing_model(model))
     m = evaluate_score_model(sm, proc, pairs, kind=cfg.kind, batch_size=cfg.batch_size, progress=cfg.progress)
     m["model"], m["data"] = model, data

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import collections
 import csv
+import io
 import itertools
 import json
 import os
@@ -29,6 +30,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Optional
 from safealign.config import BaseConfig, help_field
 from safealign.errors import DataError
 from safealign.utils.jsonl import iter_jsonl, read_jsonl
+from safealign.utils.text_file import read_text
 
 from .adapters import (
     RowContext,
@@ -175,7 +177,7 @@ def read_jsonl_rows(path: str | os.PathLike) -> list[dict[str, Any]]:
 
 
 def _json_rows(path: Path) -> Iterator[tuple[int, Row]]:
-    text = path.read_text(encoding="utf-8-sig")
+    text = read_text(path)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
@@ -198,22 +200,22 @@ def _json_rows(path: Path) -> Iterator[tuple[int, Row]]:
 
 def _csv_rows(path: Path) -> Iterator[tuple[int, Row]]:
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    with path.open(encoding="utf-8-sig", newline="") as f:  # newline="" handles CRLF and quoted newlines
+    text = read_text(path)
+    csv.field_size_limit(max(csv.field_size_limit(), len(text)))  # a long answer is one cell, however long
+    with io.StringIO(text, newline="") as f:  # newline="" handles CRLF and quoted newlines
         reader = csv.DictReader(f, delimiter=delimiter)
-        if not reader.fieldnames:
-            return
-        for i, row in enumerate(reader, start=1):
-            if None in row:
-                yield (
-                    i,
-                    DataError(
-                        f"row has {len(reader.fieldnames) + len(row[None])} cells, header has {len(reader.fieldnames)}",
-                        file=str(path),
-                        row=i,
-                    ),
-                )
-                continue
-            yield i, {k: _csv_cell(k, v) for k, v in row.items()}
+        i = 0
+        try:
+            if not reader.fieldnames:
+                return
+            for i, row in enumerate(reader, start=1):
+                if None in row:
+                    n = len(reader.fieldnames) + len(row[None])
+                    yield i, DataError(f"row has {n} cells, header has {len(reader.fieldnames)}", file=str(path), row=i)
+                    continue
+                yield i, {k: _csv_cell(k, v) for k, v in row.items()}
+        except csv.Error as e:  # a broken quote or a NUL byte: the rows after it cannot be told apart
+            raise DataError(f"unreadable CSV ({e})", file=str(path), row=i + 1) from None
 
 
 # CSV cells of these columns may hold JSON (lists / objects), e.g. a PKU-SafeRLHF export to CSV.
@@ -423,7 +425,23 @@ def load_records(
     return LoadResult(records, schema_name, invalid, total, name, fmt)
 
 
-def _typed(source: Any, cls: type, what: str, **kw: Any) -> list:
+class Loaded(list):
+    """Records (a list) and the rows left out as invalid with ``skip_invalid`` (``invalid``: their DataErrors), so
+    that what a reader skipped is counted wherever the records go."""
+
+    def __init__(self, records: Iterable[Any] = (), invalid: Iterable[DataError] = ()):
+        super().__init__(records)
+        self.invalid = list(invalid)
+
+    def __getitem__(self, key: Any) -> Any:
+        got = super().__getitem__(key)
+        return Loaded(got, self.invalid) if isinstance(key, slice) else got
+
+    def __add__(self, other: Any) -> "Loaded":
+        return Loaded(list(self) + list(other), self.invalid + list(getattr(other, "invalid", [])))
+
+
+def _typed(source: Any, cls: type, what: str, **kw: Any) -> Loaded:
     res = load_records(source, **kw)
     bad = [r for r in res.records if not isinstance(r, cls)]
     if bad:
@@ -431,18 +449,20 @@ def _typed(source: Any, cls: type, what: str, **kw: Any) -> list:
             f"expected {what}, but the data holds {type(bad[0]).__name__} records (schema {res.schema})",
             file=res.source,
         )
-    return res.records
+    return Loaded(res.records, res.invalid)
 
 
-def load_safety_pairs(source: Any, **kw: Any) -> list[SafetyPair]:
-    """SafetyPairs from PKU-SafeRLHF, BeaverTails-V or our schema (kw as in :func:`load_records`)."""
+def load_safety_pairs(source: Any, **kw: Any) -> Loaded:
+    """SafetyPairs from PKU-SafeRLHF, BeaverTails-V or our schema (kw as in :func:`load_records`); ``.invalid``
+    holds the rows skipped with ``skip_invalid``."""
     return _typed(source, SafetyPair, "safety pairs", **kw)
 
 
-def load_prompts(source: Any, **kw: Any) -> list[PromptRecord]:
-    """PromptRecords from any prompt list, or the prompts of safety pairs / system data (deduplicated, in order)."""
+def load_prompts(source: Any, **kw: Any) -> Loaded:
+    """PromptRecords from any prompt list, or the prompts of safety pairs / system data (deduplicated, in order);
+    ``.invalid`` holds the rows skipped with ``skip_invalid``."""
     res = load_records(source, **kw)
-    out: list[PromptRecord] = []
+    out = Loaded(invalid=res.invalid)
     seen: set[tuple] = set()
     for r in res.records:
         if isinstance(r, PromptRecord):
@@ -466,15 +486,15 @@ def load_prompts(source: Any, **kw: Any) -> list[PromptRecord]:
     return out
 
 
-def load_system_pairs(source: Any, **kw: Any) -> list[SystemPair]:
+def load_system_pairs(source: Any, **kw: Any) -> Loaded:
     """SystemPairs from Multifaceted-Collection-DPO/ORPO or our schema."""
     return _typed(source, SystemPair, "system-message pairs", **kw)
 
 
-def load_system_examples(source: Any, **kw: Any) -> list[SystemExample]:
+def load_system_examples(source: Any, **kw: Any) -> Loaded:
     """SystemExamples from Multifaceted-Collection (SFT) or our schema; system pairs give their chosen answers."""
     res = load_records(source, **kw)
-    out = []
+    out = Loaded(invalid=res.invalid)
     for r in res.records:
         if isinstance(r, SystemExample):
             out.append(r)
@@ -489,7 +509,7 @@ def load_system_examples(source: Any, **kw: Any) -> list[SystemExample]:
     return out
 
 
-def load_rubric_items(source: Any, **kw: Any) -> list[RubricItem]:
+def load_rubric_items(source: Any, **kw: Any) -> Loaded:
     """RubricItems from Multifaceted-Bench (``rubrics`` or the old ``rubric``) or our schema."""
     return _typed(source, RubricItem, "rubric items", **kw)
 

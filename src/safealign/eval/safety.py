@@ -30,6 +30,9 @@ from safealign.backends.base import GenerationConfig
 from safealign.config import help_field
 from safealign.data.records import PromptRecord
 from safealign.judges.refusal import RefusalDetector
+from safealign.models.chat_format import chat_format
+from safealign.models.chat_templates import CHAT_TEMPLATE_HELP
+from safealign.models.conversation import build_messages
 from safealign.utils.atomic import atomic_write_json, atomic_write_text
 
 Answerer = Callable[[list[PromptRecord]], list[Any]]  # -> list[str] or list[{"response": str, ...}]
@@ -54,6 +57,7 @@ class SafetyEvalConfig(GenerationConfig):
         "demo:eval_prompts",
         "Prompt set: 'demo:<name>' (bundled) or a file (.jsonl/.json/.csv in any supported schema; images included).",
     )
+    chat_template: str = help_field("auto", "Chat template of the evaluated models. " + CHAT_TEMPLATE_HELP)
     limit: Optional[int] = help_field(None, "Use only the first N prompts.")
     default_label: Optional[str] = help_field(
         None, "Label for prompts without one: harmful or benign (a harmful-only public set: harmful)."
@@ -249,14 +253,7 @@ def summarise(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------------ real models
 def chat_for(rec: PromptRecord, with_image_part: bool = False) -> list[dict[str, Any]]:
     """The chat a model answers for a prompt record (system turn if any; an image part when it has an image)."""
-    msgs: list[dict[str, Any]] = []
-    if rec.system:
-        msgs.append({"role": "system", "content": rec.system})
-    if with_image_part and rec.image is not None:
-        msgs.append({"role": "user", "content": [{"type": "image"}, {"type": "text", "text": rec.prompt}]})
-    else:
-        msgs.append({"role": "user", "content": rec.prompt})
-    return msgs
+    return build_messages(rec.prompt, None, rec.system, with_image=with_image_part and rec.image is not None)
 
 
 def backend_answerer(backend: Any, params: Any = None, progress: Optional[Progress] = None, chunk: int = 8) -> Answerer:
@@ -321,6 +318,8 @@ class ScoreModelScorer:
                 raise ValueError("pass the tokenizer/processor with an in-memory score model")
         self.batch_size = batch_size
         self.max_length = max_length
+        # start-up probe: a template that would lose the system, prompt or answer text stops here in one line
+        chat_format(self.processing_class, f"the {self.model.score_config.kind} model")
 
     @property
     def threshold(self) -> float:
@@ -368,12 +367,14 @@ def load_prompt_set(spec: str, limit: Optional[int] = None, default_label: Optio
 
 
 # ------------------------------------------------------------------------------------------------ the command
-def load_policy_backend(spec: str, batch_size: int = 8) -> Any:
+def load_policy_backend(spec: str, batch_size: int = 8, chat_template: str = "auto") -> Any:
     """A :class:`LocalBackend` for 'default', a hub id, a model folder, or a LoRA adapter folder (PPO's ``actor/``):
-    an adapter is loaded on its base model and merged, so evaluation runs at full speed."""
+    an adapter is loaded on its base model and merged, so evaluation runs at full speed. ``chat_template``: see
+    :mod:`safealign.models.chat_templates`."""
     import json as _json
 
     from safealign.backends.local import LocalBackend
+    from safealign.models.chat_templates import use_chat_template
     from safealign.models.loading import load_causal_lm, load_tokenizer, resolve_model
 
     path = Path(spec)
@@ -389,7 +390,7 @@ def load_policy_backend(spec: str, batch_size: int = 8) -> Any:
     else:
         resolve_model(spec)  # one-line error for a missing path
         model, tok = load_causal_lm(spec), load_tokenizer(spec)
-    return LocalBackend(model, tok, batch_size=batch_size, name=spec)
+    return LocalBackend(model, use_chat_template(tok, chat_template), batch_size=batch_size, name=spec)
 
 
 def parse_model_specs(specs: Sequence[str]) -> dict[str, str]:
@@ -425,11 +426,13 @@ def run_safety_eval(
     default_label: Optional[str] = None,
     output_dir: Optional[str | Path] = None,
     progress: Optional[Progress] = None,
+    chat_template: str = "auto",
 ) -> SafetyResult:
     """Load everything from paths and run :func:`evaluate_safety`. ``guarded``: names from ``models`` that are also
     evaluated behind the guardrail pipeline (as ``<name>+guard``); needs ``guard_path``. ``generation``: how the
     models answer (default: ``safealign eval safety``'s settings); its ``batch_size`` is also the scoring batch size.
-    ``threshold``: a cost above it is unsafe (default: the cost model's own)."""
+    ``threshold``: a cost above it is unsafe (default: the cost model's own).
+    ``chat_template``: of the evaluated models (see :mod:`safealign.models.chat_templates`)."""
     from safealign.errors import ConfigError
 
     params = (generation or SafetyEvalConfig()).generation()
@@ -448,7 +451,7 @@ def run_safety_eval(
     answerers: dict[str, Answerer] = {}
     backends: dict[str, Any] = {}
     for name, spec in models.items():
-        backends[name] = load_policy_backend(spec, batch_size)
+        backends[name] = load_policy_backend(spec, batch_size, chat_template)
         answerers[name] = backend_answerer(backends[name], params, progress=progress)
     for name in guarded:
         if name not in backends:

@@ -22,6 +22,7 @@ from safealign.backends.base import Backend, GenerationParams, Messages
 from safealign.guard.base import BaseGuard, GuardItem
 from safealign.guard.categories import CATEGORIES, CATEGORY_NAMES
 from safealign.guard.decision import GuardVerdict
+from safealign.models.conversation import build_messages
 
 _SEVERITY_WORDS = {
     "minor": "minor",
@@ -182,12 +183,13 @@ class JudgeGuard(BaseGuard):
         self.default_severity = default_severity
         self.unparsed = 0  # how many checks ended unparseable (after retries)
 
-    def chat_for(self, prompt: str, response: Optional[str]) -> Messages:
-        return [{"role": "user", "content": build_judge_prompt(prompt, response, self.categories)}]
+    def chat_for(self, prompt: str, response: Optional[str], image: Any = None) -> Messages:
+        """The judge's one user turn (with an image part when the item has an image: a vision judge sees it)."""
+        return build_messages(build_judge_prompt(prompt, response, self.categories), None, None, image is not None)
 
     def classify_batch(self, items: Sequence[GuardItem]) -> list[GuardVerdict]:
         t0 = time.perf_counter()
-        chats = [self.chat_for(p, r) for p, r, _ in items]
+        chats = [self.chat_for(p, r, im) for p, r, im in items]
         images = [im for _, _, im in items]
         outputs = self.backend.generate(
             chats,

@@ -16,6 +16,7 @@ import yaml
 
 from safealign.errors import ConfigError
 from safealign.guard.decision import SEVERITIES, GuardVerdict
+from safealign.utils.yaml_file import read_yaml
 
 PolicyAction = Literal["allow", "caution", "regenerate", "block"]
 ACTIONS: tuple[str, ...] = ("allow", "caution", "regenerate", "block")
@@ -56,13 +57,7 @@ class Policy:
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "Policy":
-        path = Path(path)
-        if not path.exists():
-            raise ConfigError(f"policy file not found: {path}")
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{path}: invalid YAML ({str(e).splitlines()[0]})") from None
+        data = read_yaml(path, "policy file") or {}  # missing, invalid YAML, not UTF-8: one line
         return cls.from_dict(data, source=str(path))
 
     @classmethod

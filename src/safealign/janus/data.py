@@ -7,14 +7,17 @@ Specs: a file path (``.jsonl``/``.json``/``.txt``) or ``demo:<name>`` (e.g. ``de
 
 from __future__ import annotations
 
+import io
 import json
 import re
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
 from safealign.data.records import Preference, PromptRecord, Rubric, RubricItem, SystemExample, SystemPair
 from safealign.errors import DataError
 from safealign.utils.jsonl import iter_jsonl
+from safealign.utils.text_file import read_text
 
 _INSTRUCTION_FIELDS = ("instruction", "prompt", "question", "goal", "Behavior", "prompts_final", "turns")
 
@@ -26,7 +29,7 @@ def iter_json_rows(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
         raise DataError("file not found", file=str(p))
     if p.suffix == ".json":
         try:
-            data = json.loads(p.read_text(encoding="utf-8"))
+            data = json.loads(read_text(p))
         except ValueError as e:
             raise DataError(f"invalid JSON ({e})", file=str(p)) from None
         if isinstance(data, dict):
@@ -49,11 +52,11 @@ def load_instructions(path: str | Path, field: Optional[str] = None) -> list[str
     if p.suffix == ".txt":
         if not p.exists():
             raise DataError("file not found", file=str(p))
-        return [ln.strip() for ln in p.read_text(encoding="utf-8").splitlines() if ln.strip()]
+        return [ln.strip() for ln in read_text(p).splitlines() if ln.strip()]
     if p.suffix == ".csv":
         import csv
 
-        with p.open(encoding="utf-8", newline="") as f:
+        with io.StringIO(read_text(p), newline="") as f:
             rows = list(csv.DictReader(f))
         key = field or next((k for k in _INSTRUCTION_FIELDS if rows and k in rows[0]), None)
         if key is None:
@@ -78,9 +81,23 @@ def load_instructions(path: str | Path, field: Optional[str] = None) -> list[str
     return out
 
 
+@contextmanager
+def _row(file: str, i: int) -> Iterator[None]:
+    """A row's fields read inside: a value of a type nobody foresaw is still one line naming the file and row."""
+    try:
+        yield
+    except DataError:
+        raise
+    except Exception as e:  # noqa: BLE001 - the user's data, not our bug: one line, never a traceback
+        raise DataError(f"unreadable row ({type(e).__name__}: {e})", file=file, row=i) from None
+
+
 def _prefs(row: dict[str, Any], file: str, i: int) -> list[Preference]:
     out = []
-    for p in row.get("preference_set") or []:
+    prefs = row.get("preference_set") or []
+    if not isinstance(prefs, list):
+        raise DataError("must be a list of objects", file=file, row=i, field="preference_set")
+    for p in prefs:
         if not isinstance(p, dict):
             raise DataError("preference_set entries must be objects", file=file, row=i, field="preference_set")
         out.append(
@@ -138,18 +155,19 @@ def load_system_examples(spec: str) -> list[SystemExample]:
         return [as_example(r) for r in _demo(spec[5:])]
     out = []
     for i, row in iter_json_rows(spec):
-        system, prompt = str(_need(row, "system", spec, i)), str(_need(row, "prompt", spec, i))
-        if "output" in row:
-            resp = str(row["output"])
-        elif "chosen" in row:
-            resp = _last_assistant(row["chosen"], spec, i, "chosen")
-        else:
-            raise DataError("missing", file=spec, row=i, field="output")
-        ex = SystemExample(
-            system, prompt, resp, _prefs(row, spec, i), id=row.get("id"), main_source=row.get("main_source")
-        )
-        ex.constraints = row.get("constraints") or []  # type: ignore[attr-defined]
-        out.append(ex)
+        with _row(spec, i):
+            system, prompt = str(_need(row, "system", spec, i)), str(_need(row, "prompt", spec, i))
+            if "output" in row:
+                resp = str(row["output"])
+            elif "chosen" in row:
+                resp = _last_assistant(row["chosen"], spec, i, "chosen")
+            else:
+                raise DataError("missing", file=spec, row=i, field="output")
+            ex = SystemExample(
+                system, prompt, resp, _prefs(row, spec, i), id=row.get("id"), main_source=row.get("main_source")
+            )
+            ex.constraints = row.get("constraints") or []  # type: ignore[attr-defined]
+            out.append(ex)
     return out
 
 
@@ -162,14 +180,14 @@ def load_system_pairs(spec: str) -> list[SystemPair]:
         return [r for r in _demo(spec[5:]) if isinstance(r, SystemPair)]
     out = []
     for i, row in iter_json_rows(spec):
-        system, prompt = str(_need(row, "system", spec, i)), str(_need(row, "prompt", spec, i))
-        chosen = _last_assistant(_need(row, "chosen", spec, i), spec, i, "chosen")
-        rejected = _last_assistant(_need(row, "rejected", spec, i), spec, i, "rejected")
-        pair = SystemPair(
-            system, prompt, chosen, rejected, _prefs(row, spec, i), id=row.get("id"), main_source=row.get("main_source")
-        )
-        pair.constraints = row.get("constraints") or []  # type: ignore[attr-defined]
-        out.append(pair)
+        with _row(spec, i):
+            system, prompt = str(_need(row, "system", spec, i)), str(_need(row, "prompt", spec, i))
+            chosen = _last_assistant(_need(row, "chosen", spec, i), spec, i, "chosen")
+            rejected = _last_assistant(_need(row, "rejected", spec, i), spec, i, "rejected")
+            pair = SystemPair(system, prompt, chosen, rejected, _prefs(row, spec, i), id=row.get("id"),
+                              main_source=row.get("main_source"))
+            pair.constraints = row.get("constraints") or []  # type: ignore[attr-defined]
+            out.append(pair)
     return out
 
 
@@ -182,25 +200,26 @@ def load_rubric_items(spec: str) -> list[RubricItem]:
         return [r for r in _demo(spec[5:]) if isinstance(r, RubricItem)]
     out = []
     for i, row in iter_json_rows(spec):
-        raw = row.get("rubrics", row.get("rubric"))
-        if raw is None:
-            raise DataError("missing", file=spec, row=i, field="rubrics")
-        if isinstance(raw, dict):
-            raw = [raw]
-        rubrics = []
-        for r in raw:
-            try:
-                rubrics.append(Rubric(str(r["criteria"]), {int(k): str(v) for k, v in r["score_descriptions"].items()}))
-            except (KeyError, TypeError, ValueError, AttributeError):
-                raise DataError(
-                    "each rubric needs 'criteria' and 'score_descriptions' {1..5}", file=spec, row=i, field="rubrics"
-                ) from None
-        out.append(
-            RubricItem(
-                str(_need(row, "system", spec, i)), str(_need(row, "prompt", spec, i)),
-                str(row.get("reference_answer", "")), rubrics, _prefs(row, spec, i), id=row.get("id"),
+        with _row(spec, i):
+            raw = row.get("rubrics", row.get("rubric"))
+            if raw is None:
+                raise DataError("missing", file=spec, row=i, field="rubrics")
+            if isinstance(raw, dict):
+                raw = [raw]
+            rubrics = []
+            for r in raw:
+                try:
+                    scores = {int(k): str(v) for k, v in r["score_descriptions"].items()}
+                    rubrics.append(Rubric(str(r["criteria"]), scores))
+                except (KeyError, TypeError, ValueError, AttributeError):
+                    raise DataError("each rubric needs 'criteria' and 'score_descriptions' {1..5}", file=spec,
+                                    row=i, field="rubrics") from None
+            out.append(
+                RubricItem(
+                    str(_need(row, "system", spec, i)), str(_need(row, "prompt", spec, i)),
+                    str(row.get("reference_answer", "")), rubrics, _prefs(row, spec, i), id=row.get("id"),
+                )
             )
-        )
     return out
 
 
@@ -232,12 +251,11 @@ def load_prompt_records(spec: str) -> list[PromptRecord]:
         return [r if isinstance(r, PromptRecord) else _prompt_from(r) for r in ext(spec).records]
     out = []
     for i, row in iter_json_rows(spec):
-        rec = PromptRecord(
-            str(_need(row, "prompt", spec, i)), row.get("system"), category=row.get("category"), label=row.get("label"),
-            id=row.get("id"),
-        )
-        rec.constraints = row.get("constraints") or []  # type: ignore[attr-defined]
-        out.append(rec)
+        with _row(spec, i):
+            rec = PromptRecord(str(_need(row, "prompt", spec, i)), row.get("system"), category=row.get("category"),
+                               label=row.get("label"), id=row.get("id"))
+            rec.constraints = row.get("constraints") or []  # type: ignore[attr-defined]
+            out.append(rec)
     return out
 
 

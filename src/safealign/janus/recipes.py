@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import copy
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Optional, Sequence
 
@@ -24,6 +24,8 @@ from safealign.config import help_field
 from safealign.data.records import SystemPair
 from safealign.errors import ConfigError
 from safealign.janus.data import as_example, load_system_examples, load_system_pairs
+from safealign.models.chat_format import format_messages
+from safealign.models.conversation import build_messages
 from safealign.train.trl_runner import (
     TRLTrainConfig,
     load_policy,
@@ -101,8 +103,12 @@ class ORPOTrainConfig(PreferenceTrainConfig):
 # ----------------------------------------------------------------------------------------------- data
 
 
-def chat_prompt(system: Optional[str], prompt: str) -> list[dict[str, str]]:
-    return ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
+@dataclass
+class TrainingRows:
+    """The rows a TRL trainer gets, and how many source rows were left out, by reason (reported in metrics.json)."""
+
+    rows: list[dict[str, Any]]
+    skipped: dict[str, int] = field(default_factory=dict)
 
 
 def _attack_pairs(cfg: JanusTrainConfig, given: Optional[Sequence[SystemPair]]) -> list[SystemPair]:
@@ -120,59 +126,95 @@ def _shuffle_cap(rows: list[Any], cfg: JanusTrainConfig) -> list[Any]:
     return rows[: cfg.max_examples] if cfg.max_examples is not None else rows
 
 
-def sft_rows(cfg: JanusTrainConfig, attack_pairs: Optional[Sequence[SystemPair]] = None) -> list[dict[str, Any]]:
-    """Conversational prompt/completion rows (system turn included) from ``cfg.data`` (+ the attack refusals)."""
+def _answer(text: str) -> list[dict[str, str]]:
+    return [{"role": "assistant", "content": text}]
+
+
+def sft_rows(cfg: JanusTrainConfig, attack_pairs: Optional[Sequence[SystemPair]] = None) -> TrainingRows:
+    """Conversational prompt/completion rows (system turn included) from ``cfg.data`` (+ the attack refusals); rows
+    with an empty answer are left out and counted (``skipped["empty_answer"]``)."""
     examples = [as_example(e) for e in load_system_examples(cfg.data)]
     examples += [as_example(p) for p in _attack_pairs(cfg, attack_pairs)]
-    rows = [
-        {"prompt": chat_prompt(e.system, e.prompt), "completion": [{"role": "assistant", "content": e.response}]}
-        for e in examples
-        if e.response.strip()
-    ]
+    rows = [{"prompt": build_messages(e.prompt, None, e.system), "completion": _answer(e.response)}
+            for e in examples if e.response.strip()]
     if not rows:
         raise ConfigError(f"no training rows in {cfg.data}")
-    return _shuffle_cap(rows, cfg)
+    skipped = {"empty_answer": len(examples) - len(rows)}
+    return TrainingRows(_shuffle_cap(rows, cfg), {k: v for k, v in skipped.items() if v})
 
 
-def preference_rows(
-    cfg: PreferenceTrainConfig, attack_pairs: Optional[Sequence[SystemPair]] = None
-) -> list[dict[str, Any]]:
-    """Conversational preference rows from ``cfg.data`` (+ the attack refusals); identical answers are dropped."""
+def preference_rows(cfg: PreferenceTrainConfig, attack_pairs: Optional[Sequence[SystemPair]] = None) -> TrainingRows:
+    """Conversational preference rows from ``cfg.data`` (+ the attack refusals). Pairs with an empty answer or two
+    identical answers carry no preference: left out and counted (``skipped["empty_answer"]``,
+    ``skipped["identical_answers"]``)."""
     pairs = list(load_system_pairs(cfg.data)) + _attack_pairs(cfg, attack_pairs)
-    rows = [
-        {
-            "prompt": chat_prompt(p.system, p.prompt),
-            "chosen": [{"role": "assistant", "content": p.chosen}],
-            "rejected": [{"role": "assistant", "content": p.rejected}],
-        }
-        for p in pairs
-        if p.chosen.strip() and p.rejected.strip() and p.chosen.strip() != p.rejected.strip()
-    ]
+    rows, skipped = [], {"empty_answer": 0, "identical_answers": 0}
+    for p in pairs:
+        if not (p.chosen.strip() and p.rejected.strip()):
+            skipped["empty_answer"] += 1
+        elif p.chosen.strip() == p.rejected.strip():
+            skipped["identical_answers"] += 1
+        else:
+            rows.append({"prompt": build_messages(p.prompt, None, p.system), "chosen": _answer(p.chosen),
+                         "rejected": _answer(p.rejected)})
     if not rows:
         raise ConfigError(f"no preference pairs in {cfg.data}")
-    return _shuffle_cap(rows, cfg)
+    return TrainingRows(_shuffle_cap(rows, cfg), {k: v for k, v in skipped.items() if v})
+
+
+def formatted_rows(tokenizer: Any, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each row's prompt and answer turns in the form the tokenizer's chat template wants (TRL renders them with it):
+    see :func:`safealign.models.chat_format.format_messages`."""
+    out = []
+    for row in rows:
+        new = dict(row)
+        for key in ("completion", "chosen", "rejected"):
+            if key in row:
+                msgs = format_messages(tokenizer, list(row["prompt"]) + list(row[key]), what="the policy")
+                n = len(msgs) - len(row[key])
+                new["prompt"], new[key] = msgs[:n], msgs[n:]
+        out.append(new)
+    return out
 
 
 # ------------------------------------------------------------------------------------------- training
 
 
-def _train(cfg: JanusTrainConfig, method: str, rows: list[dict[str, Any]], trainer_cls: Any, make_args: Any, model: Any,
-           tokenizer: Any, reference: bool = False) -> Path:
-    """Load the policy (unless given), run ``trainer_cls`` on ``rows`` with ``make_args()`` resumably, save it.
-    ``reference``: hand the trainer a frozen copy of the starting model (full-weight DPO)."""
+def _trainer_class_and_args(cfg: JanusTrainConfig, method: str) -> tuple[Any, Any]:
+    if method == "sft":
+        from trl import SFTConfig, SFTTrainer
+
+        return SFTTrainer, SFTConfig(**trainer_kwargs(cfg, cfg.learning_rate), max_length=cfg.max_length,
+                                     packing=False, completion_only_loss=True, dataset_num_proc=None)
+    config_cls, trainer_cls = preference_trainer_classes(method)
+    return trainer_cls, config_cls(**trainer_kwargs(cfg, cfg.learning_rate), beta=cfg.beta, max_length=cfg.max_length)
+
+
+def build_trainer(cfg: JanusTrainConfig, method: str, data: TrainingRows, model: Any = None,
+                  tokenizer: Any = None) -> Any:
+    """The TRL trainer of ``method`` (sft, dpo or orpo) on ``data``'s rows in the form the tokenizer's chat template
+    wants (TRL tokenizes them here), the policy loaded from ``cfg.model`` unless given. Full-weight DPO gets a frozen
+    reference copy (with LoRA the adapter-free base serves as reference)."""
     from datasets import Dataset
 
     if model is None:
         model, tokenizer = load_policy(cfg)
     tokenizer.padding_side = "right"
-    args = make_args()
+    rows = formatted_rows(tokenizer, data.rows)  # probes the template first: one line if text would be lost
+    trainer_cls, args = _trainer_class_and_args(cfg, method)
     kw: dict[str, Any] = {}
-    if reference:
+    if method == "dpo" and not cfg.lora:
         kw["ref_model"] = copy.deepcopy(model).eval().requires_grad_(False)
-    trainer = trainer_cls(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer,
-                          peft_config=peft_config(cfg), **kw)
+    return trainer_cls(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer,
+                       peft_config=peft_config(cfg), **kw)
+
+
+def _train(cfg: JanusTrainConfig, method: str, data: TrainingRows, model: Any, tokenizer: Any) -> Path:
+    """Build the trainer, run it resumably, save the model."""
+    trainer = build_trainer(cfg, method, data, model, tokenizer)
     seconds, resumed_from = train_resumable(trainer, cfg)
-    return save_trained(trainer, tokenizer, cfg, method, len(rows), seconds, resumed_from)
+    return save_trained(trainer, trainer.processing_class, cfg, method, len(data.rows), seconds, resumed_from,
+                        skipped=data.skipped)
 
 
 def train_sft(
@@ -180,12 +222,7 @@ def train_sft(
 ) -> Path:
     """Fine-tune on (system, prompt) -> answer; returns the output folder. ``model``/``tokenizer`` override loading
     ``cfg.model`` (tests pass tiny in-memory models)."""
-    from trl import SFTConfig, SFTTrainer
-
-    rows = sft_rows(cfg, attack_pairs)
-    return _train(cfg, "sft", rows, SFTTrainer, lambda: SFTConfig(
-        **trainer_kwargs(cfg, cfg.learning_rate), max_length=cfg.max_length, packing=False, completion_only_loss=True,
-        dataset_num_proc=None), model, tokenizer)
+    return _train(cfg, "sft", sft_rows(cfg, attack_pairs), model, tokenizer)
 
 
 def train_preference(
@@ -194,10 +231,5 @@ def train_preference(
     tokenizer: Any = None,
     attack_pairs: Optional[Sequence[SystemPair]] = None,
 ) -> Path:
-    """Train with DPO or ORPO; returns the output folder (merged model + tokenizer + metrics.json). Full-weight DPO
-    gets a frozen reference copy (with LoRA the adapter-free base serves as reference)."""
-    config_cls, trainer_cls = preference_trainer_classes(cfg.method)
-    rows = preference_rows(cfg, attack_pairs)
-    return _train(cfg, cfg.method, rows, trainer_cls, lambda: config_cls(
-        **trainer_kwargs(cfg, cfg.learning_rate), beta=cfg.beta, max_length=cfg.max_length), model, tokenizer,
-        reference=cfg.method == "dpo" and not cfg.lora)
+    """Train with DPO or ORPO; returns the output folder (merged model + tokenizer + metrics.json)."""
+    return _train(cfg, cfg.method, preference_rows(cfg, attack_pairs), model, tokenizer)

@@ -3,7 +3,8 @@ evaluation, the PPO rollout's scoring). The chat template of ``[system?] + user 
 prompt. For a vision model the user turn carries an image part and the processor turns the image into
 ``pixel_values``. Sequences are right-padded by default (the score is read at the last non-pad token from the
 attention mask, so either side works) and truncated from the LEFT for text, so the response (where the score is read)
-is never cut; image+text sequences are not truncated (the image tokens must stay whole).
+is never cut; image+text sequences are not truncated (the image tokens must stay whole). Messages reach the template
+in the form it wants (:mod:`safealign.models.chat_format`).
 """
 
 from __future__ import annotations
@@ -12,21 +13,17 @@ from typing import Any, Optional, Sequence
 
 import torch
 
+from safealign.models.chat_format import is_processor, render_messages, tokenizer_of
 
-def is_processor(processing_class: Any) -> bool:
-    """True for a multimodal processor (has a tokenizer and an image processor), False for a plain tokenizer."""
-    return hasattr(processing_class, "tokenizer") and hasattr(processing_class, "image_processor")
-
-
-def tokenizer_of(processing_class: Any) -> Any:
-    """The tokenizer of a processor, or the tokenizer itself."""
-    return getattr(processing_class, "tokenizer", processing_class)
+# what processors return for images and the models read: pixels, and LLaVA-NeXT's image sizes / Qwen2-VL's patch grid
+IMAGE_INPUTS = ("pixel_values", "image_sizes", "image_grid_thw")
 
 
 def build_messages(
-    prompt: str, response: Optional[str], system: Optional[str] = None, with_image: bool = False
+    prompt: str, response: Optional[str] = None, system: Optional[str] = None, with_image: bool = False
 ) -> list[dict[str, Any]]:
-    """The conversation a score model reads: [system?, user (+ image part), assistant?]."""
+    """The canonical conversation: [system?, user (+ an image part before the text), assistant?]. An empty system
+    message is none. :func:`safealign.models.chat_format.format_messages` puts it in the form a template wants."""
     msgs: list[dict[str, Any]] = []
     if system:
         msgs.append({"role": "system", "content": system})
@@ -42,10 +39,8 @@ def build_messages(
 def render(
     processing_class: Any, prompt: str, response: Optional[str], system: Optional[str] = None, with_image: bool = False
 ) -> str:
-    templ = processing_class if is_processor(processing_class) else tokenizer_of(processing_class)
-    return templ.apply_chat_template(
-        build_messages(prompt, response, system, with_image), tokenize=False, add_generation_prompt=False
-    )
+    """The text a score model reads: the whole conversation through the template, no generation prompt."""
+    return render_messages(processing_class, build_messages(prompt, response, system, with_image))
 
 
 def encode_conversations(
@@ -57,8 +52,9 @@ def encode_conversations(
     max_length: int = 1024,
     padding_side: str = "right",
 ) -> dict[str, torch.Tensor]:
-    """Tokenise a batch of conversations: ``input_ids`` / ``attention_mask`` [N, L] (+ ``pixel_values`` when a
-    processor is given images). An image given to a text-only tokenizer is ignored (the text model cannot see it)."""
+    """Tokenise a batch of conversations: ``input_ids`` / ``attention_mask`` [N, L] (+ the processor's image
+    inputs, :data:`IMAGE_INPUTS`, when a processor is given images). An image given to a text-only tokenizer is
+    ignored (the text model cannot see it)."""
     n = len(prompts)
     systems = list(systems) if systems is not None else [None] * n
     images = list(images) if images is not None else [None] * n
@@ -82,6 +78,5 @@ def encode_conversations(
     finally:
         tok.padding_side, tok.truncation_side = old_side, old_trunc
     out = {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
-    if "pixel_values" in enc:
-        out["pixel_values"] = enc["pixel_values"]
+    out.update({k: enc[k] for k in IMAGE_INPUTS if k in enc})
     return out

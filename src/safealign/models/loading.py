@@ -119,8 +119,12 @@ def default_dtype(device: str | torch.device | None = None) -> torch.dtype:
     return torch.float32
 
 
-def load_tokenizer(name_or_path: str | None = None, padding_side: str = "left") -> Any:
+def load_tokenizer(name_or_path: str | None = None, padding_side: str = "left", chat_template: str = "auto") -> Any:
+    """The model's tokenizer (pad = EOS when it has none); ``chat_template``: see
+    :mod:`safealign.models.chat_templates`."""
     from transformers import AutoTokenizer
+
+    from safealign.models.chat_templates import use_chat_template
 
     path = resolve_model(name_or_path)
     try:
@@ -130,7 +134,7 @@ def load_tokenizer(name_or_path: str | None = None, padding_side: str = "left") 
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     tok.padding_side = padding_side
-    return tok
+    return use_chat_template(tok, chat_template)
 
 
 def load_causal_lm(name_or_path: str | None = None, dtype: torch.dtype | None = None, device: str | None = None) -> Any:
@@ -151,5 +155,6 @@ def load_model_and_tokenizer(
     dtype: torch.dtype | None = None,
     device: str | None = None,
     padding_side: str = "left",
+    chat_template: str = "auto",
 ) -> tuple[Any, Any]:
-    return load_causal_lm(name_or_path, dtype, device), load_tokenizer(name_or_path, padding_side)
+    return load_causal_lm(name_or_path, dtype, device), load_tokenizer(name_or_path, padding_side, chat_template)

@@ -29,6 +29,7 @@ from typing import Any, Iterable, Optional, Sequence
 
 from safealign.data.records import PromptRecord, SafetyPair, SystemExample, SystemPair
 from safealign.errors import ConfigError
+from safealign.models.conversation import render
 
 # --------------------------------------------------------------------------------------------- attack framings
 
@@ -111,18 +112,9 @@ def compose_system(base: Optional[str], attack: str) -> str:
 # ----------------------------------------------------------------------------------------------- rendering
 
 
-def score_chat(system: Optional[str], prompt: str, response: str) -> list[dict[str, Any]]:
-    chat: list[dict[str, Any]] = []
-    if system:
-        chat.append({"role": "system", "content": system})
-    chat.append({"role": "user", "content": prompt})
-    chat.append({"role": "assistant", "content": response})
-    return chat
-
-
 def render_scored_text(processing_class: Any, system: Optional[str], prompt: str, response: str) -> str:
     """The text a score model reads for (system, prompt, response): the full chat with the system turn."""
-    return processing_class.apply_chat_template(score_chat(system, prompt, response), tokenize=False)
+    return render(processing_class, prompt, response, system)
 
 
 def pair_texts(processing_class: Any, pair: SafetyPair) -> tuple[str, str]:

@@ -25,13 +25,17 @@ same as from the model's full forward.
 
 A critic has K outputs (one per cost stream for per-category constraints). Values are [B, T, K], aligned with the
 response tokens (the value at the state before each response token; see :mod:`safealign.train.rollout`).
+
+Re-tokenized episodes: for a score model whose tokenizer or template differs from the actor's, the scoring pass and
+the critic read a :class:`safealign.train.score_view.TextView` instead of the rollout (the same interface: model
+inputs, ``critic_columns``, ``response_states``); its states are gathered at the actor tokens' boundaries.
 """
 
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Literal, Optional, Sequence
+from typing import Any, Literal, Optional, Sequence
 
 import torch
 from torch import nn
@@ -51,6 +55,7 @@ class ScoringResult:
     # detached trunk states for the critic: [B, T, H] final states at the response positions (head critics), or
     # [B, L, H] the states entering the top N layers at every position (top critics); None when not asked for
     hidden: Optional[torch.Tensor]
+    critic_input: Any = None  # what the critic reads with ``hidden`` (the rollout, or a re-tokenized TextView)
 
 
 def _last_hidden(out: object) -> torch.Tensor:
@@ -101,11 +106,10 @@ def score_rollout(
     end_h = hidden[torch.arange(hidden.size(0), device=hidden.device), idx]  # [B, H]
     end = _normalised_head(model, end_h)  # [B, K]
     kept = None
-    P, T = rollout.prompt_len, rollout.response_mask.size(1)
     if top:
-        kept = top_states[:, : P + T].detach()  # a scoring view's suffix columns dropped: the critic reads [B, P+T]
+        kept = top_states[:, : rollout.critic_columns].detach()  # a scoring view's suffix columns dropped
     elif keep_hidden:
-        kept = hidden[:, P - 1 : P + T - 1].detach()  # state before each response token
+        kept = rollout.response_states(hidden).detach()  # state before each response token
     return ScoringResult(end_scores=end, hidden=kept)
 
 
@@ -194,13 +198,12 @@ class Critic(nn.Module):
             )
         if self.mode == "head":
             return self.value_head(hidden.to(self.value_head.weight.dtype)).float() * mask
-        P, T = rollout.prompt_len, rollout.response_mask.size(1)
         if self.mode == "top":
             # the top layers on the cached states, masked and positioned from the attention mask like every model
             param = next(self.model.parameters())
             scores = CachedTopScorer(self.model, self.top_layers)(
                 hidden.to(param.dtype), rollout.attention_mask
             ).token_scores
-            return scores[:, P - 1 : P + T - 1] * mask
-        h = _trunk_hidden(self.model.backbone, rollout)[:, P - 1 : P + T - 1]
+            return rollout.response_states(scores) * mask
+        h = rollout.response_states(_trunk_hidden(self.model.backbone, rollout))
         return self.model.head(h.to(self.model.head.weight.dtype)).float() * mask

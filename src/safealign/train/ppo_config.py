@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from typing import Literal, Optional
 
 from safealign.backends.base import GenerationConfig
-from safealign.config import help_field
+from safealign.config import DRY_RUN_HELP, help_field
 from safealign.errors import ConfigError
+from safealign.models.chat_templates import CHAT_TEMPLATE_HELP
 
 
 @dataclass
@@ -20,6 +21,8 @@ class PPOLagConfig(GenerationConfig):
     actor: str = help_field(
         "default", "Policy to train: 'default' (embedded SmolLM2-135M-Instruct), a hub id or a local path."
     )
+    chat_template: str = help_field("auto", CHAT_TEMPLATE_HELP)
+    dry_run: bool = help_field(False, DRY_RUN_HELP)
     reward_model: str = help_field("runs/demo/reward", "Frozen reward model folder (safealign score model).")
     cost_model: str = help_field("runs/demo/cost", "Frozen cost model folder (safealign score model).")
     prompts: str = help_field(
@@ -79,15 +82,14 @@ class PPOLagConfig(GenerationConfig):
     fixed_lambda: Optional[float] = help_field(
         None, "Keep lambda fixed: 0 = reward-only PPO, x > 0 = fixed-lambda shaping."
     )
-    constraints: Literal["single", "cost_outputs", "prompt_category", "prompt_label"] = help_field(
+    constraints: Literal["single", "prompt_category", "prompt_label"] = help_field(
         "single",
-        "single: one lambda (the papers). cost_outputs: one lambda per named output of the cost model. "
-        "prompt_category: one lambda per prompt category (or severity label). prompt_label: one lambda per prompt "
-        "label, e.g. constraint_names [harmful]: only the cost of harmful prompts is constrained, so answers to benign "
-        "prompts follow the reward alone.",
+        "single: one lambda (the papers). prompt_category: one lambda per prompt category (or severity label). "
+        "prompt_label: one lambda per prompt label, e.g. constraint_names [harmful]: only the cost of harmful prompts "
+        "is constrained, so answers to benign prompts follow the reward alone. A name no prompt carries is an error.",
     )
     constraint_names: list[str] = help_field(
-        [], "Names of the per-category constraints (cost-model outputs, prompt categories or prompt labels)."
+        [], "Names of the per-category constraints (prompt categories or prompt labels)."
     )
     advantage_normalization: Literal["episode", "global"] = help_field(
         "episode",

@@ -35,8 +35,8 @@ from safealign.errors import ConfigError
 from safealign.train.checkpoint import STATE_FILE, Part, read_json_state, trainable_tensors, whole_tensors
 from safealign.train.ppo_config import PPOLagConfig
 from safealign.train.ppo_models import load_actor, trainable_actor
-from safealign.train.ppo_prompts import load_prompts, prompt_batch
-from safealign.train.ppo_scoring import FrozenScoring, is_vision
+from safealign.train.ppo_prompts import check_constraint_names, load_prompts, prompt_batch
+from safealign.train.ppo_scoring import FrozenScoring, is_vision, reads_images
 from safealign.train.ppo_step import Advantages, Scored, UpdateStats, advantages, now, ptx_loss
 from safealign.train.sharding import (
     full_state_dict,
@@ -71,6 +71,8 @@ class PPOLagTrainer(TrainerSpine):
         reward_model: Any = None,
         cost_model: Any = None,
         prompts: Optional[Sequence[PromptRecord]] = None,
+        reward_processing_class: Any = None,
+        cost_processing_class: Any = None,
         ptx_examples: Optional[Sequence[dict[str, str]]] = None,
         accelerator: Any = None,
     ):
@@ -82,15 +84,16 @@ class PPOLagTrainer(TrainerSpine):
 
         # ---- models: loaded whole on every process (under ZeRO-3 transformers would load them partitioned, and the
         # reference copy and the frozen R and C never go through DeepSpeed); prepare() shards the trained ones
-        from safealign.models.score import ScoreModel
+        from safealign.models.score import load_score_model
 
         with whole_model_loading():
             if actor is None:
-                actor, processing_class = load_actor(cfg.actor)
-            self.reward_model = (
-                reward_model if reward_model is not None else ScoreModel.from_pretrained(cfg.reward_model)
-            )
-            self.cost_model = cost_model if cost_model is not None else ScoreModel.from_pretrained(cfg.cost_model)
+                actor, processing_class = load_actor(cfg.actor, cfg.chat_template)
+            if reward_model is None:
+                reward_model, reward_processing_class = load_score_model(cfg.reward_model)
+            if cost_model is None:
+                cost_model, cost_processing_class = load_score_model(cfg.cost_model)
+            self.reward_model, self.cost_model = reward_model, cost_model
         if processing_class is None:
             raise ConfigError("processing_class (tokenizer or processor) is required with a given actor")
         for m in (self.reward_model, self.cost_model):
@@ -99,7 +102,7 @@ class PPOLagTrainer(TrainerSpine):
         self.processing_class = processing_class
         self.vision = is_vision(actor)
         # R and C were trained on conversations ending with the template's end-of-turn suffix: rollouts are scored so
-        from safealign.models.conversation import tokenizer_of
+        from safealign.models.chat_format import tokenizer_of
         from safealign.train.rollout import assistant_suffix_ids, eos_ids_of
 
         tok = tokenizer_of(processing_class)
@@ -114,7 +117,7 @@ class PPOLagTrainer(TrainerSpine):
         from safealign.train.lagrange import LagrangeMultipliers
 
         names = cfg.names
-        self.cost_rows = self._cost_rows(names)
+        self.cost_rows = [0] * len(names)  # every constraint's stream starts from the cost model's overall output
         self.reward_critic = Critic(
             self.reward_model, rows=(0,), mode=cfg.critic_mode, top_layers=cfg.critic_top_layers
         ).to(device)
@@ -165,6 +168,8 @@ class PPOLagTrainer(TrainerSpine):
             )
         if with_image and not self.vision:
             raise ConfigError("the prompts have images but the actor is a text-only model")
+        check_constraint_names(cfg, self.prompts)
+        self._check_compatibility(processing_class, reward_processing_class, cost_processing_class, with_image > 0)
         self.ptx_examples = (
             list(ptx_examples) if ptx_examples is not None else (read_json_rows(cfg.ptx_data) if cfg.ptx_data else [])
         )
@@ -172,7 +177,8 @@ class PPOLagTrainer(TrainerSpine):
 
         # ---- the frozen models' read-out; the shared frozen trunk is found once
         self.scoring = FrozenScoring(
-            self.reward_model, self.cost_model, self._reference, suffix_ids, self.eos_ids, self.pad_id, device
+            self.reward_model, self.cost_model, self._reference, suffix_ids, self.eos_ids, self.pad_id, device,
+            processing_class, self.reward_processing_class, self.cost_processing_class,
         )
         t_find = time.perf_counter()
         _, why = self.scoring.find_shared_trunk(
@@ -183,16 +189,24 @@ class PPOLagTrainer(TrainerSpine):
             console.print(f"ppo-lag: shared frozen trunk: {why} ({time.perf_counter() - t_find:.2f} s)", soft_wrap=True)
 
     # ------------------------------------------------------------------------------------------------ setup
-    def _cost_rows(self, names: list[str]) -> list[int]:
-        cfg = self.cfg
-        if cfg.constraints == "cost_outputs":
-            outs = self.cost_model.score_config.output_names
-            missing = [n for n in names if n not in outs]
-            if missing:
-                raise ConfigError(f"cost model has no output(s) {missing}; its outputs are {outs}")
-            return [outs.index(n) for n in names]
-        # single / prompt_category / prompt_label: every stream starts from the overall cost head
-        return [0] * len(names)
+    def _check_compatibility(self, processing_class: Any, reward_pc: Any, cost_pc: Any, images: bool) -> None:
+        """Every chat template probed (:func:`safealign.models.compat.check_models`): R and C share the actor's token
+        ids, or read the episodes re-tokenized through text (their own tokenizer and template; kept in
+        ``reward_processing_class`` / ``cost_processing_class``, None when they read the actor's ids); text-only R/C
+        never see image prompts."""
+        from safealign.models.compat import check_models
+
+        given = {"the reward model": (self.reward_model, reward_pc), "the cost model": (self.cost_model, cost_pc)}
+        readings = check_models(
+            processing_class, {name: (pc or processing_class, reads_images(m)) for name, (m, pc) in given.items()},
+            images=images, policy_name="the actor",
+        )
+        self.reward_processing_class, self.cost_processing_class = (
+            pc if readings[name].mode == "text" else None for name, (_, pc) in given.items()
+        )
+        if self.main:
+            for r in readings.values():
+                console.print(f"ppo-lag: {r.name}: {r.why}", soft_wrap=True)
 
     @property
     def unwrapped_actor(self) -> Any:
@@ -285,8 +299,8 @@ class PPOLagTrainer(TrainerSpine):
             )
             ref_lp, r_out, c_out = self._scoring(rollout)
             rc, cc = self._critics()
-            old_rv = rc(rollout, r_out.hidden)[..., 0]  # [B, T]
-            old_cv = cc(rollout, c_out.hidden)  # [B, T, K]
+            old_rv = rc(r_out.critic_input, r_out.hidden)[..., 0]  # [B, T]
+            old_cv = cc(c_out.critic_input, c_out.hidden)  # [B, T, K]
         costs, valid = self._episode_costs(c_out.end_scores, records)
         return Scored(
             old_lp=old_lp, ref_lp=ref_lp, r_out=r_out, c_out=c_out, old_rv=old_rv, old_cv=old_cv,
@@ -365,11 +379,12 @@ class PPOLagTrainer(TrainerSpine):
         from safealign import losses as L
 
         cfg, sc = self.cfg, a.scales
+        r_sub, c_sub = s.r_out.critic_input.select(idx), s.c_out.critic_input.select(idx)
         r_hidden = None if s.r_out.hidden is None else s.r_out.hidden[idx]
-        rv = self.reward_critic(sub, r_hidden)[..., 0] / sc[0]
+        rv = self.reward_critic(r_sub, r_hidden)[..., 0] / sc[0]
         rl = L.value_loss(rv, a.old_rv[idx], a.ret_r[idx], sub.response_mask, cfg.clip_range_value)
         optimizer_step(self.acc, self.reward_critic, self.reward_critic_opt, rl, 0.0)
-        cv = self.cost_critic(sub, None if s.c_out.hidden is None else s.c_out.hidden[idx]) / sc[1:]
+        cv = self.cost_critic(c_sub, None if s.c_out.hidden is None else s.c_out.hidden[idx]) / sc[1:]
         cl = sum(
             L.value_loss(
                 cv[..., k], a.old_cv[idx][..., k], a.ret_c[idx][..., k],

@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any, Optional
 
 
-def load_actor(name: str) -> tuple[Any, Any]:
-    """(model, tokenizer or processor) of 'default', a hub id or a path."""
+def load_actor(name: str, chat_template: str = "auto") -> tuple[Any, Any]:
+    """(model, tokenizer or processor) of 'default', a hub id or a path; ``chat_template``: see
+    :mod:`safealign.models.chat_templates`."""
+    from safealign.models.chat_templates import use_chat_template
     from safealign.models.loading import default_dtype, load_causal_lm, load_tokenizer, resolve_model
 
     path = resolve_model(name)
@@ -19,8 +21,8 @@ def load_actor(name: str) -> tuple[Any, Any]:
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
         model = AutoModelForImageTextToText.from_pretrained(path, dtype=default_dtype())
-        return model, AutoProcessor.from_pretrained(path)
-    return load_causal_lm(name), load_tokenizer(name, padding_side="left")
+        return model, use_chat_template(AutoProcessor.from_pretrained(path), chat_template)
+    return load_causal_lm(name), load_tokenizer(name, padding_side="left", chat_template=chat_template)
 
 
 def trainable_actor(actor: Any, cfg: Any, vision: bool) -> tuple[Any, Optional[Any]]:

@@ -1,10 +1,11 @@
-"""PPO-Lagrangian's prompts: where they come from (:func:`load_prompts`) and which ones each process takes at each step
-(:func:`prompt_batch`: a seeded permutation per epoch, so that a resumed run sees the same order)."""
+"""PPO-Lagrangian's prompts: where they come from (:func:`load_prompts`), whether the named per-category constraints
+occur in them (:func:`check_constraint_names`) and which ones each process takes at each step (:func:`prompt_batch`:
+a seeded permutation per epoch, so that a resumed run sees the same order)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from safealign.data.records import PromptRecord
 from safealign.errors import ConfigError, DataError
@@ -44,15 +45,21 @@ def load_prompts(spec: str) -> list[PromptRecord]:
         )
         if not text:
             raise DataError("no prompt text (expected one of prompt/question/instruction/goal)", str(path), i, "prompt")
+        for key in ("image", "system", "category", "id"):
+            if row.get(key) is not None and not isinstance(row[key], str):
+                raise DataError(f"must be a string, got {type(row[key]).__name__}", str(path), i, key)
         image = None
         if row.get("image"):
-            from PIL import Image
+            from PIL import Image, UnidentifiedImageError
 
             ip = Path(row["image"])
             ip = ip if ip.is_absolute() else path.parent / ip
-            if not ip.exists():
+            if not ip.is_file():
                 raise DataError(f"image not found: {ip}", str(path), i, "image")
-            image = Image.open(ip).convert("RGB")
+            try:
+                image = Image.open(ip).convert("RGB")
+            except (UnidentifiedImageError, OSError) as e:
+                raise DataError(f"unreadable image {ip} ({type(e).__name__})", str(path), i, "image") from None
         label = row.get("label")
         if label is not None and label not in ("harmful", "benign"):
             raise DataError(f"label must be harmful or benign, got {label!r}", str(path), i, "label")
@@ -65,6 +72,22 @@ def load_prompts(spec: str) -> list[PromptRecord]:
     if not out:
         raise DataError("no prompts", str(path))
     return out
+
+
+def check_constraint_names(cfg: Any, prompts: Sequence[PromptRecord]) -> None:
+    """A per-category constraint (``cfg.constraints`` prompt_category / prompt_label) that no prompt carries would
+    leave its lambda still and the run silently unconstrained for it: an error naming the values the prompts do
+    carry."""
+    if cfg.constraints not in ("prompt_category", "prompt_label"):
+        return
+    field = "category" if cfg.constraints == "prompt_category" else "label"
+    have = {getattr(r, field) for r in prompts} - {None}
+    missing = [n for n in cfg.constraint_names if n not in have]
+    if missing:
+        raise ConfigError(
+            f"constraint_names {missing} match no prompt's {field} in {cfg.prompts} (the prompts carry: "
+            f"{', '.join(sorted(have)[:12]) or 'none'})"
+        )
 
 
 def prompt_batch(

@@ -4,6 +4,9 @@ models' end scores (with the hidden states the critics read), on the scoring vie
 - Scoring view: R and C read each episode in their training format: the chat template's end-of-turn suffix is
   appended after the response (a truncated one too) and the end score read there; it still lands on the last
   response token of the reward / cost streams (:func:`safealign.train.rollout.with_turn_suffix`).
+- Re-tokenized score models: a score model whose tokenizer or chat template differs from the actor's
+  (:mod:`safealign.models.compat`, mode ``text``) reads the episodes re-tokenized through text, in its own format
+  (:mod:`safealign.train.score_view`); its critic reads that text view, each read-out's ``critic_input``.
 - Shared frozen trunk: the lower decoder layers that the reference, R and C hold bit-identically (e.g. score models
   trained with ``train_mode: top``) run once for the three; each then runs only its own upper layers. The depth is
   found once, tensor by tensor, and a padded probe checks that the split forward reproduces the full ones
@@ -25,10 +28,17 @@ def is_vision(model: Any) -> bool:
     return getattr(cfg, "vision_config", None) is not None
 
 
+def reads_images(score_model: Any) -> bool:
+    """A score model that reads images (a vision score model, or one on an image+text backbone)."""
+    return bool(score_model.score_config.is_vision) or is_vision(score_model.backbone)
+
+
 class FrozenScoring:
     """The reference, R and C of a PPO run. ``reference``: a context manager factory yielding the reference policy
     (the frozen copy, or the actor with its LoRA adapter disabled); ``critics`` (where asked): the unwrapped reward and
-    cost critics, whose mode says which hidden states to keep."""
+    cost critics, whose mode says which hidden states to keep. ``processing_class``: the actor's tokenizer or
+    processor; ``reward_processing_class`` / ``cost_processing_class``: a score model's own, when it reads the
+    episodes re-tokenized through text (None: it reads the actor's token ids)."""
 
     def __init__(
         self,
@@ -39,8 +49,13 @@ class FrozenScoring:
         eos_ids: Sequence[int],
         pad_id: int,
         device: Any,
+        processing_class: Any = None,
+        reward_processing_class: Any = None,
+        cost_processing_class: Any = None,
     ):
         self.reward_model, self.cost_model = reward_model, cost_model
+        self.processing_class = processing_class
+        self.reward_processing_class, self.cost_processing_class = reward_processing_class, cost_processing_class
         self.reference = reference
         self.suffix_ids = list(suffix_ids)
         self.eos_ids, self.pad_id = list(eos_ids), pad_id
@@ -74,12 +89,13 @@ class FrozenScoring:
         the three (default: the depth found at start; 0: three full forwards). Everything runs on the scoring view
         (:meth:`view`): R and C end scores are read at the end of the suffix, as in their training; the reference
         log-probs and the critic states are those of the response positions, which the suffix after them does not
-        change."""
+        change. A score model that reads re-tokenized text scores its text view of the episodes; each read-out's
+        ``critic_input`` is what its critic reads (the rollout, or that text view)."""
         from safealign.models.trunk import decoder_layers
         from safealign.train.critic import score_rollout, shared_trunk_states
 
         depth = self.depth if depth is None else depth
-        rollout = self.view(rollout)
+        plain, rollout = rollout, self.view(rollout)
         rc, cc = critics
         trunk = None
         if depth > 0:
@@ -91,13 +107,28 @@ class FrozenScoring:
             ]
             trunk = shared_trunk_states(self.reward_model, rollout, depth, keep)
         ref_lp = self.ref_log_probs(rollout, trunk)
-        r_out = score_rollout(
-            self.reward_model, rollout, keep_hidden=rc.needs_hidden, top_layers=rc.top_layers, trunk=trunk
+        outs = []
+        for model, critic, pc in (
+            (self.reward_model, rc, self.reward_processing_class),
+            (self.cost_model, cc, self.cost_processing_class),
+        ):
+            view = rollout if pc is None else self.text_view(plain, model, pc)
+            out = score_rollout(
+                model, view, keep_hidden=critic.needs_hidden, top_layers=critic.top_layers,
+                trunk=trunk if pc is None else None,
+            )
+            out.critic_input = plain if pc is None else view
+            outs.append(out)
+        return ref_lp, outs[0], outs[1]
+
+    def text_view(self, rollout: Any, model: Any, processing_class: Any) -> Any:
+        """The episodes re-tokenized through text in a score model's own format
+        (:func:`safealign.train.score_view.text_view`)."""
+        from safealign.train.score_view import text_view
+
+        return text_view(
+            rollout, self.processing_class, processing_class, pixel_dtype=next(model.parameters()).dtype
         )
-        c_out = score_rollout(
-            self.cost_model, rollout, keep_hidden=cc.needs_hidden, top_layers=cc.top_layers, trunk=trunk
-        )
-        return ref_lp, r_out, c_out
 
     def find_shared_trunk(
         self, critics: tuple[Any, Any], enabled: bool, vision_actor: bool, sharded: bool, mixed_precision: bool
@@ -112,7 +143,9 @@ class FrozenScoring:
         scorers = (self.reward_model, self.cost_model)
         if not enabled:
             return 0, "off (share_frozen_trunk: false)"
-        if vision_actor or any(m.score_config.is_vision or is_vision(m.backbone) for m in scorers):
+        if self.reward_processing_class is not None or self.cost_processing_class is not None:
+            return 0, "off (a score model reads re-tokenized text)"
+        if vision_actor or any(reads_images(m) for m in scorers):
             return 0, "off (vision models)"
         if sharded:
             return 0, "off (sharded parameters)"

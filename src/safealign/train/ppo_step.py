@@ -108,16 +108,15 @@ class UpdateStats:
 def ptx_loss(actor: Any, processing_class: Any, rows: list[dict[str, Any]], device: Any) -> torch.Tensor:
     """The supervised LM loss of the PTX rows (prompt [, system], response) under the actor: the chat template's
     prompt, then the response, whose tokens alone are scored."""
-    from safealign.data.records import PromptRecord
-    from safealign.models.conversation import tokenizer_of
-    from safealign.train.rollout import to_chat
+    from safealign.models.chat_format import render_messages, tokenizer_of
+    from safealign.models.conversation import build_messages
 
     tok = tokenizer_of(processing_class)
     ids, labels = [], []
     for row in rows:
-        chat = to_chat(PromptRecord(prompt=row["prompt"], system=row.get("system")))
-        prompt = tok.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
-        full = tok.apply_chat_template(chat + [{"role": "assistant", "content": row["response"]}], tokenize=False)
+        system = row.get("system")
+        prompt = render_messages(processing_class, build_messages(row["prompt"], None, system), True)
+        full = render_messages(processing_class, build_messages(row["prompt"], row["response"], system))
         p_ids = tok(prompt, add_special_tokens=False)["input_ids"]
         f_ids = tok(full, add_special_tokens=False)["input_ids"]
         ids.append(f_ids)

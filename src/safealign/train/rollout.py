@@ -27,7 +27,8 @@ import torch
 from safealign.backends.base import GenerationConfig
 from safealign.data.records import PromptRecord
 from safealign.losses import entropy_from_logits, gather_log_probs
-from safealign.models.conversation import tokenizer_of
+from safealign.models.chat_format import is_processor, render_messages, tokenizer_of
+from safealign.models.conversation import IMAGE_INPUTS, build_messages, render
 
 
 @dataclass
@@ -40,13 +41,19 @@ class Rollout:
     pixel_values: Optional[torch.Tensor] = None  # [B, C, H, W] or None: the SAME tensor reaches every model
     responses: list[str] = field(default_factory=list)
     records: list[PromptRecord] = field(default_factory=list)
+    # [B, T] the generated response tokens, where a scoring view (with_turn_suffix) replaced a row's EOS in input_ids
+    response_tokens: Optional[torch.Tensor] = None
+    # the processor's other image inputs (LLaVA-NeXT image_sizes, Qwen2-VL image_grid_thw), like pixel_values
+    image_extras: dict[str, torch.Tensor] = field(default_factory=dict)
 
     @property
     def position_ids(self) -> torch.Tensor:
         return position_ids_from_mask(self.attention_mask)
 
     @property
-    def response_ids(self) -> torch.Tensor:  # [B, T] (a scoring view's appended suffix columns excluded)
+    def response_ids(self) -> torch.Tensor:  # [B, T] the generated tokens (a scoring view's suffix excluded)
+        if self.response_tokens is not None:
+            return self.response_tokens
         P = self.prompt_len
         return self.input_ids[:, P : P + self.response_mask.size(1)]
 
@@ -54,23 +61,51 @@ class Rollout:
     def response_length(self) -> torch.Tensor:  # [B]
         return self.response_mask.sum(-1)
 
+    @property
+    def critic_columns(self) -> int:  # the prompt and response columns (a scoring view's suffix columns excluded)
+        return self.prompt_len + self.response_mask.size(1)
+
+    def response_states(self, hidden: torch.Tensor) -> torch.Tensor:
+        """[B, L, ...] -> [B, T, ...]: the states before each response token (positions ``P-1 .. P+T-2``)."""
+        P, T = self.prompt_len, self.response_mask.size(1)
+        return hidden[:, P - 1 : P + T - 1]
+
     def model_inputs(self) -> dict[str, torch.Tensor]:
         kw = {"input_ids": self.input_ids, "attention_mask": self.attention_mask, "position_ids": self.position_ids}
         if self.pixel_values is not None:
             kw["pixel_values"] = self.pixel_values
-        return kw
+        return {**kw, **self.image_extras}
 
     def select(self, idx: torch.Tensor | Sequence[int]) -> "Rollout":
         """A sub-batch (minibatches of the PPO update)."""
         idx_t = torch.as_tensor(idx, dtype=torch.long, device=self.input_ids.device)
         pick = lambda t: None if t is None else t.index_select(0, idx_t.to(t.device))  # noqa: E731
         ids = [int(i) for i in idx_t.tolist()]
+        pixels, extras = select_image_inputs(self.pixel_values, self.image_extras, ids)
         return Rollout(
             input_ids=pick(self.input_ids), attention_mask=pick(self.attention_mask), prompt_len=self.prompt_len,
-            response_mask=pick(self.response_mask), log_probs=pick(self.log_probs),
-            pixel_values=pick(self.pixel_values), responses=[self.responses[i] for i in ids] if self.responses else [],
-            records=[self.records[i] for i in ids] if self.records else [],
+            response_mask=pick(self.response_mask), log_probs=pick(self.log_probs), pixel_values=pixels,
+            responses=[self.responses[i] for i in ids] if self.responses else [],
+            records=[self.records[i] for i in ids] if self.records else [], response_tokens=pick(self.response_tokens),
+            image_extras=extras,
         )
+
+
+def select_image_inputs(
+    pixel_values: Optional[torch.Tensor], extras: dict[str, torch.Tensor], rows: Sequence[int]
+) -> tuple[Optional[torch.Tensor], dict[str, torch.Tensor]]:
+    """The image inputs of ``rows`` (one image per row). Pixels are per row ([B, ...]), except Qwen2-VL's: the patches
+    of every image one after another ([sum of t*h*w, D]), ``image_grid_thw`` [B, 3] giving each image's count."""
+    if pixel_values is None:
+        return None, {}
+    idx = torch.as_tensor(list(rows), dtype=torch.long)
+    picked = {k: v.index_select(0, idx.to(v.device)) for k, v in extras.items()}
+    grid = extras.get("image_grid_thw")
+    if grid is None:
+        return pixel_values.index_select(0, idx.to(pixel_values.device)), picked
+    counts = grid.prod(-1).tolist()
+    starts = [sum(counts[:i]) for i in range(len(counts))]
+    return torch.cat([pixel_values[starts[i] : starts[i] + counts[i]] for i in rows]), picked
 
 
 def position_ids_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
@@ -81,14 +116,7 @@ def position_ids_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
 
 def to_chat(rec: PromptRecord) -> list[dict[str, Any]]:
     """System turn (when given) + user turn; an image becomes an image content part before the text."""
-    chat: list[dict[str, Any]] = []
-    if rec.system:
-        chat.append({"role": "system", "content": rec.system})
-    if rec.image is not None:
-        chat.append({"role": "user", "content": [{"type": "image"}, {"type": "text", "text": rec.prompt}]})
-    else:
-        chat.append({"role": "user", "content": rec.prompt})
-    return chat
+    return build_messages(rec.prompt, None, rec.system, with_image=rec.image is not None)
 
 
 def encode_prompts(
@@ -96,9 +124,7 @@ def encode_prompts(
 ) -> dict[str, torch.Tensor]:
     """Render each record with the chat template and encode the batch, left-padded (images through the processor)."""
     tok = tokenizer_of(processing_class)
-    texts = [
-        processing_class.apply_chat_template(to_chat(r), tokenize=False, add_generation_prompt=True) for r in records
-    ]
+    texts = [render_messages(processing_class, to_chat(r), add_generation_prompt=True) for r in records]
     images = [r.image for r in records]
     tok.padding_side = "left"
     if any(im is not None for im in images):
@@ -197,6 +223,7 @@ def generate_rollout(
     return Rollout(
         input_ids=seqs, attention_mask=attention_mask, prompt_len=P, response_mask=mask, log_probs=log_probs,
         pixel_values=enc.get("pixel_values"), responses=[t.strip() for t in texts], records=list(records),
+        image_extras={k: enc[k] for k in IMAGE_INPUTS[1:] if k in enc},
     )
 
 
@@ -234,8 +261,6 @@ def assistant_suffix_ids(processing_class: Any) -> list[int]:
     """Token ids the chat template appends after an assistant answer (its end-of-turn suffix, e.g. ``<|im_end|>\n``
     for ChatML); [] for a template without one. Found by rendering a conversation in the score models' training
     format (``[user] + assistant``, no generation prompt) with a marker answer: the tokens after the marker."""
-    from safealign.models.conversation import is_processor, render
-
     tok = tokenizer_of(processing_class)
     text = render(processing_class, "hi", _SUFFIX_MARKER, None, with_image=is_processor(processing_class))
     at = text.rfind(_SUFFIX_MARKER)
@@ -254,11 +279,13 @@ def assistant_suffix_ids(processing_class: Any) -> list[int]:
 def with_turn_suffix(
     rollout: Rollout, suffix_ids: Sequence[int], eos_ids: Sequence[int] = (), pad_id: int = 0
 ) -> Rollout:
-    """The rollout as the score models were trained to read it: ``suffix_ids`` appended right after each row's last
-    response token (a row that ended with an EOS equal to the suffix's first token gets only the rest), in a copy
-    widened by ``len(suffix_ids)`` columns (``pad_id`` elsewhere) whose attention mask covers the suffix; the end score
-    is then read at the last suffix token. ``prompt_len``, ``response_mask``, log-probs, pixels and the response
-    tokens are unchanged; the rollout itself when there is no suffix."""
+    """The rollout as the score models were trained to read it: each row's answer followed by the template's
+    end-of-turn ``suffix_ids``, in a copy widened by ``len(suffix_ids)`` columns (``pad_id`` elsewhere) whose attention
+    mask covers the suffix; the end score is then read at the last suffix token. A row that ended with an EOS token
+    has that EOS replaced by the suffix (the template's own end of turn: for ChatML the suffix starts with the same
+    token, Llama-2 writes " </s>", LLaVA-1.5 a space and no EOS at all); a truncated row gets the suffix after its
+    last token. ``prompt_len``, ``response_mask``, log-probs, pixels and the response tokens (``response_ids``, kept
+    in ``response_tokens``) are unchanged; the rollout itself when there is no suffix."""
     suffix = [int(i) for i in suffix_ids]
     S = len(suffix)
     if S == 0:
@@ -270,15 +297,14 @@ def with_turn_suffix(
     ids[:, :L] = rollout.input_ids
     attn[:, :L] = rollout.attention_mask
     lengths = rollout.response_mask.sum(-1).long().tolist()
-    eos_first = suffix[0] in {int(e) for e in eos_ids}
+    eos = {int(e) for e in eos_ids}
+    tail = torch.tensor(suffix, dtype=ids.dtype, device=ids.device)
     for i, n in enumerate(lengths):
         end = P + n  # one past the last response token
+        if n > 0 and int(rollout.input_ids[i, end - 1]) in eos:
+            end -= 1  # the generated EOS gives way to the template's end of turn
         ids[i, end:] = int(pad_id)
         attn[i, end:] = 0
-        tail = suffix
-        if eos_first and n > 0 and int(rollout.input_ids[i, end - 1]) == suffix[0]:
-            tail = suffix[1:]  # the generated EOS is the suffix's first token
-        if tail:
-            ids[i, end : end + len(tail)] = torch.tensor(tail, dtype=ids.dtype, device=ids.device)
-            attn[i, end : end + len(tail)] = 1
-    return dataclasses.replace(rollout, input_ids=ids, attention_mask=attn)
+        ids[i, end : end + S] = tail
+        attn[i, end : end + S] = 1
+    return dataclasses.replace(rollout, input_ids=ids, attention_mask=attn, response_tokens=rollout.response_ids)

@@ -8,7 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Optional
 
-from safealign.config import BaseConfig, help_field
+from safealign.config import DRY_RUN_HELP, BaseConfig, help_field
+from safealign.models.chat_templates import CHAT_TEMPLATE_HELP
 
 
 @dataclass
@@ -23,6 +24,8 @@ class ScoreTrainConfig(BaseConfig):
         "Backbone: 'default' (embedded SmolLM2-135M-Instruct), a hub id or a local path (causal LM or LLaVA-style "
         "VLM).",
     )
+    chat_template: str = help_field("auto", CHAT_TEMPLATE_HELP)
+    dry_run: bool = help_field(False, DRY_RUN_HELP)
     data: str = help_field(
         "demo:safety_train",
         "Training pairs: 'demo:NAME' (bundled set) or a file/folder in any supported schema (PKU-SafeRLHF, "

@@ -31,9 +31,11 @@ from typing import Any, Optional, Sequence
 import torch
 from torch import nn
 
+from safealign.data.io import Loaded, load_safety_pairs
 from safealign.data.records import SafetyPair
 from safealign.errors import ConfigError
 from safealign.losses import cost_loss, reward_loss, safety_sign, severity_weight
+from safealign.models.chat_format import chat_format
 from safealign.models.conversation import encode_conversations, is_processor
 from safealign.models.score import ScoreConfig, ScoreModel, position_ids_from_mask
 from safealign.models.trunk import CachedTopScorer, decoder_layers
@@ -47,24 +49,23 @@ from safealign.utils.atomic import atomic_torch_save
 
 
 # ------------------------------------------------------------------------------------------------ data
-def load_pairs(spec: Optional[str], skip_invalid: bool = False, limit: int = 0) -> list[SafetyPair]:
+def load_pairs(spec: Optional[str], skip_invalid: bool = False, limit: int = 0) -> Loaded:
     """'demo:NAME' (or a bare bundled set name) or a path/hub id readable by ``load_safety_pairs``; several
-    sources joined by commas are concatenated (e.g. ``demo:safety_train,runs/collected.jsonl``)."""
+    sources joined by commas are concatenated (e.g. ``demo:safety_train,runs/collected.jsonl``). ``.invalid``: the
+    rows skipped as invalid with ``skip_invalid``."""
     if not spec:
-        return []
+        return Loaded()
     if "," in spec:
-        pairs = [p for part in spec.split(",") if part.strip() for p in load_pairs(part.strip(), skip_invalid)]
+        pairs = sum((load_pairs(part.strip(), skip_invalid) for part in spec.split(",") if part.strip()), Loaded())
         return pairs[:limit] if limit and limit > 0 else pairs
     from safealign.data.demo import DEMO_SETS, load_demo
 
     name = spec[5:] if spec.startswith("demo:") else spec
     if spec.startswith("demo:") or (name in DEMO_SETS and not Path(spec).exists()):
-        pairs = [p for p in load_demo(name) if isinstance(p, SafetyPair)]
+        pairs = Loaded(p for p in load_demo(name) if isinstance(p, SafetyPair))
         if not pairs:
             raise ConfigError(f"bundled set {name!r} holds no safety pairs")
     else:
-        from safealign.data.io import load_safety_pairs
-
         pairs = load_safety_pairs(spec, skip_invalid=skip_invalid)
     return pairs[:limit] if limit and limit > 0 else pairs
 
@@ -76,6 +77,7 @@ def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
 
 # ------------------------------------------------------------------------------------------------ model set-up
 def load_backbone_and_processor(cfg: ScoreTrainConfig) -> tuple[ScoreModel, Any]:
+    from safealign.models.chat_templates import use_chat_template
     from safealign.models.loading import default_dtype, load_tokenizer, resolve_model
 
     dtype = torch.float32
@@ -86,9 +88,9 @@ def load_backbone_and_processor(cfg: ScoreTrainConfig) -> tuple[ScoreModel, Any]
     if model.score_config.is_vision:
         from transformers import AutoProcessor
 
-        proc = AutoProcessor.from_pretrained(resolve_model(cfg.model))
+        proc = use_chat_template(AutoProcessor.from_pretrained(resolve_model(cfg.model)), cfg.chat_template)
     else:
-        proc = load_tokenizer(cfg.model, padding_side="right")
+        proc = load_tokenizer(cfg.model, padding_side="right", chat_template=cfg.chat_template)
     return model, proc
 
 
@@ -327,15 +329,22 @@ class ScoreTrainer(TrainerSpine):
             model, processing_class = load_backbone_and_processor(cfg)
         elif processing_class is None:
             raise ConfigError("pass the processing_class (tokenizer or processor) with a ready model")
+        chat_format(processing_class, f"the {cfg.kind} model")  # start-up probe: one line if text would be lost
         model.score_config.kind = cfg.kind
         model.score_config.threshold = cfg.unsafe_cost_threshold
         self.model = configure_trainable(model, cfg)
         self.proc = processing_class
-        pairs = list(train_pairs) if train_pairs is not None else load_pairs(cfg.data, cfg.skip_invalid, cfg.limit)
-        self.train_pairs, self.skipped = check_pairs(pairs, cfg.kind, cfg.skip_invalid, source=str(cfg.data))
+        pairs = Loaded(train_pairs) if train_pairs is not None else load_pairs(cfg.data, cfg.skip_invalid, cfg.limit)
+        self.train_pairs, unusable = check_pairs(pairs, cfg.kind, cfg.skip_invalid, source=str(cfg.data))
+        # every row left out is counted: invalid rows (the reader) + unusable pairs (identical / contradictory)
+        self.skipped_reasons = {"invalid_rows": len(pairs.invalid), "unusable_pairs": unusable}
+        self.skipped = sum(self.skipped_reasons.values())
         if not self.train_pairs:
             raise ConfigError(f"no usable training pairs in {cfg.data}")
-        self.eval_pairs = list(eval_pairs) if eval_pairs is not None else load_pairs(cfg.eval_data, skip_invalid=True)
+        # evaluation data follows the same skip_invalid as the training data
+        held = Loaded(eval_pairs) if eval_pairs is not None else load_pairs(cfg.eval_data, cfg.skip_invalid)
+        self.eval_pairs, unusable_eval = check_pairs(held, cfg.kind, cfg.skip_invalid, source=str(cfg.eval_data))
+        self.skipped_eval = len(held.invalid) + unusable_eval
         self.bar = cfg.progress and self.main
         self.module: Any = None  # the prepared module and its optimiser and schedule, once train() has set them up
         self.optimizer: Any = None
@@ -490,6 +499,8 @@ class ScoreTrainer(TrainerSpine):
             "steps": state.step,
             "pairs": len(items),
             "skipped_pairs": self.skipped,
+            "skipped": self.skipped_reasons,
+            "skipped_eval_pairs": self.skipped_eval,
             "processes": acc.num_processes,
             "train_seconds": round(train_s, 2),
             "cache_seconds": round(cache_s, 2),

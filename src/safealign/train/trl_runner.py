@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from safealign.config import BaseConfig, help_field
+from safealign.config import DRY_RUN_HELP, BaseConfig, help_field
 from safealign.errors import ConfigError
+from safealign.models.chat_templates import CHAT_TEMPLATE_HELP
 from safealign.utils.atomic import replace_dir
 
 
@@ -24,6 +25,8 @@ class TRLTrainConfig(BaseConfig):
     """What running a TRL trainer needs: the model, LoRA, the optimisation schedule, precision, checkpoints."""
 
     model: str = help_field("default", "Model to train: 'default', a hub id or a local path.")
+    chat_template: str = help_field("auto", CHAT_TEMPLATE_HELP)
+    dry_run: bool = help_field(False, DRY_RUN_HELP)
     output_dir: str = help_field("runs/trl", "Where the trained model (merged when LoRA) and metrics.json are written.")
     lora: bool = help_field(True, "Train LoRA adapters (peft) instead of all weights.")
     lora_r: int = help_field(16, "LoRA rank.")
@@ -61,7 +64,8 @@ class TRLTrainConfig(BaseConfig):
 def load_policy(cfg: TRLTrainConfig) -> tuple[Any, Any]:
     from safealign.models.loading import load_model_and_tokenizer
 
-    model, tok = load_model_and_tokenizer(cfg.model, dtype=_dtype(cfg), padding_side="right")
+    model, tok = load_model_and_tokenizer(cfg.model, dtype=_dtype(cfg), padding_side="right",
+                                          chat_template=cfg.chat_template)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return model, tok
@@ -154,8 +158,10 @@ def save_trained(
     n_rows: int,
     seconds: float,
     resumed_from: Optional[str] = None,
+    skipped: Optional[dict[str, int]] = None,
 ) -> Path:
-    """Write the model (LoRA merged unless ``merge_lora`` is off), tokenizer, config and metrics atomically.
+    """Write the model (LoRA merged unless ``merge_lora`` is off), tokenizer, config and metrics (``skipped``: source
+    rows left out, by reason) atomically.
 
     Every process takes part in ``save_model`` (needed under DeepSpeed/FSDP); only the main process renames the
     finished folder into place, so ``output_dir`` is either the previous complete model or the new one.
@@ -199,6 +205,7 @@ def save_trained(
         metrics = {
             "method": method,
             "rows": n_rows,
+            "skipped": dict(skipped or {}),
             "steps": trainer.state.global_step,
             "seconds": round(seconds, 1),
             "first_loss": history[0]["loss"] if history else None,

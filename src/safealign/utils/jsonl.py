@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Iterator, Literal
 
 from safealign.errors import DataError
+from safealign.utils.text_file import read_text
 
 OnError = Literal["raise", "yield", "skip"]
 
@@ -23,9 +24,7 @@ def iter_jsonl(
     value (for readers that gather every error), ``"skip"`` drops the line. ``torn_tail``: an unparsable LAST line is
     dropped whatever ``on_error`` says (the half-written end of a file another process is appending to)."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError("no such file", file=str(path))
-    lines = path.read_text(encoding="utf-8-sig").splitlines()
+    lines = read_text(path).splitlines()
     last = max((i for i, line in enumerate(lines, 1) if line.strip()), default=0)
     for lineno, line in enumerate(lines, 1):
         if not line.strip():
@@ -57,10 +56,9 @@ def read_json_rows(path: str | os.PathLike) -> list[dict[str, Any]]:
     path = Path(path)
     if path.suffix != ".json":
         return read_jsonl(path)
-    if not path.is_file():
-        raise DataError("no such file", file=str(path))
+    text = read_text(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
+        data = json.loads(text)
     except json.JSONDecodeError as e:
         raise DataError(f"invalid JSON ({e.msg})", file=str(path), row=e.lineno) from None
     if not isinstance(data, list):

@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 
 from safealign.errors import ConfigError
+from safealign.utils.text_file import read_text
 
 
 def read_yaml(path: str | Path, what: str = "file") -> Any:
@@ -16,6 +17,6 @@ def read_yaml(path: str | Path, what: str = "file") -> Any:
     if not p.exists():
         raise ConfigError(f"{what} not found: {p}")
     try:
-        return yaml.safe_load(p.read_text(encoding="utf-8"))
+        return yaml.safe_load(read_text(p))
     except yaml.YAMLError as e:
         raise ConfigError(f"{p}: invalid YAML ({str(e).splitlines()[0]})") from None
