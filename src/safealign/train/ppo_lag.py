@@ -112,11 +112,27 @@ class PPOLagTrainer(TrainerSpine):
         actor.to(device)
         actor, self.ref_model = trainable_actor(actor, cfg, self.vision)
 
-        # ---- constraints and critics
+        self._build_critics()
+        self._prepare_trained(actor)
+        with_image = self._load_data(prompts, ptx_examples)
+        self._check_compatibility(processing_class, reward_processing_class, cost_processing_class, with_image)
+        self.step = 0
+        # the frozen models' read-out; the shared frozen trunk is found once
+        self.scoring = FrozenScoring(
+            self.reward_model, self.cost_model, self._reference, suffix_ids, self.eos_ids, self.pad_id, device,
+            processing_class, self.reward_processing_class, self.cost_processing_class,
+        )
+        self._find_shared_trunk()
+
+    # ------------------------------------------------------------------------------------------------ setup
+    def _build_critics(self) -> None:
+        """The reward and cost critics (from the frozen R and C, as ``critic_mode`` says), the multipliers and the
+        running score scales."""
         from safealign.train.critic import Critic
         from safealign.train.lagrange import LagrangeMultipliers
+        from safealign.train.score_scaling import RunningScale
 
-        names = cfg.names
+        cfg, device, names = self.cfg, self.acc.device, self.cfg.names
         self.cost_rows = [0] * len(names)  # every constraint's stream starts from the cost model's overall output
         self.reward_critic = Critic(
             self.reward_model, rows=(0,), mode=cfg.critic_mode, top_layers=cfg.critic_top_layers
@@ -131,11 +147,12 @@ class PPOLagTrainer(TrainerSpine):
             fixed=fixed,
         )
         self.cost_threshold_safe = float(self.cost_model.score_config.threshold)
-        from safealign.train.score_scaling import RunningScale
-
         self.score_scale = RunningScale(1 + len(names)) if cfg.score_scaling == "running" else None
 
-        # ---- optimisers
+    def _prepare_trained(self, actor: Any) -> None:
+        """The optimisers of the actor and both critics, each pair through ``accelerator.prepare`` (one model per
+        call: FSDP2 and DeepSpeed wrap a single model per call)."""
+        cfg, device = self.cfg, self.acc.device
         betas = (cfg.adam_beta1, cfg.adam_beta2)
         actor_params = [p for p in actor.parameters() if p.requires_grad]
         self.actor_opt = torch.optim.AdamW(actor_params, lr=cfg.actor_lr, betas=betas, weight_decay=cfg.weight_decay)
@@ -143,7 +160,6 @@ class PPOLagTrainer(TrainerSpine):
         self.cost_critic_opt = torch.optim.AdamW(
             [p for p in self.cost_critic.parameters() if p.requires_grad], lr=cfg.critic_lr, betas=betas
         )
-        # one model with its optimiser per prepare call: FSDP2 (and DeepSpeed) wrap a single model per call
         micro = cfg.batch_size // cfg.mini_batches  # episodes per process in one backward pass
         self.actor, self.actor_opt = prepare_pair(self.acc, actor, self.actor_opt, micro)
         self.reward_critic, self.reward_critic_opt = prepare_pair(
@@ -157,7 +173,12 @@ class PPOLagTrainer(TrainerSpine):
                 self.actor(input_ids=one, attention_mask=torch.ones_like(one))
             reshard(self.actor)  # FSDP keeps the root gathered after a forward (for the backward that follows)
 
-        # ---- data
+    def _load_data(
+        self, prompts: Optional[Sequence[PromptRecord]], ptx_examples: Optional[Sequence[dict[str, str]]]
+    ) -> bool:
+        """The training prompts (all with an image or none; named constraints must occur) and the PTX rows; returns
+        whether the prompts carry images."""
+        cfg = self.cfg
         self.prompts = list(prompts) if prompts is not None else load_prompts(cfg.prompts)
         if not self.prompts:
             raise ConfigError("no training prompts")
@@ -169,26 +190,22 @@ class PPOLagTrainer(TrainerSpine):
         if with_image and not self.vision:
             raise ConfigError("the prompts have images but the actor is a text-only model")
         check_constraint_names(cfg, self.prompts)
-        self._check_compatibility(processing_class, reward_processing_class, cost_processing_class, with_image > 0)
         self.ptx_examples = (
             list(ptx_examples) if ptx_examples is not None else (read_json_rows(cfg.ptx_data) if cfg.ptx_data else [])
         )
-        self.step = 0
+        return with_image > 0
 
-        # ---- the frozen models' read-out; the shared frozen trunk is found once
-        self.scoring = FrozenScoring(
-            self.reward_model, self.cost_model, self._reference, suffix_ids, self.eos_ids, self.pad_id, device,
-            processing_class, self.reward_processing_class, self.cost_processing_class,
-        )
+    def _find_shared_trunk(self) -> None:
+        """How many lower layers the reference, R and C run once (:meth:`FrozenScoring.find_shared_trunk`), said in
+        one line."""
         t_find = time.perf_counter()
         _, why = self.scoring.find_shared_trunk(
-            self._critics(), cfg.share_frozen_trunk, self.vision, sharded_parameters(self.acc),
+            self._critics(), self.cfg.share_frozen_trunk, self.vision, sharded_parameters(self.acc),
             str(getattr(self.acc, "mixed_precision", "no")) != "no",
         )
         if self.main:
             console.print(f"ppo-lag: shared frozen trunk: {why} ({time.perf_counter() - t_find:.2f} s)", soft_wrap=True)
 
-    # ------------------------------------------------------------------------------------------------ setup
     def _check_compatibility(self, processing_class: Any, reward_pc: Any, cost_pc: Any, images: bool) -> None:
         """Every chat template probed (:func:`safealign.models.compat.check_models`): R and C share the actor's token
         ids, or read the episodes re-tokenized through text (their own tokenizer and template; kept in
