@@ -154,10 +154,14 @@ def _need_path(p: Path, what: str) -> Path:
     return p
 
 
-def _config(cls: Any, **wanted: Any) -> Any:
-    """An instance of a config dataclass with the wanted fields that it has (others keep their defaults)."""
-    names = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{k: v for k, v in wanted.items() if k in names})
+RECIPES = Path(__file__).resolve().parents[2] / "configs" / "cpu-demo"  # the laptop recipes a user runs
+
+
+def _recipe(cls: Any, name: str, **overrides: Any) -> Any:
+    """The recipe ``configs/cpu-demo/NAME.yaml`` read as ``cls``, with the demo's budget, run folders and model as
+    overrides: the demo trains what a user would run. A field the config does not have (in the file or among the
+    overrides) is a one-line ConfigError, never dropped."""
+    return cls.from_yaml(RECIPES / f"{name}.yaml", overrides)
 
 
 def _watch_jsonl(path: Path, total: int, ctx: DemoContext, what: str) -> Callable[[], None]:
@@ -190,23 +194,26 @@ def _first(d: dict[str, Any], *keys: str) -> Any:
 
 
 # ------------------------------------------------------------------------------------------------ stages
+def score_config(ctx: DemoContext, kind: str) -> Any:
+    """The configs/cpu-demo/{reward,cost}.yaml recipe (frozen cached trunk, one cache file shared by both models; the
+    top 2 layers + head train), demo-sized; the held-out pairs are the stage's own."""
+    from safealign.train.score_config import CostTrainConfig, RewardTrainConfig
+
+    b = ctx.budget
+    return _recipe(
+        RewardTrainConfig if kind == "reward" else CostTrainConfig, kind, model=ctx.model, eval_data=None,
+        output_dir=str(ctx.path(kind)), trunk_cache=str(ctx.path("trunk_cache_top2.pt")),
+        epochs=b.cost_epochs if kind == "cost" else b.score_epochs, max_length=b.score_max_length, seed=ctx.seed,
+        resume=False, limit=b.score_pairs, progress=False,
+    )
+
+
 def _score_stage(ctx: DemoContext, kind: str) -> dict[str, Any]:
     mod = _need_module("safealign.train.score_trainer")
     from safealign.data.demo import load_demo
-    from safealign.train.score_config import ScoreTrainConfig
 
     b = ctx.budget
-    # the configs/cpu-demo/{reward,cost}.yaml recipes: frozen cached trunk (one cache file shared by both models),
-    # top 2 layers + head
-    cfg = _config(
-        ScoreTrainConfig, kind=kind, model=ctx.model, data="demo:safety_train", eval_data=None,
-        output_dir=str(ctx.path(kind)), train_mode="top", top_layers=2, cache_trunk=True,
-        trunk_cache=str(ctx.path("trunk_cache_top2.pt")), epochs=b.cost_epochs if kind == "cost" else b.score_epochs,
-        batch_size=16, learning_rate=3e-4 if kind == "cost" else 1e-4, lr_scheduler="cosine", warmup_ratio=0.03,
-        regularization=1e-3, severity_weighted=(kind == "cost"), unsafe_cost_threshold=0.0,
-        max_length=b.score_max_length, mixed_precision="no", seed=ctx.seed, save_every=0, resume=False,
-        limit=b.score_pairs, progress=False,
-    )
+    cfg = score_config(ctx, kind)
     eval_pairs = list(load_demo("safety_test"))[: b.score_eval_pairs]
     ctx.tick(0, 1, f"{kind}: training")
     mod.train_score_model(cfg, eval_pairs=eval_pairs)
@@ -255,11 +262,10 @@ def stage_ppo(ctx: DemoContext) -> dict[str, Any]:
     b = ctx.budget
     out = ctx.path("ppo_lag")
     # the configs/cpu-demo/ppo_lag.yaml recipe (LoRA actor, critics share the frozen R/C trunks), demo-sized
-    cfg = _config(
-        mod.PPOLagConfig, actor=ctx.model, reward_model=str(reward), cost_model=str(cost), prompts="demo",
+    cfg = _recipe(
+        mod.PPOLagConfig, "ppo_lag", actor=ctx.model, reward_model=str(reward), cost_model=str(cost),
         output_dir=str(out), seed=ctx.seed, steps=b.ppo_steps, batch_size=b.ppo_batch, max_new_tokens=b.ppo_tokens,
-        actor_lr=1e-4, critic_lr=1e-3, critic_mode="head", use_lora=True, kl_coef=0.02, lambda_init=1.0, lambda_lr=0.1,
-        lambda_max=20.0, lambda_window=64, cost_threshold=[0.0], save_every=0, tensorboard=False, progress=False,
+        save_every=0, tensorboard=False, progress=False,
     )
     stop = _watch_jsonl(out / "metrics.jsonl", b.ppo_steps, ctx, "ppo steps")
     try:
@@ -351,6 +357,23 @@ def stage_eval(ctx: DemoContext) -> dict[str, Any]:
     return {"path": str(ctx.path("eval")), "prompts": len(prompts), "models": list(s), "arena": bool(arena)}
 
 
+def janus_configs(ctx: DemoContext) -> tuple[Any, Any]:
+    """The configs/cpu-demo/{sft,dpo}.yaml recipes, demo-sized (DPO starts from the SFT model)."""
+    from safealign.janus.recipes import PreferenceTrainConfig, SFTTrainConfig
+
+    b, jdir = ctx.budget, ctx.path("janus")
+    common = dict(
+        model=ctx.model, max_examples=b.janus_rows, batch_size=b.janus_batch, max_length=b.janus_max_length,
+        seed=ctx.seed, logging_steps=1,
+    )
+    sft = _recipe(SFTTrainConfig, "sft", output_dir=str(jdir / "sft"), max_steps=b.janus_sft_steps, **common)
+    dpo = _recipe(
+        PreferenceTrainConfig, "dpo", output_dir=str(jdir / "dpo"), max_steps=b.janus_dpo_steps, method="dpo",
+        **{**common, "model": str(jdir / "sft")},
+    )
+    return sft, dpo
+
+
 def stage_janus(ctx: DemoContext) -> dict[str, Any]:
     recipes = _need_module("safealign.janus.recipes")
     adh = _need_module("safealign.janus.adherence")
@@ -360,21 +383,11 @@ def stage_janus(ctx: DemoContext) -> dict[str, Any]:
 
     b = ctx.budget
     jdir = ctx.path("janus")
-    common = dict(
-        model=ctx.model, max_examples=b.janus_rows, batch_size=b.janus_batch, max_length=b.janus_max_length,
-        seed=ctx.seed, logging_steps=1,
-    )
     ctx.tick(0, 3, "janus: sft")
-    sft_cfg = _config(
-        recipes.SFTTrainConfig, data="demo:system_train", output_dir=str(jdir / "sft"), max_steps=b.janus_sft_steps,
-        **common,
-    )
+    sft_cfg, dpo_cfg = janus_configs(ctx)
     sft_dir = recipes.train_sft(sft_cfg)
     ctx.tick(1, 3, "janus: dpo")
-    dpo_cfg = _config(
-        recipes.PreferenceTrainConfig, data="demo:system_train", output_dir=str(jdir / "dpo"),
-        max_steps=b.janus_dpo_steps, method="dpo", **{**common, "model": str(sft_dir)},
-    )
+    dpo_cfg = dpo_cfg.replace(model=str(sft_dir))
     dpo_dir = recipes.train_preference(dpo_cfg)
     ctx.tick(2, 3, "janus: adherence")
     recs = [r for r in load_demo("system_test") if getattr(r, "constraints", None)][: b.janus_eval]
