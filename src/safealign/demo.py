@@ -310,6 +310,7 @@ def _eval_prompts(ctx: DemoContext) -> list[Any]:
 
 
 def stage_eval(ctx: DemoContext) -> dict[str, Any]:
+    from safealign.backends.base import GenerationConfig
     from safealign.eval.arena import arena_from_rows
     from safealign.eval.safety import run_safety_eval
 
@@ -333,8 +334,8 @@ def stage_eval(ctx: DemoContext) -> dict[str, Any]:
 
     res = run_safety_eval(
         prompts, models, str(reward) if reward else None, str(cost) if cost else None, str(guard) if guard else None,
-        guarded, max_new_tokens=b.eval_tokens, temperature=0.0, batch_size=b.batch_size, max_rounds=b.guard_rounds,
-        seed=ctx.seed, output_dir=ctx.path("eval"), progress=progress,
+        guarded, GenerationConfig(max_new_tokens=b.eval_tokens, temperature=0.0, batch_size=b.batch_size, seed=ctx.seed),
+        max_rounds=b.guard_rounds, output_dir=ctx.path("eval"), progress=progress,
     )
     s = res.summary
     h = ctx.headline
@@ -377,7 +378,7 @@ def janus_configs(ctx: DemoContext) -> tuple[Any, Any]:
 def stage_janus(ctx: DemoContext) -> dict[str, Any]:
     recipes = _need_module("safealign.janus.recipes")
     adh = _need_module("safealign.janus.adherence")
-    from safealign.backends.base import GenerationParams
+    from safealign.backends.base import GenerationConfig
     from safealign.data.demo import load_demo
     from safealign.eval.safety import load_policy_backend
 
@@ -391,7 +392,7 @@ def stage_janus(ctx: DemoContext) -> dict[str, Any]:
     dpo_dir = recipes.train_preference(dpo_cfg)
     ctx.tick(2, 3, "janus: adherence")
     recs = [r for r in load_demo("system_test") if getattr(r, "constraints", None)][: b.janus_eval]
-    params = GenerationParams(max_new_tokens=b.janus_tokens, temperature=0.0, seed=ctx.seed)
+    params = GenerationConfig(max_new_tokens=b.janus_tokens, temperature=0.0, seed=ctx.seed)
     scores = {}
     rows_all = {}
     for name, spec in (("base", ctx.model), ("tuned", str(dpo_dir))):
