@@ -334,7 +334,8 @@ def stage_eval(ctx: DemoContext) -> dict[str, Any]:
 
     res = run_safety_eval(
         prompts, models, str(reward) if reward else None, str(cost) if cost else None, str(guard) if guard else None,
-        guarded, GenerationConfig(max_new_tokens=b.eval_tokens, temperature=0.0, batch_size=b.batch_size, seed=ctx.seed),
+        guarded,
+        GenerationConfig(max_new_tokens=b.eval_tokens, temperature=0.0, batch_size=b.batch_size, seed=ctx.seed),
         max_rounds=b.guard_rounds, output_dir=ctx.path("eval"), progress=progress,
     )
     s = res.summary
