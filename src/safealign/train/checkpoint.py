@@ -179,6 +179,11 @@ def load_checkpoint(
         # every tensor is loaded to the CPU and copied into place (an accelerator's device may be "cpu:0", which
         # torch.load cannot map to; optimiser states follow their parameters' device when loaded)
         for name, part in parts.items():
+            if not (path / part.weights_file(name)).is_file():
+                raise ConfigError(
+                    f"checkpoint {path} has no {part.weights_file(name)} (written by another trainer or an older "
+                    "safealign): resume from a checkpoint of this kind, or start afresh in a new output folder"
+                )
             saved = torch.load(path / part.weights_file(name), map_location="cpu")
             sharding.copy_full_state(acc.unwrap_model(part.model), saved, every_key=not part.trainable_only)
         if (path / OPTIMIZERS_FILE).exists():
