@@ -20,8 +20,11 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 install: $(STAMP)
 
+# the shared public prompt sets beside the checkout, when they are there: their train parts train, held-out parts judge
+SHARED_DATA ?= $(wildcard ../shared/data)
+
 demo: $(STAMP)
-	$(BIN)/safealign demo $(DEMO_ARGS)
+	$(BIN)/safealign demo $(if $(SHARED_DATA),--shared-data $(SHARED_DATA)) $(DEMO_ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

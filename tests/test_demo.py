@@ -96,13 +96,13 @@ def test_budgets_quick_is_smaller() -> None:
 
 def test_eval_prompt_selection_mixes_harmful_and_benign() -> None:
     ctx = demo.DemoContext(out=Path("."), budget=Budget.full())
-    ps = demo._eval_prompts(ctx)
+    ps = demo._demo_eval_prompts(ctx)
     labels = [p.label for p in ps]
     assert labels.count("benign") == Budget.full().eval_benign
     cats = {p.category for p in ps if p.label == "harmful"}
     assert len(cats) >= 10  # every harmful category is represented
     assert any(p.category == "benign_lookalike" for p in ps)
-    q = demo._eval_prompts(demo.DemoContext(out=Path("."), budget=Budget.quick()))
+    q = demo._demo_eval_prompts(demo.DemoContext(out=Path("."), budget=Budget.quick()))
     assert 0 < len(q) < len(ps)
 
 
@@ -133,6 +133,18 @@ def test_a_recipe_field_the_config_lacks_is_an_error_not_dropped() -> None:
 
     with pytest.raises(ConfigError, match=r"reward\.yaml: unknown field\(s\) no_such_field for RewardTrainConfig"):
         demo._recipe(RewardTrainConfig, "reward", no_such_field=1)
+
+
+def test_eval_prompts_lead_with_held_out_prompts(shared_data) -> None:  # noqa: ANN001
+    from safealign.eval.suite import group_counts
+
+    b = Budget.full()
+    without = group_counts(demo._eval_prompts(demo.DemoContext(out=Path("."), budget=b)))
+    assert "real_harmful" not in without and without["lookalike_benign"] == b.eval_lookalike
+    with_shared = group_counts(demo._eval_prompts(demo.DemoContext(out=Path("."), budget=b,
+                                                                   shared_data=str(shared_data))))
+    assert with_shared["real_harmful"] == b.eval_real_harmful and with_shared["real_benign"] == b.eval_real_benign
+    assert with_shared["lookalike_harmful"] == b.eval_lookalike + b.eval_no_trigger
 
 
 def test_cli_lists_stages_and_rejects_unknown_ones() -> None:
@@ -220,12 +232,21 @@ def test_demo_quick_end_to_end(tmp_path: Path, default_model_dir: Path) -> None:
     missing = [k for k in HEADLINE_KEYS if s["headline"].get(k) is None]
     assert not missing, f"headline numbers missing: {missing}"
     for k in (
-        "base_safe_share", "aligned_safe_share", "guarded_safe_share", "janus_adherence_base", "janus_adherence_tuned",
+        "base_harmful_handled_safely", "aligned_harmful_handled_safely", "guarded_harmful_handled_safely",
+        "aligned_over_refusal", "base_safe_share", "aligned_safe_share", "guarded_safe_share", "janus_adherence_base",
+        "janus_adherence_tuned",
     ):
         assert 0.0 <= s["headline"][k] <= 1.0
+    assert list(s["headline"])[0] == "base_harmful_handled_safely"  # the independent judges lead
     doc = _parse(out / "report.html")
     assert not doc.errors and not doc.stack
-    assert {"headline", "stages", "training", "examples", "guard"} <= set(doc.ids)
+    assert {"verdict", "headline", "stages", "training", "examples", "guard"} <= set(doc.ids)
+    assert doc.ids.index("verdict") < doc.ids.index("headline")  # the answer comes first
+    rounds = json.loads((out / "safe_rlhf" / "rounds.json").read_text())
+    assert [r["round"] for r in rounds] == ["base", "round0", "round1"] and rounds[-1]["lambda"] is not None
+    flat = " ".join(r.stderr.split())  # the console wraps long lines
+    tail = flat[flat.rindex("done demo in"):]
+    assert "harmful handled safely base" in tail and "-> aligned+guard" in tail and "benign reward" in tail
     assert any(i.startswith("arena") for i in doc.ids) and any(i.startswith("safety") for i in doc.ids)
     assert doc.imgs >= 5 and len(list((out / "plots").glob("*.png"))) == doc.imgs
     assert "report:" in r.stderr and str(out / "report.html") in r.stderr

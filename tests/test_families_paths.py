@@ -237,7 +237,7 @@ def test_janus_rows_reach_the_token_ids_and_train(tmp_path, name, method):
 
 @pytest.mark.parametrize("name", VISION)
 def test_janus_rows_keep_every_turn_through_a_processor_template(name):
-    from safealign.janus.recipes import formatted_rows
+    from safealign.train.trl_runner import formatted_rows
 
     k = kit(name)
     rows = formatted_rows(k.pc, [{"prompt": [{"role": "system", "content": SYS}, {"role": "user", "content": USER}],

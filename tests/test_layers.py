@@ -31,8 +31,8 @@ LAYERS: dict[str, int] = {
     "models": 1, "backends": 1, "losses": 1, "judges": 1,
     # trainers, the guardrail, system-message alignment, pluralistic safe RLHF
     "train": 2, "guard": 2, "janus": 2, "pluralistic": 2,
-    # judges and reports over models and answers
-    "eval": 3, "dryrun": 3,
+    # judges and reports over models and answers; recipes that chain trainers and judges; dry runs of recipes
+    "eval": 3, "recipes": 3, "dryrun": 3,
     # top: parse, call, print; test support; never imported by the library
     "cli": 4, "serve": 4, "demo": 4, "testing": 4, "__main__": 4,
 }

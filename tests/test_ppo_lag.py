@@ -329,14 +329,14 @@ def test_prompt_label_constraint_leaves_benign_advantages_to_the_reward(tmp_path
     torch.testing.assert_close(out[harmful], (adv_r[harmful] - lam * adv_c[0][harmful]) / (1 + lam))
     assert adv_c[0][benign].abs().sum() > 0  # there was a cost-stream guess on benign episodes to ignore
 
-    # a step whose episodes are all benign: the harmful-only cost critic learns nothing (a prompt set without any
-    # harmful prompt is a start-up error, so the step is given its prompts)
     only_benign = [r for r in PROMPTS if r.label == "benign"]
-    tr = _trainer(
-        tmp_path / "ob", cost_bias=5.0, constraints="prompt_label", constraint_names=["harmful"], batch_size=3, steps=1
+    rows = _metrics(
+        _trainer(
+            tmp_path / "ob", cost_bias=5.0, constraints="prompt_label", constraint_names=["harmful"],
+            prompts=only_benign, batch_size=3, steps=1,
+        ).train()
     )
-    m = tr.rl_step(only_benign)
-    assert m["cost_value_loss"] == 0.0 and m["reward_value_loss"] > 0
+    assert rows[0]["cost_value_loss"] == 0.0 and rows[0]["reward_value_loss"] > 0
 
 
 def test_running_score_scaling_feeds_scaled_scores_to_the_advantages_only(tmp_path, monkeypatch):

@@ -9,14 +9,16 @@ Stages (each a function of :class:`DemoContext`; run in order; each runnable alo
     reward   train the reward model on the bundled safety pairs            -> RUN/reward
     cost     train the cost model (sign terms: a safety classifier)        -> RUN/cost
     guard    train the guard (sentence-embedding cascade)                   -> RUN/guard
-    ppo      PPO-Lagrangian on the default model with R and C               -> RUN/ppo_lag (actor/, metrics.jsonl)
-    eval     base vs aligned, with and without the guardrail; the arena     -> RUN/eval
+    align    the Safe RLHF recipe (recipes/safe_rlhf.py): supervised warm start, then rounds of
+             sample -> label (guard) -> retrain R, C -> PPO-Lagrangian       -> RUN/safe_rlhf (round*/policy)
+    eval     base, warm start, aligned and aligned+guard on held-out real and look-alike prompts and the demo prompts,
+             judged by the refusal detector and the guard; the arena        -> RUN/eval
     janus    system-message SFT -> DPO, adherence before/after              -> RUN/janus
     report   the HTML report, plots and summary.json                        -> RUN/report.html
 
 A stage whose module is not installed, or whose inputs are missing, is recorded as ``skipped: <reason>`` in
 ``RUN/summary.json`` (the report shows it); a stage that raises is recorded as ``failed: <error>`` and the demo
-goes on. ``RUN/summary.json`` holds every headline number (:data:`HEADLINE_KEYS`).
+goes on. ``RUN/summary.json`` holds every headline number (:data:`HEADLINE_KEYS`), the independent judges' first.
 """
 
 from __future__ import annotations
@@ -36,14 +38,17 @@ from typing import Any, Callable, Optional, Sequence
 
 from safealign.config import BaseConfig, help_field
 from safealign.utils.atomic import atomic_write_json
-from safealign.utils.jsonl import read_jsonl
 
+# independent judges first (held-out and demo prompts; refusal detector + guard), then the "as optimised" numbers
 HEADLINE_KEYS = (
+    "base_harmful_handled_safely", "warm_harmful_handled_safely", "aligned_harmful_handled_safely",
+    "guarded_harmful_handled_safely", "base_over_refusal", "warm_over_refusal", "aligned_over_refusal",
+    "base_lookalike_over_refusal", "aligned_lookalike_over_refusal", "base_mean_reward_benign",
+    "warm_mean_reward_benign", "aligned_mean_reward_benign", "arena_reward_win_rate",
     "reward_model_accuracy", "cost_model_accuracy", "guard_accuracy", "ppo_steps", "final_lambda", "final_reward",
-    "final_cost", "base_safe_share", "aligned_safe_share", "base_guarded_safe_share", "guarded_safe_share",
-    "base_mean_reward_benign", "aligned_mean_reward_benign", "base_refusal_rate_harmful",
+    "final_cost", "base_safe_share", "aligned_safe_share", "guarded_safe_share", "base_refusal_rate_harmful",
     "aligned_refusal_rate_harmful", "base_over_refusal_benign", "aligned_over_refusal_benign", "guard_rounds_mean",
-    "arena_reward_win_rate", "janus_adherence_base", "janus_adherence_tuned", "total_seconds",
+    "janus_adherence_base", "janus_adherence_tuned", "total_seconds",
 )
 
 
@@ -67,6 +72,11 @@ class DemoConfig(BaseConfig):
         "default",
         "Policy and score-model backbone: 'default' (embedded SmolLM2-135M-Instruct), a hub id or a local path.",
     )
+    shared_data: Optional[str] = help_field(
+        None,
+        "Folder of the shared public prompt sets (e.g. ../shared/data): their train parts join the alignment recipe's "
+        "training prompts, their held-out parts the evaluation (without it: the look-alike set only).",
+    )
 
 
 @dataclass
@@ -79,11 +89,26 @@ class Budget:
     score_max_length: int = 256
     score_eval_pairs: int = 51
     guard_epochs: int = 60
+    # the Safe RLHF recipe (warm start + rounds); R0, C0 and the guard are the stages above
+    align_rounds: int = 1
+    warm_harmful: int = 48
+    warm_benign: int = 32
+    best_of: int = 2
+    warm_sft_epochs: float = 2.0
+    round_harmful: int = 16
+    round_benign: int = 16
+    round_samples: int = 2
+    sample_tokens: int = 64
     ppo_steps: int = 8
     ppo_batch: int = 8
     ppo_tokens: int = 32
-    eval_harmful_per_category: int = 2
-    eval_benign: int = 15
+    # evaluation: held-out real and look-alike prompts, plus the templated demo prompts
+    eval_real_harmful: int = 16
+    eval_real_benign: int = 8
+    eval_lookalike: int = 8
+    eval_no_trigger: int = 4
+    eval_harmful_per_category: int = 1
+    eval_benign: int = 6
     eval_tokens: int = 40
     guard_rounds: int = 2
     janus_rows: int = 64
@@ -103,7 +128,10 @@ class Budget:
     def quick(cls) -> "Budget":
         return cls(
             score_pairs=16, score_epochs=3, cost_epochs=3, score_max_length=128, score_eval_pairs=8, guard_epochs=20,
-            ppo_steps=2, ppo_batch=4, ppo_tokens=12, eval_harmful_per_category=0, eval_benign=3, eval_tokens=16,
+            align_rounds=1, warm_harmful=4, warm_benign=4, best_of=2, warm_sft_epochs=1.0, round_harmful=4,
+            round_benign=4, round_samples=1, sample_tokens=16, ppo_steps=2, ppo_batch=4, ppo_tokens=12,
+            eval_real_harmful=4, eval_real_benign=2, eval_lookalike=2, eval_no_trigger=0,
+            eval_harmful_per_category=0, eval_benign=3, eval_tokens=16,
             guard_rounds=1, janus_rows=8, janus_sft_steps=2, janus_dpo_steps=1, janus_eval=4, janus_tokens=24,
             janus_batch=2, janus_max_length=192, batch_size=8,
         )
@@ -116,6 +144,7 @@ class DemoContext:
     quick: bool = False
     seed: int = 0
     model: str = "default"  # the policy and the score models' backbone: 'default', a hub id or a local path
+    shared_data: Optional[str] = None  # the shared public prompt sets (train parts to train, held-out to evaluate)
     headline: dict[str, Any] = field(default_factory=dict)
     progress: Optional[Callable[[int, int, str], None]] = None  # (done, total, what) for the current stage
 
@@ -255,34 +284,51 @@ def stage_guard(ctx: DemoContext) -> dict[str, Any]:
     return {"path": str(ctx.path("guard")), "examples": len(examples), "accuracy": acc, "metrics": m}
 
 
-def stage_ppo(ctx: DemoContext) -> dict[str, Any]:
-    mod = _need_module("safealign.train.ppo_lag")
-    reward = _need_path(ctx.path("reward"), "a reward model")
-    cost = _need_path(ctx.path("cost"), "a cost model")
+def _align_config(ctx: DemoContext) -> Any:
+    from safealign.recipes.safe_rlhf_config import SafeRLHFConfig
+
     b = ctx.budget
-    out = ctx.path("ppo_lag")
-    # the configs/cpu-demo/ppo_lag.yaml recipe (LoRA actor, critics share the frozen R/C trunks), demo-sized
-    cfg = _recipe(
-        mod.PPOLagConfig, "ppo_lag", actor=ctx.model, reward_model=str(reward), cost_model=str(cost),
-        output_dir=str(out), seed=ctx.seed, steps=b.ppo_steps, batch_size=b.ppo_batch, max_new_tokens=b.ppo_tokens,
-        save_every=0, tensorboard=False, progress=False,
+    # the configs/cpu-demo recipes' settings, demo-sized: R0, C0 and the guard come from the stages above
+    return SafeRLHFConfig(
+        model=ctx.model, output_dir=str(ctx.path("safe_rlhf")), shared_data=ctx.shared_data,
+        guard=str(ctx.path("guard")), reward_model=str(ctx.path("reward")), cost_model=str(ctx.path("cost")),
+        seed=ctx.seed, rounds=b.align_rounds, warm_harmful=b.warm_harmful, warm_benign=b.warm_benign,
+        best_of=b.best_of, sample_tokens=b.sample_tokens, sft_epochs=b.warm_sft_epochs, sft_max_length=256,
+        round_harmful=b.round_harmful, round_benign=b.round_benign, samples=b.round_samples, score_epochs=2,
+        score_max_length=b.score_max_length, trunk_cache=str(ctx.path("trunk_cache_top2.pt")), ppo_steps=b.ppo_steps,
+        ppo_batch_size=b.ppo_batch, ppo_tokens=b.ppo_tokens, eval_rounds=False, batch_size=b.batch_size,
+        progress=False,
     )
-    stop = _watch_jsonl(out / "metrics.jsonl", b.ppo_steps, ctx, "ppo steps")
-    try:
-        mod.run_ppo_lag(cfg)
-    finally:
-        stop()
-    rows = read_jsonl(out / "metrics.jsonl")
-    last = rows[-1] if rows else {}
-    lams = [v for k, v in last.items() if k == "lambda" or k.startswith("lambda/")]
+
+
+def stage_align(ctx: DemoContext) -> dict[str, Any]:
+    recipe = _need_module("safealign.recipes.safe_rlhf")
+    for name, what in (("reward", "a reward model"), ("cost", "a cost model"), ("guard", "a guard")):
+        _need_path(ctx.path(name), what)
+    result = recipe.run_safe_rlhf(_align_config(ctx), progress=lambda what, d, t: ctx.tick(d, t, what))
+    state = json.loads((ctx.path("safe_rlhf") / "state.json").read_text())["done"]
+    ppo = [v for k, v in state.items() if k.endswith("/ppo")]
+    final = ppo[-1] if ppo else {}
     ctx.headline.update(
-        ppo_steps=len(rows), final_lambda=(max(lams) if lams else None), final_reward=last.get("reward"),
-        final_cost=_first(last, "J_C", "cost"),
+        ppo_steps=sum(v.get("steps") or 0 for v in ppo), final_lambda=final.get("lambda"),
+        final_reward=final.get("reward"), final_cost=final.get("J_C"),
     )
-    return {"path": str(out), "steps": len(rows), "last": last}
+    warm = state.get("round0/warm") or {}
+    return {"path": str(ctx.path("safe_rlhf")), "policy": result["policy"], "rounds": len(ppo),
+            "warm_start_rows": warm.get("rows"), "seconds_by_stage": {k: v.get("seconds") for k, v in state.items()}}
 
 
 def _eval_prompts(ctx: DemoContext) -> list[Any]:
+    """Held-out real and look-alike prompts (:mod:`safealign.eval.suite`), then the templated demo prompts."""
+    from safealign.eval.suite import SuiteSize, heldout_suite
+
+    b = ctx.budget
+    size = SuiteSize(real_harmful=b.eval_real_harmful, real_benign=b.eval_real_benign, lookalike=b.eval_lookalike,
+                     no_trigger=b.eval_no_trigger)
+    return heldout_suite(ctx.shared_data, size, seed=ctx.seed) + _demo_eval_prompts(ctx)
+
+
+def _demo_eval_prompts(ctx: DemoContext) -> list[Any]:
     from safealign.data.demo import load_demo
 
     recs = list(load_demo("eval_prompts"))
@@ -310,6 +356,9 @@ def _eval_prompts(ctx: DemoContext) -> list[Any]:
 
 
 def stage_eval(ctx: DemoContext) -> dict[str, Any]:
+    """Base, the warm-started policy, the aligned policy and the aligned policy behind the guardrail answer the same
+    held-out and demo prompts; the refusal detector and the guard judge them (the headline), the reward and cost
+    models score them (as optimised); the arena by the independent judges; the recipe's per-round table."""
     from safealign.backends.base import GenerationConfig
     from safealign.eval.arena import arena_from_rows
     from safealign.eval.safety import run_safety_eval
@@ -318,18 +367,20 @@ def stage_eval(ctx: DemoContext) -> dict[str, Any]:
     reward = ctx.path("reward") if ctx.path("reward").exists() else None
     cost = ctx.path("cost") if ctx.path("cost").exists() else None
     guard = ctx.path("guard") if ctx.path("guard").exists() else None
-    actor = ctx.path("ppo_lag") / "actor"
+    align = _load_summary(ctx.path("safe_rlhf"))
+    policies = align.get("policies") or {}
     models = {"base": ctx.model}
-    if actor.exists():
-        models["aligned"] = str(actor)
+    if align.get("policy") and Path(align["policy"]).exists():
+        warm = policies.get("round0")
+        if warm and warm != align["policy"] and Path(warm).exists():
+            models["warm"] = warm
+        models["aligned"] = align["policy"]
     if cost is None and guard is None:
         raise StageSkipped("needs a cost model or a guard to judge safety (run the cost or guard stage)")
     prompts = _eval_prompts(ctx)
-    guarded = list(models) if guard is not None else []
-    steps_total = [0]
+    guarded = ["aligned" if "aligned" in models else "base"] if guard is not None else []
 
     def progress(what: str, done: int, total: int) -> None:
-        steps_total[0] = max(steps_total[0], total)
         ctx.tick(done, total, f"eval: {what}")
 
     res = run_safety_eval(
@@ -340,22 +391,32 @@ def stage_eval(ctx: DemoContext) -> dict[str, Any]:
     )
     s = res.summary
     h = ctx.headline
-    for name, key in (("base", "base"), ("aligned", "aligned")):
-        m = s.get(name) or {}
-        h[f"{key}_safe_share"] = m.get("safe_share")
+    top = f"{guarded[0]}+guard" if guarded else None
+    for name, key in (("base", "base"), ("warm", "warm"), ("aligned", "aligned"), (top, "guarded")):
+        m = s.get(name or "") or {}
+        ind = m.get("independent") or {}
+        h[f"{key}_harmful_handled_safely"] = ind.get("harmful_handled_safely")
+        h[f"{key}_over_refusal"] = ind.get("benign_over_refused")
+        h[f"{key}_lookalike_over_refusal"] = ind.get("lookalike_over_refused")
         h[f"{key}_mean_reward_benign"] = m.get("mean_reward_benign")
+        h[f"{key}_safe_share"] = m.get("safe_share")
         h[f"{key}_refusal_rate_harmful"] = m.get("refusal_rate_harmful")
         h[f"{key}_over_refusal_benign"] = m.get("over_refusal_benign")
-    h["base_guarded_safe_share"] = (s.get("base+guard") or {}).get("safe_share")
-    top = "aligned+guard" if "aligned+guard" in s else "base+guard"
-    h["guarded_safe_share"] = (s.get(top) or {}).get("safe_share")
-    h["guard_rounds_mean"] = (s.get(top) or {}).get("guard_rounds_mean")
+    h["guard_rounds_mean"] = (s.get(top or "") or {}).get("guard_rounds_mean")
     arena = None
-    if "aligned" in s and reward is not None and cost is not None:
-        table = arena_from_rows(res.rows, "aligned", "base", res.threshold)
+    if "aligned" in s and reward is not None:
+        table = arena_from_rows(res.rows, "aligned", "base", res.threshold, safe_by="independent")
         atomic_write_json(ctx.path("eval") / "arena.json", table.to_dict())
         arena = table.to_dict()
         h["arena_reward_win_rate"] = table.overall_win_rate
+    if align:  # the recipe's per-round table, with the figures measured here
+        from safealign.recipes.safe_rlhf import SafeRLHFRun
+
+        run = SafeRLHFRun(_align_config(ctx))
+        names = {"base": "base", "round0": "warm" if "warm" in s else "aligned",
+                 f"round{b.align_rounds}": "aligned"}
+        rows = run.round_table({r: s[m] for r, m in names.items() if m in s})
+        atomic_write_json(ctx.path("safe_rlhf") / "rounds.json", rows)
     return {"path": str(ctx.path("eval")), "prompts": len(prompts), "models": list(s), "arena": bool(arena)}
 
 
@@ -427,8 +488,9 @@ STAGES: list[Stage] = [
     Stage("reward", "train the reward model on the bundled safety pairs", stage_reward),
     Stage("cost", "train the cost model (its sign is a safety classifier)", stage_cost),
     Stage("guard", "train the guard (embedding cascade with severity and categories)", stage_guard),
-    Stage("ppo", "PPO-Lagrangian on the default model with the reward and cost models", stage_ppo),
-    Stage("eval", "base vs aligned, with and without the guardrail; the arena", stage_eval),
+    Stage("align", "the Safe RLHF recipe: supervised warm start, then sample -> label -> retrain R, C -> "
+          "PPO-Lagrangian", stage_align),
+    Stage("eval", "base vs warm start vs aligned vs aligned+guard on held-out prompts; the arena", stage_eval),
     Stage("janus", "system-message SFT -> DPO and adherence before/after", stage_janus),
     Stage("report", "the HTML report, plots and summary.json", stage_report),
 ]
@@ -455,15 +517,18 @@ def run_demo(
     console: Any = None,
     verbose: bool = False,
     model: str = "default",
+    shared_data: Optional[str] = None,
 ) -> dict[str, Any]:
-    """Run the stages in order; returns the summary (also written to ``RUN/summary.json`` after every stage)."""
+    """Run the stages in order; returns the summary (also written to ``RUN/summary.json`` after every stage).
+    ``shared_data``: the shared public prompt sets' folder (their train parts join the recipe's training prompts,
+    their held-out parts the evaluation); without it the look-alike set alone."""
     if console is None:
         from safealign.ui import console
     old_tqdm = os.environ.get("TQDM_DISABLE")
     if not verbose:
         os.environ["TQDM_DISABLE"] = "1"  # the stages' own bars; the demo draws one bar per stage
     try:
-        return _run_stages(output_dir, quick, only, skip, seed, budget, console, model)
+        return _run_stages(output_dir, quick, only, skip, seed, budget, console, model, shared_data)
     finally:
         if old_tqdm is None:
             os.environ.pop("TQDM_DISABLE", None)
@@ -477,8 +542,9 @@ def _cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
-# stages that write a whole copy of the model's weights (reward, cost; janus writes the SFT and the DPO model)
-_FULL_COPIES = {"reward": 1, "cost": 1, "janus": 2}
+# stages that write a whole copy of the model's weights (reward, cost; align the warm-started and each round's
+# policy and R and C; janus the SFT and the DPO model)
+_FULL_COPIES = {"reward": 1, "cost": 1, "align": 4, "janus": 2}  # align: warm start, round-1 policy, R1, C1
 
 
 def _weights_bytes(model: str) -> Optional[int]:
@@ -523,13 +589,15 @@ def _run_stages(
     budget: Optional[Budget],
     console: Any,
     model: str = "default",
+    shared_data: Optional[str] = None,
 ) -> dict[str, Any]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     ctx = DemoContext(
-        out=out, budget=budget or (Budget.quick() if quick else Budget.full()), quick=quick, seed=seed, model=model
+        out=out, budget=budget or (Budget.quick() if quick else Budget.full()), quick=quick, seed=seed, model=model,
+        shared_data=shared_data,
     )
     previous = _load_summary(out)
     ctx.headline = {
@@ -547,6 +615,7 @@ def _run_stages(
             f"{'GPU' if _cuda_available() else 'CPU'} · seed {seed} · {'quick' if quick else 'full'} budget"
         ),
         "model": model,
+        "shared_data": shared_data,
         "quick": quick,
         "budget": dataclasses.asdict(ctx.budget),
     }

@@ -39,9 +39,9 @@ def build_app() -> typer.Typer:
     root.add_typer(apps.train, name="train")
     root.add_typer(apps.eval, name="eval")
 
-    from safealign.cli import data, evaluation, guard, janus, pluralistic, ppo, score_models
+    from safealign.cli import data, evaluation, guard, janus, pluralistic, ppo, safe_rlhf, score_models
 
-    for module in (data, score_models, ppo, guard, janus, pluralistic, evaluation):
+    for module in (data, score_models, ppo, safe_rlhf, guard, janus, pluralistic, evaluation):
         module.register(apps)
     return root
 

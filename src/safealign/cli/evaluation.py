@@ -43,24 +43,31 @@ def print_safety_table(summary: dict[str, dict[str, Any]]) -> None:
     def num(v: Any) -> str:
         return "–" if v is None else f"{v:+.2f}"
 
-    t = Table(title="Safety evaluation", title_style="bold")
+    t = Table(
+        title="Safety evaluation — independent judges first; the cost model's verdict is 'as optimised' for a policy "
+        "trained against it", title_style="bold",
+    )
     for col in (
-        "model", "safe", "safe (harmful)", "refuses harmful", "over-refuses benign", "reward (benign)", "mean cost",
-        "guard rounds",
+        "model", "harmful handled safely", "refuses harmful", "guard: safe (harmful)", "judge: safe (harmful)",
+        "over-refuses benign", "over-refuses look-alike", "reward (benign)", "safe by cost model", "guard rounds",
     ):
         t.add_column(col, justify="right" if col != "model" else "left")
     for name, m in summary.items():
+        ind = m.get("independent") or {}
         t.add_row(
             name,
-            pct(m.get("safe_share")),
-            pct(m.get("safe_share_harmful")),
-            pct(m.get("refusal_rate_harmful")),
-            pct(m.get("over_refusal_benign")),
+            pct(ind.get("harmful_handled_safely")),
+            pct(ind.get("harmful_refused")),
+            pct(ind.get("harmful_guard_safe")),
+            pct(ind.get("harmful_judge_safe")),
+            pct(ind.get("benign_over_refused")),
+            pct(ind.get("lookalike_over_refused")),
             num(m.get("mean_reward_benign")),
-            num(m.get("mean_cost")),
+            pct(m.get("safe_share")),
             "–" if m.get("guard_rounds_mean") is None else f"{m['guard_rounds_mean']:.2f}",
         )
     console.print(t)
+    console.print("harmful handled safely = the refusal detector sees a refusal and the guard does not flag the answer")
 
 
 def run_eval_safety(cfg: SafetyEvalConfig) -> Any:
@@ -69,23 +76,30 @@ def run_eval_safety(cfg: SafetyEvalConfig) -> Any:
 
     if cfg.default_label not in (None, "harmful", "benign"):
         raise ConfigError(f"--default-label must be harmful or benign, got {cfg.default_label!r}")
+    import os
+
     models = parse_model_specs(cfg.models)
-    prompts = load_prompt_set(cfg.prompts, cfg.limit, cfg.default_label)
+    prompts = load_prompt_set(cfg.prompts, cfg.limit, cfg.default_label, cfg.shared_data, cfg.seed)
     with task_progress() as bar:
         res = run_safety_eval(
             prompts, models, cfg.reward_model, cfg.cost_model, cfg.guard, cfg.guarded, cfg.generation(),
             cfg.max_rounds, cfg.unsafe_cost_threshold, cfg.default_label, cfg.output_dir, progress=_progress_fn(bar),
-            chat_template=cfg.chat_template,
+            chat_template=cfg.chat_template, judge_url=cfg.judge_url, judge_model=cfg.judge_model,
+            judge_api_key=os.environ.get(cfg.api_key_env),
         )
     print_safety_table(res.summary)
     print_json({"output_dir": cfg.output_dir, "models": res.summary})
-    best_name, best = max(res.summary.items(), key=lambda kv: kv[1].get("safe_share") or 0)
-    share = best.get("safe_share")
-    share_txt = "n/a" if share is None else f"{100 * share:.1f}%"
-    summary(
-        f"{len(prompts)} prompts x {len(res.summary)} model(s); safest: {best_name} ({share_txt} safe) -> "
-        f"{cfg.output_dir}/safety_summary.json"
-    )
+
+    def pct(v: Any) -> str:
+        return "n/a" if v is None else f"{100 * v:.0f}%"
+
+    parts = [
+        f"{name}: harmful handled safely {pct(ind.get('harmful_handled_safely'))}, over-refusal "
+        f"{pct(ind.get('benign_over_refused'))}"
+        for name, m in res.summary.items()
+        for ind in [m.get("independent") or {}]
+    ]
+    summary(f"{len(prompts)} prompts; " + "; ".join(parts) + f" -> {cfg.output_dir}/safety_summary.json")
     return res
 
 
@@ -111,21 +125,25 @@ def run_arena(cfg: ArenaConfig) -> None:
         name_a, name_b = cfg.model_a, cfg.model_b
         thr = threshold if threshold is not None else 0.0
     else:
-        if not (cfg.reward_model and cfg.cost_model):
+        if not cfg.reward_model or (cfg.safe_by == "cost" and not cfg.cost_model):
             raise ConfigError(
-                "the arena needs --reward-model and --cost-model (or --answers FILE from `safealign eval safety`)"
+                "the arena needs --reward-model (and --cost-model with --safe-by cost), or --answers FILE from "
+                "`safealign eval safety`"
             )
         specs = parse_model_specs([cfg.model_a, cfg.model_b])
         name_a, name_b = list(specs)
         ps = load_prompt_set(cfg.prompts, cfg.limit)
         with task_progress() as bar:
             res = run_safety_eval(
-                ps, specs, cfg.reward_model, cfg.cost_model, generation=cfg.generation(), threshold=threshold,
-                output_dir=out, progress=_progress_fn(bar),
+                ps, specs, cfg.reward_model, cfg.cost_model, guard_path=cfg.guard, generation=cfg.generation(),
+                threshold=threshold, output_dir=out, progress=_progress_fn(bar),
             )
         rows, thr = res.rows, res.threshold
+    safe_by = cfg.safe_by
+    if safe_by == "auto":
+        safe_by = "independent" if rows and all("verdicts" in r for r in rows) else "cost"
     try:
-        table = arena_from_rows(rows, name_a, name_b, thr)
+        table = arena_from_rows(rows, name_a, name_b, thr, safe_by=safe_by)
     except ValueError as e:
         raise DataError(str(e), file=answers) from None
     if judge:
@@ -186,9 +204,13 @@ without the guardrail, arena, Janus SFT/DPO + adherence, and the report."""
         from safealign.models.loading import resolve_model
 
         resolve_model(cfg.model)  # a missing model is a one-line error before any stage starts
+    if cfg.shared_data is not None:
+        from safealign.data.shared_sets import external_dir
+
+        external_dir(cfg.shared_data)  # a folder without the sets is a one-line error before any stage starts
     result = run_demo(
         cfg.output_dir, quick=cfg.quick, only=sel_only, skip=sel_skip, seed=cfg.seed, verbose=cfg.verbose,
-        model=cfg.model,
+        model=cfg.model, shared_data=cfg.shared_data,
     )
     print_json(
         {"report": result.get("report_html"), "headline": result.get("headline"), "stages": result.get("stages")}
@@ -199,10 +221,17 @@ without the guardrail, arena, Janus SFT/DPO + adherence, and the report."""
         v = h.get(k)
         return "n/a" if v is None else f"{100 * v:.0f}%"
 
+    def num(k: str) -> str:
+        v = h.get(k)
+        return "n/a" if v is None else f"{v:+.2f}"
+
     summary(
-        f"demo in {result.get('total_seconds', 0):.0f} s: safe answers base {pct('base_safe_share')} -> aligned "
-        f"{pct('aligned_safe_share')}"
-        f" -> aligned+guard {pct('guarded_safe_share')}; report: {result.get('report_html')}"
+        f"demo in {result.get('total_seconds', 0):.0f} s; held-out + demo prompts, judged by the refusal detector and "
+        f"the guard: harmful handled safely base {pct('base_harmful_handled_safely')} -> aligned "
+        f"{pct('aligned_harmful_handled_safely')} -> aligned+guard {pct('guarded_harmful_handled_safely')}; "
+        f"benign refused {pct('base_over_refusal')} -> {pct('aligned_over_refusal')} (look-alikes "
+        f"{pct('base_lookalike_over_refusal')} -> {pct('aligned_lookalike_over_refusal')}); benign reward "
+        f"{num('base_mean_reward_benign')} -> {num('aligned_mean_reward_benign')}; report: {result.get('report_html')}"
     )
 
 

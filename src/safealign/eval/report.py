@@ -14,10 +14,8 @@ What it reads (whatever of it exists; a missing piece is simply left out of the 
 
 from __future__ import annotations
 
-import base64
 import datetime as _dt
 import html
-import io
 import json
 import math
 from dataclasses import dataclass, field
@@ -27,10 +25,13 @@ from typing import Any, Iterable, Optional
 
 from safealign.config import BaseConfig, help_field
 from safealign.errors import DataError
-from safealign.utils.atomic import atomic_file, atomic_write_json, atomic_write_text
+from safealign.eval.plotting import PALETTE
+from safealign.eval.plotting import Plots as _Plots
+from safealign.eval.plotting import figures_html as _figures
+from safealign.eval.plotting import pyplot as _plt
+from safealign.utils.atomic import atomic_write_json, atomic_write_text
 from safealign.utils.jsonl import read_jsonl
 
-PALETTE = ["#0969da", "#cf222e", "#1a7f37", "#8250df", "#bf8700", "#0a7f8c", "#e16f24", "#57606a"]
 PPO_PANELS = [
     ("Reward and cost per episode", ["reward", "cost", "J_C"]),
     ("Lagrange multiplier λ", ["lambda"]),  # + lambda/<cat>
@@ -154,58 +155,6 @@ def _series(rows: list[dict[str, Any]], key: str) -> tuple[list[float], list[flo
 
 
 # ------------------------------------------------------------------------------------------------ plotting
-def _plt() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    plt.rcParams.update(
-        {
-            "figure.dpi": 110,
-            "axes.spines.top": False,
-            "axes.spines.right": False,
-            "axes.grid": True,
-            "grid.alpha": 0.25,
-            "font.size": 9.5,
-            "axes.titlesize": 11,
-            "axes.titleweight": "bold",
-            "legend.frameon": False,
-        }
-    )
-    return plt
-
-
-class _Plots:
-    def __init__(self, out_dir: Path):
-        self.out_dir = out_dir
-        self.paths: list[Path] = []
-        self.embedded: dict[str, str] = {}
-
-    def save(self, fig: Any, name: str) -> str:
-        plt = _plt()
-        buf = io.BytesIO()
-        fig.tight_layout()
-        fig.savefig(buf, format="png", bbox_inches="tight")
-        plt.close(fig)
-        data = buf.getvalue()
-        path = self.out_dir / f"{name}.png"
-        with atomic_file(path, "wb") as f:
-            f.write(data)
-        self.paths.append(path)
-        uri = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
-        self.embedded[name] = uri
-        return uri
-
-    def add_file(self, path: Path, name: str) -> str:
-        """Embed a PNG written elsewhere (e.g. by the trade-off plotter) and keep it with the report's plots."""
-        data = Path(path).read_bytes()
-        uri = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
-        self.paths.append(Path(path))
-        self.embedded[name] = uri
-        return uri
-
-
 def tradeoff_html(points: list[Any], plots: "_Plots", name: str) -> str:
     """The pluralistic trade-off: a table (every judge, the Pareto front, the claim check) and the 2-D plot."""
     from safealign.pluralistic.tradeoff import claim_line, compare, pareto_front, plot_tradeoff
@@ -411,23 +360,6 @@ def _is_pct_key(k: str) -> bool:
     return any(s in k for s in ("share", "rate", "accuracy", "adherence", "agreement", "refusal"))
 
 
-def _figures(figs: list[tuple[str, str]], wide: bool = False, wide_captions: tuple[str, ...] = ()) -> str:
-    """A grid of figures; ``wide`` makes every figure full-width, ``wide_captions`` only those whose caption starts
-    so."""
-
-    def cls(c: str) -> str:
-        return ' class="wide"' if any(c.startswith(w) for w in wide_captions) else ""
-
-    return (
-        f'<div class="plots{" wide" if wide else ""}">'
-        + "".join(
-            f'<figure{cls(c)}><img alt="{html.escape(c)}" src="{u}"><figcaption>{html.escape(c)}</figcaption></figure>'
-            for c, u in figs
-        )
-        + "</div>"
-    )
-
-
 def _tiles(headline: dict[str, Any]) -> str:
     parts = []
     for k, v in headline.items():
@@ -442,12 +374,17 @@ def _tiles(headline: dict[str, Any]) -> str:
 
 def _safety_table(models: dict[str, dict[str, Any]]) -> str:
     cols = [
-        ("n", "prompts", False), ("safe_share", "safe", True), ("safe_share_harmful", "safe (harmful)", True),
-        ("safe_share_benign", "safe (benign)", True), ("refusal_rate_harmful", "refuses harmful", True),
-        ("over_refusal_benign", "over-refuses benign", True), ("mean_reward_benign", "reward (benign)", False),
-        ("mean_cost", "mean cost", False), ("guard_unsafe_share", "guard: unsafe", True),
+        ("n", "prompts", False), ("independent.harmful_handled_safely", "harmful handled safely", True),
+        ("refusal_rate_harmful", "refuses harmful", True), ("independent.harmful_guard_safe", "guard: safe (harmful)",
+                                                           True),
+        ("over_refusal_benign", "over-refuses benign", True),
+        ("independent.lookalike_over_refused", "over-refuses look-alike", True),
+        ("mean_reward_benign", "reward (benign)", False), ("safe_share", "safe by cost (as optimised)", True),
+        ("safe_share_harmful", "safe by cost (harmful)", True), ("mean_cost", "mean cost", False),
         ("guard_rounds_mean", "guard rounds", False),
     ]
+    models = {n: {**m, **{f"independent.{k}": v for k, v in (m.get("independent") or {}).items()}}
+              for n, m in models.items()}
     cols = [c for c in cols if any(m.get(c[0]) is not None for m in models.values())]
     head = "<tr><th>model</th>" + "".join(f'<th class="num">{html.escape(t)}</th>' for _, t, _ in cols) + "</tr>"
     body = "".join(
@@ -475,7 +412,10 @@ def arena_html(d: dict[str, Any]) -> str:
         f"<tr><th>{a} unsafe</th>{cell('unsafe', 'safe')}{cell('unsafe', 'unsafe')}</tr></table>"
         f"<p class=\"muted\">Each cell: share of prompts where <b>{a}</b>'s reward beats <b>{b}</b>'s, among the "
         "prompts in that cell "
-        f"(safe ⇔ cost ≤ {d.get('threshold', 0)}). Overall reward win rate of {a}: "
+        + ("(safe: harmful prompts handled safely by the refusal detector and the guard, and no answer the guard "
+           "flags). " if d.get("safe_by") == "independent" else
+           f"(safe ⇔ cost ≤ {d.get('threshold', 0)}, as optimised for a policy trained against that cost model). ")
+        + f"Overall reward win rate of {a}: "
         f"{_fmt(d.get('reward_win_rate_a'), True)}; "
         f"safe: {a} {_fmt(d.get('safe_rate_a'), True)}, {b} {_fmt(d.get('safe_rate_b'), True)}.</p>"
     )
@@ -615,9 +555,10 @@ def build_report(run_dir: str | Path, title: Optional[str] = None, max_examples:
                 for k in ("safe_share", "mean_reward_benign", "refusal_rate_harmful", "over_refusal_benign"):
                     headline.setdefault(f"{_safe_name(n)}_{k}", m.get(k))
         body = (
-            f'<p class="muted">Source: <code>{html.escape(str(p.relative_to(root)))}</code>; safe ⇔ cost ≤ '
-            f"{data.get('threshold', 0)} (guard verdict when no cost model). Refusals detected by phrase rules "
-            "independent of the guard.</p>"
+            f'<p class="muted">Source: <code>{html.escape(str(p.relative_to(root)))}</code>. Harmful prompts handled '
+            "safely: the refusal detector (phrase rules) sees a refusal and the guard does not flag the answer; "
+            f"\"safe by cost\" ⇔ cost ≤ {data.get('threshold', 0)} (guard verdict when no cost model), as optimised "
+            "for a policy trained against that cost model.</p>"
             + _safety_table(models)
             + _figures(figs, wide_captions=("Safe share by prompt category",))
         )
@@ -698,16 +639,39 @@ def build_report(run_dir: str | Path, title: Optional[str] = None, max_examples:
     if example_html:
         sections.append(("examples", "Example answers before / after", example_html))
 
+    # first: did alignment help? (independent judges, base vs aligned vs aligned+guard), then the recipe's rounds
+    first: list[tuple[str, str, str]] = []
+    compared = [(label, models) for label, models in safety_all.items() if len(models) >= 2]
+    if compared:
+        from safealign.eval.verdict import alignment_verdict, verdict_html
+
+        label, models = compared[0]
+        answer = verdict_html(models, plots, f"{label}/safety_summary.json")
+        if answer:
+            first.append(("verdict", "Did alignment help?", answer))
+            summary["verdict"] = alignment_verdict(models)
+    for p in _visible(root.rglob("rounds.json"), root):
+        rows = _read_json(p)
+        if isinstance(rows, list) and rows and isinstance(rows[0], dict) and "round" in rows[0]:
+            from safealign.eval.verdict import rounds_html
+
+            first.append((f"rounds-{len(first)}", "Safe RLHF rounds", rounds_html(rows)))
+            summary.setdefault("rounds", rows)
+    sections = first + sections
+
     # write
     title = title or summary.get("title") or f"safealign run: {root.resolve().name}"
     top = ('<section id="headline"><h2>Headline numbers</h2>' + _tiles(headline) + "</section>") if headline else ""
+    if first:  # the answer comes before the tiles
+        body_first = "".join(f'<section id="{sid}"><h2>{html.escape(t)}</h2>{h}</section>' for sid, t, h in first)
+        top, sections = body_first + top, sections[len(first):]
     if not sections and not headline:
         top = ("<section><h2>Nothing to report yet</h2><p>No metrics, safety results or arena tables were found in "
                "this folder.</p></section>")
     body = top + "".join(f'<section id="{sid}"><h2>{html.escape(t)}</h2>{h}</section>' for sid, t, h in sections)
     nav = "".join(
         f'<a href="#{sid}">{html.escape(t.split(" (")[0])}</a>'
-        for sid, t, _ in ([("headline", "Headline", "")] if headline else []) + sections
+        for sid, t, _ in first + ([("headline", "Headline", "")] if headline else []) + sections
     )
     now = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     subtitle = html.escape(summary.get("subtitle") or f"run folder {root.resolve()}")
@@ -724,4 +688,4 @@ def build_report(run_dir: str | Path, title: Optional[str] = None, max_examples:
     summary["guard_rounds"] = rounds_hists
     summary["report"] = {"html": str(html_path), "plots": [str(p) for p in plots.paths], "generated": now}
     atomic_write_json(summary_path, summary)
-    return ReportResult(html_path, summary_path, plots.paths, [t for _, t, _ in sections])
+    return ReportResult(html_path, summary_path, plots.paths, [t for _, t, _ in first + sections])

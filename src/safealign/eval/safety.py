@@ -2,9 +2,13 @@
 the guard, and checked by the refusal detector.
 
 Per model it reports (``summarise``):
-- ``safe_share``: share of safe answers (safe := cost ≤ threshold when a cost model is given, else the guard's
-  verdict), overall, on harmful and on benign prompts, ``by_category`` (the prompt's category) and
-  ``by_severity`` (share of answers at each guard severity level: safe / minor / moderate / severe);
+- ``independent``: the verdicts of the judges that were not optimised (:mod:`safealign.eval.independent`): harmful
+  prompts handled safely (refusal detector and guard agree), over-refusal of benign and look-alike prompts, per
+  prompt group (:mod:`safealign.eval.suite`: held-out real, look-alike, demo) — the headline;
+- ``safe_share`` (as optimised when the policy was trained against this cost model): share of safe answers (safe :=
+  cost ≤ threshold when a cost model is given, else the guard's verdict), overall, on harmful and on benign prompts,
+  ``by_category`` (the prompt's category) and ``by_severity`` (share of answers at each guard severity level: safe /
+  minor / moderate / severe);
 - ``mean_reward_benign`` (and ``mean_reward`` / ``mean_cost`` over all prompts);
 - ``refusal_rate_harmful`` (higher is better) and ``over_refusal_benign`` (refusals of benign look-alikes, lower
   is better), from :mod:`safealign.judges.refusal`, which does not depend on the guard;
@@ -22,13 +26,15 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence
 
 from safealign.backends.base import GenerationConfig
 from safealign.config import help_field
 from safealign.data.records import PromptRecord
+from safealign.eval.independent import row_verdicts, summarise_independent
+from safealign.eval.suite import prompt_group
 from safealign.judges.refusal import RefusalDetector
 from safealign.models.chat_format import chat_format
 from safealign.models.chat_templates import CHAT_TEMPLATE_HELP
@@ -54,8 +60,13 @@ class SafetyEvalConfig(GenerationConfig):
         "optionally NAME=PATH.",
     )
     prompts: str = help_field(
-        "demo:eval_prompts",
-        "Prompt set: 'demo:<name>' (bundled) or a file (.jsonl/.json/.csv in any supported schema; images included).",
+        "heldout+demo:eval_prompts",
+        "Prompt set: 'heldout' (held-out look-alike pairs and no-trigger prompts, plus the held-out parts of the "
+        "shared public sets with --shared-data), 'demo:<name>' (bundled) or a file (.jsonl/.json/.csv in any supported "
+        "schema; images included); several joined by '+'.",
+    )
+    shared_data: Optional[str] = help_field(
+        None, "Folder of the shared public prompt sets (e.g. ../shared/data): 'heldout' adds their held-out parts."
     )
     chat_template: str = help_field("auto", "Chat template of the evaluated models. " + CHAT_TEMPLATE_HELP)
     limit: Optional[int] = help_field(None, "Use only the first N prompts.")
@@ -84,6 +95,11 @@ class SafetyEvalConfig(GenerationConfig):
     batch_size: int = help_field(8, "Generation and scoring batch size.", min=1)
     seed: Optional[int] = help_field(0, "Random seed for sampling.")
     output_dir: str = help_field("runs/eval-safety", "Where safety_answers.jsonl and safety_summary.json are written.")
+    judge_url: Optional[str] = help_field(
+        None, "OpenAI-compatible endpoint of a generative judge (a third independent verdict on harmful prompts)."
+    )
+    judge_model: str = help_field("judge", "The judge's model name at --judge-url.")
+    api_key_env: str = help_field("OPENAI_API_KEY", "Environment variable holding the judge endpoint's API key.")
 
 
 @dataclass
@@ -128,15 +144,20 @@ def evaluate_safety(
     threshold: float = 0.0,
     default_label: Optional[str] = None,
     progress: Optional[Progress] = None,
+    judge: Any = None,
 ) -> SafetyResult:
     """Answer ``prompts`` with every answerer, score, and summarise. ``default_label`` (harmful/benign) applies to
-    prompts without a label (e.g. a harmful-only public set)."""
+    prompts without a label (e.g. a harmful-only public set). ``judge``: a generative judge with the guard's
+    ``classify_batch`` (:class:`safealign.guard.judge.JudgeGuard`), a third independent verdict on harmful prompts."""
     if not answerers:
         raise ValueError("evaluate_safety needs at least one model")
     prompts = list(prompts)
     refusal = refusal or RefusalDetector()
     rows: list[dict[str, Any]] = []
-    total_steps = len(answerers) * (1 + (cost_fn is not None) + (reward_fn is not None) + (guard is not None))
+    total_steps = len(answerers) * (
+        1 + (cost_fn is not None) + (reward_fn is not None) + (guard is not None) + (judge is not None)
+    )
+    labels = [_label(p, default_label) for p in prompts]
     step = 0
 
     def tick(what: str) -> None:
@@ -162,6 +183,12 @@ def evaluate_safety(
         if guard is not None:
             verdicts = list(guard.classify_batch([(p.prompt, t, p.image) for p, t in zip(prompts, texts)]))
             tick(f"{name}: guard")
+        judged: list[Any] = [None] * len(prompts)
+        if judge is not None:  # the judge reads the answers to harmful prompts (its verdict is about harm)
+            idx = [i for i, lab in enumerate(labels) if lab == "harmful"]
+            for i, jv in zip(idx, judge.classify_batch([(prompts[i].prompt, texts[i], prompts[i].image) for i in idx])):
+                judged[i] = bool(jv.is_unsafe)
+            tick(f"{name}: judge")
         for i, (rec, text) in enumerate(zip(prompts, texts)):
             v = verdicts[i]
             g = None
@@ -180,6 +207,7 @@ def evaluate_safety(
             else:
                 safe = None
             ref = refusal.detect(text)
+            verdicts_i = row_verdicts(labels[i], ref.kind, None if g is None else g["is_unsafe"], judged[i])
             rows.append(
                 {
                     "model": name,
@@ -189,20 +217,25 @@ def evaluate_safety(
                     "system": rec.system,
                     "has_image": rec.image is not None,
                     "category": rec.category,
-                    "label": _label(rec, default_label),
+                    "label": labels[i],
+                    "group": prompt_group(replace(rec, label=labels[i])),
                     "response": text,
                     "reward": None if rewards[i] is None else float(rewards[i]),
                     "cost": cost,
                     "safe": safe,
                     "guard": g,
                     "refusal": ref.kind,
+                    "verdicts": verdicts_i,
                     **({"extra": extras[i]} if extras[i] else {}),
                 }
             )
     summary = {name: summarise([r for r in rows if r["model"] == name]) for name in answerers}
     meta = {
         "n_prompts": len(prompts),
-        "scored_by": {"cost": cost_fn is not None, "reward": reward_fn is not None, "guard": guard is not None},
+        "scored_by": {
+            "cost": cost_fn is not None, "reward": reward_fn is not None, "guard": guard is not None,
+            "judge": judge is not None,
+        },
     }
     return SafetyResult(rows, summary, threshold, meta)
 
@@ -223,6 +256,7 @@ def summarise(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     rounds = [e["rounds"] for e in extras if "rounds" in e]
     actions = Counter(e["action"] for e in extras if "action" in e)
     out: dict[str, Any] = {
+        "independent": summarise_independent(rows),
         "n": len(rows),
         "n_harmful": len(harmful),
         "n_benign": len(benign),
@@ -336,11 +370,23 @@ class ScoreModelScorer:
         return [float(x) for x in scores.tolist()]
 
 
-def load_prompt_set(spec: str, limit: Optional[int] = None, default_label: Optional[str] = None) -> list[PromptRecord]:
-    """Prompts from ``demo:<name>`` (bundled demo data) or a file in any supported schema."""
+def load_prompt_set(
+    spec: str, limit: Optional[int] = None, default_label: Optional[str] = None, shared_data: Optional[str] = None,
+    seed: int = 0,
+) -> list[PromptRecord]:
+    """Prompts from ``heldout`` (:func:`safealign.eval.suite.heldout_suite`: the held-out look-alike parts, plus the
+    shared sets' held-out parts when ``shared_data`` names their folder), ``demo:<name>`` (bundled demo data) or a
+    file in any supported schema; several joined by ``+`` are concatenated (``heldout+demo:eval_prompts``)."""
     from safealign.errors import DataError
 
-    if spec.startswith("demo:"):
+    if "+" in spec:
+        out = [p for part in spec.split("+") for p in load_prompt_set(part, None, default_label, shared_data, seed)]
+        return out[:limit] if limit else out
+    if spec == "heldout":
+        from safealign.eval.suite import heldout_suite
+
+        prompts = heldout_suite(shared_data, seed=seed)
+    elif spec.startswith("demo:"):
         from safealign.data.demo import load_demo
 
         recs = load_demo(spec.split(":", 1)[1])
@@ -427,12 +473,16 @@ def run_safety_eval(
     output_dir: Optional[str | Path] = None,
     progress: Optional[Progress] = None,
     chat_template: str = "auto",
+    judge_url: Optional[str] = None,
+    judge_model: str = "judge",
+    judge_api_key: Optional[str] = None,
 ) -> SafetyResult:
     """Load everything from paths and run :func:`evaluate_safety`. ``guarded``: names from ``models`` that are also
     evaluated behind the guardrail pipeline (as ``<name>+guard``); needs ``guard_path``. ``generation``: how the
     models answer (default: ``safealign eval safety``'s settings); its ``batch_size`` is also the scoring batch size.
     ``threshold``: a cost above it is unsafe (default: the cost model's own).
-    ``chat_template``: of the evaluated models (see :mod:`safealign.models.chat_templates`)."""
+    ``chat_template``: of the evaluated models (see :mod:`safealign.models.chat_templates`).
+    ``judge_url``: an OpenAI-compatible endpoint whose model (``judge_model``) judges the answers to harmful prompts."""
     from safealign.errors import ConfigError
 
     params = (generation or SafetyEvalConfig()).generation()
@@ -460,13 +510,19 @@ def run_safety_eval(
 
         pipe = GuardrailPipeline(guard, backends[name], max_rounds=max_rounds, params=params)
         answerers[f"{name}+guard"] = guarded_answerer(pipe, progress=progress)
+    judge = None
+    if judge_url:
+        from safealign.guard.judge import JudgeGuard, openai_backend
+
+        judge = JudgeGuard(openai_backend(judge_url, judge_model, judge_api_key))
     res = evaluate_safety(
         prompts, answerers, cost_fn=cost_fn, reward_fn=reward_fn, guard=guard, threshold=threshold,
-        default_label=default_label, progress=progress,
+        default_label=default_label, progress=progress, judge=judge,
     )
     res.meta.update(
         models=dict(models), guarded=list(guarded), reward_model=reward_model, cost_model=cost_model, guard=guard_path,
-        max_new_tokens=params.max_new_tokens, temperature=params.temperature, seed=params.seed,
+        max_new_tokens=params.max_new_tokens, temperature=params.temperature, seed=params.seed, judge_url=judge_url,
+        judge_model=judge_model if judge_url else None,
     )
     if output_dir:
         res.write(output_dir)

@@ -14,7 +14,6 @@ sits above Janus) and handed to :func:`train_sft` / :func:`train_preference` as 
 
 from __future__ import annotations
 
-import copy
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,15 +23,13 @@ from safealign.config import help_field
 from safealign.data.records import SystemPair
 from safealign.errors import ConfigError
 from safealign.janus.data import as_example, load_system_examples, load_system_pairs
-from safealign.models.chat_format import format_messages
 from safealign.models.conversation import build_messages
 from safealign.train.trl_runner import (
     TRLTrainConfig,
-    load_policy,
-    peft_config,
+    build_rows_trainer,
     preference_trainer_classes,
-    save_trained,
-    train_resumable,
+    sft_trainer_parts,
+    train_rows,
     trainer_kwargs,
 )
 
@@ -162,59 +159,32 @@ def preference_rows(cfg: PreferenceTrainConfig, attack_pairs: Optional[Sequence[
     return TrainingRows(_shuffle_cap(rows, cfg), {k: v for k, v in skipped.items() if v})
 
 
-def formatted_rows(tokenizer: Any, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each row's prompt and answer turns in the form the tokenizer's chat template wants (TRL renders them with it):
-    see :func:`safealign.models.chat_format.format_messages`."""
-    out = []
-    for row in rows:
-        new = dict(row)
-        for key in ("completion", "chosen", "rejected"):
-            if key in row:
-                msgs = format_messages(tokenizer, list(row["prompt"]) + list(row[key]), what="the policy")
-                n = len(msgs) - len(row[key])
-                new["prompt"], new[key] = msgs[:n], msgs[n:]
-        out.append(new)
-    return out
-
-
 # ------------------------------------------------------------------------------------------- training
 
 
-def _trainer_class_and_args(cfg: JanusTrainConfig, method: str) -> tuple[Any, Any]:
+def _trainer_parts(cfg: JanusTrainConfig, method: str) -> tuple[Any, Any]:
+    """The TRL trainer class of ``method`` (sft, dpo or orpo) and a maker of its arguments."""
     if method == "sft":
-        from trl import SFTConfig, SFTTrainer
-
-        return SFTTrainer, SFTConfig(**trainer_kwargs(cfg, cfg.learning_rate), max_length=cfg.max_length,
-                                     packing=False, completion_only_loss=True, dataset_num_proc=None)
+        return sft_trainer_parts(cfg, cfg.learning_rate)
     config_cls, trainer_cls = preference_trainer_classes(method)
-    return trainer_cls, config_cls(**trainer_kwargs(cfg, cfg.learning_rate), beta=cfg.beta, max_length=cfg.max_length)
+    return trainer_cls, lambda: config_cls(**trainer_kwargs(cfg, cfg.learning_rate), beta=cfg.beta,
+                                           max_length=cfg.max_length)
 
 
 def build_trainer(cfg: JanusTrainConfig, method: str, data: TrainingRows, model: Any = None,
                   tokenizer: Any = None) -> Any:
-    """The TRL trainer of ``method`` (sft, dpo or orpo) on ``data``'s rows in the form the tokenizer's chat template
-    wants (TRL tokenizes them here), the policy loaded from ``cfg.model`` unless given. Full-weight DPO gets a frozen
-    reference copy (with LoRA the adapter-free base serves as reference)."""
-    from datasets import Dataset
-
-    if model is None:
-        model, tokenizer = load_policy(cfg)
-    tokenizer.padding_side = "right"
-    rows = formatted_rows(tokenizer, data.rows)  # probes the template first: one line if text would be lost
-    trainer_cls, args = _trainer_class_and_args(cfg, method)
-    kw: dict[str, Any] = {}
-    if method == "dpo" and not cfg.lora:
-        kw["ref_model"] = copy.deepcopy(model).eval().requires_grad_(False)
-    return trainer_cls(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer,
-                       peft_config=peft_config(cfg), **kw)
+    """The TRL trainer of ``method`` on ``data``'s rows, the policy loaded from ``cfg.model`` unless given. Full-weight
+    DPO gets a frozen reference copy (with LoRA the adapter-free base serves as reference)."""
+    trainer_cls, make_args = _trainer_parts(cfg, method)
+    return build_rows_trainer(cfg, data.rows, trainer_cls, make_args, model, tokenizer,
+                              reference=method == "dpo" and not cfg.lora)
 
 
 def _train(cfg: JanusTrainConfig, method: str, data: TrainingRows, model: Any, tokenizer: Any) -> Path:
-    """Build the trainer, run it resumably, save the model."""
-    trainer = build_trainer(cfg, method, data, model, tokenizer)
-    seconds, resumed_from = train_resumable(trainer, cfg)
-    return save_trained(trainer, trainer.processing_class, cfg, method, len(data.rows), seconds, resumed_from,
-                        skipped=data.skipped)
+    """Train ``method`` on ``data`` resumably and save the model (the rows left out counted in metrics.json)."""
+    trainer_cls, make_args = _trainer_parts(cfg, method)
+    return train_rows(cfg, method, data.rows, trainer_cls, make_args, model, tokenizer,
+                      reference=method == "dpo" and not cfg.lora, skipped=data.skipped)
 
 
 def train_sft(

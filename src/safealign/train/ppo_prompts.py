@@ -82,6 +82,8 @@ def check_constraint_names(cfg: Any, prompts: Sequence[PromptRecord]) -> None:
         return
     field = "category" if cfg.constraints == "prompt_category" else "label"
     have = {getattr(r, field) for r in prompts} - {None}
+    if field == "label":  # a run whose prompts are all benign has nothing to constrain, but is no mistake
+        have |= {"harmful", "benign"}
     missing = [n for n in cfg.constraint_names if n not in have]
     if missing:
         raise ConfigError(

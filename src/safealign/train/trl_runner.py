@@ -12,7 +12,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 from safealign.config import DRY_RUN_HELP, BaseConfig, help_field
 from safealign.errors import ConfigError
@@ -129,6 +129,71 @@ def trainer_kwargs(cfg: TRLTrainConfig, learning_rate: float) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------- training, saving
+
+
+def formatted_rows(tokenizer: Any, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each row's prompt and answer turns in the form the tokenizer's chat template wants (TRL renders them with it):
+    see :func:`safealign.models.chat_format.format_messages` (probes the template first: one line if text would be
+    lost)."""
+    from safealign.models.chat_format import format_messages
+
+    out = []
+    for row in rows:
+        new = dict(row)
+        for key in ("completion", "chosen", "rejected"):
+            if key in row:
+                msgs = format_messages(tokenizer, list(row["prompt"]) + list(row[key]), what="the policy")
+                n = len(msgs) - len(row[key])
+                new["prompt"], new[key] = msgs[:n], msgs[n:]
+        out.append(new)
+    return out
+
+
+def build_rows_trainer(cfg: TRLTrainConfig, rows: Sequence[dict[str, Any]], trainer_cls: Any, make_args: Any,
+                       model: Any = None, tokenizer: Any = None, reference: bool = False) -> Any:
+    """``trainer_cls`` with ``make_args()`` on ``rows`` (dicts in TRL's conversational format, put in the form the
+    chat template wants; TRL tokenizes them), the policy loaded from ``cfg.model`` unless given. ``reference``: hand
+    the trainer a frozen copy of the starting model (full-weight DPO; with LoRA the adapter-free base serves)."""
+    import copy
+
+    from datasets import Dataset
+
+    if model is None:
+        model, tokenizer = load_policy(cfg)
+    tokenizer.padding_side = "right"
+    formatted = formatted_rows(tokenizer, rows)
+    args = make_args()
+    kw: dict[str, Any] = {}
+    if reference:
+        kw["ref_model"] = copy.deepcopy(model).eval().requires_grad_(False)
+    return trainer_cls(model=model, args=args, train_dataset=Dataset.from_list(formatted), processing_class=tokenizer,
+                       peft_config=peft_config(cfg), **kw)
+
+
+def train_rows(cfg: TRLTrainConfig, method: str, rows: Sequence[dict[str, Any]], trainer_cls: Any, make_args: Any,
+               model: Any = None, tokenizer: Any = None, reference: bool = False,
+               skipped: Optional[dict[str, int]] = None) -> Path:
+    """Build the trainer (:func:`build_rows_trainer`), run it resumably and save the model (:func:`save_trained`;
+    ``skipped``: source rows left out, by reason)."""
+    trainer = build_rows_trainer(cfg, rows, trainer_cls, make_args, model, tokenizer, reference)
+    seconds, resumed_from = train_resumable(trainer, cfg)
+    return save_trained(trainer, trainer.processing_class, cfg, method, len(rows), seconds, resumed_from,
+                        skipped=skipped)
+
+
+def sft_trainer_parts(cfg: TRLTrainConfig, learning_rate: float) -> tuple[Any, Any]:
+    """TRL's SFTTrainer and a maker of its arguments: loss on the completion only, no packing."""
+    from trl import SFTConfig, SFTTrainer
+
+    return SFTTrainer, lambda: SFTConfig(**trainer_kwargs(cfg, learning_rate), max_length=cfg.max_length,
+                                         packing=False, completion_only_loss=True, dataset_num_proc=None)
+
+
+def train_sft_rows(cfg: TRLTrainConfig, rows: Sequence[dict[str, Any]], learning_rate: float, model: Any = None,
+                   tokenizer: Any = None, skipped: Optional[dict[str, int]] = None) -> Path:
+    """Supervised fine-tuning on conversational prompt/completion rows (loss on the completion only)."""
+    trainer_cls, make_args = sft_trainer_parts(cfg, learning_rate)
+    return train_rows(cfg, "sft", rows, trainer_cls, make_args, model, tokenizer, skipped=skipped)
 
 
 def train_resumable(trainer: Any, cfg: TRLTrainConfig) -> tuple[float, Optional[str]]:

@@ -1,0 +1,1 @@
+"""Recipes that chain trainers and judges: the Safe RLHF recipe (``safealign train safe-rlhf``)."""
