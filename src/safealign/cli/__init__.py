@@ -53,6 +53,16 @@ def _quiet_libraries() -> None:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if not _has_accelerator_device():  # DeepSpeed would print its CPU fallback warning on stdout (breaks `| jq`)
+        os.environ.setdefault("DS_ACCELERATOR", "cpu")
+
+
+def _has_accelerator_device() -> bool:
+    """A GPU device node (NVIDIA or ROCm) exists: cheap, no CUDA initialisation."""
+    import glob
+    import os
+
+    return bool(glob.glob("/dev/nvidia[0-9]*")) or os.path.exists("/dev/kfd")
 
 
 def _close_process_group() -> None:
