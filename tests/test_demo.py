@@ -106,6 +106,35 @@ def test_eval_prompt_selection_mixes_harmful_and_benign() -> None:
     assert 0 < len(q) < len(ps)
 
 
+@pytest.mark.parametrize("quick", [True, False])
+def test_stages_read_the_cpu_demo_recipes_with_the_budget_as_overrides(tmp_path: Path, quick: bool) -> None:
+    """The score and Janus stages train configs/cpu-demo/*.yaml (their learning rates, LoRA ranks, trunk settings),
+    with the demo's budget, folders, model and seed on top."""
+    budget = Budget.quick() if quick else Budget.full()
+    ctx = demo.DemoContext(tmp_path, budget, quick=quick, seed=7, model="/models/m")
+    reward, cost = demo.score_config(ctx, "reward"), demo.score_config(ctx, "cost")
+    assert (reward.kind, cost.kind) == ("reward", "cost")
+    assert (reward.learning_rate, cost.learning_rate) == (1e-4, 3e-4)  # the recipes' own
+    assert cost.severity_weighted and not reward.severity_weighted and reward.cache_trunk and reward.top_layers == 2
+    assert (reward.epochs, cost.epochs) == (budget.score_epochs, budget.cost_epochs)
+    assert reward.output_dir == str(tmp_path / "reward") and reward.trunk_cache == cost.trunk_cache
+    assert reward.model == cost.model == "/models/m" and reward.seed == 7 and reward.eval_data is None
+    sft, dpo = demo.janus_configs(ctx)
+    assert (sft.lora_r, sft.learning_rate, dpo.beta) == (32, 3e-4, 0.1)  # the recipes' own
+    assert (sft.max_steps, dpo.max_steps, sft.max_examples) == (
+        budget.janus_sft_steps, budget.janus_dpo_steps, budget.janus_rows,
+    )
+    assert sft.model == "/models/m" and dpo.model == str(tmp_path / "janus" / "sft") and dpo.method == "dpo"
+
+
+def test_a_recipe_field_the_config_lacks_is_an_error_not_dropped() -> None:
+    from safealign.errors import ConfigError
+    from safealign.train.score_config import RewardTrainConfig
+
+    with pytest.raises(ConfigError, match=r"reward\.yaml: unknown field\(s\) no_such_field for RewardTrainConfig"):
+        demo._recipe(RewardTrainConfig, "reward", no_such_field=1)
+
+
 def test_eval_prompts_lead_with_held_out_prompts(shared_data) -> None:  # noqa: ANN001
     from safealign.eval.suite import group_counts
 

@@ -187,6 +187,21 @@ def test_interrupted_run_resumes_from_its_last_checkpoint(tmp_path, monkeypatch)
     assert torch.allclose(score_pairs(load_score_model(out)[0], tok, pairs), ref_scores, atol=1e-5)
 
 
+def test_a_checkpoint_of_another_format_is_a_one_line_error(tmp_path):
+    """A checkpoint folder without this trainer's files (an older layout: trainable.safetensors) is not resumed
+    with a traceback but refused in one line."""
+    from safealign.errors import ConfigError
+
+    out_dir = tmp_path / "run"
+    old = out_dir / "checkpoint-2"
+    old.mkdir(parents=True)
+    (old / "trainer_state.json").write_text(json.dumps({"step": 2, "epoch": 0, "batch_in_epoch": 2}))
+    (old / "trainable.safetensors").write_bytes(b"")
+    model, tok = _fresh()
+    with pytest.raises(ConfigError, match=r"checkpoint-2 has no model_trainable\.pt"):
+        train_score_model(_cfg(tmp_path, epochs=1, output_dir=str(out_dir)), model, tok, text_pairs(4))
+
+
 def test_invalid_rows_of_the_file_count_as_skipped_and_eval_data_follows_skip_invalid(tmp_path):
     """Rows the reader leaves out with skip_invalid (data.io) are counted with the unusable pairs; the held-out
     pairs are read under the same skip_invalid (no silent drop there either)."""

@@ -1,14 +1,28 @@
-"""Configuration: dataclasses with help text per field, loadable from YAML, overridable from the command line.
+"""Configuration: dataclasses with help text per field, loadable from YAML, overridable from the command line; and
+the one way a command is built from its config.
 
 Precedence: dataclass defaults < YAML file (``--config``) < command-line options.
 
     @dataclass
     class RewardConfig(BaseConfig):
-        learning_rate: float = field(default=2e-5, metadata={"help": "Peak learning rate."})
+        learning_rate: float = help_field(2e-5, "Peak learning rate.")
+        model: str = help_field("default", "Backbone.", flags=("--model", "-m"))
+        data: str = help_field(help="Training pairs.", positional=True)           # no default: required
+        unsafe_cost_threshold: float = help_field(0.0, "Cost above it: unsafe.", aliases=("threshold",))
 
     add_config_command(train_app, "reward", RewardConfig, run_reward, help="Train a reward model.")
 
-gives ``safealign train reward --config x.yaml --learning-rate 1e-5`` with ``--help`` listing every field.
+gives ``safealign train reward DATA --config x.yaml --learning-rate 1e-5 -m default`` with ``--help`` listing every
+field. What :func:`help_field` can say about a field's command-line form:
+
+- ``flags``: the option's declarations, replacing the one made from the field name (``--learning-rate``; a bool
+  gets ``--x/--no-x``): short names (``-m``), another spelling (``--json`` for ``as_json``), a bool flag without
+  its ``--no-`` form;
+- ``aliases``: old names of a renamed field: accepted as YAML keys and as ``--old-name`` options;
+- ``positional``: a command-line argument instead of an option;
+- ``min``: the smallest value the command line accepts (numbers).
+
+A field without a default is required: from the command line or the YAML file, else a one-line error.
 """
 
 from __future__ import annotations
@@ -19,7 +33,7 @@ import types
 import typing
 from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Optional, TypeVar
+from typing import Any, Callable, ClassVar, Optional, Sequence, TypeVar
 
 import yaml
 
@@ -35,12 +49,27 @@ DRY_RUN_HELP = (
 )
 
 
-def help_field(default: Any = MISSING, help: str = "", **kw: Any) -> Any:  # noqa: A002 - mirrors dataclasses API
-    """``dataclasses.field`` with a help string (mutable defaults via ``default_factory``)."""
+
+def help_field(
+    default: Any = MISSING,
+    help: str = "",  # noqa: A002 - mirrors dataclasses API
+    *,
+    flags: Sequence[str] = (),
+    aliases: Sequence[str] = (),
+    positional: bool = False,
+    min: Optional[float] = None,  # noqa: A002
+    **kw: Any,
+) -> Any:
+    """``dataclasses.field`` with a help string (mutable defaults via ``default_factory``) and the field's
+    command-line form (module docstring). No ``default``: the field is required (a keyword argument of the
+    dataclass, so it may follow fields with defaults)."""
+    meta = {"help": help, "flags": tuple(flags), "aliases": tuple(aliases), "positional": positional, "min": min}
+    if default is MISSING and "default_factory" not in kw:
+        kw.setdefault("kw_only", True)
     if isinstance(default, (list, dict, set)):
         value = default
-        return dataclasses.field(default_factory=lambda: type(value)(value), metadata={"help": help}, **kw)
-    return dataclasses.field(default=default, metadata={"help": help}, **kw)
+        return dataclasses.field(default_factory=lambda: type(value)(value), metadata=meta, **kw)
+    return dataclasses.field(default=default, metadata=meta, **kw)
 
 
 def _resolve_hints(cls: type) -> dict[str, Any]:
@@ -109,12 +138,27 @@ class BaseConfig:
         return {f.name: f.metadata.get("help", "") for f in fields(cls)}
 
     @classmethod
+    def aliases(cls) -> dict[str, str]:
+        """Old name -> field name, for the fields that were renamed (their ``aliases``)."""
+        return {old: f.name for f in fields(cls) for old in f.metadata.get("aliases", ())}
+
+    @classmethod
     def from_dict(cls: type[T], data: dict[str, Any], source: str = "config") -> T:
         hints = _resolve_hints(cls)
         known = {f.name for f in fields(cls)}
+        renamed = cls.aliases()
+        data = dict(data)
+        for old, new in renamed.items():
+            if old in data:
+                if new in data:
+                    raise ConfigError(f"{source}: give '{new}' or its old name '{old}', not both")
+                data[new] = data.pop(old)
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"{source}: unknown field(s) {', '.join(unknown)} for {cls.__name__}")
+        missing = [_cli_name(f) for f in fields(cls) if f.name not in data and _required(f)]
+        if missing:
+            raise ConfigError(f"{source}: missing required field(s) {', '.join(missing)} for {cls.__name__}")
         kwargs = {k: _coerce(k, hints[k], v) for k, v in data.items()}
         return cls(**kwargs)
 
@@ -139,7 +183,7 @@ class BaseConfig:
         overrides = {k: v for k, v in overrides.items() if v is not None}
         if path:
             return cls.from_yaml(path, overrides)
-        return cls.from_dict(overrides)
+        return cls.from_dict(overrides, source="options")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -149,6 +193,16 @@ class BaseConfig:
 
     def replace(self: T, **changes: Any) -> T:
         return dataclasses.replace(self, **changes)
+
+
+def _cli_name(f: dataclasses.Field) -> str:
+    """How a user names the field: 'model' (--model), or 'source' (SOURCE) for an argument."""
+    shown = f.name.upper() if f.metadata.get("positional") else "--" + f.name.replace("_", "-")
+    return f"'{f.name}' ({shown})"
+
+
+def _required(f: dataclasses.Field) -> bool:
+    return f.default is MISSING and f.default_factory is MISSING  # type: ignore[misc]
 
 
 def _option_type(tp: Any) -> Any:
@@ -163,57 +217,63 @@ def _option_type(tp: Any) -> Any:
     return base
 
 
+def _shown_default(f: dataclasses.Field) -> Any:
+    if f.default is not MISSING:
+        default = f.default
+    elif f.default_factory is not MISSING:  # type: ignore[misc]
+        default = f.default_factory()  # type: ignore[misc]
+    else:
+        return None
+    return ",".join(map(str, default)) if isinstance(default, list) else default
+
+
+def _cli_parameter(f: dataclasses.Field, tp: Any) -> inspect.Parameter:
+    """The typer parameter of one config field. Every option defaults to None (not given), so that a value from the
+    YAML file, or else the dataclass default, stands; the help text shows the dataclass default."""
+    import typer
+
+    meta = f.metadata
+    opt_type = _option_type(tp)
+    required = _required(f)
+    help_text = meta.get("help", "")
+    help_text += " (required)" if required else f" (default: {_shown_default(f)})"
+    bounds = {"min": meta["min"]} if meta.get("min") is not None else {}
+    if meta.get("positional"):
+        decl = typer.Argument(help=help_text, show_default=False, **bounds)
+    else:
+        flag = f.name.replace("_", "-")
+        names = list(meta.get("flags") or [f"--{flag}/--no-{flag}" if opt_type is bool else f"--{flag}"])
+        names += [f"--{old.replace('_', '-')}" for old in meta.get("aliases", ())]
+        decl = typer.Option(*names, help=help_text, show_default=False, **bounds)
+    return inspect.Parameter(
+        f.name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=typing.Annotated[Optional[opt_type], decl]
+    )
+
+
 def add_config_command(
     app: Any,
     name: str,
     cfg_cls: type[BaseConfig],
-    runner: Callable[[BaseConfig], Any],
+    runner: Callable[[Any], Any],
     help: str = "",  # noqa: A002
     extra_help: str = "",
 ) -> None:
-    """Register ``name`` on a typer ``app`` with one ``--option`` per config field plus ``--config FILE``."""
+    """Register ``name`` on a typer ``app``: one parameter per field of ``cfg_cls`` (options, and arguments for
+    ``positional`` fields) plus ``--config FILE``; the command loads the config (defaults < YAML < command line) and
+    calls ``runner(cfg)``. Every command of ``safealign`` is built this way."""
     import typer
 
     hints = _resolve_hints(cfg_cls)
+    config_option = typer.Option(
+        "--config", "-c", help="YAML file with field: value pairs; command-line options override it."
+    )
     params = [
         inspect.Parameter(
-            "config",
-            inspect.Parameter.KEYWORD_ONLY,
-            default=None,
-            annotation=typing.Annotated[
-                Optional[str],
-                typer.Option(
-                    "--config", "-c", help="YAML file with field: value pairs; command-line options override it."
-                ),
-            ],
+            "config", inspect.Parameter.KEYWORD_ONLY, default=None,
+            annotation=typing.Annotated[Optional[str], config_option],
         )
     ]
-    for f in fields(cfg_cls):
-        opt_type = _option_type(hints[f.name])
-        default = (
-            f.default
-            if f.default is not MISSING
-            else (f.default_factory() if f.default_factory is not MISSING else None)
-        )  # type: ignore[misc]
-        shown = (
-            default
-            if not isinstance(default, (list, dict))
-            else (",".join(map(str, default)) if isinstance(default, list) else default)
-        )
-        flag = "--" + f.name.replace("_", "-")
-        help_text = f.metadata.get("help", "")
-        if opt_type is bool:
-            decl = typer.Option(
-                f"{flag}/--no-{f.name.replace('_', '-')}", help=f"{help_text} (default: {shown})", show_default=False
-            )
-        else:
-            decl = typer.Option(flag, help=f"{help_text} (default: {shown})", show_default=False)
-        params.append(
-            inspect.Parameter(
-                f.name, inspect.Parameter.KEYWORD_ONLY, default=None,
-                annotation=typing.Annotated[Optional[opt_type], decl],
-            )
-        )
+    params += [_cli_parameter(f, hints[f.name]) for f in fields(cfg_cls)]
 
     def command(**kwargs: Any) -> Any:
         path = kwargs.pop("config", None)
@@ -222,5 +282,6 @@ def add_config_command(
 
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     command.__name__ = name.replace("-", "_")
-    command.__doc__ = (help or cfg_cls.__doc__ or "") + (("\n\n" + extra_help) if extra_help else "")
+    text = help or "\n\n".join(" ".join(part.split()) for part in inspect.cleandoc(cfg_cls.__doc__ or "").split("\n\n"))
+    command.__doc__ = text + (("\n\n" + extra_help) if extra_help else "")
     app.command(name, help=command.__doc__)(command)

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
+from safealign.config import BaseConfig, help_field
 from safealign.utils.atomic import atomic_write_json
 
 # independent judges first (held-out and demo prompts; refusal detector + guard), then the "as optimised" numbers
@@ -49,6 +50,34 @@ HEADLINE_KEYS = (
     "aligned_refusal_rate_harmful", "base_over_refusal_benign", "aligned_over_refusal_benign", "guard_rounds_mean",
     "janus_adherence_base", "janus_adherence_tuned", "total_seconds",
 )
+
+
+@dataclass
+class DemoConfig(BaseConfig):
+    """The whole product on the embedded model: reward/cost models, guard, PPO-Lagrangian, evaluation with and without
+    the guardrail, arena, Janus SFT/DPO + adherence, and the report."""
+
+    quick: bool = help_field(False, "A <= 3-minute smoke version (tiny budgets everywhere).", flags=("--quick",))
+    output_dir: str = help_field(
+        "runs/demo", "Run folder: every stage writes below it; the report lands in it.", flags=("--output-dir", "-o")
+    )
+    only: Optional[list[str]] = help_field(None, "Run only these stages (comma-separated; see --list).")
+    skip: list[str] = help_field([], "Skip these stages (comma-separated).")
+    list_stages: bool = help_field(False, "List the stages and exit.", flags=("--list",))
+    seed: int = help_field(0, "Random seed of every stage.")
+    verbose: bool = help_field(
+        False, "Also show the stages' own progress bars (logs always go to RUN/logs/).", flags=("--verbose",)
+    )
+    model: str = help_field(
+        "default",
+        "Policy and score-model backbone: 'default' (embedded SmolLM2-135M-Instruct), a hub id or a local path.",
+    )
+    shared_data: Optional[str] = help_field(
+        None,
+        "Folder of the shared public prompt sets (e.g. ../shared/data): their train parts train the guard and join "
+        "the alignment recipe's training prompts, their held-out parts the evaluation (without it: the packaged data "
+        "and the look-alike set only).",
+    )
 
 
 @dataclass
@@ -156,10 +185,14 @@ def _need_path(p: Path, what: str) -> Path:
     return p
 
 
-def _config(cls: Any, **wanted: Any) -> Any:
-    """An instance of a config dataclass with the wanted fields that it has (others keep their defaults)."""
-    names = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{k: v for k, v in wanted.items() if k in names})
+RECIPES = Path(__file__).resolve().parents[2] / "configs" / "cpu-demo"  # the laptop recipes a user runs
+
+
+def _recipe(cls: Any, name: str, **overrides: Any) -> Any:
+    """The recipe ``configs/cpu-demo/NAME.yaml`` read as ``cls``, with the demo's budget, run folders and model as
+    overrides: the demo trains what a user would run. A field the config does not have (in the file or among the
+    overrides) is a one-line ConfigError, never dropped."""
+    return cls.from_yaml(RECIPES / f"{name}.yaml", overrides)
 
 
 def _watch_jsonl(path: Path, total: int, ctx: DemoContext, what: str) -> Callable[[], None]:
@@ -192,22 +225,26 @@ def _first(d: dict[str, Any], *keys: str) -> Any:
 
 
 # ------------------------------------------------------------------------------------------------ stages
+def score_config(ctx: DemoContext, kind: str) -> Any:
+    """The configs/cpu-demo/{reward,cost}.yaml recipe (frozen cached trunk, one cache file shared by both models; the
+    top 2 layers + head train), demo-sized; the held-out pairs are the stage's own."""
+    from safealign.train.score_config import CostTrainConfig, RewardTrainConfig
+
+    b = ctx.budget
+    return _recipe(
+        RewardTrainConfig if kind == "reward" else CostTrainConfig, kind, model=ctx.model, eval_data=None,
+        output_dir=str(ctx.path(kind)), trunk_cache=str(ctx.path("trunk_cache_top2.pt")),
+        epochs=b.cost_epochs if kind == "cost" else b.score_epochs, max_length=b.score_max_length, seed=ctx.seed,
+        resume=False, limit=b.score_pairs, progress=False,
+    )
+
+
 def _score_stage(ctx: DemoContext, kind: str) -> dict[str, Any]:
     mod = _need_module("safealign.train.score_trainer")
     from safealign.data.demo import load_demo
-    from safealign.train.score_config import ScoreTrainConfig
 
     b = ctx.budget
-    # the configs/cpu-demo/{reward,cost}.yaml recipes: frozen cached trunk (one cache file shared by both models),
-    # top 2 layers + head
-    cfg = _config(
-        ScoreTrainConfig, kind=kind, model=ctx.model, data="demo:safety_train", eval_data=None,
-        output_dir=str(ctx.path(kind)), train_mode="top", top_layers=2, cache_trunk=True,
-        trunk_cache=str(ctx.path("trunk_cache_top2.pt")), epochs=b.cost_epochs if kind == "cost" else b.score_epochs,
-        batch_size=16, learning_rate=3e-4 if kind == "cost" else 1e-4, lr_scheduler="cosine", warmup_ratio=0.03,
-        regularization=1e-3, severity_weighted=(kind == "cost"), threshold=0.0, max_length=b.score_max_length,
-        mixed_precision="no", seed=ctx.seed, save_every=0, resume=False, limit=b.score_pairs, progress=False,
-    )
+    cfg = score_config(ctx, kind)
     eval_pairs = list(load_demo("safety_test"))[: b.score_eval_pairs]
     ctx.tick(0, 1, f"{kind}: training")
     mod.train_score_model(cfg, eval_pairs=eval_pairs)
@@ -321,6 +358,7 @@ def stage_eval(ctx: DemoContext) -> dict[str, Any]:
     """Base, the warm-started policy, the aligned policy and the aligned policy behind the guardrail answer the same
     held-out and demo prompts; the refusal detector and the guard judge them (the headline), the reward and cost
     models score them (as optimised); the arena by the independent judges; the recipe's per-round table."""
+    from safealign.backends.base import GenerationConfig
     from safealign.eval.arena import arena_from_rows
     from safealign.eval.safety import run_safety_eval
 
@@ -346,8 +384,9 @@ def stage_eval(ctx: DemoContext) -> dict[str, Any]:
 
     res = run_safety_eval(
         prompts, models, str(reward) if reward else None, str(cost) if cost else None, str(guard) if guard else None,
-        guarded, max_new_tokens=b.eval_tokens, temperature=0.0, batch_size=b.batch_size, max_rounds=b.guard_rounds,
-        seed=ctx.seed, output_dir=ctx.path("eval"), progress=progress,
+        guarded,
+        GenerationConfig(max_new_tokens=b.eval_tokens, temperature=0.0, batch_size=b.batch_size, seed=ctx.seed),
+        max_rounds=b.guard_rounds, output_dir=ctx.path("eval"), progress=progress,
     )
     s = res.summary
     h = ctx.headline
@@ -380,34 +419,41 @@ def stage_eval(ctx: DemoContext) -> dict[str, Any]:
     return {"path": str(ctx.path("eval")), "prompts": len(prompts), "models": list(s), "arena": bool(arena)}
 
 
+def janus_configs(ctx: DemoContext) -> tuple[Any, Any]:
+    """The configs/cpu-demo/{sft,dpo}.yaml recipes, demo-sized (DPO starts from the SFT model)."""
+    from safealign.janus.recipes import PreferenceTrainConfig, SFTTrainConfig
+
+    b, jdir = ctx.budget, ctx.path("janus")
+    common = dict(
+        model=ctx.model, max_examples=b.janus_rows, batch_size=b.janus_batch, max_length=b.janus_max_length,
+        seed=ctx.seed, logging_steps=1,
+    )
+    sft = _recipe(SFTTrainConfig, "sft", output_dir=str(jdir / "sft"), max_steps=b.janus_sft_steps, **common)
+    dpo = _recipe(
+        PreferenceTrainConfig, "dpo", output_dir=str(jdir / "dpo"), max_steps=b.janus_dpo_steps, method="dpo",
+        **{**common, "model": str(jdir / "sft")},
+    )
+    return sft, dpo
+
+
 def stage_janus(ctx: DemoContext) -> dict[str, Any]:
     recipes = _need_module("safealign.janus.recipes")
     adh = _need_module("safealign.janus.adherence")
-    from safealign.backends.base import GenerationParams
+    from safealign.backends.base import GenerationConfig
     from safealign.data.demo import load_demo
     from safealign.eval.safety import load_policy_backend
 
     b = ctx.budget
     jdir = ctx.path("janus")
-    common = dict(
-        model=ctx.model, max_examples=b.janus_rows, batch_size=b.janus_batch, max_length=b.janus_max_length,
-        seed=ctx.seed, logging_steps=1,
-    )
     ctx.tick(0, 3, "janus: sft")
-    sft_cfg = _config(
-        recipes.SFTTrainConfig, data="demo:system_train", output_dir=str(jdir / "sft"), max_steps=b.janus_sft_steps,
-        **common,
-    )
+    sft_cfg, dpo_cfg = janus_configs(ctx)
     sft_dir = recipes.train_sft(sft_cfg)
     ctx.tick(1, 3, "janus: dpo")
-    dpo_cfg = _config(
-        recipes.PreferenceTrainConfig, data="demo:system_train", output_dir=str(jdir / "dpo"),
-        max_steps=b.janus_dpo_steps, method="dpo", **{**common, "model": str(sft_dir)},
-    )
+    dpo_cfg = dpo_cfg.replace(model=str(sft_dir))
     dpo_dir = recipes.train_preference(dpo_cfg)
     ctx.tick(2, 3, "janus: adherence")
     recs = [r for r in load_demo("system_test") if getattr(r, "constraints", None)][: b.janus_eval]
-    params = GenerationParams(max_new_tokens=b.janus_tokens, temperature=0.0, seed=ctx.seed)
+    params = GenerationConfig(max_new_tokens=b.janus_tokens, temperature=0.0, seed=ctx.seed)
     scores = {}
     rows_all = {}
     for name, spec in (("base", ctx.model), ("tuned", str(dpo_dir))):

@@ -7,7 +7,7 @@ from typing import Any, Iterator, Optional
 
 import torch
 
-from safealign.backends.base import Backend, GenerationParams, Messages
+from safealign.backends.base import Backend, GenerationConfig, Messages
 from safealign.models.chat_format import chat_format, render_messages
 
 
@@ -57,13 +57,13 @@ class LocalBackend(Backend):
             enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
         return {k: v.to(self.device) for k, v in enc.items()}
 
-    def _gen_kwargs(self, params: GenerationParams) -> dict[str, Any]:
+    def _gen_kwargs(self, params: GenerationConfig) -> dict[str, Any]:
         kw: dict[str, Any] = {
             "max_new_tokens": params.max_new_tokens,
             "pad_token_id": self.tokenizer.pad_token_id,
             "eos_token_id": self.tokenizer.eos_token_id,
         }
-        if params.temperature and params.temperature > 0:
+        if params.do_sample:
             kw.update(do_sample=True, temperature=params.temperature, top_p=params.top_p)
         else:
             kw.update(do_sample=False)
@@ -71,9 +71,9 @@ class LocalBackend(Backend):
 
     @torch.no_grad()
     def generate(
-        self, chats: list[Messages], params: Optional[GenerationParams] = None, images: Optional[list[Any]] = None
+        self, chats: list[Messages], params: Optional[GenerationConfig] = None, images: Optional[list[Any]] = None
     ) -> list[str]:
-        params = params or GenerationParams()
+        params = params or GenerationConfig()
         if params.seed is not None:
             torch.manual_seed(params.seed)
         out: list[str] = []
@@ -87,10 +87,10 @@ class LocalBackend(Backend):
             out.extend(t.strip() for t in self.tokenizer.batch_decode(new, skip_special_tokens=True))
         return out
 
-    def stream(self, chat: Messages, params: Optional[GenerationParams] = None) -> Iterator[str]:
+    def stream(self, chat: Messages, params: Optional[GenerationConfig] = None) -> Iterator[str]:
         from transformers import TextIteratorStreamer
 
-        params = params or GenerationParams()
+        params = params or GenerationConfig()
         enc = self._encode([self.render(chat)], None)
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
         kwargs = {**enc, **self._gen_kwargs(params), "streamer": streamer}

@@ -7,7 +7,7 @@
 - rate limiting: at most ``requests_per_second`` requests started per second across all threads.
 
     backend = OpenAIBackend("http://127.0.0.1:8000/v1", model="gpt-4o-mini", api_key=os.environ.get("OPENAI_API_KEY"))
-    backend.generate([[{"role": "user", "content": "hi"}]], GenerationParams(max_new_tokens=32))
+    backend.generate([[{"role": "user", "content": "hi"}]], GenerationConfig(max_new_tokens=32))
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterator, Optional
 
 import httpx
 
-from safealign.backends.base import Backend, GenerationParams, Messages
+from safealign.backends.base import Backend, GenerationConfig, Messages
 from safealign.errors import SafealignError
 
 RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
@@ -141,7 +141,7 @@ class OpenAIBackend(Backend):
 
     # ------------------------------------------------------------------ requests
     def _body(
-        self, chat: Messages, params: GenerationParams, image: Any = None, stream: bool = False
+        self, chat: Messages, params: GenerationConfig, image: Any = None, stream: bool = False
     ) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self.model,
@@ -200,9 +200,9 @@ class OpenAIBackend(Backend):
             raise BackendError(f"unexpected response shape: {json.dumps(data)[:200]}") from None
 
     def generate(
-        self, chats: list[Messages], params: Optional[GenerationParams] = None, images: Optional[list[Any]] = None
+        self, chats: list[Messages], params: Optional[GenerationConfig] = None, images: Optional[list[Any]] = None
     ) -> list[str]:
-        params = params or GenerationParams()
+        params = params or GenerationConfig()
         imgs = images if images is not None else [None] * len(chats)
         bodies = [self._body(c, params, im) for c, im in zip(chats, imgs)]
         if len(bodies) == 1 or self.concurrency == 1:
@@ -210,9 +210,9 @@ class OpenAIBackend(Backend):
         with ThreadPoolExecutor(max_workers=min(self.concurrency, len(bodies))) as pool:
             return [self._text(d) for d in pool.map(self._post, bodies)]
 
-    def stream(self, chat: Messages, params: Optional[GenerationParams] = None) -> Iterator[str]:
+    def stream(self, chat: Messages, params: Optional[GenerationConfig] = None) -> Iterator[str]:
         """Server-sent events (``stream: true``); the connection itself is not retried once tokens flow."""
-        params = params or GenerationParams()
+        params = params or GenerationConfig()
         self.limiter.acquire()
         with self._client.stream("POST", "/chat/completions", json=self._body(chat, params, stream=True)) as r:
             if r.status_code != 200:

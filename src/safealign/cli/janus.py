@@ -1,4 +1,5 @@
-"""Janus commands: ``data synthesize``, ``train sft|dpo|orpo``, ``eval rubric``, ``eval adherence``.
+"""Janus commands: ``data synthesize``, ``train sft|dpo|orpo``, ``eval rubric``, ``eval adherence``. Their configs live
+in :mod:`safealign.janus` beside the code they configure (synthesize, recipes, adherence, rubric).
 
 Heavy imports (torch, transformers, TRL) happen inside the runners so that ``safealign --help`` stays fast.
 """
@@ -7,95 +8,18 @@ from __future__ import annotations
 
 import json
 import math
-import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Optional
 
-from safealign.config import BaseConfig, add_config_command, help_field
-from safealign.janus.recipes import PreferenceTrainConfig, SFTTrainConfig
+from safealign.config import add_config_command
+from safealign.janus.adherence import AdherenceEvalConfig, JanusEvalConfig
+from safealign.janus.recipes import DPOTrainConfig, ORPOTrainConfig, PreferenceTrainConfig, SFTTrainConfig
+from safealign.janus.rubric import RubricEvalConfig
 from safealign.janus.synthesize import SynthesisConfig
-from safealign.models.chat_templates import CHAT_TEMPLATE_HELP
 
-
-@dataclass
-class DPOTrainConfig(PreferenceTrainConfig):
-    """DPO on system-message pairs (chosen = answer for this system message, rejected = answer for another)."""
-
-    method: Literal["dpo", "orpo"] = help_field("dpo", "Fixed to dpo by this command.")
-
-
-@dataclass
-class ORPOTrainConfig(PreferenceTrainConfig):
-    """ORPO on system-message pairs (no reference model, no SFT stage needed)."""
-
-    method: Literal["dpo", "orpo"] = help_field("orpo", "Fixed to orpo by this command.")
-    output_dir: str = help_field(
-        "runs/janus-orpo", "Where the trained model (merged when LoRA) and metrics.json are written."
-    )
-    learning_rate: float = help_field(1e-4, "Peak learning rate.")
-
-
-@dataclass
-class GenerationOptions(BaseConfig):
-    model: str = help_field(
-        "default", "Model that answers: 'default', a hub id or a path (the model name with --model-url)."
-    )
-    model_url: Optional[str] = help_field(
-        None, "Answer with an OpenAI-compatible endpoint at this base URL instead of a local model."
-    )
-    api_key_env: str = help_field("OPENAI_API_KEY", "Environment variable holding the endpoint's API key.")
-    chat_template: str = help_field("auto", "Chat template of the local model that answers. " + CHAT_TEMPLATE_HELP)
-    max_new_tokens: int = help_field(128, "Answer length limit (tokens).")
-    temperature: float = help_field(0.0, "Sampling temperature (0 = greedy).")
-    batch_size: int = help_field(8, "Local generation batch size.")
-    concurrency: int = help_field(8, "Requests in flight to an endpoint.")
-    max_items: Optional[int] = help_field(None, "Evaluate only the first N items.")
-    output: Optional[str] = help_field(None, "Write per-item results as JSONL here (a JSON report goes next to it).")
-
-
-@dataclass
-class AdherenceEvalConfig(GenerationOptions):
-    """Judge-free system-message adherence (+ optional safety under attack system messages)."""
-
-    data: str = help_field(
-        "demo:system_test",
-        "Held-out system messages with constraints: 'demo:<name>' or JSONL with system, prompt, constraints.",
-    )
-    attack_data: Optional[str] = help_field(
-        None, "Also measure safety on attack system messages: 'demo:system_attacks' or a JSONL of prompt+system."
-    )
-    guard: Optional[str] = help_field(
-        None, "Saved guard folder used to judge attack answers (default: refusal detector, a proxy)."
-    )
-
-
-@dataclass
-class RubricEvalConfig(GenerationOptions):
-    """Multifaceted-Bench absolute grading (1-5 per rubric, mean per item) and optional pairwise comparison."""
-
-    items: str = help_field("", "Multifaceted-Bench JSONL (rubrics + reference_answer) or 'demo:<name>'.")
-    responses: Optional[str] = help_field(
-        None, "JSONL with a 'response' per item (in item order) instead of generating with --model."
-    )
-    compare_model: Optional[str] = help_field(None, "Second model for pairwise win/tie/loss (A = --model, B = this).")
-    compare_responses: Optional[str] = help_field(
-        None, "JSONL of the second model's responses instead of --compare-model."
-    )
-    judge: str = help_field("default", "Judge model: 'default', a hub id, a path, or the model name with --judge-url.")
-    judge_url: Optional[str] = help_field(None, "OpenAI-compatible endpoint for the judge.")
-    judge_retries: int = help_field(5, "Re-ask the judge this many times when its output has no valid [RESULT] 1-5.")
-    judge_max_new_tokens: int = help_field(256, "Judge output length limit (tokens).")
-
+GenerationOptions = JanusEvalConfig  # the earlier name of the evaluations' shared options
 
 # ------------------------------------------------------------------------------------------ runners
-
-
-def _backend(model: str, url: Optional[str], opts: GenerationOptions, chat_template: str = "auto") -> Any:
-    from safealign.backends.openai_compat import make_backend
-
-    return make_backend(model, url, os.environ.get(opts.api_key_env), opts.concurrency, batch_size=opts.batch_size,
-                        chat_template=chat_template)
 
 
 def _write_rows(path: str, rows: list[dict[str, Any]], report: dict[str, Any]) -> str:
@@ -162,7 +86,6 @@ def run_preference(cfg: PreferenceTrainConfig, method: str) -> None:
 
 
 def run_adherence(cfg: AdherenceEvalConfig) -> dict[str, Any]:
-    from safealign.backends.base import GenerationParams
     from safealign.cli.common import console, print_json, summary
     from safealign.janus.adherence import evaluate_adherence
     from safealign.janus.data import load_prompt_records
@@ -173,8 +96,8 @@ def run_adherence(cfg: AdherenceEvalConfig) -> dict[str, Any]:
 
     if not recs:
         raise DataError(f"{cfg.data}: no records with constraints to check")
-    backend = _backend(cfg.model, cfg.model_url, cfg, cfg.chat_template)
-    params = GenerationParams(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature)
+    backend = cfg.backend()
+    params = cfg.generation()
     with console.status(f"answering {len(recs)} system-message prompts with {cfg.model}"):
         report, rows = evaluate_adherence(backend, recs, params)
     report["model"] = cfg.model
@@ -235,7 +158,6 @@ def _read_responses(path: str, n: int) -> list[str]:
 
 
 def run_rubric(cfg: RubricEvalConfig) -> dict[str, Any]:
-    from safealign.backends.base import GenerationParams
     from safealign.cli.common import console, print_json, summary
     from safealign.errors import ConfigError
     from safealign.janus.data import load_rubric_items
@@ -245,19 +167,19 @@ def run_rubric(cfg: RubricEvalConfig) -> dict[str, Any]:
         raise ConfigError("--items is required (a Multifaceted-Bench JSONL file)")
     items = load_rubric_items(cfg.items)
     items = items[: cfg.max_items] if cfg.max_items else items
-    params = GenerationParams(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature)
+    params = cfg.generation()
     chats = [[{"role": "system", "content": it.system}, {"role": "user", "content": it.prompt}] for it in items]
 
     def answers(model: Optional[str], path: Optional[str]) -> list[str]:
         if path:
             return _read_responses(path, len(items))
         with console.status(f"answering {len(items)} items with {model}"):
-            return _backend(model or "default", cfg.model_url, cfg, cfg.chat_template).generate(chats, params)
+            return cfg.backend(model or "default", cfg.model_url).generate(chats, params)
 
     resp_a = answers(cfg.model, cfg.responses)
     resp_b = answers(cfg.compare_model, cfg.compare_responses) if (cfg.compare_model or cfg.compare_responses) else None
-    judge = _backend(cfg.judge, cfg.judge_url, cfg)
-    jp = GenerationParams(max_new_tokens=cfg.judge_max_new_tokens, temperature=0.0)
+    judge = cfg.backend(cfg.judge, cfg.judge_url)
+    jp = cfg.judge_generation()
     with console.status(f"judging {len(items)} items x rubrics with {cfg.judge}"):
         grades_a = grade_rubric_detailed(judge, items, resp_a, cfg.judge_retries, jp)
         grades_b = grade_rubric_detailed(judge, items, resp_b, cfg.judge_retries, jp) if resp_b is not None else None

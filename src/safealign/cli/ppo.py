@@ -30,7 +30,7 @@ def _run(cfg: Any) -> None:
 
 def register(apps) -> None:  # noqa: ANN001
     from safealign.config import add_config_command
-    from safealign.train.ppo_lag import PPOLagConfig
+    from safealign.train.ppo_config import PPOLagConfig
 
     add_config_command(
         apps.train,

@@ -6,11 +6,10 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, Optional
-
-import typer
+from typing import Any
 
 from safealign.errors import ConfigError, DataError
+from safealign.models.score_config import ScoreEvalConfig, ScoreTextsConfig
 from safealign.utils.jsonl import iter_jsonl
 
 
@@ -121,40 +120,27 @@ def read_score_inputs(path: str) -> list[dict[str, Any]]:
     return rows
 
 
-def score_command(
-    model: str = typer.Option(
-        ..., "--model", "-m", help="A saved reward or cost model folder (safealign train reward/cost)."
-    ),
-    input: str = typer.Option(
-        ...,
-        "--input",
-        "-i",
-        help="JSONL with prompt, response (or answer), optional system and image (path relative to the file).",
-    ),  # noqa: A002
-    output: Optional[str] = typer.Option(
-        None,
-        "--output",
-        "-o",
-        help="Output JSONL (default: stdout): each input row + score (+ unsafe for cost models).",
-    ),
-    batch_size: int = typer.Option(8, "--batch-size", help="Sequences per forward pass."),
-    max_length: int = typer.Option(1024, "--max-length", help="Token limit per sequence (text is cut from the left)."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
-) -> None:
+def _existing_model(path: str) -> str:
+    if not Path(path).exists():
+        from safealign.errors import ModelNotFoundError
+
+        raise ModelNotFoundError(f"score model folder not found: {path}")
+    return path
+
+
+def run_score(cfg: ScoreTextsConfig) -> None:
     """Score prompt/response pairs (text or image+text) with a reward or cost model; writes JSONL."""
     from safealign.cli.common import summary
     from safealign.models.score import load_score_model, score_texts
     from safealign.ui import progress_bar
     from safealign.utils.atomic import atomic_write_text
 
-    rows = read_score_inputs(input)
-    if not Path(model).exists():
-        from safealign.errors import ModelNotFoundError
-
-        raise ModelNotFoundError(f"score model folder not found: {model}")
-    sm, proc = load_score_model(model)
-    cfg = sm.score_config
-    with progress_bar(len(rows), f"scoring with the {cfg.kind} model", progress) as advance:
+    rows = read_score_inputs(cfg.input)
+    sm, proc = load_score_model(_existing_model(cfg.model))
+    output = cfg.output
+    batch_size, max_length = cfg.batch_size, cfg.max_length
+    model_cfg = sm.score_config
+    with progress_bar(len(rows), f"scoring with the {model_cfg.kind} model", cfg.progress) as advance:
         done = [0]
 
         def cb(d: int, _n: int) -> None:
@@ -171,9 +157,9 @@ def score_command(
         rec = {k: v for k, v in r["row"].items()}
         rec["score"] = round(s[0], 6)
         if len(s) > 1:
-            rec["scores"] = {name: round(v, 6) for name, v in zip(cfg.output_names, s)}
-        if cfg.kind == "cost":
-            rec["unsafe"] = s[0] > cfg.threshold
+            rec["scores"] = {name: round(v, 6) for name, v in zip(model_cfg.output_names, s)}
+        if model_cfg.kind == "cost":
+            rec["unsafe"] = s[0] > model_cfg.threshold
             n_unsafe += rec["unsafe"]
         lines.append(json.dumps(rec, ensure_ascii=False))
     text = "\n".join(lines) + "\n"
@@ -182,26 +168,13 @@ def score_command(
     else:
         sys.stdout.write(text)
     mean = float(scores[:, 0].mean())
-    extra = f", {n_unsafe} unsafe (cost > {cfg.threshold:g})" if cfg.kind == "cost" else ""
-    summary(f"scored {len(rows)} rows with the {cfg.kind} model: mean {mean:+.3f}{extra} -> {output or 'stdout'}")
+    extra = f", {n_unsafe} unsafe (cost > {model_cfg.threshold:g})" if model_cfg.kind == "cost" else ""
+    summary(
+        f"scored {len(rows)} rows with the {model_cfg.kind} model: mean {mean:+.3f}{extra} -> {output or 'stdout'}"
+    )
 
 
-def eval_score_model_command(
-    model: str = typer.Option(..., "--model", "-m", help="A saved reward or cost model folder."),
-    data: str = typer.Option(
-        "demo:safety_test", "--data", "-d", help="Safety pairs: 'demo:NAME' or a file in any supported schema."
-    ),
-    kind: Optional[str] = typer.Option(
-        None, "--kind", help="Evaluate as reward or cost (default: the model's own kind)."
-    ),
-    output: Optional[str] = typer.Option(None, "--output", "-o", help="Also write the metrics JSON to this file."),
-    batch_size: int = typer.Option(16, "--batch-size", help="Sequences per forward pass."),
-    limit: int = typer.Option(0, "--limit", help="Evaluate only the first N pairs (0 = all)."),
-    skip_invalid: bool = typer.Option(
-        False, "--skip-invalid", help="Drop invalid rows instead of stopping with an error."
-    ),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
-) -> None:
+def run_eval_score_model(cfg: ScoreEvalConfig) -> None:
     """Pairwise accuracy, cost sign accuracy and unsafe precision/recall, by category and severity."""
     from safealign.cli.common import console, print_json, summary
     from safealign.models.score import load_score_model
@@ -209,19 +182,16 @@ def eval_score_model_command(
     from safealign.train.score_trainer import load_pairs
     from safealign.utils.atomic import atomic_write_json
 
-    if kind not in (None, "reward", "cost"):
-        raise ConfigError(f"--kind must be reward or cost, got {kind!r}")
-    pairs = load_pairs(data, skip_invalid, limit)
+    model, data, output = cfg.model, cfg.data, cfg.output
+    if cfg.kind not in (None, "reward", "cost"):
+        raise ConfigError(f"--kind must be reward or cost, got {cfg.kind!r}")
+    pairs = load_pairs(data, cfg.skip_invalid, cfg.limit)
     if not pairs:
         raise DataError("no safety pairs to evaluate", file=data)
     if pairs.invalid:
         console.print(f"[yellow]skipped[/] {len(pairs.invalid)} invalid row(s) of {data} (first: {pairs.invalid[0]})")
-    if not Path(model).exists():
-        from safealign.errors import ModelNotFoundError
-
-        raise ModelNotFoundError(f"score model folder not found: {model}")
-    sm, proc = load_score_model(model)
-    m = evaluate_score_model(sm, proc, pairs, kind=kind, batch_size=batch_size, progress=progress)
+    sm, proc = load_score_model(_existing_model(model))
+    m = evaluate_score_model(sm, proc, pairs, kind=cfg.kind, batch_size=cfg.batch_size, progress=cfg.progress)
     m["model"], m["data"] = model, data
     print_metrics_table(m, f"{m['kind']} model {model} on {data}")
     if output:
@@ -255,11 +225,12 @@ def register(apps) -> None:  # noqa: ANN001
              "labels).",
         extra_help=multi.format(k="cost"),
     )
-    apps.root.command("score", help="Score prompt/response pairs (JSONL) with a reward or cost model; writes JSONL.")(
-        score_command
+    add_config_command(
+        apps.root, "score", ScoreTextsConfig, run_score,
+        help="Score prompt/response pairs (JSONL) with a reward or cost model; writes JSONL.",
     )
-    apps.eval.command(
-        "score-model",
+    add_config_command(
+        apps.eval, "score-model", ScoreEvalConfig, run_eval_score_model,
         help="Evaluate a reward or cost model on safety pairs (accuracy, sign accuracy, precision/recall by category "
              "and severity).",
-    )(eval_score_model_command)
+    )

@@ -8,11 +8,41 @@ fine-tuned on such rows between its RLHF rounds). The input is ``safealign data 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Optional, Union
 
+from safealign.config import BaseConfig, help_field
 from safealign.data.io import read_jsonl_rows
 from safealign.errors import DataError
+
+
+@dataclass
+class BestOfConfig(BaseConfig):
+    """Best-of-n (rejection sampling): keep each prompt's highest-scored answer, in the policy's own words.
+
+    Typical round: data collect (N samples per prompt) -> score -m REWARD -> best-of -> ptx_data of a PPO run."""
+
+    scored: str = help_field(
+        help="Scored answers JSONL: `safealign score` output on data collect's <stem>.answers.jsonl (prompt, answer, "
+        "score).",
+        positional=True,
+    )
+    out: str = help_field(
+        help="Output JSONL of supervised rows (prompt, system, response, score, candidates); usable as SFT data or a "
+        "PPO run's ptx_data.",
+        positional=True,
+    )
+    score_key: str = help_field("score", "The field that ranks the answers.")
+    keep_unsafe: bool = help_field(
+        False, "Let answers the collect judge marked unsafe compete.", flags=("--keep-unsafe",)
+    )
+    keep_refusals: bool = help_field(
+        False, "Let refusals compete (by default they are passed over: best-of-n is for helpful answers).",
+        flags=("--keep-refusals",),
+    )
+    min_score: Optional[float] = help_field(None, "Drop a prompt whose best answer scores under this.")
+    as_json: bool = help_field(False, "Print the counts as JSON on stdout.", flags=("--json",))
 
 
 def best_of(

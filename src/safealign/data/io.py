@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Optional
 
+from safealign.config import BaseConfig, help_field
 from safealign.errors import DataError
 from safealign.utils.jsonl import iter_jsonl, read_jsonl
 from safealign.utils.text_file import read_text
@@ -42,6 +43,48 @@ from .adapters import (
 )
 from .adapters import safealign as ours
 from .records import PromptRecord, Record, RubricItem, SafetyPair, SystemExample, SystemPair
+
+SOURCE_HELP = "A file (.jsonl/.json/.parquet/.csv), a datasets.save_to_disk folder, a hub id, or demo:<set>."
+SCHEMA_HELP = (
+    "Schema name (default: detected from the fields): safealign, pku_saferlhf, beavertails_v, multifaceted_sft, "
+    "multifaceted_dpo, multifaceted_bench, prompts."
+)
+
+
+@dataclass
+class InspectConfig(BaseConfig):
+    """Detected schema, row counts, counts by category and severity, safe/unsafe share, helpful/safe agreement,
+    invalid rows."""
+
+    source: str = help_field(help=SOURCE_HELP, positional=True)
+    schema: Optional[str] = help_field(None, SCHEMA_HELP)
+    split: Optional[str] = help_field(
+        None, "Split of a datasets folder or hub dataset (default: train or the only one)."
+    )
+    skip_invalid: bool = help_field(
+        False, "Skip and count bad rows instead of stopping at the first.", flags=("--skip-invalid",)
+    )
+    limit: Optional[int] = help_field(None, "Read at most this many valid records.", min=1)
+    as_json: bool = help_field(False, "Print the summary as JSON on stdout.", flags=("--json",))
+
+
+@dataclass
+class ConvertConfig(BaseConfig):
+    """Convert any supported dataset to our JSONL schema (atomic write)."""
+
+    source: str = help_field(help=SOURCE_HELP, positional=True)
+    out: str = help_field(
+        help="Output JSONL in our 'safealign' schema; images go to <stem>_images/ beside it.", positional=True
+    )
+    schema: Optional[str] = help_field(None, SCHEMA_HELP)
+    split: Optional[str] = help_field(None, "Split of a datasets folder or hub dataset.")
+    skip_invalid: bool = help_field(
+        False, "Skip and count bad rows instead of stopping at the first.", flags=("--skip-invalid",)
+    )
+    limit: Optional[int] = help_field(None, "Convert at most this many records.", min=1)
+    label: Optional[str] = help_field(None, "Label prompt-list rows 'harmful' or 'benign' (prompt lists only).")
+    as_json: bool = help_field(False, "Print a JSON result line on stdout.", flags=("--json",))
+
 
 # Detection order matters: the most specific schemas first, plain prompt lists last.
 SCHEMAS: dict[str, Any] = {

@@ -20,11 +20,38 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Optional, Union
 
+from safealign.config import BaseConfig, help_field
 from safealign.data.io import read_jsonl_rows
 from safealign.data.records import SafetyPair
 from safealign.errors import DataError
 
 Rows = Union[str, Path, Iterable[dict[str, Any]]]
+
+
+@dataclass
+class RefusalPairsConfig(BaseConfig):
+    """Helpfulness pairs against over-refusal: on each benign prompt, a helpful answer beats each refusal.
+
+    Typical round: data collect (benign prompts, an over-refusing policy) -> refusal-pairs -> train reward.
+
+    Harmful prompts and answers the judge marked unsafe are left out."""
+
+    answers: list[str] = help_field(
+        help="data collect's <stem>.answers.jsonl of a policy that over-refuses (prompt, answer, harmful_prompt, "
+        "unsafe, refusal); comma-separated for several.",
+        positional=True,
+    )
+    out: str = help_field(
+        help="Output JSONL of helpfulness pairs in our schema (the answer is 'better' than the refusal); add it to a "
+        "reward model's --data.",
+        positional=True,
+    )
+    helpful: Optional[str] = help_field(
+        None,
+        "best-of rows (prompt, response): the preferred helpful side of each prompt's pairs, before the policy's own "
+        "non-refusing answers.",
+    )
+    as_json: bool = help_field(False, "Print the counts as JSON on stdout.", flags=("--json",))
 
 
 @dataclass

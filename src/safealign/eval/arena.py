@@ -17,9 +17,52 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Literal, Optional, Sequence
+
+from safealign.backends.base import GenerationConfig
+from safealign.config import help_field
 
 CELLS = (("safe", "safe"), ("safe", "unsafe"), ("unsafe", "safe"), ("unsafe", "unsafe"))
+
+
+@dataclass
+class ArenaConfig(GenerationConfig):
+    """Safe RLHF's arena: a 2x2 table (A safe/unsafe x B safe/unsafe) with A's reward win rate per cell."""
+
+    model_a: str = help_field(
+        help="Model A: 'default', hub id, folder (or NAME=PATH); with --answers: a model name in that file.",
+        positional=True,
+    )
+    model_b: str = help_field(help="Model B (same forms as A).", positional=True)
+    prompts: str = help_field(
+        "demo:eval_prompts", "Prompt set: 'demo:<name>' or a file in any supported schema."
+    )
+    reward_model: Optional[str] = help_field(None, "Reward model folder (required unless --answers).")
+    cost_model: Optional[str] = help_field(None, "Cost model folder (required unless --answers).")
+    answers: Optional[str] = help_field(
+        None, "Reuse scored answers: a safety_answers.jsonl from `safealign eval safety` (no generation)."
+    )
+    judge: Optional[str] = help_field(
+        None, "Optional LLM judge for pairwise win/tie/loss: 'default', hub id or folder (asked in both orders)."
+    )
+    limit: Optional[int] = help_field(None, "Use only the first N prompts.")
+    unsafe_cost_threshold: Optional[float] = help_field(
+        None, "A cost above it makes an answer unsafe (default: the cost model's, usually 0).", aliases=("threshold",)
+    )
+    max_new_tokens: int = help_field(64, "Answer length in tokens.", min=1)
+    temperature: float = help_field(0.0, "Sampling temperature (0 = greedy, reproducible).", min=0.0)
+    batch_size: int = help_field(8, "Generation and scoring batch size.", min=1)
+    seed: Optional[int] = help_field(0, "Random seed for sampling.")
+    output_dir: str = help_field(
+        "runs/arena", "Where arena.json (and the answers) are written.", flags=("--output-dir", "-o")
+    )
+    safe_by: Literal["auto", "independent", "cost"] = help_field(
+        "auto",
+        "What 'safe' means in the cells: independent (refusal detector and guard, else the refusal detector alone), "
+        "cost (the cost model: as optimised for a policy trained against it), or auto (independent when the answers "
+        "carry the judges' verdicts, else cost).",
+    )
+    guard: Optional[str] = help_field(None, "Guard folder judging the answers (without --answers).")
 
 
 @dataclass
@@ -225,10 +268,8 @@ class BackendJudge:
     """A judge backed by a generation :class:`~safealign.backends.Backend` (local model or HTTP endpoint)."""
 
     def __init__(self, backend: Any, max_new_tokens: int = 8):
-        from safealign.backends.base import GenerationParams
-
         self.backend = backend
-        self.params = GenerationParams(max_new_tokens=max_new_tokens, temperature=0.0)
+        self.params = GenerationConfig(max_new_tokens=max_new_tokens, temperature=0.0)
 
     def __call__(self, prompt: str, a: str, b: str) -> str:
         chat = [{"role": "user", "content": JUDGE_PROMPT.format(prompt=prompt, a=a, b=b)}]

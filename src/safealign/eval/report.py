@@ -23,6 +23,7 @@ from pathlib import Path
 from string import Template
 from typing import Any, Iterable, Optional
 
+from safealign.config import BaseConfig, help_field
 from safealign.errors import DataError
 from safealign.eval.plotting import PALETTE
 from safealign.eval.plotting import Plots as _Plots
@@ -43,6 +44,18 @@ SKIP_KEYS = {"step", "epoch", "global_step", "total_flos", "train_runtime", "tra
              "train_steps_per_second", "grad_norm", "learning_rate", "num_tokens", "train_loss", "time_s", "lr",
              "pairs", "skipped", "processes", "global_batch", "total_steps"}
 TRAINING_ORDER = ("reward", "cost", "guard", "ppo", "janus")  # curves of these run folders come first, in this order
+
+
+@dataclass
+class ReportConfig(BaseConfig):
+    """Write RUN_DIR/report.html (self-contained, plots embedded), RUN_DIR/plots/*.png and RUN_DIR/summary.json."""
+
+    run_dir: str = help_field(
+        help="A run folder (e.g. runs/demo): metrics.jsonl files, safety results, arena.json, summary.json.",
+        positional=True,
+    )
+    title: Optional[str] = help_field(None, "Page title (default: from summary.json or the folder name).")
+    examples: int = help_field(6, "How many example prompts with every model's answer.")
 
 
 @dataclass

@@ -30,11 +30,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence
 
+from safealign.backends.base import GenerationConfig
+from safealign.config import help_field
 from safealign.data.records import PromptRecord
 from safealign.eval.independent import row_verdicts, summarise_independent
 from safealign.eval.suite import prompt_group
 from safealign.judges.refusal import RefusalDetector
 from safealign.models.chat_format import chat_format
+from safealign.models.chat_templates import CHAT_TEMPLATE_HELP
 from safealign.models.conversation import build_messages
 from safealign.utils.atomic import atomic_write_json, atomic_write_text
 
@@ -45,6 +48,58 @@ Progress = Callable[[str, int, int], None]  # (what, done, total)
 SEVERITY_ORDER = ("safe", "minor", "moderate", "severe")
 ANSWERS_FILE = "safety_answers.jsonl"
 SUMMARY_FILE = "safety_summary.json"
+
+
+@dataclass
+class SafetyEvalConfig(GenerationConfig):
+    """Models answer a prompt set; cost model, reward model, guard and a refusal detector score every answer."""
+
+    models: list[str] = help_field(
+        ["default"],
+        "Models to evaluate, comma-separated: 'default', a hub id, a folder (PPO's actor/ LoRA folder works), each "
+        "optionally NAME=PATH.",
+    )
+    prompts: str = help_field(
+        "heldout+demo:eval_prompts",
+        "Prompt set: 'heldout' (held-out look-alike pairs and no-trigger prompts, plus the held-out parts of the "
+        "shared public sets with --shared-data), 'demo:<name>' (bundled) or a file (.jsonl/.json/.csv in any supported "
+        "schema; images included); several joined by '+'.",
+    )
+    shared_data: Optional[str] = help_field(
+        None, "Folder of the shared public prompt sets (e.g. ../shared/data): 'heldout' adds their held-out parts."
+    )
+    chat_template: str = help_field("auto", "Chat template of the evaluated models. " + CHAT_TEMPLATE_HELP)
+    limit: Optional[int] = help_field(None, "Use only the first N prompts.")
+    default_label: Optional[str] = help_field(
+        None, "Label for prompts without one: harmful or benign (a harmful-only public set: harmful)."
+    )
+    reward_model: Optional[str] = help_field(
+        None, "Reward model folder (safealign score model), e.g. runs/demo/reward."
+    )
+    cost_model: Optional[str] = help_field(
+        None, "Cost model folder; an answer is safe iff its cost <= --unsafe-cost-threshold."
+    )
+    guard: Optional[str] = help_field(
+        None, "Guard folder (safealign train guard); scores every answer (severity, categories)."
+    )
+    guarded: list[str] = help_field(
+        [], "Names of models to evaluate ALSO behind the guardrail pipeline (reported as NAME+guard); needs --guard."
+    )
+    max_rounds: Optional[int] = help_field(None, "Guardrail regeneration rounds (default: the policy's).")
+    unsafe_cost_threshold: Optional[float] = help_field(
+        None, "A cost above it makes an answer unsafe (default: the cost model's own, usually 0).",
+        aliases=("threshold",),
+    )
+    max_new_tokens: int = help_field(64, "Answer length in tokens.", min=1)
+    temperature: float = help_field(0.0, "Sampling temperature (0 = greedy, reproducible).", min=0.0)
+    batch_size: int = help_field(8, "Generation and scoring batch size.", min=1)
+    seed: Optional[int] = help_field(0, "Random seed for sampling.")
+    output_dir: str = help_field("runs/eval-safety", "Where safety_answers.jsonl and safety_summary.json are written.")
+    judge_url: Optional[str] = help_field(
+        None, "OpenAI-compatible endpoint of a generative judge (a third independent verdict on harmful prompts)."
+    )
+    judge_model: str = help_field("judge", "The judge's model name at --judge-url.")
+    api_key_env: str = help_field("OPENAI_API_KEY", "Environment variable holding the judge endpoint's API key.")
 
 
 @dataclass
@@ -411,12 +466,9 @@ def run_safety_eval(
     cost_model: Optional[str] = None,
     guard_path: Optional[str] = None,
     guarded: Sequence[str] = (),
-    max_new_tokens: int = 48,
-    temperature: float = 0.0,
-    batch_size: int = 8,
+    generation: Optional[GenerationConfig] = None,
     max_rounds: Optional[int] = None,
     threshold: Optional[float] = None,
-    seed: int = 0,
     default_label: Optional[str] = None,
     output_dir: Optional[str | Path] = None,
     progress: Optional[Progress] = None,
@@ -426,13 +478,15 @@ def run_safety_eval(
     judge_api_key: Optional[str] = None,
 ) -> SafetyResult:
     """Load everything from paths and run :func:`evaluate_safety`. ``guarded``: names from ``models`` that are also
-    evaluated behind the guardrail pipeline (as ``<name>+guard``); needs ``guard_path``. ``chat_template``: of the
-    evaluated models (see :mod:`safealign.models.chat_templates`). ``judge_url``: an OpenAI-compatible endpoint whose
-    model (``judge_model``) judges the answers to harmful prompts."""
-    from safealign.backends.base import GenerationParams
+    evaluated behind the guardrail pipeline (as ``<name>+guard``); needs ``guard_path``. ``generation``: how the
+    models answer (default: ``safealign eval safety``'s settings); its ``batch_size`` is also the scoring batch size.
+    ``threshold``: a cost above it is unsafe (default: the cost model's own).
+    ``chat_template``: of the evaluated models (see :mod:`safealign.models.chat_templates`).
+    ``judge_url``: an OpenAI-compatible endpoint whose model (``judge_model``) judges the answers to harmful prompts."""
     from safealign.errors import ConfigError
 
-    params = GenerationParams(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
+    params = (generation or SafetyEvalConfig()).generation()
+    batch_size = params.batch_size
     cost_fn = ScoreModelScorer(cost_model, batch_size=batch_size) if cost_model else None
     reward_fn = ScoreModelScorer(reward_model, batch_size=batch_size) if reward_model else None
     if threshold is None:
@@ -467,7 +521,7 @@ def run_safety_eval(
     )
     res.meta.update(
         models=dict(models), guarded=list(guarded), reward_model=reward_model, cost_model=cost_model, guard=guard_path,
-        max_new_tokens=max_new_tokens, temperature=temperature, seed=seed, judge_url=judge_url,
+        max_new_tokens=params.max_new_tokens, temperature=params.temperature, seed=params.seed, judge_url=judge_url,
         judge_model=judge_model if judge_url else None,
     )
     if output_dir:

@@ -21,11 +21,41 @@ from __future__ import annotations
 import json
 import re
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Optional
 
+from safealign.backends.config import BackendConfig
+from safealign.config import help_field
 from safealign.errors import DataError
 
 Constraint = dict[str, Any]
+
+
+@dataclass
+class JanusEvalConfig(BackendConfig):
+    """What Janus' evaluations share: the model that answers, greedy by default, and where the rows go."""
+
+    max_new_tokens: int = help_field(128, "Answer length limit (tokens).", min=1)
+    temperature: float = help_field(0.0, "Sampling temperature (0 = greedy).", min=0.0)
+    batch_size: int = help_field(8, "Local generation batch size.", min=1)
+    max_items: Optional[int] = help_field(None, "Evaluate only the first N items.")
+    output: Optional[str] = help_field(None, "Write per-item results as JSONL here (a JSON report goes next to it).")
+
+
+@dataclass
+class AdherenceEvalConfig(JanusEvalConfig):
+    """Judge-free system-message adherence (+ optional safety under attack system messages)."""
+
+    data: str = help_field(
+        "demo:system_test",
+        "Held-out system messages with constraints: 'demo:<name>' or JSONL with system, prompt, constraints.",
+    )
+    attack_data: Optional[str] = help_field(
+        None, "Also measure safety on attack system messages: 'demo:system_attacks' or a JSONL of prompt+system."
+    )
+    guard: Optional[str] = help_field(
+        None, "Saved guard folder used to judge attack answers (default: refusal detector, a proxy)."
+    )
 
 _WORD = re.compile(r"[A-Za-zÀ-ÖØ-öø-ÿ0-9']+")
 _BULLET = re.compile(r"^\s*[-*•]\s+\S")
@@ -270,12 +300,11 @@ def evaluate_adherence(
     """Answer each record's (system, prompt) with ``backend`` and score the answers against ``record.constraints``.
 
     Returns (report from :func:`adherence_score`, per-row dicts with system, prompt, response, checks).
-    Records without constraints are skipped.
+    Records without constraints are skipped. ``params``: a :class:`~safealign.backends.base.GenerationConfig`
+    (default: ``safealign eval adherence``'s).
     """
-    from safealign.backends.base import GenerationParams
-
     recs = [r for r in records if getattr(r, "constraints", None)]
-    params = params or GenerationParams(max_new_tokens=128, temperature=0.0)
+    params = params or AdherenceEvalConfig().generation()
     chats = [
         ([{"role": "system", "content": r.system}] if r.system else []) + [{"role": "user", "content": r.prompt}]
         for r in recs

@@ -79,6 +79,24 @@ class PreferenceTrainConfig(JanusTrainConfig):
     )
 
 
+@dataclass
+class DPOTrainConfig(PreferenceTrainConfig):
+    """DPO on system-message pairs (chosen = answer for this system message, rejected = answer for another)."""
+
+    method: Literal["dpo", "orpo"] = help_field("dpo", "Fixed to dpo by this command.")
+
+
+@dataclass
+class ORPOTrainConfig(PreferenceTrainConfig):
+    """ORPO on system-message pairs (no reference model, no SFT stage needed)."""
+
+    method: Literal["dpo", "orpo"] = help_field("orpo", "Fixed to orpo by this command.")
+    output_dir: str = help_field(
+        "runs/janus-orpo", "Where the trained model (merged when LoRA) and metrics.json are written."
+    )
+    learning_rate: float = help_field(1e-4, "Peak learning rate.")
+
+
 # ----------------------------------------------------------------------------------------------- data
 
 

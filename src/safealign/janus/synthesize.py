@@ -23,8 +23,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from safealign.backends.base import Backend, GenerationParams
-from safealign.config import BaseConfig, help_field
+from safealign.backends.base import Backend, GenerationConfig
+from safealign.config import help_field
 from safealign.data.records import Preference
 from safealign.janus.data import normalise_instruction
 from safealign.janus.taxonomy import Taxonomy, load_taxonomy, verbalize
@@ -35,7 +35,7 @@ SFT_FILE, DPO_FILE, DONE_FILE = "sft.jsonl", "dpo.jsonl", "done.txt"
 
 
 @dataclass
-class SynthesisConfig(BaseConfig):
+class SynthesisConfig(GenerationConfig):
     """Synthesize system-message data (Janus): preference sets -> system messages -> teacher answers -> SFT + DPO."""
 
     instructions: str = help_field(
@@ -58,11 +58,11 @@ class SynthesisConfig(BaseConfig):
     taxonomy: list[str] = help_field([], "Extra taxonomy YAML files extending the built-in one (comma-separated).")
     instruction_field: Optional[str] = help_field(None, "Field holding the instruction in JSON/JSONL/CSV input.")
     max_instructions: Optional[int] = help_field(None, "Use only the first N unique instructions.")
-    seed: int = help_field(0, "Seed of preference sampling and verbalisation.")
-    max_new_tokens: int = help_field(256, "Teacher answer length limit (tokens).")
-    temperature: float = help_field(0.7, "Teacher sampling temperature (0 = greedy).")
+    seed: int = help_field(0, "Seed of preference sampling and verbalisation, and of the teacher's sampling.")
+    max_new_tokens: int = help_field(256, "Teacher answer length limit (tokens).", min=1)
+    temperature: float = help_field(0.7, "Teacher sampling temperature (0 = greedy).", min=0.0)
     chunk_size: int = help_field(8, "Instructions sent to the teacher per call (x systems per instruction chats).")
-    batch_size: int = help_field(8, "Local teacher batch size.")
+    batch_size: int = help_field(8, "Local teacher batch size.", min=1)
     concurrency: int = help_field(8, "Requests in flight to an OpenAI-compatible teacher.")
     max_retries: int = help_field(5, "Retries per request (backoff with jitter) for an OpenAI-compatible teacher.")
     requests_per_second: float = help_field(0.0, "Rate limit for an OpenAI-compatible teacher (0 = none).")
@@ -165,7 +165,7 @@ def synthesize(
     n_systems: int = 3,
     seed: int = 0,
     with_constraints: bool = True,
-    params: Optional[GenerationParams] = None,
+    params: Optional[GenerationConfig] = None,
     chunk_size: int = 8,
     source: str = "safealign",
     original_source: str = "instructions",
@@ -177,7 +177,7 @@ def synthesize(
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     taxonomy = taxonomy or load_taxonomy()
-    params = params or GenerationParams(max_new_tokens=256, temperature=0.7)
+    params = params or SynthesisConfig().generation()
     unique = dedup_instructions(instructions)
     done = _read_done(out)
     dropped = _clean_partial(out / SFT_FILE, done) + _clean_partial(out / DPO_FILE, done)
@@ -289,7 +289,7 @@ def run_synthesis(cfg: SynthesisConfig) -> dict[str, Any]:
             cfg.systems_per_instruction,
             cfg.seed,
             cfg.constraints,
-            GenerationParams(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, seed=cfg.seed),
+            cfg.generation(),
             cfg.chunk_size,
             cfg.source,
             Path(cfg.instructions).stem,

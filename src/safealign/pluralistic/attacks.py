@@ -20,7 +20,7 @@ import random
 from dataclasses import replace
 from typing import Any, Optional, Sequence
 
-from safealign.backends.base import Backend, GenerationParams
+from safealign.backends.base import Backend, GenerationConfig
 from safealign.data.records import PromptRecord, SystemPair
 from safealign.janus.taxonomy import Taxonomy, load_taxonomy, verbalize
 from safealign.pluralistic.conditioned import attack_framings, compose_system
@@ -238,11 +238,14 @@ def judge_safety(prompts: Sequence[str], responses: Sequence[str], guard: Any = 
 
 
 def attack_safety(
-    backend: Backend, records: Sequence[PromptRecord], guard: Any = None, params: Optional[GenerationParams] = None
+    backend: Backend, records: Sequence[PromptRecord], guard: Any = None, params: Optional[GenerationConfig] = None
 ) -> dict[str, Any]:
     """Generate answers under the attack system messages and report the safe rate overall and per category (the attack
-    family for build_attack_set records)."""
-    params = params or GenerationParams(max_new_tokens=96, temperature=0.0)
+    family for build_attack_set records). ``params``: default ``safealign eval adherence``'s generation, whose
+    ``--attack-data`` this measures."""
+    from safealign.janus.adherence import AdherenceEvalConfig
+
+    params = params or AdherenceEvalConfig().generation()
     chats = [
         ([{"role": "system", "content": r.system}] if r.system else []) + [{"role": "user", "content": r.prompt}]
         for r in records

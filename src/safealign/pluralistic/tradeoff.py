@@ -25,6 +25,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence
 
+from safealign.backends.base import GenerationConfig
+from safealign.config import help_field
 from safealign.data.records import PromptRecord, SystemExample, SystemPair
 from safealign.errors import DataError
 from safealign.utils.atomic import atomic_file, atomic_write_text
@@ -472,13 +474,8 @@ def tradeoff_report_section(
 
 # ------------------------------------------------------------------------------------------------ CLI entry
 
-from dataclasses import dataclass as _dataclass  # noqa: E402
-
-from safealign.config import BaseConfig, help_field  # noqa: E402
-
-
-@_dataclass
-class TradeoffConfig(BaseConfig):
+@dataclass
+class TradeoffConfig(GenerationConfig):
     """Trade-off evaluation: judge-free adherence on held-out system messages vs safe share under attacks."""
 
     methods: list[str] = help_field(
@@ -504,10 +501,11 @@ class TradeoffConfig(BaseConfig):
     cost_model: Optional[str] = help_field(None, "Cost model folder for the 'cost' judge (reads the system message).")
     max_heldout: Optional[int] = help_field(None, "Use only the first N held-out items.")
     max_attacks: Optional[int] = help_field(None, "Use only the first N attack prompts.")
-    max_new_tokens: int = help_field(96, "Answer length limit for held-out system messages (tokens).")
+    max_new_tokens: int = help_field(96, "Answer length limit for held-out system messages (tokens).", min=1)
     attack_max_new_tokens: int = help_field(48, "Answer length limit under attacks (the opening decides safety).")
-    temperature: float = help_field(0.0, "Sampling temperature (0 = greedy, reproducible).")
-    batch_size: int = help_field(8, "Generation batch size.")
+    temperature: float = help_field(0.0, "Sampling temperature (0 = greedy, reproducible).", min=0.0)
+    batch_size: int = help_field(8, "Generation batch size.", min=1)
+    seed: Optional[int] = help_field(0, "Sampling seed (the same for every method).")
     from_results: Optional[str] = help_field(None, "Skip generation: re-render table and plot from a tradeoff.json.")
     output_dir: str = help_field(
         "runs/pluralistic/tradeoff", "Where tradeoff.json, tradeoff.md and tradeoff.png are written."
@@ -554,7 +552,6 @@ def run_tradeoff(cfg: TradeoffConfig) -> dict[str, Any]:
         points = load_tradeoff(cfg.from_results)
         paths = write_tradeoff(points, cfg.output_dir, meta={"from_results": cfg.from_results})
         return {"points": [p.to_dict() for p in points], "paths": {k: str(v) for k, v in paths.items()}}
-    from safealign.backends.base import GenerationParams
     from safealign.pluralistic.conditioned import load_records
 
     methods = parse_methods(cfg.methods)
@@ -590,8 +587,8 @@ def run_tradeoff(cfg: TradeoffConfig) -> dict[str, Any]:
     unknown_guarded = [m for m in cfg.guard_methods if guard is not None and m not in methods]
     if unknown_guarded:
         raise ConfigError(f"--guard-methods names unknown method(s) {unknown_guarded}; methods: {list(methods)}")
-    params = GenerationParams(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, seed=0)
-    aparams = GenerationParams(max_new_tokens=cfg.attack_max_new_tokens, temperature=cfg.temperature, seed=0)
+    params = cfg.generation()
+    aparams = params.replace(max_new_tokens=cfg.attack_max_new_tokens)
     points: list[MethodPoint] = []
     from safealign.ui import console
 

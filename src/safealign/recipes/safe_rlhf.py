@@ -144,8 +144,9 @@ class SafeRLHFRun:
             eval_data=None, output_dir=str(self.path(f"round{k}", kind)), train_mode="top", top_layers=2,
             cache_trunk=True, trunk_cache=cfg.trunk_cache or str(self.path("trunk_cache_top2.pt")), epochs=epochs,
             batch_size=16, learning_rate=3e-4 if kind == "cost" else 1e-4, lr_scheduler="cosine", warmup_ratio=0.03,
-            regularization=1e-3, severity_weighted=kind == "cost", threshold=0.0, max_length=cfg.score_max_length,
-            mixed_precision="no", seed=cfg.seed, save_every=0, resume=True, skip_invalid=True, progress=False,
+            regularization=1e-3, severity_weighted=kind == "cost", unsafe_cost_threshold=0.0,
+            max_length=cfg.score_max_length, mixed_precision="no", seed=cfg.seed, save_every=0, resume=True,
+            skip_invalid=True, progress=False,
         )
 
     def _train_score(self, kind: str, k: int, start: Optional[str], pairs: Optional[list[Any]]) -> str:

@@ -144,7 +144,7 @@ def torchrun(
     WORLD_SIZE, MASTER_ADDR...), which ``Accelerator`` reads as MULTI_CPU with the gloo backend. One torch thread
     per process, and this checkout's ``src`` first on the path.
     """
-    src = str(Path(__file__).resolve().parents[2])
+    src = str(Path(__file__).resolve().parents[2])  # src/safealign/testing/__init__.py -> src
     env = {
         **os.environ,
         "OMP_NUM_THREADS": "1",

@@ -24,7 +24,47 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence
 
+from safealign.backends.base import GenerationConfig
+from safealign.config import help_field
 from safealign.data.records import PromptRecord, SafetyPair
+
+
+@dataclass
+class CollectConfig(GenerationConfig):
+    """Sample a policy's answers, label them with a judge, and write cost-model pairs (Safe RLHF's data rounds).
+
+    An answer to a harmful prompt is unsafe unless it refuses; an answer the guard flags is unsafe; others are safe.
+
+    Train on them with: safealign train cost --data demo:safety_train,OUT"""
+
+    out: str = help_field(
+        help="Output JSONL of safety pairs (our schema); <stem>.answers.jsonl and <stem>.stats.json go beside it.",
+        positional=True,
+    )
+    model: str = help_field(
+        "default",
+        "The policy whose answers are collected: 'default', a hub id, a model folder or a LoRA adapter folder.",
+    )
+    prompts: str = help_field(
+        "demo",
+        "'demo' (PPO's training prompts: the bundled safety_train prompts), demo:<set>, or a prompt file in any "
+        "supported schema.",
+    )
+    guard: Optional[str] = help_field(
+        None,
+        "A guard folder (safealign train guard): screens prompts and moderates answers. Without it, prompts need a "
+        "harmful/benign label.",
+    )
+    samples: int = help_field(4, "Answers sampled per prompt.", min=1)
+    max_new_tokens: int = help_field(
+        32, "Answer length; match the PPO run the cost model will constrain.", min=1
+    )
+    temperature: float = help_field(1.0, "Sampling temperature (PPO samples at 1.0).", min=0.0)
+    batch_size: int = help_field(16, "Generation batch size.", min=1)
+    limit: Optional[int] = help_field(None, "Use at most this many prompts.", min=1)
+    seed: Optional[int] = help_field(0, "Sampling seed (set once, before the first answer).")
+    threads: int = help_field(0, "torch threads (0: torch's default).", min=0)
+    as_json: bool = help_field(False, "Print the statistics as JSON on stdout.", flags=("--json",))
 
 # Used when a harmful prompt drew no refusal from the policy: the safer side of its pairs (rotated by prompt).
 FALLBACK_REFUSALS = (

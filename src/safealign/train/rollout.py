@@ -24,6 +24,7 @@ from typing import Any, Optional, Sequence
 
 import torch
 
+from safealign.backends.base import GenerationConfig
 from safealign.data.records import PromptRecord
 from safealign.losses import entropy_from_logits, gather_log_probs
 from safealign.models.chat_format import is_processor, render_messages, tokenizer_of
@@ -172,12 +173,21 @@ def generate_rollout(
     model: Any,
     processing_class: Any,
     records: Sequence[PromptRecord],
-    max_new_tokens: int = 32,
-    temperature: float = 1.0,
-    top_p: float = 1.0,
+    generation: Optional[GenerationConfig] = None,
     record_log_probs: bool = True,
+    **settings: Any,
 ) -> Rollout:
-    """Sample one response per prompt (KV cache, stops at EOS) and record per-token log-probs of the policy."""
+    """Sample one response per prompt (KV cache, stops at EOS) and record per-token log-probs of the policy.
+
+    ``generation``: max_new_tokens, temperature (0: greedy) and top_p (default: PPO-Lagrangian's: 32 tokens at
+    temperature 1); ``settings`` override single fields (``max_new_tokens=8``). Its seed is not applied here: the
+    trainer seeds once, and the rollouts go on from the random state."""
+    if generation is None:
+        from safealign.train.ppo_config import PPOLagConfig
+
+        generation = PPOLagConfig().generation()
+    generation = generation.replace(**settings) if settings else generation
+    max_new_tokens, temperature, top_p = generation.max_new_tokens, generation.temperature, generation.top_p
     tok = tokenizer_of(processing_class)
     device = next(model.parameters()).device
     enc = encode_prompts(records, processing_class, device)
@@ -187,7 +197,7 @@ def generate_rollout(
     image_token = image_token_id_of(model)
     if image_token is not None:  # a sampled image placeholder would break every later forward that carries pixels
         kw["suppress_tokens"] = [image_token]
-    if temperature and temperature > 0:
+    if generation.do_sample:
         kw.update(do_sample=True, temperature=temperature, top_p=top_p, top_k=0)
     else:
         kw.update(do_sample=False, temperature=None, top_p=None, top_k=None)

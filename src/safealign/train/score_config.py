@@ -75,7 +75,9 @@ class ScoreTrainConfig(BaseConfig):
     severity_weights: list[float] = help_field(
         [1.0, 1.0, 1.5, 2.0], "Sign-term weights for severity 0 (safe), 1 (minor), 2 (moderate), 3 (severe)."
     )
-    threshold: float = help_field(0.0, "Saved in score_config.json: a cost above it means unsafe.")
+    unsafe_cost_threshold: float = help_field(
+        0.0, "Saved in score_config.json (as threshold): a cost above it means unsafe.", aliases=("threshold",)
+    )
     max_length: int = help_field(
         512, "Token limit per sequence (text is cut from the left so the response stays whole)."
     )

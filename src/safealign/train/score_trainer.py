@@ -24,6 +24,7 @@ import json
 import math
 import shutil
 import time
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -39,8 +40,10 @@ from safealign.models.conversation import encode_conversations, is_processor
 from safealign.models.score import ScoreConfig, ScoreModel, position_ids_from_mask
 from safealign.models.trunk import CachedTopScorer, decoder_layers
 from safealign.train import common, sharding
+from safealign.train.checkpoint import CHECKPOINT_PREFIX, Part, latest_checkpoint, prune_checkpoints
 from safealign.train.score_config import CostTrainConfig, RewardTrainConfig, ScoreTrainConfig  # noqa: F401 - re-exported
 from safealign.train.score_data import PairCollator, check_pairs, first_second
+from safealign.train.spine import TrainerSpine
 from safealign.ui import console, progress_bar
 from safealign.utils.atomic import atomic_torch_save
 
@@ -80,7 +83,8 @@ def load_backbone_and_processor(cfg: ScoreTrainConfig) -> tuple[ScoreModel, Any]
     dtype = torch.float32
     if cfg.mixed_precision in ("auto", "bf16") and default_dtype() == torch.bfloat16:
         dtype = torch.bfloat16
-    model = ScoreModel.from_backbone(cfg.model, ScoreConfig(kind=cfg.kind, threshold=cfg.threshold), dtype=dtype)
+    score_cfg = ScoreConfig(kind=cfg.kind, threshold=cfg.unsafe_cost_threshold)
+    model = ScoreModel.from_backbone(cfg.model, score_cfg, dtype=dtype)
     if model.score_config.is_vision:
         from transformers import AutoProcessor
 
@@ -292,7 +296,11 @@ def train_score_model(
     return ScoreTrainer(cfg, model, processing_class, train_pairs, eval_pairs, accelerator).train()
 
 
-class ScoreTrainer:
+class ScoreTrainer(TrainerSpine):
+    """The reward / cost model trainer on the trainers' spine (accelerator, seed, checkpoints, metrics): numbered
+    checkpoints (``checkpoint-N``, the newest kept) hold the trained module's trainable tensors, its optimiser and
+    learning-rate schedule, every process's random state and the position in the data."""
+
     def __init__(
         self,
         cfg: ScoreTrainConfig,
@@ -309,20 +317,21 @@ class ScoreTrainer:
         if cfg.cache_trunk and cfg.train_mode not in ("top", "head"):
             raise ConfigError("cache_trunk needs train_mode top or head (the cached layers must be frozen)")
         self.cfg = cfg
-        self.acc = accelerator or common.make_accelerator(cfg.mixed_precision, cfg.gradient_accumulation_steps)
+        super().__init__(
+            cfg.output_dir, cfg.seed, accelerator, cfg.mixed_precision, cfg.gradient_accumulation_steps
+        )
         if cfg.train_mode == "lora" and sharding.sharded_parameters(self.acc):
             raise ConfigError(
                 "train_mode lora is not supported with sharded parameters (FSDP / ZeRO-3): the adapter is merged at "
                 "the end, which needs whole weights; use full or top"
             )
-        common.set_seed(cfg.seed)
         if model is None:
             model, processing_class = load_backbone_and_processor(cfg)
         elif processing_class is None:
             raise ConfigError("pass the processing_class (tokenizer or processor) with a ready model")
         chat_format(processing_class, f"the {cfg.kind} model")  # start-up probe: one line if text would be lost
         model.score_config.kind = cfg.kind
-        model.score_config.threshold = cfg.threshold
+        model.score_config.threshold = cfg.unsafe_cost_threshold
         self.model = configure_trainable(model, cfg)
         self.proc = processing_class
         pairs = Loaded(train_pairs) if train_pairs is not None else load_pairs(cfg.data, cfg.skip_invalid, cfg.limit)
@@ -336,13 +345,35 @@ class ScoreTrainer:
         held = Loaded(eval_pairs) if eval_pairs is not None else load_pairs(cfg.eval_data, cfg.skip_invalid)
         self.eval_pairs, unusable_eval = check_pairs(held, cfg.kind, cfg.skip_invalid, source=str(cfg.eval_data))
         self.skipped_eval = len(held.invalid) + unusable_eval
-        self.out = Path(cfg.output_dir)
-        self.main = self.acc.is_main_process
         self.bar = cfg.progress and self.main
+        self.module: Any = None  # the prepared module and its optimiser and schedule, once train() has set them up
+        self.optimizer: Any = None
+        self.scheduler: Any = None
 
     # -- helpers
     def _items(self) -> list[Any]:
         return list(self.train_pairs)
+
+    def checkpoint_parts(self) -> dict[str, Part]:
+        return {"model": Part(self.module, self.optimizer, trainable_only=True)}
+
+    def _save_checkpoint(self, state: common.TrainerState) -> None:
+        """Every process: ``output_dir/checkpoint-{step}``; only the newest one is kept."""
+        self.write_checkpoint(self.out / f"{CHECKPOINT_PREFIX}{state.step}", asdict(state), {"lr": self.scheduler})
+        if self.main:
+            prune_checkpoints(self.out, keep_last=1)
+        self.acc.wait_for_everyone()
+
+    def _resume(self) -> tuple[common.TrainerState, Optional[str]]:
+        """The state to start from: the newest checkpoint's when ``resume`` finds one (every process restores it)."""
+        cp = latest_checkpoint(self.out) if self.cfg.resume else None
+        if cp is None:
+            return common.TrainerState(), None
+        saved = self.read_checkpoint(cp, {"lr": self.scheduler})
+        state = common.TrainerState(**{f.name: saved[f.name] for f in fields(common.TrainerState) if f.name in saved})
+        if self.main:
+            console.print(f"resuming from {cp} (step {state.step}, epoch {state.epoch})")
+        return state, str(cp)
 
     def train(self) -> Path:
         cfg, acc = self.cfg, self.acc
@@ -375,15 +406,10 @@ class ScoreTrainer:
         )  # stepped by us, once per step
         module, optimizer = sharding.prepare_pair(acc, module, optimizer, micro_batch_size=cfg.batch_size)
         unwrapped = acc.unwrap_model(module)
+        self.module, self.optimizer, self.scheduler = module, optimizer, scheduler
 
-        state = common.TrainerState()
-        resumed_from = None
-        if cfg.resume and (cp := common.latest_checkpoint(self.out)) is not None:
-            state = common.load_checkpoint(cp, unwrapped, optimizer, scheduler, acc, wrapped=module)
-            resumed_from = str(cp)
-            if self.main:
-                console.print(f"resuming from {cp} (step {state.step}, epoch {state.epoch})")
-        logger = common.MetricLogger(self.out / "metrics.jsonl", enabled=self.main, resume=resumed_from is not None)
+        state, resumed_from = self._resume()
+        logger = self.metric_logger(resume_step=state.step if resumed_from else None)
         params = common.count_parameters(self.model)
         if self.main and resumed_from is None:
             logger.log(
@@ -454,14 +480,14 @@ class ScoreTrainer:
                     )
                     advance(1, loss=g_loss, **{k: v for k, v in g_stats.items()})
                     if cfg.save_every > 0 and state.step % cfg.save_every == 0 and state.step < total_steps:
-                        common.save_checkpoint(self.out, state, unwrapped, optimizer, scheduler, acc, wrapped=module)
+                        self._save_checkpoint(state)
                     if state.step >= total_steps:
                         done = True
                         break
                 if not done:
                     state.epoch, state.batch_in_epoch = epoch + 1, 0
                     if state.epoch < n_epochs:
-                        common.save_checkpoint(self.out, state, unwrapped, optimizer, scheduler, acc, wrapped=module)
+                        self._save_checkpoint(state)
         train_s = time.time() - t_train
         tokens_all = int(acc.gather(torch.tensor([tokens], device=acc.device)).sum().item())
 

@@ -11,9 +11,11 @@ Files are JSONL in our "safealign" schema (see safealign.data.adapters.safealign
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from safealign.config import BaseConfig, help_field
 from safealign.errors import DataError
 
 DEMO_DIR = Path(__file__).resolve().parent
@@ -60,3 +62,10 @@ def load_demo(name: str) -> list:
 
 def demo_counts() -> dict[str, int]:
     return {name: len(_load(name)) for name in DEMO_SETS}
+
+
+@dataclass
+class DemoListConfig(BaseConfig):
+    """The bundled demo sets, with counts and what they hold."""
+
+    as_json: bool = help_field(False, "Print the sets as JSON on stdout.", flags=("--json",))

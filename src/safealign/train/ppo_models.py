@@ -1,0 +1,62 @@
+"""PPO-Lagrangian's policy: the actor loaded from a name (a causal LM, or an image+text model with its processor) and
+made trainable: LoRA adapters (the reference is then the adapter-disabled base, no second copy) or full fine-tuning
+beside a frozen reference copy (a vision tower and projector stay frozen)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+
+def load_actor(name: str, chat_template: str = "auto") -> tuple[Any, Any]:
+    """(model, tokenizer or processor) of 'default', a hub id or a path; ``chat_template``: see
+    :mod:`safealign.models.chat_templates`."""
+    from safealign.models.chat_templates import use_chat_template
+    from safealign.models.loading import default_dtype, load_causal_lm, load_tokenizer, resolve_model
+
+    path = resolve_model(name)
+    cfg_file = Path(path) / "config.json"
+    if cfg_file.exists() and "vision_config" in json.loads(cfg_file.read_text()):
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
+        model = AutoModelForImageTextToText.from_pretrained(path, dtype=default_dtype())
+        return model, use_chat_template(AutoProcessor.from_pretrained(path), chat_template)
+    return load_causal_lm(name), load_tokenizer(name, padding_side="left", chat_template=chat_template)
+
+
+def trainable_actor(actor: Any, cfg: Any, vision: bool) -> tuple[Any, Optional[Any]]:
+    """(the actor in training mode, the frozen reference copy or None with LoRA) as ``cfg.use_lora`` says."""
+    ref_model = None
+    if cfg.use_lora:
+        actor = add_lora(actor, cfg, vision)
+    else:
+        import copy
+
+        ref_model = copy.deepcopy(actor).eval().requires_grad_(False)
+        if vision:
+            for name, p in actor.named_parameters():
+                if "vision_tower" in name or "multi_modal_projector" in name:
+                    p.requires_grad_(False)
+    actor.train()
+    return actor, ref_model
+
+
+def add_lora(actor: Any, cfg: Any, vision: bool) -> Any:
+    """LoRA adapters on ``cfg.lora_target_modules``: 'auto' = every linear layer of the language model."""
+    from peft import LoraConfig, get_peft_model
+
+    target: Any = cfg.lora_target_modules
+    if target == "auto":
+        target = (
+            r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
+            if vision
+            else "all-linear"
+        )
+    elif "," in target:
+        target = [t.strip() for t in target.split(",") if t.strip()]
+    lcfg = LoraConfig(
+        r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, target_modules=target,
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(actor, lcfg)
