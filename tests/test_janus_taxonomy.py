@@ -48,7 +48,8 @@ def test_conflict_rules():
     assert constraints_conflict([{"type": "json_output"}, {"type": "bullet_count", "value": 3}])
     # both checkers compare case-insensitively, so a capitalised closing line no longer clashes with lowercase
     assert not constraints_conflict([{"type": "all_lowercase"}, {"type": "ends_with", "text": "-- Sage"}])
-    assert constraints_conflict([{"type": "required_words", "words": ["tea"]}, {"type": "forbidden_words", "words": ["tea"]}])
+    tea = ["tea"]
+    assert constraints_conflict([{"type": "required_words", "words": tea}, {"type": "forbidden_words", "words": tea}])
     assert not constraints_conflict([{"type": "all_lowercase"}, {"type": "no_commas"}])
 
 

@@ -1,4 +1,5 @@
-"""Janus commands: ``data synthesize``, ``data synthesize-breadth``, ``train sft|dpo|orpo``, ``eval rubric``, ``eval adherence``.
+"""Janus commands: ``data synthesize``, ``data synthesize-breadth``, ``train sft|dpo|orpo``, ``eval rubric``,
+``eval adherence``.
 
 Heavy imports (torch, transformers, TRL) happen inside the runners so that ``safealign --help`` stays fast.
 """

@@ -199,7 +199,8 @@ def _spell_digits(t: str, c: Constraint) -> str:
 
 
 def _ascii(t: str, c: Constraint) -> str:
-    return normalise_quotes(t).replace("…", "...").replace("–", "-").replace("—", "-").encode("ascii", "ignore").decode()
+    plain = normalise_quotes(t).replace("…", "...").replace("–", "-").replace("—", "-")
+    return plain.encode("ascii", "ignore").decode()
 
 
 def _starts(t: str, c: Constraint) -> str:
