@@ -77,6 +77,8 @@ def main() -> None:
     ap.add_argument("--attack-new-tokens", type=int, default=32)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--n-attacks", type=int, default=None, help="evaluate the first N attacks (default: all 36)")
+    ap.add_argument("--sides", default=",".join(SIDE_NAMES), help="generalisation sides evaluated (comma-separated)")
     ap.add_argument("--quick", action="store_true", help="smoke run: a few items, 2 training steps")
     args = ap.parse_args()
     if args.quick:
@@ -100,8 +102,9 @@ def main() -> None:
     train_prompts = short_prompts(SHARED / "alpaca_eval_prompts.json")
     eval_prompts = short_prompts(SHARED / "koala_test_set.jsonl")
     splits = make_splits(args.seed)
-    sets = evaluation_sets(eval_prompts, splits, args.n_eval, seed=args.seed)
-    attacks = load_prompt_records("demo:system_attacks")[: 4 if args.quick else None]
+    sides = tuple(x for x in args.sides.split(",") if x)
+    sets = evaluation_sets(eval_prompts, splits, args.n_eval, seed=args.seed, sides=sides)
+    attacks = load_prompt_records("demo:system_attacks")[: 4 if args.quick else args.n_attacks]
     results: dict = {
         "machine": f"{os.cpu_count()} CPU cores (load average at start {os.getloadavg()[0]:.1f}); torch "
         f"{torch.__version__}, {torch.get_num_threads()} threads",
@@ -170,6 +173,8 @@ def table(r: dict, stages: list[str]) -> str:
     lines = ["| adherence (% of constraints met; strict = every constraint) | " + " | ".join(stages) + " |",
              "|---|" + "---:|" * len(stages)]
     for side, label in SIDE_NAMES.items():
+        if side not in r["base"]["sides"]:
+            continue
         lines.append(f"| {label} (n={r['n_eval_per_side']}) | " + " | ".join(
             f"{r[s]['sides'][side]['overall']:.1f} (strict {r[s]['sides'][side]['strict']:.1f})" for s in stages
         ) + " |")
