@@ -348,40 +348,33 @@ def test_every_family_has_cases_on_both_sides():
 
 def test_registry_size_and_today_types():
     assert len(REGISTRY) >= 30
-    assert set(LEGACY_TYPES) == set(adherence.CONSTRAINT_TYPES) <= set(REGISTRY.names)
+    assert set(LEGACY_TYPES) <= set(adherence.CONSTRAINT_TYPES) == set(REGISTRY.names)
     assert len(set(REGISTRY.names) - set(LEGACY_TYPES)) >= 18
     assert len(REGISTRY.groups()) >= 10
 
 
-def _legacy_corpus() -> list[tuple[dict, str]]:
-    """Every legacy constraint of the cases and 10 sampled settings per legacy type, on every answer of the cases."""
-    answers = sorted({a for _, good, bad in CASES for a in good + bad if "’" not in a})
-    rng = random.Random(0)
-    cons = [c for c, _, _ in CASES if c["type"] in LEGACY_TYPES]
-    cons += [REGISTRY.get(t).sample(rng) for t in LEGACY_TYPES for _ in range(10)]
-    return [(c, a) for c in cons for a in answers if c.get("language", c.get("value")) != "de"]  # German is new
-
-
-def test_today_constraint_dicts_check_as_adherence_checks_them():
-    """Delegating adherence.py to the registry changes no verdict (the differences are tested below)."""
-    pairs = _legacy_corpus()
-    assert len(pairs) > 10000
-    differ = [(c, a) for c, a in pairs if check_constraint(a, c) != adherence.check_constraint(a, c)]
-    assert differ == []
-
-
-def test_the_deliberate_differences_from_adherence():
-    # A typographic apostrophe matches a straight one in the prefix / suffix / word; adherence compared bytes.
-    c = {"type": "starts_with", "text": "Here's the deal:"}
-    assert check_constraint("Here’s the deal: rest.", c) and not adherence.check_constraint("Here’s the deal: rest.", c)
-    # "don’t" is one word, as "don't" is; adherence counted two.
-    assert check_constraint("don’t stop", {"type": "max_words", "value": 2})
-    assert not adherence.check_constraint("don’t stop", {"type": "max_words", "value": 2})
-    # German is recognised; adherence knew en / fr / es only.
-    de = "Die Pflanzen machen Zucker aus Licht und das ist nicht schwer."
-    assert check_constraint(de, {"type": "language", "value": "de"}) and not adherence.check_constraint(
-        de, {"type": "language", "value": "de"}
+def test_adherence_delegates_every_verdict_to_the_registry():
+    """adherence.py is the registry: every family is a constraint type there, with the registry's checker."""
+    assert adherence.CONSTRAINT_TYPES == tuple(REGISTRY.names)
+    assert all(adherence.CHECKERS[n] == REGISTRY.get(n).check for n in REGISTRY.names)
+    for c, good, bad in CASES:
+        assert all(adherence.check_constraint(a, c) for a in good), c
+        assert not any(adherence.check_constraint(a, c) for a in bad), c
+    c = {"type": "max_words", "value": 3}
+    assert adherence.describe_constraint(c) == describe(c) and adherence.describe_constraint(c, "polite") == describe(
+        c, "polite"
     )
+
+
+def test_the_deliberate_differences_from_the_old_checkers():
+    # A typographic apostrophe matches a straight one in the prefix / suffix / word (the old checkers compared bytes).
+    c = {"type": "starts_with", "text": "Here's the deal:"}
+    assert adherence.check_constraint("Here’s the deal: rest.", c)
+    # "don’t" is one word, as "don't" is (the old checkers counted two).
+    assert adherence.check_constraint("don’t stop", {"type": "max_words", "value": 2})
+    # German is recognised (the old checkers knew en / fr / es only).
+    de = "Die Pflanzen machen Zucker aus Licht und das ist nicht schwer."
+    assert adherence.check_constraint(de, {"type": "language", "value": "de"})
 
 
 def _all_settings(fam) -> list[dict]:
@@ -426,8 +419,6 @@ def test_sampled_parameters_are_valid_and_today_types_stay_valid_for_adherence()
             c = fam.sample(rng)
             assert c["type"] == fam.name
             check_constraint("An answer.", c)
-            if fam.name in LEGACY_TYPES:
-                assert adherence.check_constraint("An answer.", c) == check_constraint("An answer.", c)
     a, b = random.Random(5), random.Random(5)
     assert [f.sample(a) for f in REGISTRY.families.values()] == [f.sample(b) for f in REGISTRY.families.values()]
 
@@ -703,18 +694,15 @@ def test_statistics_count_the_space_and_2000_samples_are_mostly_distinct():
     assert two["message_upper_bound"] == 2 * 53 + 4 * 4 * 2 * 10 * 13 + 2 * 1 * 4
 
 
-def test_compatibility_agrees_with_the_taxonomy_rules_but_for_case():
-    """taxonomy.constraints_conflict can delegate to Registry.compatible; the one change: a fixed opening or closing
-    no longer clashes with all-lowercase, since both checkers compare case-insensitively."""
+def test_taxonomy_conflicts_are_the_registry_compatibility():
+    """taxonomy.constraints_conflict delegates to Registry.compatible; a fixed opening or closing no longer clashes
+    with all-lowercase, since both checkers compare case-insensitively."""
     from safealign.janus.taxonomy import constraints_conflict, load_taxonomy
 
     cons = [c for e in load_taxonomy().entries() for c in e.constraints]
-    differ = [
-        (a["type"], b["type"])
-        for a, b in itertools.combinations(cons, 2)
-        if REGISTRY.compatible([a, b]) == constraints_conflict([a, b])
-    ]
-    assert sorted(differ) == [("all_lowercase", "ends_with"), ("all_lowercase", "starts_with")]
+    pairs = list(itertools.combinations(cons, 2))
+    assert pairs and all(REGISTRY.compatible([a, b]) != constraints_conflict([a, b]) for a, b in pairs)
+    assert not constraints_conflict([{"type": "all_lowercase"}, {"type": "ends_with", "text": "-- Sage"}])
     assert check_all(
         "here is what to do: rest. -- sage",
         [

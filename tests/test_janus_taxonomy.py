@@ -46,7 +46,10 @@ def test_conflict_rules():
     assert constraints_conflict([{"type": "max_words", "value": 40}, {"type": "min_words", "value": 80}])
     assert not constraints_conflict([{"type": "max_words", "value": 90}, {"type": "min_words", "value": 80}])
     assert constraints_conflict([{"type": "json_output"}, {"type": "bullet_count", "value": 3}])
-    assert constraints_conflict([{"type": "all_lowercase"}, {"type": "ends_with", "text": "-- Sage"}])
+    # both checkers compare case-insensitively, so a capitalised closing line no longer clashes with lowercase
+    assert not constraints_conflict([{"type": "all_lowercase"}, {"type": "ends_with", "text": "-- Sage"}])
+    tea = ["tea"]
+    assert constraints_conflict([{"type": "required_words", "words": tea}, {"type": "forbidden_words", "words": tea}])
     assert not constraints_conflict([{"type": "all_lowercase"}, {"type": "no_commas"}])
 
 

@@ -1,5 +1,6 @@
-"""Janus commands: ``data synthesize``, ``train sft|dpo|orpo``, ``eval rubric``, ``eval adherence``. Their configs live
-in :mod:`safealign.janus` beside the code they configure (synthesize, recipes, adherence, rubric).
+"""Janus commands: ``data synthesize``, ``data synthesize-breadth``, ``train sft|dpo|orpo``, ``eval rubric``,
+``eval adherence``. Their configs live in :mod:`safealign.janus` beside the code they configure (synthesize, breadth,
+recipes, adherence, rubric).
 
 Heavy imports (torch, transformers, TRL) happen inside the runners so that ``safealign --help`` stays fast.
 """
@@ -13,6 +14,7 @@ from typing import Any, Optional
 
 from safealign.config import add_config_command
 from safealign.janus.adherence import AdherenceEvalConfig, JanusEvalConfig
+from safealign.janus.breadth import BreadthConfig
 from safealign.janus.recipes import DPOTrainConfig, ORPOTrainConfig, PreferenceTrainConfig, SFTTrainConfig
 from safealign.janus.rubric import RubricEvalConfig
 from safealign.janus.synthesize import SynthesisConfig
@@ -41,6 +43,19 @@ def run_synthesize(cfg: SynthesisConfig) -> None:
         f"{s['new_sft_rows']} SFT rows and {s['new_dpo_rows']} DPO pairs written ({s['resumed_instructions']} "
         "instructions already done, "
         f"{s['duplicates_dropped']} duplicates dropped) -> {s['output_dir']}"
+    )
+
+
+def run_synthesize_breadth(cfg: BreadthConfig) -> None:
+    from safealign.cli.common import print_json, summary
+    from safealign.janus.breadth import run_breadth
+
+    s = run_breadth(cfg)
+    print_json(s)
+    summary(
+        f"{s['sft_rows']} SFT rows and {s['dpo_pairs']} DPO pairs from {s['items']} system messages (chosen: "
+        f"{s['chosen']['model']} sampled, {s['chosen']['repair']} repaired, {s['chosen']['dropped']} dropped; "
+        f"{s['duplicates_skipped']} duplicates skipped) -> {s['output_dir']}"
     )
 
 
@@ -227,6 +242,14 @@ def register(apps) -> None:  # noqa: ANN001
         SynthesisConfig,
         run_synthesize,
         help="Synthesize Janus system-message data: SFT rows + DPO pairs (resumable).",
+    )
+    add_config_command(
+        apps.data,
+        "synthesize-breadth",
+        BreadthConfig,
+        run_synthesize_breadth,
+        help="Synthesize system messages from the 44 constraint families: best-of-n answers checked by code, repaired "
+        "when none passes, rejected answers breaking exactly one constraint (resumable).",
     )
     add_config_command(
         apps.train,

@@ -9,10 +9,17 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Optional
 
 SEVERITY_NAMES = {0: "safe", 1: "minor", 2: "moderate", 3: "severe"}
-# The machine-checkable system-message constraint types (SystemPair/SystemExample.constraints[i]["type"]).
+# The machine-checkable system-message constraint types (SystemPair/SystemExample.constraints[i]["type"]):
+# the names of the constraint families of safealign.janus.families (a test keeps the two lists equal; the data
+# layer sits below janus, so it cannot ask the registry).
 CONSTRAINT_TYPES = (
-    "max_words", "min_words", "bullet_count", "numbered_list", "json_output", "required_words", "forbidden_words",
-    "ends_with", "starts_with", "language", "all_lowercase", "no_commas",
+    "max_words", "min_words", "word_range", "max_sentences", "exact_sentences", "bullet_count", "numbered_list",
+    "bullet_style", "numbered_steps", "paragraph_count", "sections", "title_case_headings", "separator_lines",
+    "title_brackets", "json_output", "json_array", "yaml_output", "csv_output", "wrap_in_quotes", "markdown_table",
+    "code_block", "all_lowercase", "all_uppercase", "caps_words", "required_words", "forbidden_words", "word_repeat",
+    "letter_frequency", "quotation_count", "placeholders", "highlights", "starts_with", "ends_with", "first_word",
+    "greeting", "end_with_question", "postscript", "language", "ascii_only", "no_commas", "no_exclamation",
+    "no_digits", "min_numbers", "exclamation_count",
 )
 Label = Literal["harmful", "benign"]
 
@@ -71,9 +78,8 @@ class SystemPair:
     preference_set: list[Preference] = field(default_factory=list)
     id: Optional[str] = None
     main_source: Optional[str] = None
-    # Machine-checkable constraints of the system message, e.g. [{"type": "max_words", "value": 50}]. Types:
-    # max_words, min_words, bullet_count, numbered_list, json_output, required_words, forbidden_words, ends_with,
-    # starts_with, language (en/fr/es), all_lowercase, no_commas. See safealign.data.records.CONSTRAINT_TYPES.
+    # Machine-checkable constraints of the system message, e.g. [{"type": "max_words", "value": 50}]; the types are
+    # CONSTRAINT_TYPES above (the constraint families of safealign.janus.families).
     constraints: list[dict[str, Any]] = field(default_factory=list)
 
 

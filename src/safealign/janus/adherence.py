@@ -6,30 +6,34 @@ A constraint is a dict with a ``type`` and its parameter(s)::
     {"type": "bullet_count", "value": 3}        {"type": "language", "language": "fr"}
     {"type": "ends_with", "text": "-- Captain Byte"}
 
-Every parameter may also be given as ``value`` (``{"type": "language", "value": "fr"}``). Types:
-max_words, min_words, bullet_count (exactly n bullets; ``min``/``max`` keys allowed instead), numbered_list
-(at least ``value`` items, default 2), json_output, required_words, forbidden_words, ends_with, starts_with,
-language (en/fr/es), all_lowercase, no_commas.
+The types are the constraint families of :mod:`safealign.janus.families` (``CONSTRAINT_TYPES``, 44 of them; the
+12 first types of this module -- max_words, min_words, bullet_count, numbered_list, json_output, required_words,
+forbidden_words, ends_with, starts_with, language, all_lowercase, no_commas -- keep their names and parameter keys).
+This module is the evaluation side: it delegates every verdict to the families registry, so the checkers that score
+answers are the ones the synthesized data was built against.
 
 ``check_adherence(response, constraints)`` -> ``{type: bool}``; ``adherence_score(responses, constraint_lists)``
--> overall and per-constraint pass rates (in percent). ``describe_constraint`` turns a constraint into the sentence
-a system message uses to state it, so that synthesized system messages and checkers never drift apart.
+-> overall and per-constraint pass rates (in percent). ``describe_constraint`` states a constraint in one of its
+family's phrasings (``terse`` by default), so that system messages and checkers never drift apart.
 """
 
 from __future__ import annotations
 
-import json
-import re
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Optional
 
 from safealign.backends.config import BackendConfig
 from safealign.config import help_field
-from safealign.errors import DataError
+from safealign.janus.families import REGISTRY, describe
+from safealign.janus.families.spec import Constraint
+from safealign.janus.families.text import LANGUAGE_NAMES, detect_language, words
 
-Constraint = dict[str, Any]
-
+__all__ = [
+    "CHECKERS", "CONSTRAINT_TYPES", "Constraint", "LANGUAGE_NAMES", "adherence_score", "check_adherence",
+    "check_constraint", "describe_constraint", "detect_language", "evaluate_adherence", "validate_constraint",
+    "words",
+]
 
 @dataclass
 class JanusEvalConfig(BackendConfig):
@@ -57,176 +61,24 @@ class AdherenceEvalConfig(JanusEvalConfig):
         None, "Saved guard folder used to judge attack answers (default: refusal detector, a proxy)."
     )
 
-_WORD = re.compile(r"[A-Za-zÀ-ÖØ-öø-ÿ0-9']+")
-_BULLET = re.compile(r"^\s*[-*•]\s+\S")
-_NUMBERED = re.compile(r"^\s*(\d+)[.)]\s+\S")
 
-# Frequent function words; a text is in the language whose list it hits most (ties and no hits: unknown).
-_STOPWORDS = {
-    "en": {
-        "the", "and", "is", "are", "of", "to", "in", "it", "that", "you", "with", "for", "this", "be", "on", "your",
-        "can", "a", "an", "or", "not", "was", "as", "have", "what", "how", "if",
-    },
-    "fr": {
-        "le", "la", "les", "et", "est", "sont", "de", "des", "du", "un", "une", "que", "qui", "pour", "dans", "avec",
-        "vous", "nous", "il", "elle", "ce", "cette", "pas", "sur", "au", "aux", "votre", "mais", "ou", "je", "en",
-    },
-    "es": {
-        "el", "la", "los", "las", "y", "es", "son", "de", "del", "un", "una", "que", "para", "en", "con", "por",
-        "usted", "se", "no", "su", "al", "lo", "como", "pero", "más", "muy", "tu", "yo", "o",
-    },
-}
-LANGUAGE_NAMES = {"en": "English", "fr": "French", "es": "Spanish"}
-
-
-def words(text: str) -> list[str]:
-    return _WORD.findall(text)
-
-
-def detect_language(text: str) -> Optional[str]:
-    """en / fr / es by function-word hits (None when no clear winner)."""
-    toks = [w.lower() for w in words(text)]
-    if not toks:
-        return None
-    hits = {lang: sum(t in sw for t in toks) for lang, sw in _STOPWORDS.items()}
-    best = max(hits.values())
-    winners = [lang for lang, h in hits.items() if h == best]
-    if best == 0 or len(winners) > 1:
-        return None
-    return winners[0]
-
-
-def _param(c: Constraint, *names: str, default: Any = None) -> Any:
-    for n in (*names, "value"):
-        if n in c and c[n] is not None:
-            return c[n]
-    return default
-
-
-def _word_list(c: Constraint) -> list[str]:
-    v = _param(c, "words", "word")
-    if v is None:
-        raise DataError(f"constraint {c.get('type')!r} needs 'words'")
-    return [v] if isinstance(v, str) else [str(x) for x in v]
-
-
-def _contains_word(text: str, w: str) -> bool:
-    return re.search(r"(?<![\w])" + re.escape(w.lower()) + r"(?![\w])", text.lower()) is not None
-
-
-def _strip_code_fence(text: str) -> str:
-    m = re.match(r"^\s*```(?:json)?\s*\n(.*?)\n?```\s*$", text, flags=re.S)
-    return m.group(1) if m else text
-
-
-def _lines(text: str) -> list[str]:
-    return [ln for ln in text.splitlines() if ln.strip()]
-
-
-def _check_max_words(r: str, c: Constraint) -> bool:
-    return len(words(r)) <= int(_param(c, "n", "words_max", "max"))
-
-
-def _check_min_words(r: str, c: Constraint) -> bool:
-    return len(words(r)) >= int(_param(c, "n", "words_min", "min"))
-
-
-def _check_bullet_count(r: str, c: Constraint) -> bool:
-    n = sum(bool(_BULLET.match(ln)) for ln in r.splitlines())
-    lo, hi = c.get("min"), c.get("max")
-    exact = _param(c, "n", "count")
-    if lo is None and hi is None:
-        if exact is None:
-            return n >= 1
-        return n == int(exact)
-    return (lo is None or n >= int(lo)) and (hi is None or n <= int(hi))
-
-
-def _check_numbered_list(r: str, c: Constraint) -> bool:
-    nums = [int(m.group(1)) for ln in r.splitlines() if (m := _NUMBERED.match(ln))]
-    need = int(_param(c, "n", "min", "count", default=2))
-    return len(nums) >= need and nums == list(range(1, len(nums) + 1))
-
-
-def _check_json_output(r: str, c: Constraint) -> bool:
-    try:
-        obj = json.loads(_strip_code_fence(r).strip())
-    except ValueError:
-        return False
-    keys = c.get("keys")
-    if keys:
-        return isinstance(obj, dict) and all(k in obj for k in keys)
-    return isinstance(obj, (dict, list))
-
-
-def _check_required_words(r: str, c: Constraint) -> bool:
-    return all(_contains_word(r, w) for w in _word_list(c))
-
-
-def _check_forbidden_words(r: str, c: Constraint) -> bool:
-    return not any(_contains_word(r, w) for w in _word_list(c))
-
-
-def _check_ends_with(r: str, c: Constraint) -> bool:
-    return r.rstrip().lower().endswith(str(_param(c, "text", "suffix")).strip().lower())
-
-
-def _check_starts_with(r: str, c: Constraint) -> bool:
-    return r.lstrip().lower().startswith(str(_param(c, "text", "prefix")).strip().lower())
-
-
-def _check_language(r: str, c: Constraint) -> bool:
-    return detect_language(r) == str(_param(c, "language", "lang")).lower()
-
-
-def _check_all_lowercase(r: str, c: Constraint) -> bool:
-    return any(ch.isalpha() for ch in r) and r == r.lower()
-
-
-def _check_no_commas(r: str, c: Constraint) -> bool:
-    return "," not in r and "，" not in r
-
-
-CHECKERS: dict[str, Callable[[str, Constraint], bool]] = {
-    "max_words": _check_max_words,
-    "min_words": _check_min_words,
-    "bullet_count": _check_bullet_count,
-    "numbered_list": _check_numbered_list,
-    "json_output": _check_json_output,
-    "required_words": _check_required_words,
-    "forbidden_words": _check_forbidden_words,
-    "ends_with": _check_ends_with,
-    "starts_with": _check_starts_with,
-    "language": _check_language,
-    "all_lowercase": _check_all_lowercase,
-    "no_commas": _check_no_commas,
-}
-CONSTRAINT_TYPES = tuple(CHECKERS)
+CHECKERS: dict[str, Callable[[str, Constraint], bool]] = {n: f.check for n, f in REGISTRY.families.items()}
+CONSTRAINT_TYPES = tuple(REGISTRY.names)
 
 
 def validate_constraint(c: Any) -> Constraint:
-    if not isinstance(c, dict) or "type" not in c:
-        raise DataError(f"a constraint must be a mapping with a 'type', got {c!r}")
-    if c["type"] not in CHECKERS:
-        raise DataError(f"unknown constraint type {c['type']!r} (known: {', '.join(CONSTRAINT_TYPES)})")
-    return c
+    """The constraint itself when it is a mapping with a known ``type``; DataError otherwise."""
+    return REGISTRY.validate(c)
 
 
 def check_constraint(response: str, constraint: Constraint) -> bool:
-    c = validate_constraint(constraint)
-    try:
-        return bool(CHECKERS[c["type"]](response or "", c))
-    except (TypeError, ValueError) as e:
-        raise DataError(f"bad parameters for constraint {c!r}: {e}") from None
+    """One verdict; DataError for an unknown type or bad parameters."""
+    return REGISTRY.check(response, constraint)
 
 
 def check_adherence(response: str, constraints: Iterable[Constraint]) -> dict[str, bool]:
     """``{constraint type: passed}``. Two constraints of one type are both required (their results are ANDed)."""
-    out: dict[str, bool] = {}
-    for c in constraints:
-        ok = check_constraint(response, c)
-        out[c["type"]] = out.get(c["type"], True) and ok
-    return out
+    return REGISTRY.check_all(response, constraints)
 
 
 def adherence_score(responses: list[str], constraint_lists: list[list[Constraint]]) -> dict[str, Any]:
@@ -257,41 +109,9 @@ def adherence_score(responses: list[str], constraint_lists: list[list[Constraint
     }
 
 
-def describe_constraint(c: Constraint) -> str:
-    """The sentence a system message uses to state a constraint."""
-    t = validate_constraint(c)["type"]
-    if t == "max_words":
-        return f"Keep the answer under {_param(c, 'n', 'max')} words."
-    if t == "min_words":
-        return f"Write at least {_param(c, 'n', 'min')} words."
-    if t == "bullet_count":
-        if c.get("min") is not None or c.get("max") is not None:
-            return (f"Answer as a bulleted list of {c.get('min', 1)} to {c.get('max', 'any number of')} bullets "
-                    "starting with '- '.")
-        return f"Answer as exactly {_param(c, 'n', 'count', default=3)} bullet points, each starting with '- '."
-    if t == "numbered_list":
-        return (
-            f"Answer as a numbered list (1., 2., ...) with at least {_param(c, 'n', 'min', 'count', default=2)} items."
-        )
-    if t == "json_output":
-        keys = c.get("keys")
-        return "Reply with valid JSON only" + (f" with the keys {', '.join(keys)}." if keys else ".")
-    if t == "required_words":
-        return "Use the word(s) " + ", ".join(f"'{w}'" for w in _word_list(c)) + " in your answer."
-    if t == "forbidden_words":
-        return "Never use the word(s) " + ", ".join(f"'{w}'" for w in _word_list(c)) + "."
-    if t == "ends_with":
-        return f"Always end your answer with: {_param(c, 'text', 'suffix')}"
-    if t == "starts_with":
-        return f"Always begin your answer with: {_param(c, 'text', 'prefix')}"
-    if t == "language":
-        code = str(_param(c, "language", "lang")).lower()
-        return f"Answer only in {LANGUAGE_NAMES.get(code, code)}."
-    if t == "all_lowercase":
-        return "Write everything in lowercase letters, with no capitals."
-    if t == "no_commas":
-        return "Do not use any commas."
-    raise AssertionError(t)  # pragma: no cover
+def describe_constraint(c: Constraint, phrasing_id: str = "terse") -> str:
+    """The sentence a system message uses to state a constraint (its family's phrasing ``phrasing_id``)."""
+    return describe(c, phrasing_id)
 
 
 def evaluate_adherence(

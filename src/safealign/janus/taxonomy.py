@@ -26,6 +26,7 @@ import yaml
 from safealign.data.records import Preference
 from safealign.errors import ConfigError
 from safealign.janus.adherence import Constraint, describe_constraint, validate_constraint
+from safealign.janus.families import REGISTRY
 
 DIMENSIONS = ("style", "background_knowledge", "informativeness", "harmlessness")
 
@@ -122,29 +123,12 @@ class Taxonomy:
 
 
 def constraints_conflict(constraints: list[Constraint]) -> bool:
-    """True when two constraints cannot both hold (e.g. max 40 and min 80 words, JSON and a bulleted list)."""
-    types = [c["type"] for c in constraints]
-    ts = set(types)
-    maxes = [int(c.get("value", c.get("n", 0))) for c in constraints if c["type"] == "max_words"]
-    mins = [int(c.get("value", c.get("n", 0))) for c in constraints if c["type"] == "min_words"]
-    if maxes and mins and min(maxes) < max(mins):
-        return True
-    shape = ts & {"json_output", "bullet_count", "numbered_list"}
-    if len(shape) > 1:
-        return True
-    if "json_output" in ts and ts & {"starts_with", "ends_with", "no_commas", "language"}:
-        return True
-    if len([t for t in types if t in ("starts_with",)]) > 1 or len([t for t in types if t == "ends_with"]) > 1:
-        return True
-    if "all_lowercase" in ts:
-        for c in constraints:
-            for key in ("text", "value"):
-                v = c.get(key)
-                if c["type"] in ("starts_with", "ends_with") and isinstance(v, str) and v != v.lower():
-                    return True
-    if "language" in ts and ts & {"starts_with", "ends_with", "required_words"}:
-        return True  # the fixed English phrases would give a mixed-language answer
-    return False
+    """True when two constraints cannot both hold (e.g. max 40 and min 80 words, JSON and a bulleted list).
+
+    The rule is the families registry's (:meth:`safealign.janus.families.Registry.compatible`): shared slots,
+    declared conflicts, whole-answer formats, verbatim texts another constraint forbids, empty word-count ranges.
+    """
+    return not REGISTRY.compatible(list(constraints))
 
 
 def load_taxonomy(*extra: str | Path) -> Taxonomy:
