@@ -26,11 +26,12 @@ from torch.distributed.tensor import DTensor
 sys.path.insert(0, str(Path.cwd() / "tests"))
 from test_janus_multiprocess import COMMON
 import safealign.janus.recipes as recipes
+import safealign.train.trl_runner as trl_runner
 from safealign.testing import SimulatedCrash, crash_in_step, fsdp2_cpu_trainers
 
 torch.set_num_threads(1)
 out = Path(sys.argv[1])
-original = recipes.save_trained
+original = trl_runner.save_trained
 
 
 def recording(trainer, *args, **kwargs):  # which parameters were sharded while training
@@ -42,7 +43,7 @@ def recording(trainer, *args, **kwargs):  # which parameters were sharded while 
     return original(trainer, *args, **kwargs)
 
 
-recipes.save_trained = recording
+trl_runner.save_trained = recording
 torch.distributed.init_process_group("gloo")
 data = str(out / "data.jsonl")
 with fsdp2_cpu_trainers():
