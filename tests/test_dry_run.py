@@ -46,7 +46,8 @@ def test_guard_config_loads(name):
     from safealign.cli.guard import GuardTrainConfig
 
     cfg = GuardTrainConfig.from_yaml(CONFIGS / name)
-    assert cfg.data and all(d in ("seed", "demo", "lookalikes") or Path(d).suffix in (".jsonl", ".json") for d in cfg.data)
+    sources = ("seed", "demo", "lookalikes")
+    assert cfg.data and all(d in sources or Path(d).suffix in (".jsonl", ".json") for d in cfg.data)
 
 
 def test_the_gpu_ppo_recipe_pairs_its_llava_actor_with_llava_score_models():
