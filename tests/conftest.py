@@ -60,3 +60,12 @@ def _fresh_accelerate_state():
 
         AcceleratorState._reset_state(reset_partial_state=True)
         GradientState._reset_state()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_chat_format_cache():
+    """models.chat_format caches each template's probed form process-wide: start every test without another test's
+    probes (a test's tiny tokenizer may share a template string with an earlier test's)."""
+    if "safealign.models.chat_format" in sys.modules:
+        sys.modules["safealign.models.chat_format"].clear_cache()
+    yield
