@@ -161,3 +161,24 @@ def test_generation_settings_are_one_config_passed_whole():
     cfg = SafetyEvalConfig(max_new_tokens=12, temperature=0.5, top_p=0.9, seed=3, batch_size=2)
     assert cfg.generation() == GenerationConfig(max_new_tokens=12, temperature=0.5, top_p=0.9, batch_size=2, seed=3)
     assert GenerationConfig(temperature=0.0).do_sample is False and GenerationConfig().do_sample is True
+
+
+@dataclass
+class BracketConfig(BaseConfig):
+    """Constrain [harmful] prompts only."""
+
+    names: list[str] = help_field([], "Constraint names, e.g. [harmful] or [weapons, fraud].")
+
+
+def test_help_shows_square_brackets_as_written():
+    """typer renders help through rich: a bracketed word in a help string must not be read as markup and dropped."""
+    app = typer.Typer()
+    add_config_command(app, "b", BracketConfig, lambda c: None)
+
+    @app.command()
+    def other() -> None:
+        pass
+
+    res = CliRunner().invoke(app, ["b", "--help"], env={"COLUMNS": "200"})
+    assert res.exit_code == 0
+    assert "e.g. [harmful] or [weapons, fraud]" in res.output and "Constrain [harmful] prompts only." in res.output

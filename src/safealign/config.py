@@ -227,6 +227,13 @@ def _shown_default(f: dataclasses.Field) -> Any:
     return ",".join(map(str, default)) if isinstance(default, list) else default
 
 
+def _literal(text: str) -> str:
+    """Help text shown as written: typer renders help through rich, whose markup would swallow ``[harmful]``."""
+    from rich.markup import escape
+
+    return escape(text)
+
+
 def _cli_parameter(f: dataclasses.Field, tp: Any) -> inspect.Parameter:
     """The typer parameter of one config field. Every option defaults to None (not given), so that a value from the
     YAML file, or else the dataclass default, stands; the help text shows the dataclass default."""
@@ -235,7 +242,7 @@ def _cli_parameter(f: dataclasses.Field, tp: Any) -> inspect.Parameter:
     meta = f.metadata
     opt_type = _option_type(tp)
     required = _required(f)
-    help_text = meta.get("help", "")
+    help_text = _literal(meta.get("help", ""))
     help_text += " (required)" if required else f" (default: {_shown_default(f)})"
     bounds = {"min": meta["min"]} if meta.get("min") is not None else {}
     if meta.get("positional"):
@@ -283,5 +290,5 @@ def add_config_command(
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     command.__name__ = name.replace("-", "_")
     text = help or "\n\n".join(" ".join(part.split()) for part in inspect.cleandoc(cfg_cls.__doc__ or "").split("\n\n"))
-    command.__doc__ = text + (("\n\n" + extra_help) if extra_help else "")
+    command.__doc__ = _literal(text + (("\n\n" + extra_help) if extra_help else ""))
     app.command(name, help=command.__doc__)(command)
