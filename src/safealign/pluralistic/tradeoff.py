@@ -481,7 +481,7 @@ class TradeoffConfig(GenerationConfig):
     methods: list[str] = help_field(
         ["base=default"],
         "Methods as name=model (model: 'default', a hub id or a local folder), e.g. "
-        "base=default,dpo=runs/dpo,ppo_lag=runs/ppo_lag/final. "
+        "base=default,dpo=runs/dpo,ppo_lag=runs/ppo_lag/actor. "
         "Canonical names: " + ", ".join(METHODS) + ".",
     )
     guard: Optional[str] = help_field(
