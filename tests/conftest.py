@@ -63,6 +63,24 @@ def _fresh_accelerate_state():
 
 
 @pytest.fixture(autouse=True)
+def _restore_process_settings():
+    """What one test changes process-wide comes back after it: torch's thread count (accelerate sets it to the
+    physical cores per process when it starts a CPU process group, e.g. in the in-process DeepSpeed tests; with a
+    different count, float sums run in another order) and the environment (the CLI, run in-process by CliRunner,
+    sets DS_ACCELERATOR, TRANSFORMERS_VERBOSITY, HF_HUB_DISABLE_PROGRESS_BARS, ...)."""
+    import torch
+
+    own = "PYTEST_CURRENT_TEST"  # pytest's own, set per phase
+    threads, env = torch.get_num_threads(), {k: v for k, v in os.environ.items() if k != own}
+    yield
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    for key in set(os.environ) - set(env) - {own}:
+        del os.environ[key]
+    os.environ.update({k: v for k, v in env.items() if os.environ.get(k) != v})
+
+
+@pytest.fixture(autouse=True)
 def _fresh_chat_format_cache():
     """models.chat_format caches each template's probed form process-wide: start every test without another test's
     probes (a test's tiny tokenizer may share a template string with an earlier test's)."""

@@ -175,7 +175,9 @@ def scripted_system_pairs(prompts: list[str]) -> list[SystemPair]:
 
 
 def _train_tiny_reward(pairs: list[SafetyPair], tok, tmp_path, steps: int = 100):
-    """A few Bradley-Terry steps of the project's score trainer on a tiny score model."""
+    """A few Bradley-Terry steps of the project's score trainer on a tiny score model. The learning rate is one at
+    which the run is stable whatever torch's thread count (at 1e-2 it diverged with 1 thread: even the training
+    pairs were ranked at chance)."""
     from safealign.models.score import ScoreModel
     from safealign.testing import tiny_lm
     from safealign.train.score_config import ScoreTrainConfig
@@ -184,7 +186,7 @@ def _train_tiny_reward(pairs: list[SafetyPair], tok, tmp_path, steps: int = 100)
     model, _ = tiny_lm(seed=0, hidden=32, layers=2)
     cfg = ScoreTrainConfig(
         kind="reward", output_dir=str(tmp_path / "rm"), eval_data=None, epochs=100, max_steps=steps, batch_size=8,
-        learning_rate=1e-2, lr_scheduler="constant", warmup_ratio=0.0, regularization=0.0, progress=False, resume=False,
+        learning_rate=5e-3, lr_scheduler="constant", warmup_ratio=0.0, regularization=0.0, progress=False, resume=False,
         max_length=128, seed=0,
     )
     out = train_score_model(cfg, model=ScoreModel(model), processing_class=tok, train_pairs=pairs, eval_pairs=[])
