@@ -109,13 +109,21 @@ def test_recipe_end_to_end_and_resume(tmp_path, tiny_guard) -> None:  # noqa: AN
     from safealign.models.score import ScoreConfig, ScoreModel
     from safealign.recipes.safe_rlhf import SafeRLHFRun
     from safealign.testing import save_tiny_lm, tiny_lm
+    from transformers import AutoTokenizer
 
     model = save_tiny_lm(tmp_path / "tiny")
     tok = tiny_lm(0)[1]
     for kind in ("reward", "cost"):  # round 0's score models are given (their training is tested elsewhere)
         ScoreModel(tiny_lm(0)[0], ScoreConfig(kind=kind, base_model=str(model))).save_pretrained(tmp_path / kind, tok)
+    # the policy is run with a chat template of the user's (not the one saved with the model): every stage that
+    # trains or saves a policy must use it
+    template = tmp_path / "user.jinja"
+    template.write_text(
+        "{% for m in messages %}{{ '### ' + m['role'] + ':\\n' + m['content'] + '<|im_end|>\\n' }}{% endfor %}"
+        "{% if add_generation_prompt %}{{ '### assistant:\\n' }}{% endif %}"
+    )
     cfg = SafeRLHFConfig(
-        model=str(model), output_dir=str(tmp_path / "run"), guard=str(tiny_guard),
+        model=str(model), output_dir=str(tmp_path / "run"), guard=str(tiny_guard), chat_template=str(template),
         reward_model=str(tmp_path / "reward"), cost_model=str(tmp_path / "cost"), rounds=1, warm_harmful=4,
         warm_benign=4, best_of=2, sample_tokens=8, sft_epochs=1, sft_batch_size=4, sft_max_length=192,
         round_harmful=4, round_benign=4, samples=2, score_epochs=1, score_max_length=128, ppo_steps=2,
@@ -131,6 +139,8 @@ def test_recipe_end_to_end_and_resume(tmp_path, tiny_guard) -> None:  # noqa: AN
     last = summary["rounds"][-1]
     assert last["J_C"] is not None and last["lambda"] is not None and last["n_harmful"] == 3  # 2 pair + 1 no-trigger
     assert (out / "round1" / "policy" / "config.json").exists() and (out / "round0" / "policy").exists()
+    for folder in ("round0/policy", "round1/ppo/actor", "round1/policy"):
+        assert AutoTokenizer.from_pretrained(out / folder).chat_template == template.read_text(), folder
     assert json.loads((out / "rounds.json").read_text()) == summary["rounds"]
     warm = [json.loads(x) for x in (out / "round0" / "warm_rows.jsonl").read_text().splitlines()]
     assert sum(r["kind"] == "refusal" for r in warm) == 4

@@ -57,20 +57,23 @@ def dpo_baseline(cfg: SafeRLHFConfig, out: Path, steps: int = 40, beta: float = 
     else:
         harmful = [PromptRecord(r["prompt"], system=r.get("system"), label="harmful") for r in warm
                    if r["kind"] == "refusal"]
-        sampler = PolicySampler(cfg.model, cfg.batch_size, cfg.sample_tokens, cfg.sample_temperature, cfg.seed)
+        sampler = PolicySampler(
+            cfg.model, cfg.batch_size, cfg.sample_tokens, cfg.sample_temperature, cfg.seed, cfg.chat_template
+        )
         sampled = dict(zip([p.prompt for p in harmful], sampler(harmful)))
         out.mkdir(parents=True, exist_ok=True)
         sampled_file.write_text(json.dumps(sampled))
     rows = preference_rows(warm, sampled)
     tcfg = TRLTrainConfig(model=cfg.model, output_dir=str(out / "policy"), max_steps=steps, batch_size=8,
-                          max_length=cfg.sft_max_length, seed=cfg.seed, logging_steps=5, lr_scheduler="cosine")
+                          max_length=cfg.sft_max_length, seed=cfg.seed, logging_steps=5, lr_scheduler="cosine",
+                          chat_template=cfg.chat_template)
     config_cls, trainer_cls = preference_trainer_classes("dpo")
     if not (out / "policy" / "config.json").exists():
         train_rows(tcfg, "dpo", rows, trainer_cls, lambda: config_cls(
             **trainer_kwargs(tcfg, learning_rate), beta=beta, max_length=cfg.sft_max_length))
     run = SafeRLHFRun(cfg)
     summary = evaluate_policy(str(out / "policy"), run.eval_prompts(), cfg.reward_model, run.guard, cfg.eval_tokens,
-                              cfg.batch_size, out / "eval")
+                              cfg.batch_size, out / "eval", chat_template=cfg.chat_template)
     ind = summary.get("independent") or {}
     row = {"round": "dpo", "J_C": None, "lambda": None, "harmful_handled_safely": ind.get("harmful_handled_safely"),
            "harmful_refused": ind.get("harmful_refused"), "benign_over_refused": ind.get("benign_over_refused"),

@@ -146,7 +146,7 @@ class SafeRLHFRun:
             batch_size=16, learning_rate=3e-4 if kind == "cost" else 1e-4, lr_scheduler="cosine", warmup_ratio=0.03,
             regularization=1e-3, severity_weighted=kind == "cost", unsafe_cost_threshold=0.0,
             max_length=cfg.score_max_length, mixed_precision="no", seed=cfg.seed, save_every=0, resume=True,
-            skip_invalid=True, progress=False,
+            skip_invalid=True, progress=False, chat_template=cfg.chat_template,
         )
 
     def _train_score(self, kind: str, k: int, start: Optional[str], pairs: Optional[list[Any]]) -> str:
@@ -188,7 +188,9 @@ class SafeRLHFRun:
         harmful, benign = training_prompts(cfg.shared_data, cfg.warm_harmful, cfg.warm_benign, cfg.seed)
         stats = WarmStartStats()
         rows = refusal_rows(harmful, stats)
-        sampler = PolicySampler(cfg.model, cfg.batch_size, cfg.sample_tokens, cfg.sample_temperature, cfg.seed)
+        sampler = PolicySampler(
+            cfg.model, cfg.batch_size, cfg.sample_tokens, cfg.sample_temperature, cfg.seed, cfg.chat_template
+        )
         rows += best_of_rows(
             benign, sampler, reward_scorer(reward_model, cfg.batch_size), cfg.best_of, guard=self.guard, stats=stats,
             progress=lambda d, t: self._tick("round0: best of n", d, t),
@@ -199,7 +201,7 @@ class SafeRLHFRun:
         sft_cfg = TRLTrainConfig(
             model=cfg.model, output_dir=str(folder / "policy"), num_epochs=cfg.sft_epochs,
             batch_size=cfg.sft_batch_size, max_length=cfg.sft_max_length, seed=cfg.seed, logging_steps=5,
-            lr_scheduler="cosine", warmup_ratio=0.05, save_every=20,
+            lr_scheduler="cosine", warmup_ratio=0.05, save_every=20, chat_template=cfg.chat_template,
         )
         import random
 
@@ -219,7 +221,9 @@ class SafeRLHFRun:
         harmful, benign = training_prompts(cfg.shared_data, cfg.round_harmful, cfg.round_benign, cfg.seed + k)
         prompts = harmful + benign
         folder = self.path(f"round{k}")
-        sampler = PolicySampler(policy, cfg.batch_size, cfg.sample_tokens, cfg.sample_temperature, cfg.seed + k)
+        sampler = PolicySampler(
+            policy, cfg.batch_size, cfg.sample_tokens, cfg.sample_temperature, cfg.seed + k, cfg.chat_template
+        )
         done = [0]
 
         def tick(n: int) -> None:
@@ -253,6 +257,7 @@ class SafeRLHFRun:
             fixed_lambda=cfg.fixed_lambda, ptx_data=str(ptx) if cfg.ptx_coeff > 0 and ptx.exists() else None,
             ptx_coeff=cfg.ptx_coeff, ptx_mode="joint", score_scaling="running", save_every=4,
             resume=(folder / "checkpoint" / "trainer_state.json").exists(), tensorboard=False, progress=False,
+            chat_template=cfg.chat_template,
         )
         self._tick(f"round{k}: PPO-Lagrangian", 0, cfg.ppo_steps)
         run_ppo_lag(ppo_cfg)
@@ -269,6 +274,7 @@ class SafeRLHFRun:
         res = evaluate_policy(
             policy, self.eval_prompts(), reward_model, self.guard, cfg.eval_tokens, cfg.batch_size,
             self.path("eval", name), progress=lambda d, t: self._tick(f"eval {name}", d, t),
+            chat_template=cfg.chat_template,
         )
         return {"summary": res}
 

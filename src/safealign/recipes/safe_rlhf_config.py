@@ -7,6 +7,7 @@ from typing import Optional
 
 from safealign.config import BaseConfig, help_field
 from safealign.errors import ConfigError
+from safealign.models.chat_templates import CHAT_TEMPLATE_HELP
 
 
 @dataclass
@@ -30,6 +31,9 @@ class SafeRLHFConfig(BaseConfig):
     )
     cost_model: Optional[str] = help_field(
         None, "Round-0 cost model folder; empty: trained here like the reward model."
+    )
+    chat_template: str = help_field(
+        "auto", "Chat template of the policy, also used by the score models trained here. " + CHAT_TEMPLATE_HELP
     )
     seed: int = help_field(0, "Random seed of every stage.")
     rounds: int = help_field(1, "Rounds of sample -> label -> retrain R and C -> PPO-Lagrangian after the warm start.")
