@@ -106,10 +106,11 @@ def tiny_guard(tmp_path_factory):  # noqa: ANN001
 
 
 def test_recipe_end_to_end_and_resume(tmp_path, tiny_guard) -> None:  # noqa: ANN001
+    from transformers import AutoTokenizer
+
     from safealign.models.score import ScoreConfig, ScoreModel
     from safealign.recipes.safe_rlhf import SafeRLHFRun
     from safealign.testing import save_tiny_lm, tiny_lm
-    from transformers import AutoTokenizer
 
     model = save_tiny_lm(tmp_path / "tiny")
     tok = tiny_lm(0)[1]

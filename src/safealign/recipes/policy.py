@@ -13,7 +13,8 @@ class PolicySampler:
     """``sampler(prompts) -> answers``: one sampled answer per prompt from a model folder (or 'default')."""
 
     def __init__(
-        self, spec: str, batch_size: int, max_new_tokens: int, temperature: float, seed: int, chat_template: str = "auto"
+        self, spec: str, batch_size: int, max_new_tokens: int, temperature: float, seed: int,
+        chat_template: str = "auto",
     ):
         from safealign.backends.base import GenerationParams
         from safealign.eval.safety import backend_answerer, load_policy_backend
