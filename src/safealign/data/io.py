@@ -42,7 +42,7 @@ from .adapters import (
     prompts,
 )
 from .adapters import safealign as ours
-from .records import PromptRecord, Record, RubricItem, SafetyPair, SystemExample, SystemPair
+from .records import LABELS, PromptRecord, Record, RubricItem, SafetyPair, SystemExample, SystemPair
 
 SOURCE_HELP = "A file (.jsonl/.json/.parquet/.csv), a datasets.save_to_disk folder, a hub id, or demo:<set>."
 SCHEMA_HELP = (
@@ -366,7 +366,7 @@ def load_records(
 ) -> LoadResult:
     """Read ``source`` into typed records. ``schema``: a name from ``SCHEMAS`` (or an alias), else auto-detected.
     ``limit``: stop after this many valid records. ``label``: default label for prompt lists ("harmful"/"benign")."""
-    if label is not None and label not in ("harmful", "benign"):
+    if label is not None and label not in LABELS:
         raise DataError(f"label must be 'harmful' or 'benign', got {label!r}")
     rows, name, fmt, base_dir = _open(source, split)
     head = list(itertools.islice(rows, _DETECT_ROWS))

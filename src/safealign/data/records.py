@@ -22,6 +22,7 @@ CONSTRAINT_TYPES = (
     "no_digits", "min_numbers", "exclamation_count",
 )
 Label = Literal["harmful", "benign"]
+LABELS: tuple[str, ...] = ("harmful", "benign")  # the values of Label, for checks at run time
 
 
 @dataclass

@@ -26,7 +26,7 @@ from typing import Any, Callable, Optional, Sequence
 
 from safealign.backends.base import GenerationConfig
 from safealign.config import help_field
-from safealign.data.records import PromptRecord, SafetyPair
+from safealign.data.records import LABELS, PromptRecord, SafetyPair
 
 
 @dataclass
@@ -99,7 +99,7 @@ class ComplianceJudge:
 
     def prompts_harmful(self, prompts: Sequence[PromptRecord]) -> list[bool]:
         # a known label is ground truth; the guard screens only the prompts without one
-        missing = [i for i, p in enumerate(prompts) if p.label not in ("harmful", "benign")]
+        missing = [i for i, p in enumerate(prompts) if p.label not in LABELS]
         flagged: dict[int, bool] = {}
         if missing:
             if self.guard is None:

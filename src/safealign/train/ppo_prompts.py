@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
-from safealign.data.records import PromptRecord
+from safealign.data.records import LABELS, PromptRecord
 from safealign.errors import ConfigError, DataError
 from safealign.utils.jsonl import read_json_rows
 
@@ -61,7 +61,7 @@ def load_prompts(spec: str) -> list[PromptRecord]:
             except (UnidentifiedImageError, OSError) as e:
                 raise DataError(f"unreadable image {ip} ({type(e).__name__})", str(path), i, "image") from None
         label = row.get("label")
-        if label is not None and label not in ("harmful", "benign"):
+        if label is not None and label not in LABELS:
             raise DataError(f"label must be harmful or benign, got {label!r}", str(path), i, "label")
         out.append(
             PromptRecord(
@@ -82,8 +82,8 @@ def check_constraint_names(cfg: Any, prompts: Sequence[PromptRecord]) -> None:
         return
     field = "category" if cfg.constraints == "prompt_category" else "label"
     have = {getattr(r, field) for r in prompts} - {None}
-    if field == "label":  # a run whose prompts are all benign has nothing to constrain, but is no mistake
-        have |= {"harmful", "benign"}
+    if field == "label":  # every label is a valid name: an all-benign batch has nothing to constrain, but is no mistake
+        have |= set(LABELS)
     missing = [n for n in cfg.constraint_names if n not in have]
     if missing:
         raise ConfigError(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping, Optional
 
-from ..records import PromptRecord
+from ..records import LABELS, PromptRecord
 from ._common import RowContext, load_image, optional_str
 
 NAME = "prompts"
@@ -58,7 +58,7 @@ def make_decoder(
             if isinstance(extra, str) and extra.strip():
                 text = f"{text}\n\n{extra.strip()}"
         row_label = optional_str(row, "label", ctx) or label
-        if row_label is not None and row_label not in ("harmful", "benign"):
+        if row_label is not None and row_label not in LABELS:
             raise ctx.error(f"label must be 'harmful' or 'benign', got {row_label!r}", "label")
         image = row.get("image")
         return PromptRecord(

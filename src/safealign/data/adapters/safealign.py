@@ -19,7 +19,7 @@ import base64
 import io
 from typing import Any, Callable, Mapping, Optional
 
-from ..records import PromptRecord, Record, RubricItem, SafetyPair, SystemExample, SystemPair
+from ..records import LABELS, PromptRecord, Record, RubricItem, SafetyPair, SystemExample, SystemPair
 from ._common import (
     RowContext,
     check_pair,
@@ -119,7 +119,7 @@ def decode(row: Mapping[str, Any], ctx: RowContext, record_type: Optional[str] =
         )
     if rt == "prompt":
         label = optional_str(row, "label", ctx)
-        if label is not None and label not in ("harmful", "benign"):
+        if label is not None and label not in LABELS:
             raise ctx.error(f"label must be 'harmful' or 'benign', got {label!r}", "label")
         image = row.get("image")
         return PromptRecord(
