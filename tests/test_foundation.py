@@ -145,3 +145,20 @@ def test_an_interrupted_atomic_file_keeps_the_old_one_and_torch_objects_are_save
             raise RuntimeError("killed while writing")
     assert torch.equal(torch.load(target)["w"], torch.arange(3.0))  # the previous complete file is still there
     assert sorted(p.name for p in tmp_path.iterdir()) == ["critic.pt"]  # and no temporary file is left behind
+
+
+def test_quiet_library_bars_turns_off_the_trainers_and_datasets_bars_and_back():
+    """The demo draws one bar per stage: inside quiet_library_bars the Trainer (TRL runs) gets disable_tqdm and
+    datasets' map bars are off; outside, both are as before."""
+    import datasets
+
+    from safealign.train.trl_runner import TRLTrainConfig, trainer_kwargs
+    from safealign.ui import quiet_library_bars
+
+    cfg = TRLTrainConfig(output_dir="runs/x")
+    assert trainer_kwargs(cfg, 1e-4)["disable_tqdm"] is False and datasets.is_progress_bar_enabled()
+    with quiet_library_bars():
+        assert trainer_kwargs(cfg, 1e-4)["disable_tqdm"] is True and not datasets.is_progress_bar_enabled()
+    assert trainer_kwargs(cfg, 1e-4)["disable_tqdm"] is False and datasets.is_progress_bar_enabled()
+    with quiet_library_bars(quiet=False):  # --verbose
+        assert trainer_kwargs(cfg, 1e-4)["disable_tqdm"] is False

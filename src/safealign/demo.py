@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import os
 import random
 import threading
 import time
@@ -523,16 +522,10 @@ def run_demo(
     their held-out parts the evaluation); without it the look-alike set alone."""
     if console is None:
         from safealign.ui import console
-    old_tqdm = os.environ.get("TQDM_DISABLE")
-    if not verbose:
-        os.environ["TQDM_DISABLE"] = "1"  # the stages' own bars; the demo draws one bar per stage
-    try:
+    from safealign.ui import quiet_library_bars
+
+    with quiet_library_bars(not verbose):  # the stages' own bars; the demo draws one bar per stage
         return _run_stages(output_dir, quick, only, skip, seed, budget, console, model, shared_data)
-    finally:
-        if old_tqdm is None:
-            os.environ.pop("TQDM_DISABLE", None)
-        else:
-            os.environ["TQDM_DISABLE"] = old_tqdm
 
 
 def _cuda_available() -> bool:

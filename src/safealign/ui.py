@@ -5,7 +5,9 @@
 - :func:`summary` -- the one-line "done ..." that ends a command;
 - :func:`is_main_process` -- False on the other processes of a launch (only the main one prints results);
 - :func:`progress_bar` -- one bar advanced by a callback (``advance(n, loss=0.3)``), off on request;
-- :func:`task_progress` -- a rich Progress for several named tasks (stages of one command).
+- :func:`task_progress` -- a rich Progress for several named tasks (stages of one command);
+- :func:`quiet_library_bars` / :func:`library_bars_enabled` -- the libraries' own progress bars (tqdm in transformers'
+  Trainer, TRL, datasets) off while a command draws its own.
 """
 
 from __future__ import annotations
@@ -72,3 +74,34 @@ def progress_bar(total: int, description: str, enabled: bool = True) -> Iterator
             prog.update(task, advance=n, info=text)
 
         yield advance
+
+
+_QUIET_BARS = "SAFEALIGN_QUIET_LIBRARY_BARS"
+
+
+def library_bars_enabled() -> bool:
+    """False inside :func:`quiet_library_bars` (also in processes it starts): trainers then pass ``disable_tqdm``."""
+    return os.environ.get(_QUIET_BARS, "") in ("", "0")
+
+
+@contextmanager
+def quiet_library_bars(quiet: bool = True) -> Iterator[None]:
+    """The libraries' progress bars off for the block: datasets' map/filter bars and, through
+    :func:`library_bars_enabled`, the Trainer's (tqdm itself ignores TQDM_DISABLE when a caller passes ``disable``)."""
+    if not quiet:
+        yield
+        return
+    import datasets
+
+    was_disabled, old = datasets.is_progress_bar_enabled() is False, os.environ.get(_QUIET_BARS)
+    os.environ[_QUIET_BARS] = "1"
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(_QUIET_BARS, None)
+        else:
+            os.environ[_QUIET_BARS] = old
+        if not was_disabled:
+            datasets.enable_progress_bars()

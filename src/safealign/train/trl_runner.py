@@ -17,6 +17,7 @@ from typing import Any, Optional, Sequence
 from safealign.config import DRY_RUN_HELP, BaseConfig, help_field
 from safealign.errors import ConfigError
 from safealign.models.chat_templates import CHAT_TEMPLATE_HELP
+from safealign.ui import library_bars_enabled
 from safealign.utils.atomic import replace_dir
 
 
@@ -123,7 +124,7 @@ def trainer_kwargs(cfg: TRLTrainConfig, learning_rate: float) -> dict[str, Any]:
         report_to=[] if cfg.report_to in ("", "none") else [cfg.report_to],
         seed=cfg.seed,
         data_seed=cfg.seed,
-        disable_tqdm=False,
+        disable_tqdm=not library_bars_enabled(),
         dataloader_num_workers=0,
     )
 
