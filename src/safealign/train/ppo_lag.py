@@ -2,7 +2,8 @@
 formula comes from :mod:`safealign.losses` (the PPO-Lagrangian of the Safe RLHF / Safe RLHF-V papers).
 
 One RL step (:meth:`PPOLagTrainer.rl_step`) runs four phases:
-  1. rollout: batched KV-cached sampling, per-token log-probs of the unwarped policy            (time/generation)
+  1. rollout: through the rollout engine (:mod:`safealign.train.rollout_engine`; built in: batched KV-cached sampling
+     with the LoRA adapter merged), per-token log-probs of the unwarped policy                 (time/generation)
   2. score: reference log-probs (LoRA adapter disabled: no second copy), frozen R and C (one batched trunk forward
      each, the same pixel values; with share_frozen_trunk the lower layers that the reference, R and C hold
      bit-identically run once for the three), old critic values; R and C read each episode in their training
@@ -38,6 +39,7 @@ from safealign.train.ppo_models import load_actor, trainable_actor
 from safealign.train.ppo_prompts import check_constraint_names, load_prompts, prompt_batch
 from safealign.train.ppo_scoring import FrozenScoring, is_vision, reads_images
 from safealign.train.ppo_step import Advantages, Scored, UpdateStats, advantages, now, ptx_loss
+from safealign.train.rollout_engine import GenerateEngine, RolloutEngine
 from safealign.train.sharding import (
     full_state_dict,
     optimizer_step,
@@ -60,7 +62,8 @@ class PPOLagTrainer(TrainerSpine):
     """Build with a config (models/data loaded from its paths) or pass models directly (tests, notebooks).
 
     actor: a causal LM / LLaVA-style model (LoRA is added when ``cfg.use_lora``); processing_class: its tokenizer
-    or processor; reward_model / cost_model: :class:`~safealign.models.score.ScoreModel` (frozen here).
+    or processor; reward_model / cost_model: :class:`~safealign.models.score.ScoreModel` (frozen here);
+    rollout_engine: what samples the rollouts (default: :class:`~safealign.train.rollout_engine.GenerateEngine`).
     """
 
     def __init__(
@@ -75,6 +78,7 @@ class PPOLagTrainer(TrainerSpine):
         cost_processing_class: Any = None,
         ptx_examples: Optional[Sequence[dict[str, str]]] = None,
         accelerator: Any = None,
+        rollout_engine: Optional[RolloutEngine] = None,
     ):
         cfg.validate()
         self.cfg = cfg
@@ -123,6 +127,11 @@ class PPOLagTrainer(TrainerSpine):
             processing_class, self.reward_processing_class, self.cost_processing_class,
         )
         self._find_shared_trunk()
+        # every rollout goes through this engine (built in: generate on the actor itself, a LoRA adapter merged)
+        self.rollout_engine: RolloutEngine = rollout_engine or GenerateEngine(
+            lambda: self.unwrapped_actor, processing_class, cfg.record_log_probs,
+            merge_lora=not sharded_parameters(self.acc), gathered=lambda: unsharded_root(self.actor),
+        )
 
     # ------------------------------------------------------------------------------------------------ setup
     def _build_critics(self) -> None:
@@ -295,13 +304,9 @@ class PPOLagTrainer(TrainerSpine):
         return m
 
     def _rollout(self, records: Sequence[PromptRecord]) -> Any:
-        """1. One sampled response per prompt, with the acting policy's log-probs (unwarped logits)."""
-        from safealign.train.rollout import generate_rollout
-
-        with unsharded_root(self.actor):
-            return generate_rollout(
-                self.unwrapped_actor, self.processing_class, records, self.cfg.generation(), self.cfg.record_log_probs
-            )
+        """1. One sampled response per prompt from the rollout engine, with the acting policy's log-probs (unwarped
+        logits) where the engine records them."""
+        return self.rollout_engine.generate(records, self.cfg.generation())
 
     def _score(self, rollout: Any, records: Sequence[PromptRecord]) -> Scored:
         """2. (no grad) The old policy's log-probs (unless recorded at generation), the reference, frozen R and C
@@ -367,6 +372,7 @@ class PPOLagTrainer(TrainerSpine):
             stats.ptx = sum(stats.ptx_losses) / len(stats.ptx_losses)
         elif use_ptx:
             stats.ptx = self._ptx_step()
+        self.rollout_engine.sync_weights(self.unwrapped_actor)
         return stats
 
     def _actor_update(

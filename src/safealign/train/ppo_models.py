@@ -1,12 +1,14 @@
 """PPO-Lagrangian's policy: the actor loaded from a name (a causal LM, or an image+text model with its processor) and
 made trainable: LoRA adapters (the reference is then the adapter-disabled base, no second copy) or full fine-tuning
-beside a frozen reference copy (a vision tower and projector stay frozen)."""
+beside a frozen reference copy (a vision tower and projector stay frozen); for rollouts, the LoRA adapters merged into
+the base weights (:func:`merged_lora`)."""
 
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 
 def load_actor(name: str, chat_template: str = "auto") -> tuple[Any, Any]:
@@ -60,3 +62,26 @@ def add_lora(actor: Any, cfg: Any, vision: bool) -> Any:
         task_type="CAUSAL_LM",
     )
     return get_peft_model(actor, lcfg)
+
+
+@contextmanager
+def merged_lora(model: Any) -> Iterator[Any]:
+    """The model with its active LoRA adapters merged into the base weights for the duration (one matmul per layer
+    instead of three: a rollout decodes at the base model's speed), then the base weights restored EXACTLY: the merge
+    goes into copies (peft's ``safe_merge``) and the original tensors are put back afterwards, so no rounding of
+    W + BA - BA ever reaches the reference policy (the adapter-disabled base). Any other model is yielded as it is."""
+    from peft import PeftModel
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    if not isinstance(model, PeftModel):
+        yield model
+        return
+    base = [m.get_base_layer() for m in model.modules() if isinstance(m, BaseTunerLayer)]
+    kept = [(p, p.data) for layer in base for p in (layer.weight, getattr(layer, "bias", None)) if p is not None]
+    model.merge_adapter(safe_merge=True)
+    try:
+        yield model
+    finally:
+        model.unmerge_adapter()
+        for p, data in kept:
+            p.data = data
