@@ -42,6 +42,7 @@ from safealign.train.ppo_step import Advantages, Scored, UpdateStats, advantages
 from safealign.train.rollout_engine import GenerateEngine, RolloutEngine
 from safealign.train.sharding import (
     full_state_dict,
+    is_deepspeed,
     optimizer_step,
     prepare_pair,
     reshard,
@@ -117,6 +118,7 @@ class PPOLagTrainer(TrainerSpine):
         actor, self.ref_model = trainable_actor(actor, cfg, self.vision)
 
         self._build_critics()
+        self._checkpoint_activations(actor)
         self._prepare_trained(actor)
         with_image = self._load_data(prompts, ptx_examples)
         self._check_compatibility(processing_class, reward_processing_class, cost_processing_class, with_image)
@@ -158,17 +160,34 @@ class PPOLagTrainer(TrainerSpine):
         self.cost_threshold_safe = float(self.cost_model.score_config.threshold)
         self.score_scale = RunningScale(1 + len(names)) if cfg.score_scaling == "running" else None
 
+    def _checkpoint_activations(self, actor: Any) -> None:
+        """Gradient checkpointing as ``cfg.gradient_checkpointing`` says: auto for the fully trained models only."""
+        from safealign.train.ppo_models import gradient_checkpointing
+
+        mode = self.cfg.gradient_checkpointing
+        if mode == "on" or (mode == "auto" and not self.cfg.use_lora):
+            gradient_checkpointing(actor)
+        if mode != "off":
+            for critic in (self.reward_critic, self.cost_critic):
+                if critic.mode == "full":
+                    gradient_checkpointing(critic.model.backbone)
+
     def _prepare_trained(self, actor: Any) -> None:
         """The optimisers of the actor and both critics, each pair through ``accelerator.prepare`` (one model per
         call: FSDP2 and DeepSpeed wrap a single model per call)."""
         cfg, device = self.cfg, self.acc.device
         betas = (cfg.adam_beta1, cfg.adam_beta2)
-        actor_params = [p for p in actor.parameters() if p.requires_grad]
-        self.actor_opt = torch.optim.AdamW(actor_params, lr=cfg.actor_lr, betas=betas, weight_decay=cfg.weight_decay)
-        self.reward_critic_opt = torch.optim.AdamW(self.reward_critic.parameters(), lr=cfg.critic_lr, betas=betas)
-        self.cost_critic_opt = torch.optim.AdamW(
-            [p for p in self.cost_critic.parameters() if p.requires_grad], lr=cfg.critic_lr, betas=betas
-        )
+        # the fused kernel: one pass per tensor (the default foreach AdamW makes parameter-sized temporaries and is
+        # several times slower on a CPU); DeepSpeed and FSDP wrap their own optimisers, which keep the default
+        fused = not (is_deepspeed(self.acc) or sharded_parameters(self.acc))
+
+        def adamw(params: Any, lr: float, weight_decay: float = 0.01) -> torch.optim.AdamW:  # torch's default decay
+            trainable = [p for p in params if p.requires_grad]
+            return torch.optim.AdamW(trainable, lr=lr, betas=betas, weight_decay=weight_decay, fused=fused)
+
+        self.actor_opt = adamw(actor.parameters(), cfg.actor_lr, cfg.weight_decay)
+        self.reward_critic_opt = adamw(self.reward_critic.parameters(), cfg.critic_lr)  # the critics: torch's default
+        self.cost_critic_opt = adamw(self.cost_critic.parameters(), cfg.critic_lr)
         micro = cfg.batch_size // cfg.mini_batches  # episodes per process in one backward pass
         self.actor, self.actor_opt = prepare_pair(self.acc, actor, self.actor_opt, micro)
         self.reward_critic, self.reward_critic_opt = prepare_pair(
