@@ -30,6 +30,8 @@ PROMPTS = [
 SETTINGS = {
     "default": dict(use_lora=True, critic_mode="head"),
     "paper": dict(use_lora=False, critic_mode="full"),
+    # one minibatch: the update reads the critics' values at the weights of the scoring phase
+    "paper_one_minibatch": dict(use_lora=False, critic_mode="full", mini_batches=1),
 }
 # the KL is a difference of two sums of ~8 log-probs of ~-5.5 each: fp32 rounding of those sums is ~5e-6
 ABS_TOL = {"kl": 1e-5}
@@ -45,9 +47,9 @@ def run_seeded(out: str | Path, setting: str) -> list[dict[str, float]]:
     reward = ScoreModel(tiny_lm(1)[0], ScoreConfig(kind="reward"))
     cost = ScoreModel(tiny_lm(2)[0], ScoreConfig(kind="cost"))
     cfg = PPOLagConfig(
-        output_dir=str(out), steps=3, batch_size=4, mini_batches=2, max_new_tokens=8, seed=7, actor_lr=1e-3,
+        output_dir=str(out), steps=3, batch_size=4, max_new_tokens=8, seed=7, actor_lr=1e-3,
         critic_lr=1e-3, lambda_lr=0.5, lambda_window=8, progress=False, tensorboard=False, save_every=0,
-        **SETTINGS[setting],
+        **{"mini_batches": 2, **SETTINGS[setting]},
     )
     tr = PPOLagTrainer(cfg, actor, tok, reward, cost, PROMPTS)
     return [{k: float(m[k]) for k in CHECKED} for m in (tr.rl_step(tr._batch(s)) for s in range(cfg.steps))]
@@ -99,6 +101,29 @@ EXPECTED: dict[str, list[dict[str, float]]] = {
             "actor_loss": 0.07617741078138351, "reward_value_loss": 0.43987084925174713,
             "cost_value_loss": 0.14517036825418472, "response_length": 8.0, "safe_share": 0.5,
             "advantage_mean": -0.07556203007698059, "cost_advantage_mean": 0.1952366828918457,
+        },
+    ],
+    "paper_one_minibatch": [
+        {
+            "reward": 0.8976800441741943, "cost": 0.03796667978167534, "J_C": 0.03796667978167534,
+            "lambda": 1.0191646690813267, "kl": -3.5762786865234375e-07, "entropy": 5.554201126098633,
+            "clip_frac": 0.0, "actor_loss": -0.22540831565856934, "reward_value_loss": 0.49973368644714355,
+            "cost_value_loss": 0.3266255557537079, "response_length": 8.0, "safe_share": 0.25,
+            "advantage_mean": 0.22540831565856934, "cost_advantage_mean": 0.022288255393505096,
+        },
+        {
+            "reward": 0.8724179267883301, "cost": -0.007396843284368515, "J_C": 0.015284918248653412,
+            "lambda": 1.0271338609901677, "kl": 0.001085519790649414, "entropy": 5.554073810577393, "clip_frac": 0.0,
+            "actor_loss": -0.08370144665241241, "reward_value_loss": 0.5811710953712463,
+            "cost_value_loss": 0.38986513018608093, "response_length": 7.25, "safe_share": 0.5,
+            "advantage_mean": 0.08370144665241241, "cost_advantage_mean": -0.2991228997707367,
+        },
+        {
+            "reward": 0.8926839828491211, "cost": 0.0238024964928627, "J_C": 0.008202826604247093,
+            "lambda": 1.031469995304758, "kl": -0.06870222091674805, "entropy": 5.5541462898254395, "clip_frac": 0.0,
+            "actor_loss": 0.3663266897201538, "reward_value_loss": 0.4244658350944519,
+            "cost_value_loss": 0.27445897459983826, "response_length": 8.0, "safe_share": 0.25,
+            "advantage_mean": -0.3663266897201538, "cost_advantage_mean": 0.27217188477516174,
         },
     ],
 }

@@ -48,3 +48,23 @@ def test_no_gradients_outlive_their_update(tmp_path, kw):
         trained = [p for p in model.parameters() if p.requires_grad]
         assert trained and all(p.grad is None for p in trained)
     assert all(s for s in tr.actor_opt.state.values())  # the step did happen (Adam states exist)
+
+
+@pytest.mark.parametrize("checkpointing, mini_batches, forwards", [("auto", 1, 1), ("off", 1, 2), ("auto", 2, 3)])
+def test_full_critics_forward_once_per_step_where_one_minibatch_reads_the_old_values(
+    tmp_path, monkeypatch, checkpointing, mini_batches, forwards
+):
+    """With one minibatch of one epoch, the scoring phase's critic forward (checkpointed: its graph is small) also
+    serves the update; otherwise the old values come from a no-grad forward and each minibatch runs its own."""
+    from safealign.train.critic import Critic
+
+    calls = []
+    forward = Critic.forward
+    monkeypatch.setattr(Critic, "forward", lambda self, *a, **kw: calls.append(self) or forward(self, *a, **kw))
+    tr = _trainer(
+        tmp_path, use_lora=False, critic_mode="full", gradient_checkpointing=checkpointing, mini_batches=mini_batches
+    )
+    calls.clear()  # the shared-trunk probe at start
+    tr.rl_step(tr._batch(0))
+    for critic in tr._critics():
+        assert sum(c is critic for c in calls) == forwards

@@ -339,13 +339,34 @@ class PPOLagTrainer(TrainerSpine):
                 else policy_log_probs(self.unwrapped_actor, rollout)[0]
             )
             ref_lp, r_out, c_out = self._scoring(rollout)
-            rc, cc = self._critics()
-            old_rv = rc(r_out.critic_input, r_out.hidden)[..., 0]  # [B, T]
-            old_cv = cc(c_out.critic_input, c_out.hidden)  # [B, T, K]
+        live = None
+        if self._critic_forward_once():
+            # the update's only minibatch reads the values of these very weights: one forward serves both, its graph
+            # kept (small: checkpointed layers keep only their inputs) for the critics' backward
+            live = (
+                self.reward_critic(r_out.critic_input, r_out.hidden),
+                self.cost_critic(c_out.critic_input, c_out.hidden),
+            )
+            old_rv, old_cv = live[0].detach()[..., 0], live[1].detach()
+        else:
+            with torch.no_grad():
+                rc, cc = self._critics()
+                old_rv = rc(r_out.critic_input, r_out.hidden)[..., 0]  # [B, T]
+                old_cv = cc(c_out.critic_input, c_out.hidden)  # [B, T, K]
         costs, valid = self._episode_costs(c_out.end_scores, records)
         return Scored(
             old_lp=old_lp, ref_lp=ref_lp, r_out=r_out, c_out=c_out, old_rv=old_rv, old_cv=old_cv,
-            reward=r_out.end_scores[:, 0], costs=costs, valid=valid, mask=rollout.response_mask,
+            reward=r_out.end_scores[:, 0], costs=costs, valid=valid, mask=rollout.response_mask, live_values=live,
+        )
+
+    def _critic_forward_once(self) -> bool:
+        """Whether the scoring phase's critic forward also serves their update: full critics with checkpointed layers
+        (their graph is small), one minibatch of one epoch (the update reads the same weights on the same episodes),
+        no DeepSpeed (its engines pair each forward with the next backward)."""
+        cfg = self.cfg
+        return (
+            cfg.mini_batches == 1 and cfg.ppo_epochs == 1 and not is_deepspeed(self.acc)
+            and all(c.mode == "full" and c.model.backbone.is_gradient_checkpointing for c in self._critics())
         )
 
     def _advantages(self, s: Scored) -> Advantages:
@@ -423,10 +444,12 @@ class PPOLagTrainer(TrainerSpine):
         cfg, sc = self.cfg, a.scales
         r_sub, c_sub = s.r_out.critic_input.select(idx), s.c_out.critic_input.select(idx)
         r_hidden = None if s.r_out.hidden is None else s.r_out.hidden[idx]
-        rv = self.reward_critic(r_sub, r_hidden)[..., 0] / sc[0]
+        live = s.live_values  # the whole batch (one minibatch): the scoring phase's forwards
+        rv = (live[0] if live else self.reward_critic(r_sub, r_hidden))[..., 0] / sc[0]
         rl = L.value_loss(rv, a.old_rv[idx], a.ret_r[idx], sub.response_mask, cfg.clip_range_value)
         optimizer_step(self.acc, self.reward_critic, self.reward_critic_opt, rl, 0.0)
-        cv = self.cost_critic(c_sub, None if s.c_out.hidden is None else s.c_out.hidden[idx]) / sc[1:]
+        c_hidden = None if s.c_out.hidden is None else s.c_out.hidden[idx]
+        cv = (live[1] if live else self.cost_critic(c_sub, c_hidden)) / sc[1:]
         cl = sum(
             L.value_loss(
                 cv[..., k], a.old_cv[idx][..., k], a.ret_c[idx][..., k],
