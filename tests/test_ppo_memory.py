@@ -33,11 +33,11 @@ def _trainer(tmp_path, **kw) -> PPOLagTrainer:
 )
 def test_gradient_checkpointing_where_configured(tmp_path, kw, actor_ckpt, critics_ckpt):
     tr = _trainer(tmp_path, **kw)
-    assert tr.unwrapped_actor.is_gradient_checkpointing is actor_ckpt
+    assert tr.unwrapped_actor.is_activation_checkpointing is actor_ckpt
     for critic in tr._critics():
-        assert (critic.model.backbone.is_gradient_checkpointing if critic.mode == "full" else None) is critics_ckpt
+        assert (critic.model.backbone.is_activation_checkpointing if critic.mode == "full" else None) is critics_ckpt
     tr.rl_step(tr._batch(0))  # checkpointed layers train as the others do
-    assert tr.ref_model is None or not tr.ref_model.is_gradient_checkpointing
+    assert tr.ref_model is None or not tr.ref_model.is_activation_checkpointing
 
 
 @pytest.mark.parametrize("kw", [dict(use_lora=True, critic_mode="head"), dict(use_lora=False, critic_mode="full")])

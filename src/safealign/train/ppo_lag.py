@@ -366,7 +366,7 @@ class PPOLagTrainer(TrainerSpine):
         cfg = self.cfg
         return (
             cfg.mini_batches == 1 and cfg.ppo_epochs == 1 and not is_deepspeed(self.acc)
-            and all(c.mode == "full" and c.model.backbone.is_gradient_checkpointing for c in self._critics())
+            and all(c.mode == "full" and c.model.backbone.is_activation_checkpointing for c in self._critics())
         )
 
     def _advantages(self, s: Scored) -> Advantages:

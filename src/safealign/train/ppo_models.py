@@ -90,4 +90,4 @@ def merged_lora(model: Any) -> Iterator[Any]:
 def gradient_checkpointing(model: Any) -> None:
     """Recompute a transformers model's decoder layers in the backward pass (non-reentrant: no input needs a gradient,
     and nothing changes under ``no_grad`` or in eval mode, where generation runs)."""
-    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
