@@ -18,7 +18,6 @@ import argparse
 import dataclasses
 import json
 import os
-import resource
 import statistics
 import sys
 import time
@@ -281,11 +280,14 @@ def _reset_rss_high_water() -> None:
 
 def watch_phases(tr) -> dict[str, list[int]]:
     """Wrap the trainer's phase methods so that each records the RSS high-water mark reached while it ran (KiB; the
-    mark is reset as the phase starts): NAME -> one reading per call."""
+    mark is reset as the phase starts): NAME -> one reading per call; "outside" gets the mark reached before and
+    between the phases (model loading included), read before each reset."""
     peaks: dict[str, list[int]] = {name: [] for name in PHASES.values()}
+    peaks["outside"] = []
 
     def wrap(method, name):
         def run(*a, **kw):
+            peaks["outside"].append(_rss_high_water_kb())
             _reset_rss_high_water()
             try:
                 return method(*a, **kw)
@@ -313,11 +315,15 @@ def breakdown(args) -> dict:
         cost = separate.eval()
     tr = _trainer(args, OUT / "breakdown_run", reward, cost, steps=args.steps + 1, **SETTINGS[args.setting])
     peaks = watch_phases(tr)
+    peaks_all: dict[str, list[int]] = {}
     rows = []
     for s in range(args.steps + 1):
         for p in peaks.values():
             p.clear()
         m = tr.rl_step(tr._batch(s))
+        peaks["outside"].append(_rss_high_water_kb())  # the advantages and metrics after the last phase
+        for k, v in peaks.items():
+            peaks_all.setdefault(k, []).extend(v)
         if s > 0:  # the first step warms up caches / allocators
             rows.append({**m, **{f"peak_rss_gb/{k}": max(v) / 1024**2 for k, v in peaks.items()}})
         print(
@@ -326,7 +332,7 @@ def breakdown(args) -> dict:
                 f"{k}={m[k]:.2f}" for k in ("time/generation", "time/scoring", "time/actor", "time/critic", "time/step")
             )
             + " | peak RSS GB: "
-            + ", ".join(f"{k}={max(v) / 1024**2:.2f}" for k, v in peaks.items()),
+            + ", ".join(f"{k}={max(v) / 1024**2:.2f}" for k, v in peaks.items() if k != "outside"),
             file=sys.stderr,
         )
     keys = ["time/generation", "time/scoring", "time/actor", "time/critic", "time/step"]
@@ -346,10 +352,11 @@ def breakdown(args) -> dict:
             mean["time/step"] / (mean["time/generation"] + mean["time/actor"]), 3
         ),
         # per phase: the highest RSS reached while the phase ran (VmHWM reset at its start), max over measured steps
-        **{f"peak_rss_gb/{k}": round(max(r[f"peak_rss_gb/{k}"] for r in rows), 2) for k in peaks},
-        "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2, 2),  # whole process
-        "memory_source": "Linux VmHWM (/proc/self/status, reset per phase via /proc/self/clear_refs); "
-        "peak_rss_gb: getrusage ru_maxrss of the whole process, model loading included",
+        **{f"peak_rss_gb/{k}": round(max(r[f"peak_rss_gb/{k}"] for r in rows), 2) for k in peaks if k != "outside"},
+        # the whole process: every phase, the gaps between them and the model loading before the first step
+        "peak_rss_gb": round(max(max(v) for v in peaks_all.values()) / 1024**2, 2),
+        "memory_source": "Linux VmHWM (/proc/self/status), reset as each phase starts via /proc/self/clear_refs "
+        "(which resets getrusage's ru_maxrss too); peak_rss_gb: the highest reading of the whole run",
         "torch_threads": torch.get_num_threads(),
         "load_average_1min_at_end": round(os.getloadavg()[0], 1),
     }
@@ -365,7 +372,7 @@ def _table(res: dict) -> str:
         lines.append(f"  {phase:<12} {t:7.2f} s ({100 * t / res['time/step']:5.1f}%)   peak RSS {peak:.2f} GB")
     lines.append(f"  {'other':<12} {res['time/other']:7.2f} s")
     total, peak = res["time/step"], res["peak_rss_gb"]
-    lines.append(f"  {'TOTAL/step':<12} {total:7.2f} s            peak RSS {peak:.2f} GB (process)")
+    lines.append(f"  {'TOTAL/step':<12} {total:7.2f} s            peak RSS {peak:.2f} GB (whole run)")
     return "\n".join(lines)
 
 
