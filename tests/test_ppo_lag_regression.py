@@ -10,6 +10,7 @@ or a missed update.
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -55,78 +56,9 @@ def run_seeded(out: str | Path, setting: str) -> list[dict[str, float]]:
     return [{k: float(m[k]) for k in CHECKED} for m in (tr.rl_step(tr._batch(s)) for s in range(cfg.steps))]
 
 
-# recorded at d654413 (before the speed work) from run_seeded
-EXPECTED: dict[str, list[dict[str, float]]] = {
-    "default": [
-        {
-            "reward": 0.8788316249847412, "cost": -0.0209648534655571, "J_C": -0.0209648534655571,
-            "lambda": 0.9895723224339574, "kl": 0.0, "entropy": 5.553959608078003, "clip_frac": 0.0,
-            "actor_loss": -0.37997543811798096, "reward_value_loss": 0.7701143026351929,
-            "cost_value_loss": 0.290168434381485, "response_length": 8.0, "safe_share": 0.5,
-            "advantage_mean": 0.3793077766895294, "cost_advantage_mean": -0.1224021315574646,
-        },
-        {
-            "reward": 0.8168947696685791, "cost": 0.06369733065366745, "J_C": 0.021366238594055176,
-            "lambda": 1.0000892964275088, "kl": 0.01937103271484375, "entropy": 5.554241418838501, "clip_frac": 0.0,
-            "actor_loss": -0.1384499929845333, "reward_value_loss": 0.6045805215835571,
-            "cost_value_loss": 0.4291747659444809, "response_length": 8.0, "safe_share": 0.0,
-            "advantage_mean": 0.1389874517917633, "cost_advantage_mean": 0.13333994150161743,
-        },
-        {
-            "reward": 0.8837856650352478, "cost": -0.006164807826280594, "J_C": 0.028766261413693428,
-            "lambda": 1.0145789587934337, "kl": -0.011178135871887207, "entropy": 5.554210424423218, "clip_frac": 0.0,
-            "actor_loss": -0.01942892000079155, "reward_value_loss": 0.4782169759273529,
-            "cost_value_loss": 0.3189927786588669, "response_length": 6.25, "safe_share": 0.5,
-            "advantage_mean": 0.006463985424488783, "cost_advantage_mean": 0.38423508405685425,
-        },
-    ],
-    "paper": [
-        {
-            "reward": 0.8976800441741943, "cost": 0.03796667978167534, "J_C": 0.03796667978167534,
-            "lambda": 1.0191646690813267, "kl": -3.5762786865234375e-07, "entropy": 5.5541672706604, "clip_frac": 0.0,
-            "actor_loss": -0.22572646290063858, "reward_value_loss": 0.4132528156042099,
-            "cost_value_loss": 0.32707180082798004, "response_length": 8.0, "safe_share": 0.25,
-            "advantage_mean": 0.22540831565856934, "cost_advantage_mean": 0.022288255393505096,
-        },
-        {
-            "reward": 0.8644927144050598, "cost": -0.0009132847189903259, "J_C": 0.018526697531342506,
-            "lambda": 1.0288320405911566, "kl": 0.024747610092163086, "entropy": 5.554033994674683, "clip_frac": 0.0,
-            "actor_loss": -0.06289336830377579, "reward_value_loss": 0.5222020894289017,
-            "cost_value_loss": 0.33581041544675827, "response_length": 7.25, "safe_share": 0.5,
-            "advantage_mean": 0.0764661654829979, "cost_advantage_mean": -0.40410834550857544,
-        },
-        {
-            "reward": 0.8834728002548218, "cost": 0.022682208567857742, "J_C": 0.010884461924433708,
-            "lambda": 1.0346087741374936, "kl": -0.10067939758300781, "entropy": 5.554081678390503, "clip_frac": 0.0,
-            "actor_loss": 0.07617741078138351, "reward_value_loss": 0.43987084925174713,
-            "cost_value_loss": 0.14517036825418472, "response_length": 8.0, "safe_share": 0.5,
-            "advantage_mean": -0.07556203007698059, "cost_advantage_mean": 0.1952366828918457,
-        },
-    ],
-    "paper_one_minibatch": [
-        {
-            "reward": 0.8976800441741943, "cost": 0.03796667978167534, "J_C": 0.03796667978167534,
-            "lambda": 1.0191646690813267, "kl": -3.5762786865234375e-07, "entropy": 5.554201126098633,
-            "clip_frac": 0.0, "actor_loss": -0.22540831565856934, "reward_value_loss": 0.49973368644714355,
-            "cost_value_loss": 0.3266255557537079, "response_length": 8.0, "safe_share": 0.25,
-            "advantage_mean": 0.22540831565856934, "cost_advantage_mean": 0.022288255393505096,
-        },
-        {
-            "reward": 0.8724179267883301, "cost": -0.007396843284368515, "J_C": 0.015284918248653412,
-            "lambda": 1.0271338609901677, "kl": 0.001085519790649414, "entropy": 5.554073810577393, "clip_frac": 0.0,
-            "actor_loss": -0.08370144665241241, "reward_value_loss": 0.5811710953712463,
-            "cost_value_loss": 0.38986513018608093, "response_length": 7.25, "safe_share": 0.5,
-            "advantage_mean": 0.08370144665241241, "cost_advantage_mean": -0.2991228997707367,
-        },
-        {
-            "reward": 0.8926839828491211, "cost": 0.0238024964928627, "J_C": 0.008202826604247093,
-            "lambda": 1.031469995304758, "kl": -0.06870222091674805, "entropy": 5.5541462898254395, "clip_frac": 0.0,
-            "actor_loss": 0.3663266897201538, "reward_value_loss": 0.4244658350944519,
-            "cost_value_loss": 0.27445897459983826, "response_length": 8.0, "safe_share": 0.25,
-            "advantage_mean": -0.3663266897201538, "cost_advantage_mean": 0.27217188477516174,
-        },
-    ],
-}
+# recorded at d654413 (before the speed work) from run_seeded: SETTING -> one row of CHECKED metrics per step
+RECORDED = Path(__file__).parent / "data" / "ppo_lag_regression.json"
+EXPECTED: dict[str, list[dict[str, float]]] = json.loads(RECORDED.read_text())
 
 
 @pytest.mark.parametrize("setting", sorted(SETTINGS))
