@@ -67,24 +67,44 @@ def add_lora(actor: Any, cfg: Any, vision: bool) -> Any:
 @contextmanager
 def merged_lora(model: Any) -> Iterator[Any]:
     """The model with its active LoRA adapters merged into the base weights for the duration (one matmul per layer
-    instead of three: a rollout decodes at the base model's speed), then the base weights restored EXACTLY: the merge
-    goes into copies (peft's ``safe_merge``) and the original tensors are put back afterwards, so no rounding of
-    W + BA - BA ever reaches the reference policy (the adapter-disabled base). Any other model is yielded as it is."""
+    instead of three: a rollout decodes at the base model's speed), then the base weights restored EXACTLY.
+
+    Each base weight W is swapped for a new tensor W + scale * B A while the adapters are disabled (the layers then
+    run their base layer alone), and the original tensor is put back afterwards: no rounding of W + BA - BA ever reaches
+    the reference policy (the adapter-disabled base), and nothing is cloned or checked besides the one new tensor per
+    layer. Yielded as it is: any other model, and adapters other than plain LoRA on linear layers (DoRA and other
+    variants, a LoRA bias, convolutions, embeddings), where W + BA is not the whole adapter."""
+    import torch
     from peft import PeftModel
+    from peft.tuners.lora import Linear as LoraLinear
     from peft.tuners.tuners_utils import BaseTunerLayer
 
-    if not isinstance(model, PeftModel):
+    layers = [m for m in model.modules() if isinstance(m, BaseTunerLayer)] if isinstance(model, PeftModel) else []
+    plain = all(
+        isinstance(m, LoraLinear)
+        and not m.merged
+        and not any(m.lora_variant.get(a) or m.lora_bias.get(a) for a in m.active_adapters)
+        for m in layers
+    )
+    if not layers or not plain:
         yield model
         return
-    base = [m.get_base_layer() for m in model.modules() if isinstance(m, BaseTunerLayer)]
-    kept = [(p, p.data) for layer in base for p in (layer.weight, getattr(layer, "bias", None)) if p is not None]
-    model.merge_adapter(safe_merge=True)
+    kept = []
+    with torch.no_grad():
+        for m in layers:
+            weight = m.get_base_layer().weight
+            merged = weight.data
+            for name in m.active_adapters:
+                if name in m.lora_A:
+                    merged = merged + m.get_delta_weight(name).to(merged.dtype)
+            kept.append((weight, weight.data))
+            weight.data = merged
     try:
-        yield model
+        with model.disable_adapter():
+            yield model
     finally:
-        model.unmerge_adapter()
-        for p, data in kept:
-            p.data = data
+        for weight, data in kept:
+            weight.data = data
 
 
 def gradient_checkpointing(model: Any) -> None:
