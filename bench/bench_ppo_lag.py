@@ -1,6 +1,7 @@
 """PPO-Lagrangian benchmark on this CPU: step-time breakdown, and a short constrained run vs reward-only PPO.
 
     .venv/bin/python bench/bench_ppo_lag.py breakdown --steps 3 [--setting paper]   # ~2-3 min
+    .venv/bin/python bench/bench_ppo_lag.py rollout --steps 3    # the rollout engine against plain generate
     .venv/bin/python bench/bench_ppo_lag.py run --steps 20               # ~20-25 min (two runs + three evaluations)
 
 Actor: the embedded SmolLM2-135M-Instruct with LoRA (reference = adapter disabled). Reward/cost models: the demo
@@ -376,6 +377,54 @@ def _table(res: dict) -> str:
     return "\n".join(lines)
 
 
+def rollout_vs_generate(args) -> dict:
+    """The rollout engine (LoRA actor, adapter merged and not) against plain ``generate`` of the base model on the same
+    8 prompts, every response forced to full length; CPU time of this process (``time.process_time``: the other
+    processes' load counts less than in wall time), rounds interleaved."""
+    import copy
+
+    from safealign.models.loading import load_model_and_tokenizer
+    from safealign.train.ppo_lag import PPOLagConfig, load_prompts
+    from safealign.train.ppo_models import add_lora
+    from safealign.train.rollout import encode_prompts
+    from safealign.train.rollout_engine import GenerateEngine
+
+    torch.set_flush_denormal(True)  # as the trainer does on a CPU
+    model, tok = load_model_and_tokenizer("default")
+    records = load_prompts("demo")[: args.batch_size]
+    enc = encode_prompts(records, tok)
+    base = copy.deepcopy(model)
+    actor = add_lora(model, PPOLagConfig(), vision=False)
+    with torch.no_grad():  # a trained-looking adapter (B = 0 at start would make merging trivial)
+        for name, p in actor.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.01)
+    gen = PPOLagConfig(max_new_tokens=args.max_new_tokens).generation()
+    n = args.max_new_tokens
+
+    def plain() -> float:
+        t = time.process_time()
+        with torch.no_grad():
+            pad = tok.pad_token_id
+            base.generate(**enc, max_new_tokens=n, min_new_tokens=n, do_sample=True, top_k=0, pad_token_id=pad)
+        return time.process_time() - t
+
+    def engine(merge: bool) -> float:
+        t = time.process_time()
+        GenerateEngine(lambda: actor, tok, merge_lora=merge).generate(records, gen)
+        return time.process_time() - t
+
+    rounds = [
+        {"generate": plain(), "engine_merged": engine(True), "engine_unmerged": engine(False)}
+        for _ in range(args.steps)
+    ]
+    return {
+        "batch_size": args.batch_size, "max_new_tokens": n, "torch_threads": torch.get_num_threads(),
+        "cpu_seconds": [{k: round(v, 2) for k, v in r.items()} for r in rounds],
+        **{f"mean/{k}": round(statistics.fmean(r[k] for r in rounds), 2) for k in rounds[0]},
+    }
+
+
 def held_out_prompts(eval_harmful: int, eval_alpaca: int = 0) -> list:
     """The evaluation set, in order: the first ``eval_harmful`` held-out harmful demo prompts, the 15 benign ones, then
     the first ``eval_alpaca`` AlpacaEval instructions (unseen everyday requests, category "alpaca")."""
@@ -449,7 +498,7 @@ def run(args) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("mode", choices=["breakdown", "run"])
+    ap.add_argument("mode", choices=["breakdown", "run", "rollout"])
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument(
         "--setting",
@@ -543,7 +592,7 @@ def main() -> None:
         args.ptx_data = anchored_ptx_file(str(REPO / args.ptx_data.split(":", 1)[1]))
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     torch.manual_seed(args.seed)
-    res = breakdown(args) if args.mode == "breakdown" else run(args)
+    res = {"breakdown": breakdown, "run": run, "rollout": rollout_vs_generate}[args.mode](args)
     OUT.mkdir(parents=True, exist_ok=True)
     name = f"{args.mode}_{args.setting}" if args.mode == "breakdown" and args.setting != "default" else args.mode
     (OUT / f"{name}{args.tag}.json").write_text(json.dumps(res, indent=2))

@@ -95,8 +95,13 @@ def merged_lora(model: Any) -> Iterator[Any]:
             weight = m.get_base_layer().weight
             merged = weight.data
             for name in m.active_adapters:
-                if name in m.lora_A:
+                if name not in m.lora_A:
+                    continue
+                a, b = m.lora_A[name].weight, m.lora_B[name].weight
+                if m.fan_in_fan_out or a.dtype != merged.dtype:
                     merged = merged + m.get_delta_weight(name).to(merged.dtype)
+                else:  # W + scale * B A in one new tensor
+                    merged = torch.addmm(merged, b, a, alpha=m.scaling[name])
             kept.append((weight, weight.data))
             weight.data = merged
     try:
