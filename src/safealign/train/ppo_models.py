@@ -67,7 +67,7 @@ def add_lora(actor: Any, cfg: Any, vision: bool) -> Any:
 @contextmanager
 def merged_lora(model: Any) -> Iterator[Any]:
     """The model with its active LoRA adapters merged into the base weights for the duration (one matmul per layer
-    instead of three: a rollout decodes at the base model's speed), then the base weights restored EXACTLY.
+    instead of three: a rollout decodes through the base layers alone), then the base weights restored EXACTLY.
 
     Each base weight W is swapped for a new tensor W + scale * B A while the adapters are disabled (the layers then
     run their base layer alone), and the original tensor is put back afterwards: no rounding of W + BA - BA ever reaches
