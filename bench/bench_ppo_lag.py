@@ -1,6 +1,7 @@
 """PPO-Lagrangian benchmark on this CPU: step-time breakdown, and a short constrained run vs reward-only PPO.
 
-    .venv/bin/python bench/bench_ppo_lag.py breakdown --steps 3          # ~2-3 min
+    .venv/bin/python bench/bench_ppo_lag.py breakdown --steps 3 [--setting paper]   # ~2-3 min
+    .venv/bin/python bench/bench_ppo_lag.py rollout --steps 3    # the rollout engine against plain generate
     .venv/bin/python bench/bench_ppo_lag.py run --steps 20               # ~20-25 min (two runs + three evaluations)
 
 Actor: the embedded SmolLM2-135M-Instruct with LoRA (reference = adapter disabled). Reward/cost models: the demo
@@ -18,7 +19,6 @@ import argparse
 import dataclasses
 import json
 import os
-import resource
 import statistics
 import sys
 import time
@@ -257,28 +257,91 @@ def training_prompts(benign_share: float | None = None) -> list:
     return harm + [ben[i % len(ben)] for i in range(max(want, len(ben)))]
 
 
+SETTINGS = {
+    # LoRA actor (the reference = the adapter-disabled base), critics = value heads on the frozen R / C trunks
+    "default": {},
+    # the papers' (and the reference trainer's): full fine-tuning beside a frozen reference copy, trainable copies
+    # of R and C as critics, R and C separate models (six models, three optimisers)
+    "paper": {"use_lora": False, "critic_mode": "full"},
+}
+PHASES = {"_rollout": "generation", "_score": "scoring", "_actor_update": "actor", "_critic_update": "critic"}
+
+
+def _rss_high_water_kb() -> int:
+    """The process's resident-set high-water mark (VmHWM of /proc/self/status), in KiB."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+
+
+def _reset_rss_high_water() -> None:
+    """Linux: the high-water mark restarts from the current RSS (``5`` to /proc/self/clear_refs)."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
+def watch_phases(tr) -> dict[str, list[int]]:
+    """Wrap the trainer's phase methods so that each records the RSS high-water mark reached while it ran (KiB; the
+    mark is reset as the phase starts): NAME -> one reading per call; "outside" gets the mark reached before and
+    between the phases (model loading included), read before each reset."""
+    peaks: dict[str, list[int]] = {name: [] for name in PHASES.values()}
+    peaks["outside"] = []
+
+    def wrap(method, name):
+        def run(*a, **kw):
+            peaks["outside"].append(_rss_high_water_kb())
+            _reset_rss_high_water()
+            try:
+                return method(*a, **kw)
+            finally:
+                peaks[name].append(_rss_high_water_kb())
+
+        return run
+
+    for attr, name in PHASES.items():
+        setattr(tr, attr, wrap(getattr(tr, attr), name))
+    return peaks
+
+
 def breakdown(args) -> dict:
+    import copy
+
     from safealign.models.loading import load_tokenizer
+    from safealign.models.score import ScoreModel
 
     tok = load_tokenizer("default")
     reward, cost, source = score_models(tok, args.reward_model, args.cost_model)
-    tr = _trainer(args, OUT / "breakdown_run", reward, cost, steps=args.steps + 1)
+    if args.setting == "paper" and cost.backbone is reward.backbone:  # the probe models share one trunk: not here
+        separate = ScoreModel(copy.deepcopy(cost.backbone), cost.score_config)
+        separate.head.load_state_dict(cost.head.state_dict())
+        cost = separate.eval()
+    tr = _trainer(args, OUT / "breakdown_run", reward, cost, steps=args.steps + 1, **SETTINGS[args.setting])
+    peaks = watch_phases(tr)
+    peaks_all: dict[str, list[int]] = {}
     rows = []
     for s in range(args.steps + 1):
+        for p in peaks.values():
+            p.clear()
         m = tr.rl_step(tr._batch(s))
+        peaks["outside"].append(_rss_high_water_kb())  # the advantages and metrics after the last phase
+        for k, v in peaks.items():
+            peaks_all.setdefault(k, []).extend(v)
         if s > 0:  # the first step warms up caches / allocators
-            rows.append(m)
+            rows.append({**m, **{f"peak_rss_gb/{k}": max(v) / 1024**2 for k, v in peaks.items()}})
         print(
             f"  step {s}: "
             + ", ".join(
                 f"{k}={m[k]:.2f}" for k in ("time/generation", "time/scoring", "time/actor", "time/critic", "time/step")
-            ),
+            )
+            + " | peak RSS GB: "
+            + ", ".join(f"{k}={max(v) / 1024**2:.2f}" for k, v in peaks.items() if k != "outside"),
             file=sys.stderr,
         )
     keys = ["time/generation", "time/scoring", "time/actor", "time/critic", "time/step"]
     mean = {k: statistics.fmean(r[k] for r in rows) for k in keys}
     other = mean["time/step"] - sum(mean[k] for k in keys[:4])
     res = {
+        "setting": args.setting,
+        **{k: v for k, v in SETTINGS[args.setting].items()},
         "score_models": source,
         "batch_size": args.batch_size,
         "max_new_tokens": args.max_new_tokens,
@@ -289,11 +352,77 @@ def breakdown(args) -> dict:
         "ratio_step_to_generation_plus_actor": round(
             mean["time/step"] / (mean["time/generation"] + mean["time/actor"]), 3
         ),
-        "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2, 2),
+        # per phase: the highest RSS reached while the phase ran (VmHWM reset at its start), max over measured steps
+        **{f"peak_rss_gb/{k}": round(max(r[f"peak_rss_gb/{k}"] for r in rows), 2) for k in peaks if k != "outside"},
+        # the whole process: every phase, the gaps between them and the model loading before the first step
+        "peak_rss_gb": round(max(max(v) for v in peaks_all.values()) / 1024**2, 2),
+        "memory_source": "Linux VmHWM (/proc/self/status), reset as each phase starts via /proc/self/clear_refs "
+        "(which resets getrusage's ru_maxrss too); peak_rss_gb: the highest reading of the whole run",
         "torch_threads": torch.get_num_threads(),
         "load_average_1min_at_end": round(os.getloadavg()[0], 1),
     }
+    print(_table(res), file=sys.stderr)
     return res
+
+
+def _table(res: dict) -> str:
+    """The breakdown as the reference harness prints it: seconds and peak RSS per phase."""
+    lines = [f"== safealign PPO-Lag breakdown, setting {res['setting']}: mean over {res['steps_measured']} steps =="]
+    for phase in ("generation", "scoring", "actor", "critic"):
+        t, peak = res[f"time/{phase}"], res[f"peak_rss_gb/{phase}"]
+        lines.append(f"  {phase:<12} {t:7.2f} s ({100 * t / res['time/step']:5.1f}%)   peak RSS {peak:.2f} GB")
+    lines.append(f"  {'other':<12} {res['time/other']:7.2f} s")
+    total, peak = res["time/step"], res["peak_rss_gb"]
+    lines.append(f"  {'TOTAL/step':<12} {total:7.2f} s            peak RSS {peak:.2f} GB (whole run)")
+    return "\n".join(lines)
+
+
+def rollout_vs_generate(args) -> dict:
+    """The rollout engine (LoRA actor, adapter merged and not) against plain ``generate`` of the base model on the same
+    8 prompts, every response forced to full length; CPU time of this process (``time.process_time``: the other
+    processes' load counts less than in wall time), rounds interleaved."""
+    import copy
+
+    from safealign.models.loading import load_model_and_tokenizer
+    from safealign.train.ppo_lag import PPOLagConfig, load_prompts
+    from safealign.train.ppo_models import add_lora
+    from safealign.train.rollout import encode_prompts
+    from safealign.train.rollout_engine import GenerateEngine
+
+    torch.set_flush_denormal(True)  # as the trainer does on a CPU
+    model, tok = load_model_and_tokenizer("default")
+    records = load_prompts("demo")[: args.batch_size]
+    enc = encode_prompts(records, tok)
+    base = copy.deepcopy(model)
+    actor = add_lora(model, PPOLagConfig(), vision=False)
+    with torch.no_grad():  # a trained-looking adapter (B = 0 at start would make merging trivial)
+        for name, p in actor.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.01)
+    gen = PPOLagConfig(max_new_tokens=args.max_new_tokens).generation()
+    n = args.max_new_tokens
+
+    def plain() -> float:
+        t = time.process_time()
+        with torch.no_grad():
+            pad = tok.pad_token_id
+            base.generate(**enc, max_new_tokens=n, min_new_tokens=n, do_sample=True, top_k=0, pad_token_id=pad)
+        return time.process_time() - t
+
+    def engine(merge: bool) -> float:
+        t = time.process_time()
+        GenerateEngine(lambda: actor, tok, merge_lora=merge).generate(records, gen)
+        return time.process_time() - t
+
+    rounds = [
+        {"generate": plain(), "engine_merged": engine(True), "engine_unmerged": engine(False)}
+        for _ in range(args.steps)
+    ]
+    return {
+        "batch_size": args.batch_size, "max_new_tokens": n, "torch_threads": torch.get_num_threads(),
+        "cpu_seconds": [{k: round(v, 2) for k, v in r.items()} for r in rounds],
+        **{f"mean/{k}": round(statistics.fmean(r[k] for r in rounds), 2) for k in rounds[0]},
+    }
 
 
 def held_out_prompts(eval_harmful: int, eval_alpaca: int = 0) -> list:
@@ -369,8 +498,15 @@ def run(args) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("mode", choices=["breakdown", "run"])
+    ap.add_argument("mode", choices=["breakdown", "run", "rollout"])
     ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument(
+        "--setting",
+        choices=sorted(SETTINGS),
+        default="default",
+        help="breakdown: default (LoRA actor, head critics) or paper (full fine-tuning, full trainable critics, "
+        "separate R and C: the reference trainer's six models)",
+    )
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--max-new-tokens", type=int, default=32)
     ap.add_argument("--threshold", type=float, default=0.0, help="cost threshold d for the run mode")
@@ -456,9 +592,10 @@ def main() -> None:
         args.ptx_data = anchored_ptx_file(str(REPO / args.ptx_data.split(":", 1)[1]))
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     torch.manual_seed(args.seed)
-    res = breakdown(args) if args.mode == "breakdown" else run(args)
+    res = {"breakdown": breakdown, "run": run, "rollout": rollout_vs_generate}[args.mode](args)
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / f"{args.mode}{args.tag}.json").write_text(json.dumps(res, indent=2))
+    name = f"{args.mode}_{args.setting}" if args.mode == "breakdown" and args.setting != "default" else args.mode
+    (OUT / f"{name}{args.tag}.json").write_text(json.dumps(res, indent=2))
     print(json.dumps(res, indent=2))
 
 

@@ -122,6 +122,12 @@ class PPOLagConfig(GenerationConfig):
     critic_top_layers: int = help_field(
         2, "critic_mode=top: how many top decoder layers of the R/C trunks each critic copies and trains."
     )
+    gradient_checkpointing: Literal["auto", "on", "off"] = help_field(
+        "auto",
+        "Recompute each decoder layer's activations in the backward pass instead of keeping them (less memory, one "
+        "more forward per update). auto: on for the fully trained models (full fine-tuning actor, full critics), off "
+        "for a LoRA actor and head/top critics; on: also the LoRA actor.",
+    )
     share_frozen_trunk: bool = help_field(
         True,
         "Scoring runs the lower layers that the reference, R and C hold bit-identically (found once at start, e.g. "

@@ -2,7 +2,8 @@
 formula comes from :mod:`safealign.losses` (the PPO-Lagrangian of the Safe RLHF / Safe RLHF-V papers).
 
 One RL step (:meth:`PPOLagTrainer.rl_step`) runs four phases:
-  1. rollout: batched KV-cached sampling, per-token log-probs of the unwarped policy            (time/generation)
+  1. rollout: through the rollout engine (:mod:`safealign.train.rollout_engine`; built in: batched KV-cached sampling
+     with the LoRA adapter merged), per-token log-probs of the unwarped policy                 (time/generation)
   2. score: reference log-probs (LoRA adapter disabled: no second copy), frozen R and C (one batched trunk forward
      each, the same pixel values; with share_frozen_trunk the lower layers that the reference, R and C hold
      bit-identically run once for the three), old critic values; R and C read each episode in their training
@@ -38,8 +39,10 @@ from safealign.train.ppo_models import load_actor, trainable_actor
 from safealign.train.ppo_prompts import check_constraint_names, load_prompts, prompt_batch
 from safealign.train.ppo_scoring import FrozenScoring, is_vision, reads_images
 from safealign.train.ppo_step import Advantages, Scored, UpdateStats, advantages, now, ptx_loss
+from safealign.train.rollout_engine import GenerateEngine, RolloutEngine
 from safealign.train.sharding import (
     full_state_dict,
+    is_deepspeed,
     optimizer_step,
     prepare_pair,
     reshard,
@@ -60,7 +63,8 @@ class PPOLagTrainer(TrainerSpine):
     """Build with a config (models/data loaded from its paths) or pass models directly (tests, notebooks).
 
     actor: a causal LM / LLaVA-style model (LoRA is added when ``cfg.use_lora``); processing_class: its tokenizer
-    or processor; reward_model / cost_model: :class:`~safealign.models.score.ScoreModel` (frozen here).
+    or processor; reward_model / cost_model: :class:`~safealign.models.score.ScoreModel` (frozen here);
+    rollout_engine: what samples the rollouts (default: :class:`~safealign.train.rollout_engine.GenerateEngine`).
     """
 
     def __init__(
@@ -75,6 +79,7 @@ class PPOLagTrainer(TrainerSpine):
         cost_processing_class: Any = None,
         ptx_examples: Optional[Sequence[dict[str, str]]] = None,
         accelerator: Any = None,
+        rollout_engine: Optional[RolloutEngine] = None,
     ):
         cfg.validate()
         self.cfg = cfg
@@ -113,6 +118,7 @@ class PPOLagTrainer(TrainerSpine):
         actor, self.ref_model = trainable_actor(actor, cfg, self.vision)
 
         self._build_critics()
+        self._checkpoint_activations(actor)
         self._prepare_trained(actor)
         with_image = self._load_data(prompts, ptx_examples)
         self._check_compatibility(processing_class, reward_processing_class, cost_processing_class, with_image)
@@ -123,6 +129,11 @@ class PPOLagTrainer(TrainerSpine):
             processing_class, self.reward_processing_class, self.cost_processing_class,
         )
         self._find_shared_trunk()
+        # every rollout goes through this engine (built in: generate on the actor itself, a LoRA adapter merged)
+        self.rollout_engine: RolloutEngine = rollout_engine or GenerateEngine(
+            lambda: self.unwrapped_actor, processing_class, cfg.record_log_probs,
+            merge_lora=not sharded_parameters(self.acc), gathered=lambda: unsharded_root(self.actor),
+        )
 
     # ------------------------------------------------------------------------------------------------ setup
     def _build_critics(self) -> None:
@@ -149,17 +160,34 @@ class PPOLagTrainer(TrainerSpine):
         self.cost_threshold_safe = float(self.cost_model.score_config.threshold)
         self.score_scale = RunningScale(1 + len(names)) if cfg.score_scaling == "running" else None
 
+    def _checkpoint_activations(self, actor: Any) -> None:
+        """Gradient checkpointing as ``cfg.gradient_checkpointing`` says: auto for the fully trained models only."""
+        from safealign.train.ppo_models import gradient_checkpointing
+
+        mode = self.cfg.gradient_checkpointing
+        if mode == "on" or (mode == "auto" and not self.cfg.use_lora):
+            gradient_checkpointing(actor)
+        if mode != "off":
+            for critic in (self.reward_critic, self.cost_critic):
+                if critic.mode == "full":
+                    gradient_checkpointing(critic.model.backbone)
+
     def _prepare_trained(self, actor: Any) -> None:
         """The optimisers of the actor and both critics, each pair through ``accelerator.prepare`` (one model per
         call: FSDP2 and DeepSpeed wrap a single model per call)."""
         cfg, device = self.cfg, self.acc.device
         betas = (cfg.adam_beta1, cfg.adam_beta2)
-        actor_params = [p for p in actor.parameters() if p.requires_grad]
-        self.actor_opt = torch.optim.AdamW(actor_params, lr=cfg.actor_lr, betas=betas, weight_decay=cfg.weight_decay)
-        self.reward_critic_opt = torch.optim.AdamW(self.reward_critic.parameters(), lr=cfg.critic_lr, betas=betas)
-        self.cost_critic_opt = torch.optim.AdamW(
-            [p for p in self.cost_critic.parameters() if p.requires_grad], lr=cfg.critic_lr, betas=betas
-        )
+        # the fused kernel: one pass per tensor (the default foreach AdamW makes parameter-sized temporaries and is
+        # several times slower on a CPU); DeepSpeed and FSDP wrap their own optimisers, which keep the default
+        fused = not (is_deepspeed(self.acc) or sharded_parameters(self.acc))
+
+        def adamw(params: Any, lr: float, weight_decay: float = 0.01) -> torch.optim.AdamW:  # torch's default decay
+            trainable = [p for p in params if p.requires_grad]
+            return torch.optim.AdamW(trainable, lr=lr, betas=betas, weight_decay=weight_decay, fused=fused)
+
+        self.actor_opt = adamw(actor.parameters(), cfg.actor_lr, cfg.weight_decay)
+        self.reward_critic_opt = adamw(self.reward_critic.parameters(), cfg.critic_lr)  # the critics: torch's default
+        self.cost_critic_opt = adamw(self.cost_critic.parameters(), cfg.critic_lr)
         micro = cfg.batch_size // cfg.mini_batches  # episodes per process in one backward pass
         self.actor, self.actor_opt = prepare_pair(self.acc, actor, self.actor_opt, micro)
         self.reward_critic, self.reward_critic_opt = prepare_pair(
@@ -295,13 +323,9 @@ class PPOLagTrainer(TrainerSpine):
         return m
 
     def _rollout(self, records: Sequence[PromptRecord]) -> Any:
-        """1. One sampled response per prompt, with the acting policy's log-probs (unwarped logits)."""
-        from safealign.train.rollout import generate_rollout
-
-        with unsharded_root(self.actor):
-            return generate_rollout(
-                self.unwrapped_actor, self.processing_class, records, self.cfg.generation(), self.cfg.record_log_probs
-            )
+        """1. One sampled response per prompt from the rollout engine, with the acting policy's log-probs (unwarped
+        logits) where the engine records them."""
+        return self.rollout_engine.generate(records, self.cfg.generation())
 
     def _score(self, rollout: Any, records: Sequence[PromptRecord]) -> Scored:
         """2. (no grad) The old policy's log-probs (unless recorded at generation), the reference, frozen R and C
@@ -315,13 +339,34 @@ class PPOLagTrainer(TrainerSpine):
                 else policy_log_probs(self.unwrapped_actor, rollout)[0]
             )
             ref_lp, r_out, c_out = self._scoring(rollout)
-            rc, cc = self._critics()
-            old_rv = rc(r_out.critic_input, r_out.hidden)[..., 0]  # [B, T]
-            old_cv = cc(c_out.critic_input, c_out.hidden)  # [B, T, K]
+        live = None
+        if self._critic_forward_once():
+            # the update's only minibatch reads the values of these very weights: one forward serves both, its graph
+            # kept (small: checkpointed layers keep only their inputs) for the critics' backward
+            live = (
+                self.reward_critic(r_out.critic_input, r_out.hidden),
+                self.cost_critic(c_out.critic_input, c_out.hidden),
+            )
+            old_rv, old_cv = live[0].detach()[..., 0], live[1].detach()
+        else:
+            with torch.no_grad():
+                rc, cc = self._critics()
+                old_rv = rc(r_out.critic_input, r_out.hidden)[..., 0]  # [B, T]
+                old_cv = cc(c_out.critic_input, c_out.hidden)  # [B, T, K]
         costs, valid = self._episode_costs(c_out.end_scores, records)
         return Scored(
             old_lp=old_lp, ref_lp=ref_lp, r_out=r_out, c_out=c_out, old_rv=old_rv, old_cv=old_cv,
-            reward=r_out.end_scores[:, 0], costs=costs, valid=valid, mask=rollout.response_mask,
+            reward=r_out.end_scores[:, 0], costs=costs, valid=valid, mask=rollout.response_mask, live_values=live,
+        )
+
+    def _critic_forward_once(self) -> bool:
+        """Whether the scoring phase's critic forward also serves their update: full critics with checkpointed layers
+        (their graph is small), one minibatch of one epoch (the update reads the same weights on the same episodes),
+        no DeepSpeed (its engines pair each forward with the next backward)."""
+        cfg = self.cfg
+        return (
+            cfg.mini_batches == 1 and cfg.ppo_epochs == 1 and not is_deepspeed(self.acc)
+            and all(c.mode == "full" and c.model.backbone.is_activation_checkpointing for c in self._critics())
         )
 
     def _advantages(self, s: Scored) -> Advantages:
@@ -367,6 +412,7 @@ class PPOLagTrainer(TrainerSpine):
             stats.ptx = sum(stats.ptx_losses) / len(stats.ptx_losses)
         elif use_ptx:
             stats.ptx = self._ptx_step()
+        self.rollout_engine.sync_weights(self.unwrapped_actor)
         return stats
 
     def _actor_update(
@@ -398,10 +444,12 @@ class PPOLagTrainer(TrainerSpine):
         cfg, sc = self.cfg, a.scales
         r_sub, c_sub = s.r_out.critic_input.select(idx), s.c_out.critic_input.select(idx)
         r_hidden = None if s.r_out.hidden is None else s.r_out.hidden[idx]
-        rv = self.reward_critic(r_sub, r_hidden)[..., 0] / sc[0]
+        live = s.live_values  # the whole batch (one minibatch): the scoring phase's forwards
+        rv = (live[0] if live else self.reward_critic(r_sub, r_hidden))[..., 0] / sc[0]
         rl = L.value_loss(rv, a.old_rv[idx], a.ret_r[idx], sub.response_mask, cfg.clip_range_value)
         optimizer_step(self.acc, self.reward_critic, self.reward_critic_opt, rl, 0.0)
-        cv = self.cost_critic(c_sub, None if s.c_out.hidden is None else s.c_out.hidden[idx]) / sc[1:]
+        c_hidden = None if s.c_out.hidden is None else s.c_out.hidden[idx]
+        cv = (live[1] if live else self.cost_critic(c_sub, c_hidden)) / sc[1:]
         cl = sum(
             L.value_loss(
                 cv[..., k], a.old_cv[idx][..., k], a.ret_c[idx][..., k],

@@ -40,6 +40,9 @@ class Scored:
     costs: torch.Tensor  # [B, K] end cost of each constraint (0 where it does not apply)
     valid: torch.Tensor  # [B, K] bool: the constraint applies to the episode
     mask: torch.Tensor  # [B, T] response tokens
+    # the critics' forwards of the scoring phase kept for their update ([B, T, 1] and [B, T, K], with their graphs),
+    # where one minibatch of one epoch reads the very values the old values are; None: the update runs its own
+    live_values: Optional[tuple[torch.Tensor, torch.Tensor]] = None
 
 
 @dataclass

@@ -207,24 +207,59 @@ def generate_rollout(
     if was_training:
         model.train()
     P = enc["input_ids"].size(1)
-    seqs = out.sequences  # [B, P+T]
-    response_ids = seqs[:, P:]
-    mask = response_mask_from_ids(response_ids, eos)
-    # tokens after the first EOS become pad (generate already does this; be explicit for multi-EOS ids)
-    seqs = torch.cat(
-        [seqs[:, :P], torch.where(mask.bool(), response_ids, torch.full_like(response_ids, pad_id))], dim=1
-    )
-    attention_mask = torch.cat([enc["attention_mask"], mask.to(enc["attention_mask"].dtype)], dim=1)
     log_probs = None
-    if record_log_probs:
-        logits = torch.stack(out.logits, dim=1)  # [B, T, V] raw (unwarped) logits
-        log_probs = gather_log_probs(logits, seqs[:, P:]) * mask
-    texts = tok.batch_decode(seqs[:, P:], skip_special_tokens=True)
+    if record_log_probs:  # raw (unwarped) logits of each step [B, V]: log p(token) = logit - logsumexp, row by row
+        log_probs = torch.stack(
+            [gather_log_probs(step_logits, tokens) for step_logits, tokens in zip(out.logits, out.sequences[:, P:].T)],
+            dim=1,
+        )
+    return assemble_rollout(enc, out.sequences[:, P:], records, tok, eos, pad_id, log_probs)
+
+
+def assemble_rollout(
+    enc: dict[str, torch.Tensor],
+    response_ids: torch.Tensor,
+    records: Sequence[PromptRecord],
+    tokenizer: Any,
+    eos_ids: Sequence[int],
+    pad_id: int,
+    log_probs: Optional[torch.Tensor] = None,
+) -> Rollout:
+    """The rollout layout from the encoded prompts (:func:`encode_prompts`, left-padded) and the sampled tokens
+    [B, T] (anything after a row's first EOS becomes ``pad_id``); ``log_probs`` [B, T]: the policy's per-token log-probs
+    when recorded (zeroed after the first EOS)."""
+    P = enc["input_ids"].size(1)
+    mask = response_mask_from_ids(response_ids, eos_ids)
+    response_ids = torch.where(mask.bool(), response_ids, torch.full_like(response_ids, pad_id))
+    seqs = torch.cat([enc["input_ids"], response_ids.to(enc["input_ids"].device)], dim=1)
+    attention_mask = torch.cat([enc["attention_mask"], mask.to(enc["attention_mask"].dtype)], dim=1)
+    texts = tokenizer.batch_decode(seqs[:, P:], skip_special_tokens=True)
     return Rollout(
-        input_ids=seqs, attention_mask=attention_mask, prompt_len=P, response_mask=mask, log_probs=log_probs,
-        pixel_values=enc.get("pixel_values"), responses=[t.strip() for t in texts], records=list(records),
+        input_ids=seqs, attention_mask=attention_mask, prompt_len=P, response_mask=mask,
+        log_probs=None if log_probs is None else log_probs * mask, pixel_values=enc.get("pixel_values"),
+        responses=[t.strip() for t in texts], records=list(records),
         image_extras={k: enc[k] for k in IMAGE_INPUTS[1:] if k in enc},
     )
+
+
+def rollout_from_responses(
+    records: Sequence[PromptRecord],
+    processing_class: Any,
+    responses: Sequence[Sequence[int]],
+    eos_ids: Sequence[int],
+    device: Any = None,
+) -> Rollout:
+    """The rollout of responses sampled elsewhere (an inference engine: token ids per prompt, each ending with EOS or
+    cut at the length limit), laid out exactly as :func:`generate_rollout` lays out its own; no log-probs (the trainer
+    computes them with its own forward)."""
+    tok = tokenizer_of(processing_class)
+    pad_id = tok.pad_token_id if tok.pad_token_id is not None else int(eos_ids[0])
+    enc = encode_prompts(records, processing_class, device)
+    T = max(1, max(len(r) for r in responses))
+    ids = torch.full((len(responses), T), pad_id, dtype=torch.long, device=enc["input_ids"].device)
+    for i, r in enumerate(responses):
+        ids[i, : len(r)] = torch.as_tensor(list(r), dtype=torch.long)
+    return assemble_rollout(enc, ids, records, tok, eos_ids, pad_id)
 
 
 def response_logits(model: Any, rollout: Rollout, inputs_embeds: Optional[torch.Tensor] = None) -> torch.Tensor:

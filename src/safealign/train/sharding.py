@@ -108,9 +108,10 @@ def prepare_pair(accelerator: Any, model: Any, optimizer: Any, micro_batch_size:
 
 def optimizer_step(accelerator: Any, model: Any, optimizer: Any, loss: torch.Tensor, max_grad_norm: float) -> None:
     """One update of the prepared ``model`` on ``loss``: zero the gradients, backward, clip to ``max_grad_norm``
-    (0: no clipping), step. Under DeepSpeed every prepared model is its own engine, which runs backward, clipping
-    (its config's ``gradient_clipping``) and the step itself; ``accelerator.backward`` would send every loss through
-    the engine prepared last (one of PPO's critics)."""
+    (0: no clipping), step, and free the gradients (no model's gradients outlive its own update). Under DeepSpeed
+    every prepared model is its own engine, which runs backward, clipping (its config's ``gradient_clipping``) and
+    the step itself; ``accelerator.backward`` would send every loss through the engine prepared last (one of PPO's
+    critics)."""
     if is_deepspeed(accelerator):
         model.backward(loss)
         model.step()
@@ -120,6 +121,7 @@ def optimizer_step(accelerator: Any, model: Any, optimizer: Any, loss: torch.Ten
     if max_grad_norm > 0:
         accelerator.clip_grad_norm_(model.parameters(), max_grad_norm)
     optimizer.step()
+    optimizer.zero_grad(set_to_none=True)  # the gradients are spent: their memory is free for the next phase
 
 
 def fill_deepspeed_batch(accelerator: Any, micro_batch_size: int) -> None:
